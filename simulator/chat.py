@@ -1,0 +1,216 @@
+"""Chat models, all reached through litellm; the bundled SmolLM2 is a litellm custom provider (`local/...`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from simulator.base import Finished, default_threads, load_llama
+from simulator.errors import LaneError, ModelUnavailable
+from simulator.events import FinishReason, SamplingSettings, Token
+from simulator.litellm_boot import litellm, register_provider
+from simulator.worker import LocalWorker
+
+LOCAL_PROVIDER = "local"
+
+
+class LocalChatModels:
+    """GGUF chat models run in-process, behind litellm's custom-provider interface.
+
+    Each request borrows a free llama.cpp context of its model (two lanes on one context would corrupt
+    each other's KV cache); generation runs on the shared local worker, interleaved with base lanes.
+    """
+
+    def __init__(self, worker: LocalWorker, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+        self.worker = worker
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or default_threads()
+        self._paths: dict[str, Path] = {}
+        self._free: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, path: Path) -> str:
+        """Register a GGUF chat model; returns its litellm model string."""
+        self._paths[name] = path
+        return f"{LOCAL_PROVIDER}/{name}"
+
+    def names(self) -> list[str]:
+        return sorted(self._paths)
+
+    def _borrow(self, name: str) -> Any:
+        with self._lock:
+            free = self._free.setdefault(name, [])
+            if free:
+                return free.pop()
+        path = self._paths.get(name)
+        if path is None:
+            raise ModelUnavailable(f"no local chat model named '{name}'; known: {', '.join(self.names())}")
+        return load_llama(path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def _give_back(self, name: str, llama: Any) -> None:
+        with self._lock:
+            self._free.setdefault(name, []).append(llama)
+
+    def warm(self, name: str) -> None:
+        self._give_back(name, self._borrow(name))
+
+    def stream(self, name: str, messages: list[dict[str, str]], params: dict[str, Any]) -> Iterator[str]:
+        """Text pieces of the reply; runs on the local worker."""
+        cancel = threading.Event()
+
+        def start() -> Iterator[str]:
+            llama = self._borrow(name)
+            try:
+                if params.get("seed") is not None:
+                    llama.set_seed(int(params["seed"]))
+                chunks = llama.create_chat_completion(
+                    messages=messages,
+                    stream=True,
+                    temperature=float(params.get("temperature", 0.8)),
+                    top_p=float(params.get("top_p", 0.95)),
+                    max_tokens=int(params.get("max_tokens") or 256),
+                    stop=params.get("stop") or None,
+                    seed=params.get("seed"),
+                )
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content") or ""
+                    if piece:
+                        yield piece
+            finally:
+                self._give_back(name, llama)
+
+        yield from self.worker.submit(start, cancel)
+
+
+def make_local_provider(models: LocalChatModels) -> Any:
+    """A litellm CustomLLM whose `local/NAME` models are `models`."""
+    litellm()  # sets the offline switches before any litellm module is imported
+    from litellm.llms.custom_llm import CustomLLM
+
+    class LocalProvider(CustomLLM):  # type: ignore[misc]
+        def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[dict]:
+            params = dict(kwargs.get("optional_params") or {})
+            name = model.split("/", 1)[-1]
+            for piece in models.stream(name, messages, params):
+                yield {"text": piece, "is_finished": False, "finish_reason": "", "index": 0,
+                       "tool_use": None, "usage": None}
+            yield {"text": "", "is_finished": True, "finish_reason": "stop", "index": 0,
+                   "tool_use": None, "usage": None}
+
+    return LocalProvider()
+
+
+def install_local_provider(models: LocalChatModels) -> None:
+    register_provider(LOCAL_PROVIDER, make_local_provider(models))
+
+
+class ChatModel:
+    """A litellm model string (plus optional api_base) that streams a chat reply as `Token`s."""
+
+    def __init__(self, model: str, *, api_base: str | None = None, timeout: float = 120.0) -> None:
+        self.model = model
+        self.api_base = api_base
+        self.timeout = timeout
+
+    @property
+    def is_local(self) -> bool:
+        return self.model.startswith(f"{LOCAL_PROVIDER}/")
+
+    def check(self) -> None:
+        """Fail early, with the variable to set, when a cloud model's key is missing.
+
+        Raises:
+            LaneError: an API key the provider needs is not in the environment or .env.
+        """
+        if self.is_local or self.api_base:
+            return
+        report = litellm().validate_environment(model=self.model)
+        missing = report.get("missing_keys") or []
+        if missing:
+            raise LaneError(
+                f"{self.model}: no API key. Set {' and '.join(missing)} in the environment or in .env"
+                " (keys are never stored by Simulacra)."
+            )
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        settings: SamplingSettings,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Token | Finished]:
+        """Stream the reply as `Token`s (no probabilities: chat APIs do not share them), then `Finished`.
+
+        Raises:
+            LaneError: the key is missing, the server cannot be reached or answers with an error.
+        """
+        self.check()
+        module = litellm()
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_tokens": settings.max_tokens,
+            "timeout": self.timeout,
+        }
+        if settings.seed is not None:
+            kwargs["seed"] = settings.seed
+        if settings.stop:
+            kwargs["stop"] = settings.stop
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+            # OpenAI-compatible local servers ignore the key, but the client insists on one.
+            kwargs["api_key"] = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
+        reason: FinishReason = "stop"
+        try:
+            response = module.completion(**kwargs)
+            for chunk in response:
+                if cancel is not None and cancel.is_set():
+                    reason = "cancelled"
+                    break
+                choice = chunk.choices[0]
+                piece = getattr(choice.delta, "content", None) or ""
+                if piece:
+                    yield Token(text=piece)
+                if choice.finish_reason == "length":
+                    reason = "length"
+        except LaneError:
+            raise
+        except Exception as e:  # litellm maps every provider's failures onto its own exception types
+            raise LaneError(describe_litellm_error(self.model, self.api_base, e)) from e
+        yield Finished(reason=reason, seed=settings.seed if settings.seed is not None else -1)
+
+
+def describe_litellm_error(model: str, api_base: str | None, error: Exception) -> str:
+    kind = type(error).__name__
+    detail = scrub_secrets(str(error)).strip().splitlines()[0][:300] if str(error).strip() else kind
+    where = f" at {api_base}" if api_base else ""
+    if kind == "APIConnectionError" or "Connection" in kind:
+        return f"{model}: cannot reach the server{where} ({detail}). Is it running?"
+    if kind == "AuthenticationError":
+        return f"{model}: the API key was refused ({detail})"
+    if kind == "Timeout":
+        return f"{model}: no answer{where} in time ({detail})"
+    if kind == "NotFoundError":
+        return f"{model}: the provider does not know this model ({detail})"
+    if kind == "RateLimitError":
+        return f"{model}: rate limited by the provider ({detail})"
+    return f"{model}: {kind}: {detail}"
+
+
+_KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,})")
+
+
+def scrub_secrets(text: str) -> str:
+    """Remove API keys from an error message before it is shown or stored."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name or "SECRET" in name):
+            text = text.replace(value, "***")
+    return _KEY_LIKE.sub("***", text)

@@ -1,0 +1,122 @@
+"""Which models exist (bundled, user GGUF files, litellm strings); each is loaded once and shared."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from simulator.base import Simulator
+from simulator.bundled import gemma_base_path, smollm2_chat_path
+from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_local_provider
+from simulator.errors import ModelUnavailable
+from simulator.litellm_boot import litellm
+from simulator.worker import LocalWorker, shared_worker
+
+BUNDLED_CHAT = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model a lane can name. `path` for GGUF files, `litellm` for everything reached through litellm."""
+
+    name: str
+    kind: Literal["simulator", "chat"]
+    path: Callable[[], Path] | None = None
+    litellm: str | None = None
+    api_base: str | None = None
+    description: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.path is not None or (self.litellm or "").startswith(f"{LOCAL_PROVIDER}/")
+
+
+class Registry:
+    """Resolves lane model names and hands out shared, lazily loaded model objects."""
+
+    def __init__(
+        self,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        extra: list[ModelEntry] | None = None,
+        worker: LocalWorker | None = None,
+    ) -> None:
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.worker = worker or shared_worker()
+        self.local_chat = LocalChatModels(self.worker, n_ctx=n_ctx, n_threads=n_threads)
+        self.entries: dict[str, ModelEntry] = {}
+        self._simulators: dict[str, Simulator] = {}
+        self._lock = threading.Lock()
+        self._provider_installed = False
+        self.add(ModelEntry(name="base", kind="simulator", path=gemma_base_path,
+                            description="gemma-3-270m base model (bundled)"))
+        self.add(ModelEntry(name="chat", kind="chat", path=smollm2_chat_path, litellm=BUNDLED_CHAT,
+                            description="SmolLM2-135M-Instruct chat model (bundled)"))
+        for entry in extra or []:
+            self.add(entry)
+
+    def add(self, entry: ModelEntry) -> None:
+        self.entries[entry.name] = entry
+        if entry.kind == "chat" and entry.path is not None and entry.litellm:
+            self.local_chat.add(entry.litellm.split("/", 1)[1], entry.path())
+
+    def resolve(self, model: str) -> ModelEntry:
+        """A registered name, or any litellm model string.
+
+        Raises:
+            ModelUnavailable: neither a registered name nor a model litellm knows how to reach.
+        """
+        if model in self.entries:
+            return self.entries[model]
+        for entry in self.entries.values():
+            if entry.litellm == model:
+                return entry
+        if model.startswith(f"{LOCAL_PROVIDER}/"):
+            raise self._unknown(model)
+        try:
+            litellm().get_llm_provider(model)
+        except Exception as e:  # litellm raises its BadRequestError for an unknown provider
+            raise self._unknown(model) from e
+        return ModelEntry(name=model, kind="chat", litellm=model)
+
+    def _unknown(self, model: str) -> ModelUnavailable:
+        known = ", ".join(sorted(self.entries))
+        return ModelUnavailable(
+            f"unknown model '{model}': not one of {known}, and not a litellm model string"
+            " such as openai/gpt-4o-mini or ollama/llama3"
+        )
+
+    def simulator(self, entry: ModelEntry) -> Simulator:
+        if entry.kind != "simulator" or entry.path is None:
+            raise ModelUnavailable(f"{entry.name} is a chat model, not a simulator")
+        with self._lock:
+            simulator = self._simulators.get(entry.name)
+            if simulator is None:
+                simulator = Simulator(entry.path(), name=entry.name, n_ctx=self.n_ctx, n_threads=self.n_threads)
+                self._simulators[entry.name] = simulator
+            return simulator
+
+    def chat(self, entry: ModelEntry) -> ChatModel:
+        if entry.litellm is None:
+            raise ModelUnavailable(f"{entry.name} is a simulator, not a chat model")
+        if entry.litellm.startswith(f"{LOCAL_PROVIDER}/"):
+            with self._lock:
+                if not self._provider_installed:
+                    install_local_provider(self.local_chat)
+                    self._provider_installed = True
+        return ChatModel(entry.litellm, api_base=entry.api_base)
+
+    def warm(self) -> None:
+        """Load the bundled models now, so the first turn does not pay for it."""
+        self.simulator(self.entries["base"]).context("warm")
+        self.chat(self.entries["chat"])
+        self.local_chat.warm(BUNDLED_CHAT.split("/", 1)[1])
+
+    def close(self) -> None:
+        for simulator in self._simulators.values():
+            simulator.close()

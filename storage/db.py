@@ -1,0 +1,98 @@
+# Builds the engine on demand (never at import) and brings the schema to the latest Alembic revision,
+# so every entry point (CLI, Streamlit, tests) gets a ready database from one call.
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# Serialises migrations inside one process; BEGIN IMMEDIATE below does it across processes.
+_migrate_lock = threading.Lock()
+
+
+def default_database_url() -> str:
+    """The SQLite file used when no URL is configured."""
+    path = Path.home() / ".local" / "share" / "simulacra" / "simulacra.db"
+    return f"sqlite:///{path}"
+
+
+def _compact_json(value: Any) -> str:
+    # Token lists dominate the database; compact separators keep them about a fifth smaller.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first, so the switch to WAL waits for other connections instead of failing.
+        cursor.execute("PRAGMA busy_timeout=5000")
+        # WAL: lanes stream replies from worker threads while the UI reads.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the packaged migrations; no alembic.ini needed."""
+    config = Config()
+    # ConfigParser interpolates '%', which a home directory may contain.
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return config
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for `url` and upgrade its schema to the latest revision.
+
+    Safe to call many times for the same URL, from several threads or processes.
+    Raises sqlalchemy.exc.OperationalError when the database cannot be opened or stays locked.
+    """
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {"json_serializer": _compact_json}
+    if is_sqlite:
+        database = parsed.database
+        if not database or database == ":memory:":
+            # Each pooled connection would otherwise get its own empty, unmigrated in-memory database.
+            kwargs["poolclass"] = StaticPool
+        elif not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Replies are written from lane worker threads; the pool hands out one connection at a time.
+        kwargs["connect_args"] = {"check_same_thread": False}
+    engine = create_engine(url, **kwargs)
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        _upgrade(engine, is_sqlite=is_sqlite)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _upgrade(engine: Engine, *, is_sqlite: bool) -> None:
+    config = alembic_config()
+    with _migrate_lock, engine.connect() as connection:
+        if is_sqlite:
+            # Batch migrations copy and drop tables; with foreign keys on, that drop would cascade-delete
+            # every message. The pragma only takes effect outside a transaction, hence before BEGIN.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # Take the write lock before reading the version, so two processes starting on a new
+            # file do not both try to create the tables.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+        if is_sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()

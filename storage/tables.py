@@ -1,0 +1,130 @@
+# The database schema in one place, so repo.py, the Alembic migrations and the tests agree on it.
+# Changing a table here needs a new revision in storage/migrations/versions (tests check they match).
+#
+# Message tree convention (branches live in parent_id, nothing else):
+#   - a user message's parent_id is the previous user message on its path (None for the first);
+#   - a reply's parent_id is the user message it answers.
+# So regenerated replies are siblings under one user message, and an edited user message is a
+# sibling of the original. A path through the tree is a chain of user messages; each lane's reply
+# to a turn is found by (parent_id, lane_id).
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+LaneKind = Literal["simulator", "chat"]
+Role = Literal["user", "model"]
+MessageStatus = Literal["complete", "incomplete", "error"]
+
+LANE_KINDS: tuple[LaneKind, ...] = ("simulator", "chat")
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("complete", "incomplete", "error")
+
+# Named constraints let later SQLite batch migrations find and drop them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite drops the zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: storage keeps UTC only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(*, nullable: bool) -> Column[Any]:
+    # none_as_null: a missing value is SQL NULL (queryable with IS NULL), not the JSON text 'null'.
+    return Column(JSON(none_as_null=True), nullable=nullable)
+
+
+class Conversation(SQLModel, table=True):
+    # SQLite would otherwise reuse the highest id after a delete, and exported transcripts cite ids.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = ""
+    notes: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Lane(SQLModel, table=True):
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True, ondelete="CASCADE")
+    position: int
+    label: str
+    kind: str  # LaneKind
+    model: str
+    mask_name: str | None = None
+    # The whole mask as it was, so an old transcript stays reproducible after the mask is edited.
+    mask_snapshot: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
+    system_prompt: str | None = Field(default=None, sa_type=Text)
+    temperature: float
+    top_p: float
+    top_k: int
+    max_tokens: int
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True, ondelete="CASCADE")
+    # None: a user message, shared by every lane of the turn.
+    lane_id: int | None = Field(default=None, foreign_key="lane.id", ondelete="CASCADE")
+    parent_id: int | None = Field(default=None, foreign_key="message.id", ondelete="CASCADE")
+    role: str  # Role
+    content: str = Field(default="", sa_type=Text)
+    status: str = "complete"  # MessageStatus
+    error: str | None = Field(default=None, sa_type=Text)
+    finish_reason: str | None = None
+    # Opaque to storage; simulator/ writes each token as [text, p, [[alt, p], ...]].
+    tokens: list[Any] | None = Field(default=None, sa_column=_json(nullable=True))
+    # The exact document string or chat message list sent; None for user messages.
+    prompt: str | list[Any] | None = Field(default=None, sa_column=_json(nullable=True))
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens_per_s: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Annotation(SQLModel, table=True):
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True, ondelete="CASCADE")
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversation.id", index=True, ondelete="CASCADE"
+    )
+    tags: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
+    rating: int | None = None
+    note: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
