@@ -93,14 +93,28 @@ def make_local_provider(models: LocalChatModels) -> Any:
     from litellm.llms.custom_llm import CustomLLM
 
     class LocalProvider(CustomLLM):  # type: ignore[misc]
-        def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Iterator[dict]:
+        def streaming(  # type: ignore[override]
+            self, model: str, messages: list, *args: Any, **kwargs: Any
+        ) -> Iterator[dict]:
             params = dict(kwargs.get("optional_params") or {})
             name = model.split("/", 1)[-1]
             for piece in models.stream(name, messages, params):
-                yield {"text": piece, "is_finished": False, "finish_reason": "", "index": 0,
-                       "tool_use": None, "usage": None}
-            yield {"text": "", "is_finished": True, "finish_reason": "stop", "index": 0,
-                   "tool_use": None, "usage": None}
+                yield {
+                    "text": piece,
+                    "is_finished": False,
+                    "finish_reason": "",
+                    "index": 0,
+                    "tool_use": None,
+                    "usage": None,
+                }
+            yield {
+                "text": "",
+                "is_finished": True,
+                "finish_reason": "stop",
+                "index": 0,
+                "tool_use": None,
+                "usage": None,
+            }
 
     return LocalProvider()
 

@@ -33,6 +33,6 @@ def register_provider(name: str, handler: Any) -> None:
     module = litellm()
     with _lock:
         _providers[name] = handler
-        module.custom_provider_map = [
+        module.custom_provider_map = [  # type: ignore[attr-defined]
             {"provider": provider, "custom_handler": custom} for provider, custom in _providers.items()
         ]

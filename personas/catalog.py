@@ -1,0 +1,107 @@
+# The one place that knows where masks live: the built-in library shipped in the package and the
+# user's own folder. Built-ins are parsed once per process because the UI lists them on every rerun.
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from personas.mask import Mask, MaskError, load_mask_file
+
+# The same rule as `Mask.name`; checked before a name becomes a path, so `../x` can never be read.
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+__all__ = ["builtin_dir", "builtin_names", "is_builtin", "list_masks", "load_mask", "user_mask_problems"]
+
+
+def builtin_dir() -> Path:
+    """The folder of built-in mask files, one `<name>.toml` each."""
+    return Path(__file__).resolve().parent / "library"
+
+
+@lru_cache(maxsize=1)
+def _builtins() -> dict[str, Mask]:
+    """Every built-in mask by name, parsed once.
+
+    Raises:
+        MaskError: a built-in file is broken (a packaging bug, never the user's doing).
+    """
+    return {mask.name: mask for mask in (_load_file(path) for path in _toml_files(builtin_dir()))}
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in masks, sorted."""
+    return sorted(_builtins())
+
+
+def is_builtin(name: str) -> bool:
+    return name in _builtins()
+
+
+def list_masks(user_dir: Path | None = None) -> list[Mask]:
+    """Built-in masks, then the user's masks from `user_dir/*.toml`, each group sorted by name.
+
+    A user file that is broken, or that has a built-in's name (user masks never shadow built-ins),
+    is left out rather than breaking the list; `user_mask_problems` says why.
+    Returned masks are copies: editing one never changes the cached library.
+    """
+    masks = [_builtins()[name].model_copy(deep=True) for name in builtin_names()]
+    user_masks, _ = _scan_user_dir(user_dir)
+    return masks + [user_masks[name] for name in sorted(user_masks)]
+
+
+def user_mask_problems(user_dir: Path | None) -> list[MaskError]:
+    """Why each left-out user mask file was left out of `list_masks`, one error per file."""
+    return _scan_user_dir(user_dir)[1]
+
+
+def load_mask(name: str, user_dir: Path | None = None) -> Mask:
+    """The mask called `name`: a built-in, else `user_dir/<name>.toml`. Returns a fresh copy.
+
+    Raises:
+        MaskError: no such mask (the message lists the available ones), or its file is broken.
+    """
+    builtins = _builtins()
+    if name in builtins:
+        return builtins[name].model_copy(deep=True)
+    if user_dir is not None and _NAME.fullmatch(name):
+        path = user_dir / f"{name}.toml"
+        if path.is_file():
+            return _load_file(path)
+    available = [mask.name for mask in list_masks(user_dir)]
+    raise MaskError(f"unknown mask {name!r}; available: {', '.join(available)}")
+
+
+def _scan_user_dir(user_dir: Path | None) -> tuple[dict[str, Mask], list[MaskError]]:
+    masks: dict[str, Mask] = {}
+    problems: list[MaskError] = []
+    if user_dir is None or not user_dir.is_dir():
+        return masks, problems
+    builtins = _builtins()
+    for path in _toml_files(user_dir):
+        if path.stem in builtins:
+            problems.append(
+                MaskError(
+                    f"mask file {path} has the name of the built-in mask {path.stem!r};"
+                    " user masks cannot replace built-ins, rename the file and its `name`"
+                )
+            )
+            continue
+        try:
+            masks[path.stem] = _load_file(path)
+        except MaskError as e:
+            problems.append(e)
+    return masks, problems
+
+
+def _toml_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.glob("*.toml") if path.is_file())
+
+
+def _load_file(path: Path) -> Mask:
+    """Load one mask file whose `name`, if given, must match the file name."""
+    mask = load_mask_file(path)
+    if mask.name != path.stem:
+        raise MaskError(f"mask file {path}: name {mask.name!r} does not match the file name {path.stem!r}")
+    return mask

@@ -1,0 +1,248 @@
+"""The `simulacra` command. Each handler parses its arguments, calls one domain function, and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlmodel import Session
+
+from personas.mask import MaskError
+from simulator.errors import SimulacraError
+from simulator.events import SamplingSettings
+from storage import repo
+from storage.db import make_engine
+from ui.conversations import Conversations, TurnUpdate, parse_lane_spec
+from ui.settings import Settings, load_dotenv_keys
+
+USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    load_dotenv_keys()
+    try:
+        return Settings()
+    except ValidationError as e:
+        fail(f"invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}")
+
+
+def _conversations(settings: Settings) -> Conversations:
+    return Conversations(
+        make_engine(settings.resolved_database_url), settings.registry(), settings.resolved_masks_dir
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Simulacra: base models wearing masks, side by side with chat models."""
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default 8501, or SIMULACRA_PORT).")
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1: this machine only).")
+def ui(port: int | None, host: str | None) -> None:
+    """Serve the app on http://127.0.0.1:8501."""
+    settings = _settings()
+    app = Path(__file__).with_name("app.py")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host or settings.host,
+        "--server.port",
+        str(port or settings.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",  # offline: no telemetry
+        "--global.developmentMode",
+        "false",
+    ]
+    click.echo(f"Simulacra on http://{host or settings.host}:{port or settings.port}")
+    os.execv(command[0], command) if os.name == "posix" else sys.exit(subprocess.call(command))
+
+
+@main.command()
+@click.argument("prompt")
+@click.option(
+    "--lane",
+    "lanes",
+    multiple=True,
+    metavar="SPEC",
+    help="MODEL[@MASK]: base, chat, a registered GGUF name, or a litellm model string.",
+)
+@click.option(
+    "--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes."
+)
+@click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
+@click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def ask(
+    prompt: str,
+    lanes: tuple[str, ...],
+    conversation_id: int | None,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    as_json: bool,
+) -> None:
+    """Send PROMPT to every lane at once and print the replies side by side."""
+    settings = _settings()
+    sampling = SamplingSettings(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    try:
+        setups = [parse_lane_spec(spec, sampling) for spec in (lanes or settings.default_lanes)]
+        service = _conversations(settings)
+        if conversation_id is None:
+            conversation_id = service.create(setups)
+        elif lanes:
+            fail("--conversation continues with the conversation's own lanes; leave out --lane")
+        final: dict[int, TurnUpdate] = {}
+        notices: list[str] = []
+        for update in service.send(conversation_id, prompt):
+            if update.event.kind in ("done", "error"):
+                final[update.position] = update
+            if update.event.kind == "notice" and update.event.notice and not as_json:
+                notices.append(update.event.notice)
+        lane_rows = service.lanes(conversation_id)
+    except USER_ERRORS as e:
+        fail(str(e))
+    results = [_lane_result(lane, final[lane.position]) for lane in lane_rows]
+    if as_json:
+        click.echo(
+            json.dumps({"conversation_id": conversation_id, "lanes": results}, ensure_ascii=False, indent=2)
+        )
+    else:
+        for notice in notices:
+            click.echo(f"note: {notice}", err=True)
+        click.echo(_side_by_side(results))
+        click.echo(f"\nconversation {conversation_id}")
+    if any(r["status"] != "complete" for r in results):
+        sys.exit(1)
+
+
+def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
+    reply = update.reply
+    return {
+        "label": lane.label,
+        "model": lane.model,
+        "mask": lane.mask_name,
+        "status": reply.status,
+        "error": reply.error,
+        "text": reply.text,
+        "finish_reason": reply.finish_reason,
+        "tokens": [
+            {"text": t.text, "p": t.p, "top": [{"text": a.text, "p": a.p} for a in t.top]}
+            for t in reply.tokens
+        ],
+        "notices": reply.notices,
+        "ttft_ms": reply.timings.ttft_ms,
+        "tokens_per_s": reply.timings.tokens_per_s,
+        "message_id": update.message_id,
+    }
+
+
+def _side_by_side(results: list[dict[str, Any]]) -> str:
+    width = max(
+        20, (shutil.get_terminal_size((120, 40)).columns - 3 * (len(results) - 1)) // max(1, len(results))
+    )
+    columns = []
+    for r in results:
+        body = r["text"].strip() if r["status"] != "error" else f"[error] {r['error']}"
+        lines = [r["label"][:width], "─" * min(width, 40)]
+        for paragraph in body.splitlines() or [""]:
+            lines += textwrap.wrap(paragraph, width) or [""]
+        columns.append(lines)
+    height = max(len(c) for c in columns)
+    return "\n".join(
+        " │ ".join((c[i] if i < len(c) else "").ljust(width) for c in columns).rstrip() for i in range(height)
+    )
+
+
+@main.command()
+@click.argument("conversation_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None)
+def export(conversation_id: int, fmt: str, out: Path | None) -> None:
+    """Print a whole conversation: lanes with mask snapshots and settings, and every message."""
+    settings = _settings()
+    try:
+        with Session(make_engine(settings.resolved_database_url)) as session:
+            data = repo.export_conversation(session=session, conversation_id=conversation_id)
+    except USER_ERRORS as e:
+        fail(str(e))
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@main.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+def list_conversations(as_json: bool, limit: int) -> None:
+    """List saved conversations, newest first."""
+    settings = _settings()
+    with Session(make_engine(settings.resolved_database_url)) as session:
+        rows = repo.list_conversations(session=session, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(
+            f"{r.id:>5}  {r.updated_at:%Y-%m-%d %H:%M}  {r.title or '(untitled)'}  [{', '.join(r.lane_labels)}]"
+        )
+
+
+@main.group()
+def masks() -> None:
+    """The mask library."""
+
+
+@masks.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def masks_list(as_json: bool) -> None:
+    """List built-in and user masks."""
+    from personas.catalog import list_masks
+
+    settings = _settings()
+    found = list_masks(settings.resolved_masks_dir)
+    if as_json:
+        click.echo(json.dumps([m.model_dump(mode="json") for m in found], ensure_ascii=False, indent=2))
+        return
+    for mask in found:
+        click.echo(f"{mask.name:<22} {mask.shows}")
+
+
+@masks.command(name="render")
+@click.argument("name")
+@click.option("--user", "user_text", default="Hello!", show_default=True, help="The user's message.")
+def masks_render(name: str, user_text: str) -> None:
+    """Print the exact document the simulator reads for one user message."""
+    from personas.catalog import load_mask
+    from personas.mask import HistoryTurn
+
+    settings = _settings()
+    try:
+        mask = load_mask(name, settings.resolved_masks_dir)
+    except MaskError as e:
+        fail(str(e))
+    click.echo(mask.render([HistoryTurn(role="user", text=user_text)]))

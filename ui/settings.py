@@ -1,0 +1,108 @@
+"""One settings object (SIMULACRA_* environment variables, .env, simulacra.toml), passed down as arguments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from simulator.registry import ModelEntry, Registry
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "simulacra"
+
+
+class ModelConfig(BaseModel):
+    """A model the user adds in simulacra.toml: a GGUF file, or a litellm model string with its server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    kind: Literal["simulator", "chat"] = "simulator"
+    path: Path | None = None
+    litellm: str | None = None
+    api_base: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.path is None) == (self.litellm is None):
+            raise ValueError(f"model '{self.name}': give exactly one of `path` (a GGUF file) or `litellm`")
+        if self.kind == "simulator" and self.path is None:
+            raise ValueError(f"model '{self.name}': a simulator needs a GGUF `path`")
+        return self
+
+    def entry(self) -> ModelEntry:
+        path = self.path.expanduser() if self.path else None
+        return ModelEntry(
+            name=self.name,
+            kind=self.kind,
+            path=(lambda: path) if path else None,
+            litellm=self.litellm or (f"local/{self.name}" if self.kind == "chat" else None),
+            api_base=self.api_base,
+            description=str(path) if path else (self.litellm or ""),
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIMULACRA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    masks_dir: Path | None = None
+    n_ctx: int = Field(default=2048, ge=256, le=131072)
+    threads: int | None = Field(default=None, ge=1)
+    host: str = "127.0.0.1"
+    port: int = 8501
+    default_lanes: list[str] = Field(default_factory=lambda: ["base@raw", "base@assistant", "chat"])
+    models: list[ModelConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("SIMULACRA_CONFIG", "simulacra.toml"))
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'simulacra.db'}"
+
+    @property
+    def resolved_masks_dir(self) -> Path:
+        return self.masks_dir or self.data_dir / "masks"
+
+    def registry(self) -> Registry:
+        return Registry(n_ctx=self.n_ctx, n_threads=self.threads, extra=[m.entry() for m in self.models])
+
+
+def load_dotenv_keys() -> None:
+    """Put .env's API keys into the environment for litellm, without overriding what is already set."""
+    from dotenv import load_dotenv
+
+    load_dotenv(Path(".env"), override=False)
