@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,11 +69,12 @@ def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
 
 
 class Simulator:
-    """One base-model GGUF file, with one llama.cpp context per lane so lanes keep their own KV cache.
+    """One base-model GGUF file and a pool of llama.cpp contexts over its shared, mmap'd weights.
 
-    A turn then only processes the tokens that are new since that lane's last turn, and two lanes with
-    different masks never evict each other's cache. Not thread-safe per lane: the local worker runs all
-    local generation on one thread.
+    A continuation borrows the idle context whose cached tokens share the longest prefix with its
+    document, so a lane's next turn lands on the context that already holds its conversation and only the
+    new tokens are processed, and lanes with different masks never evict each other's cache. A context
+    is used by one continuation at a time; the local worker runs them all on one thread.
     """
 
     def __init__(
@@ -83,48 +84,68 @@ class Simulator:
         name: str = "base",
         n_ctx: int = 2048,
         n_threads: int | None = None,
-        max_contexts: int = 6,
+        max_idle_contexts: int = 6,
     ) -> None:
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self.max_contexts = max_contexts
-        self._contexts: OrderedDict[str, Llama] = OrderedDict()
+        self.max_idle_contexts = max_idle_contexts
+        self._idle: list[tuple[Llama, str]] = []  # (context, lane it last served), oldest first
         self._lock = threading.Lock()
+        self._vocab: Llama | None = None
         self._pieces: dict[int, bytes] = {}
 
     # -- contexts --------------------------------------------------------------------------
 
-    def context(self, lane_key: str = "default") -> Llama:
-        """The llama.cpp context for a lane, loading one if needed (least recently used is closed)."""
+    def _acquire(self, prompt: list[int], lane_key: str) -> Llama:
         with self._lock:
-            llama = self._contexts.get(lane_key)
-            if llama is not None:
-                self._contexts.move_to_end(lane_key)
-                return llama
-            llama = load_llama(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
-            self._contexts[lane_key] = llama
-            while len(self._contexts) > self.max_contexts:
-                _, evicted = self._contexts.popitem(last=False)
-                evicted.close()
-            return llama
+            if self._idle:
+                best = max(
+                    range(len(self._idle)),
+                    key=lambda i: (_shared_prefix(self._idle[i][0], prompt), self._idle[i][1] == lane_key, i),
+                )
+                return self._idle.pop(best)[0]
+        return load_llama(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def _release(self, llama: Llama, lane_key: str) -> None:
+        with self._lock:
+            self._idle.append((llama, lane_key))
+            while len(self._idle) > self.max_idle_contexts:
+                self._idle.pop(0)[0].close()
+
+    @contextmanager
+    def borrow(self, lane_key: str = "") -> Iterator[Llama]:
+        """A context for direct llama.cpp use (benchmarks, warm-up); returned to the pool afterwards."""
+        llama = self._acquire([], lane_key)
+        try:
+            yield llama
+        finally:
+            self._release(llama, lane_key)
+
+    def warm(self, contexts: int = 1) -> None:
+        """Load `contexts` contexts now, so the first turn of that many lanes does not wait for them."""
+        with ExitStack() as stack:
+            for _ in range(contexts - len(self._idle)):
+                stack.enter_context(self.borrow())
 
     def close(self) -> None:
         with self._lock:
-            for llama in self._contexts.values():
+            for llama, _ in self._idle:
                 llama.close()
-            self._contexts.clear()
+            self._idle.clear()
+
+    def _vocabulary(self) -> Llama:
+        """A vocabulary-only load for tokenizing: safe to use while contexts decode on another thread."""
+        with self._lock:
+            if self._vocab is None:
+                from llama_cpp import Llama
+
+                self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
+            return self._vocab
 
     def tokenize(self, text: str) -> list[int]:
-        llama = self._any_context()
-        return list(llama.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-
-    def _any_context(self) -> Llama:
-        with self._lock:
-            if self._contexts:
-                return next(reversed(self._contexts.values()))
-        return self.context("default")
+        return list(self._vocabulary().tokenize(text.encode("utf-8"), add_bos=True, special=False))
 
     # -- documents -------------------------------------------------------------------------
 
@@ -163,19 +184,20 @@ class Simulator:
         Tokens are held back while they might be the start of a stop sequence, so a stop sequence is
         never shown and then taken away. Each token's `p` is the model's own probability (temperature 1).
         """
-        llama = self.context(lane_key)
-        prompt = list(llama.tokenize(document.encode("utf-8"), add_bos=True, special=False))
+        prompt = self.tokenize(document)
         room = self.n_ctx - len(prompt)
         if room <= 0:
             raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
         max_tokens = min(settings.max_tokens, room)
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        llama = self._acquire(prompt, lane_key)
         llama.set_seed(seed)
 
         import llama_cpp
 
         vocab = llama._model.vocab
         n_vocab = llama.n_vocab()
+        scratch = np.empty(n_vocab, dtype=np.float32)  # reused every token: the vocabulary is 262k floats
         stops = [s for s in settings.stop if s]
         longest_stop = max((len(s) for s in stops), default=0)
 
@@ -202,7 +224,7 @@ class Simulator:
                     reason = "stop"
                     break
                 logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(n_vocab,))
-                p, top = self._distribution(llama, logits, token_id, alternatives)
+                p, top = self._distribution(llama, logits, scratch, token_id, alternatives)
                 generated += 1
                 pending_bytes += self._piece(llama, token_id)
                 piece = _decode_complete(pending_bytes)
@@ -233,6 +255,7 @@ class Simulator:
             yield Finished(reason=reason, seed=seed)
         finally:
             generator.close()
+            self._release(llama, lane_key)
 
     def _piece(self, llama: Llama, token_id: int) -> bytes:
         piece = self._pieces.get(token_id)
@@ -242,10 +265,12 @@ class Simulator:
         return piece
 
     def _distribution(
-        self, llama: Llama, logits: np.ndarray, token_id: int, k: int
+        self, llama: Llama, logits: np.ndarray, scratch: np.ndarray, token_id: int, k: int
     ) -> tuple[float, list[Alternative]]:
         peak = float(logits.max())
-        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
+        np.subtract(logits, peak, out=scratch)
+        np.exp(scratch, out=scratch)
+        log_total = peak + float(np.log(scratch.sum()))
         p = float(np.exp(logits[token_id] - log_total))
         if k <= 0:
             return p, []
@@ -259,6 +284,15 @@ class Simulator:
             for i in candidates
         ]
         return p, top
+
+
+def _shared_prefix(llama: Llama, prompt: list[int]) -> int:
+    cached = llama.input_ids[: llama.n_tokens]
+    n = min(len(cached), len(prompt))
+    if n == 0:
+        return 0
+    mismatch = np.flatnonzero(cached[:n] != np.asarray(prompt[:n]))
+    return int(mismatch[0]) if mismatch.size else n
 
 
 def _decode_complete(data: bytes) -> str | None:

@@ -113,7 +113,7 @@ class Registry:
 
     def warm(self) -> None:
         """Load the bundled models now, so the first turn does not pay for it."""
-        self.simulator(self.entries["base"]).context("warm")
+        self.simulator(self.entries["base"]).warm(contexts=2)  # the default lanes have two base lanes
         self.chat(self.entries["chat"])
         self.local_chat.warm(BUNDLED_CHAT.split("/", 1)[1])
 
