@@ -1,0 +1,27 @@
+"""The Streamlit entry point: one router, so every page shares the page config and the settings check."""
+
+from __future__ import annotations
+
+import streamlit as st
+from pydantic import ValidationError
+
+from ui import resources
+from ui.view import escape_markdown
+
+st.set_page_config(page_title="Simulacra", layout="wide")
+
+try:
+    resources.settings()
+except ValidationError as e:
+    # Every page needs settings; say what to fix instead of failing on each page with a traceback.
+    st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}"))
+    st.stop()
+
+page = st.navigation(
+    [
+        st.Page("pages/compare.py", title="Compare", icon=":material/view_column:", default=True),
+        st.Page("pages/masks.py", title="Masks", icon=":material/theater_comedy:"),
+        st.Page("pages/models.py", title="Models", icon=":material/memory:"),
+    ]
+)
+page.run()

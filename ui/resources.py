@@ -1,0 +1,54 @@
+"""What every Streamlit session shares: the engine and the model registry are built once per process,
+because migrating the database or loading a model on every rerun would make each click take seconds."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from personas.catalog import list_masks
+from personas.mask import Mask
+from simulator.registry import Registry
+from storage.db import make_engine
+from ui.conversations import Conversations
+from ui.settings import Settings, load_dotenv_keys
+
+
+@st.cache_resource(show_spinner=False)
+def _dotenv_loaded() -> bool:
+    load_dotenv_keys()
+    return True
+
+
+def settings() -> Settings:
+    """Read fresh each rerun (cheap), so an edited .env or simulacra.toml shows without a restart.
+
+    Raises:
+        pydantic.ValidationError: a SIMULACRA_* variable, .env or simulacra.toml value is invalid.
+    """
+    _dotenv_loaded()
+    return Settings()
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(key: str, _settings: Settings) -> Registry:
+    # Keyed only by what shapes the registry, so unrelated settings (data_dir, port) reuse loaded models.
+    return _settings.registry()
+
+
+def registry(current: Settings) -> Registry:
+    return _registry(current.model_dump_json(include={"n_ctx", "threads", "models"}), current)
+
+
+def conversations(current: Settings | None = None) -> Conversations:
+    current = current or settings()
+    return Conversations(engine(current.resolved_database_url), registry(current), current.resolved_masks_dir)
+
+
+def masks(current: Settings) -> list[Mask]:
+    return list_masks(current.resolved_masks_dir)

@@ -1,0 +1,166 @@
+"""Rendering helpers shared by the pages, so untrusted text (model output, user messages, error messages)
+reaches the screen one safe way: plain text, or Markdown with every punctuation character escaped."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import streamlit as st
+
+from simulator.events import Reply, SamplingSettings, Timings
+from storage.tables import Lane, Message
+from ui.conversations import LaneSetup
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; escaping all of it also defuses Streamlit's
+# own syntax (`:red[...]`, `:material/...:`, `$...$`) and raw HTML, whatever the parser adds next.
+_ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation})
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as Markdown that shows literally: no links, images, HTML, emphasis or directives."""
+    return text.translate(_ESCAPES)
+
+
+def caption_for(status: str, timings: Timings, finish_reason: str | None) -> str:
+    """One line under a reply, built only from numbers and our own status words."""
+    parts = [status]
+    if timings.ttft_ms is not None:
+        parts.append(f"first token {timings.ttft_ms:,.0f} ms")
+    if timings.tokens_per_s is not None:
+        parts.append(f"{timings.tokens_per_s:.1f} tok/s")
+    if finish_reason and finish_reason != status:
+        parts.append(f"finish: {finish_reason}")
+    return " · ".join(parts)
+
+
+def show_reply(reply: Reply) -> None:
+    """A reply as it streams or as it ended: notices, text, then an error or its caption."""
+    for notice in reply.notices:
+        st.info(escape_markdown(notice))
+    if reply.text:
+        st.text(reply.text)
+    if reply.status == "error":
+        st.error(escape_markdown(reply.error or "this lane failed"))
+    elif reply.status == "complete":
+        if not reply.text.strip():
+            st.caption("(empty reply)")
+        st.caption(caption_for(reply.status, reply.timings, reply.finish_reason))
+    elif not reply.text:
+        st.caption("waiting for the first token…")
+
+
+def reply_from_message(message: Message) -> Reply:
+    """A saved reply in the shape `show_reply` draws, so history and live replies look the same."""
+    return Reply(
+        text=message.content,
+        status=message.status,  # type: ignore[arg-type]
+        finish_reason=message.finish_reason,  # type: ignore[arg-type]
+        error=message.error,
+        timings=Timings(ttft_ms=message.ttft_ms, total_ms=message.total_ms, tokens_per_s=message.tokens_per_s),
+    )
+
+
+def show_saved_reply(message: Message) -> None:
+    reply = reply_from_message(message)
+    if reply.status == "incomplete":
+        # Saved mid-stream and never finished (the tab closed or the turn was interrupted).
+        if reply.text:
+            st.text(reply.text)
+        st.caption("incomplete: the turn was interrupted")
+        return
+    show_reply(reply)
+
+
+# -- lane settings ---------------------------------------------------------------------------------------
+
+OTHER_MODEL = "other: type a litellm model string"
+NO_MASK = "(none)"
+MAX_SEED = 2**31 - 1
+
+
+@dataclass
+class DraftLane:
+    """A lane not yet saved; `uid` keys its widgets, so removing one lane keeps the others' edits."""
+
+    uid: int
+    setup: LaneSetup
+
+
+def setup_from_state(prefix: str) -> LaneSetup | None:
+    """The lane that the `prefix` widgets describe, from session state; None if they were not drawn."""
+    state = st.session_state
+    if f"{prefix}-model" not in state:
+        return None
+    model = state[f"{prefix}-model"]
+    if model == OTHER_MODEL:
+        model = str(state.get(f"{prefix}-litellm") or "").strip()
+    mask = state[f"{prefix}-mask"]
+    seed = state.get(f"{prefix}-seed")
+    settings = SamplingSettings(
+        temperature=float(state[f"{prefix}-temperature"]),
+        max_tokens=int(state[f"{prefix}-max_tokens"]),
+        seed=None if seed is None else int(seed),
+    )
+    return LaneSetup(model=model, mask=None if mask == NO_MASK else mask, settings=settings)
+
+
+def lane_editor(prefix: str, setup: LaneSetup, model_names: list[str], mask_names: list[str]) -> LaneSetup:
+    """Widgets for one lane's model, mask and sampling settings, showing `setup`; returns what they show.
+
+    Each widget's default is the lane's current value rather than a preset in session state: a closed
+    popover mounts its widgets only when opened, and would otherwise show (and send back) stale defaults.
+    """
+    models = [*model_names, OTHER_MODEL]
+    masks = [NO_MASK, *mask_names]
+    typed = setup.model not in model_names
+    choice = st.selectbox(
+        "Model",
+        models,
+        index=models.index(OTHER_MODEL if typed else setup.model),
+        key=f"{prefix}-model",
+        help="A bundled or configured model, or any litellm model string.",
+    )
+    if choice == OTHER_MODEL:
+        st.text_input(
+            "litellm model string",
+            value=setup.model if typed else "",
+            key=f"{prefix}-litellm",
+            placeholder="openai/gpt-4o-mini",
+        )
+    st.selectbox(
+        "Mask",
+        masks,
+        index=masks.index(setup.mask if setup.mask in mask_names else NO_MASK),
+        key=f"{prefix}-mask",
+        help="The persona frame; a chat model gets it as a system prompt.",
+    )
+    s = setup.settings
+    st.slider("Temperature", 0.0, 2.0, value=s.temperature, step=0.05, key=f"{prefix}-temperature")
+    st.number_input("Max tokens", 1, 4096, value=s.max_tokens, step=1, key=f"{prefix}-max_tokens")
+    st.number_input("Seed", 0, MAX_SEED, value=s.seed, step=1, key=f"{prefix}-seed", placeholder="random (recorded)")
+    return setup_from_state(prefix) or setup
+
+
+def sampling_summary(kind: str, temperature: float, max_tokens: int, seed: int | None) -> str:
+    """A caption under a lane's header: only our own words and numbers, so it is safe as Markdown."""
+    seed_text = "random seed" if seed is None else f"seed {seed}"
+    return f"{kind} · T {temperature:g} · {max_tokens} tokens · {seed_text}"
+
+
+def lane_details(lane: Lane) -> str:
+    """A saved lane's settings as plain text: they cannot change, or old replies would lose their meaning."""
+    lines = [
+        f"model: {lane.model}",
+        f"kind: {lane.kind}",
+        f"mask: {lane.mask_name or '(none)'}",
+        f"temperature: {lane.temperature:g}",
+        f"top_p: {lane.top_p:g}   top_k: {lane.top_k}",
+        f"max tokens: {lane.max_tokens}",
+        f"seed: {'random' if lane.seed is None else lane.seed}",
+    ]
+    if lane.stop:
+        lines.append(f"extra stops: {lane.stop!r}")
+    if lane.system_prompt:
+        lines.append(f"system prompt: {lane.system_prompt}")
+    return "\n".join(lines)
