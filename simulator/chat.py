@@ -58,11 +58,13 @@ class LocalChatModels:
     def warm(self, name: str) -> None:
         self._give_back(name, self._borrow(name))
 
-    def stream(self, name: str, messages: list[dict[str, str]], params: dict[str, Any]) -> Iterator[str]:
-        """Text pieces of the reply; runs on the local worker."""
+    def stream(
+        self, name: str, messages: list[dict[str, str]], params: dict[str, Any]
+    ) -> Iterator[tuple[str, str | None]]:
+        """(text piece, finish reason or None) pairs of the reply; runs on the local worker."""
         cancel = threading.Event()
 
-        def start() -> Iterator[str]:
+        def start() -> Iterator[tuple[str, str | None]]:
             llama = self._borrow(name)
             try:
                 if params.get("seed") is not None:
@@ -79,8 +81,8 @@ class LocalChatModels:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
                     piece = choice["delta"].get("content") or ""
-                    if piece:
-                        yield piece
+                    if piece or choice.get("finish_reason"):
+                        yield piece, choice.get("finish_reason")
             finally:
                 self._give_back(name, llama)
 
@@ -98,25 +100,20 @@ def make_local_provider(models: LocalChatModels) -> Any:
         ) -> Iterator[dict]:
             params = dict(kwargs.get("optional_params") or {})
             name = model.split("/", 1)[-1]
-            for piece in models.stream(name, messages, params):
-                yield {
-                    "text": piece,
-                    "is_finished": False,
-                    "finish_reason": "",
-                    "index": 0,
-                    "tool_use": None,
-                    "usage": None,
-                }
-            yield {
-                "text": "",
-                "is_finished": True,
-                "finish_reason": "stop",
-                "index": 0,
-                "tool_use": None,
-                "usage": None,
-            }
+            finish_reason = "stop"
+            for piece, reason in models.stream(name, messages, params):
+                finish_reason = reason or finish_reason
+                if piece:
+                    yield _chunk(piece, finished=False, reason="")
+            yield _chunk("", finished=True, reason=finish_reason)
 
     return LocalProvider()
+
+
+def _chunk(text: str, *, finished: bool, reason: str) -> dict[str, Any]:
+    """litellm's GenericStreamingChunk."""
+    return {"text": text, "is_finished": finished, "finish_reason": reason, "index": 0, "tool_use": None,
+            "usage": None}
 
 
 def install_local_provider(models: LocalChatModels) -> None:

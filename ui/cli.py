@@ -41,9 +41,7 @@ def _settings() -> Settings:
 
 
 def _conversations(settings: Settings) -> Conversations:
-    return Conversations(
-        make_engine(settings.resolved_database_url), settings.registry(), settings.resolved_masks_dir
-    )
+    return Conversations(make_engine(settings.resolved_database_url), settings.registry(), settings.resolved_masks_dir)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,6 +70,8 @@ def ui(port: int | None, host: str | None) -> None:
         "true",
         "--browser.gatherUsageStats",
         "false",  # offline: no telemetry
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this is a local tool
         "--global.developmentMode",
         "false",
     ]
@@ -88,9 +88,7 @@ def ui(port: int | None, host: str | None) -> None:
     metavar="SPEC",
     help="MODEL[@MASK]: base, chat, a registered GGUF name, or a litellm model string.",
 )
-@click.option(
-    "--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes."
-)
+@click.option("--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
 @click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
@@ -126,9 +124,7 @@ def ask(
         fail(str(e))
     results = [_lane_result(lane, final[lane.position]) for lane in lane_rows]
     if as_json:
-        click.echo(
-            json.dumps({"conversation_id": conversation_id, "lanes": results}, ensure_ascii=False, indent=2)
-        )
+        click.echo(json.dumps({"conversation_id": conversation_id, "lanes": results}, ensure_ascii=False, indent=2))
     else:
         for notice in notices:
             click.echo(f"note: {notice}", err=True)
@@ -149,8 +145,7 @@ def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
         "text": reply.text,
         "finish_reason": reply.finish_reason,
         "tokens": [
-            {"text": t.text, "p": t.p, "top": [{"text": a.text, "p": a.p} for a in t.top]}
-            for t in reply.tokens
+            {"text": t.text, "p": t.p, "top": [{"text": a.text, "p": a.p} for a in t.top]} for t in reply.tokens
         ],
         "notices": reply.notices,
         "ttft_ms": reply.timings.ttft_ms,
@@ -160,9 +155,7 @@ def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
 
 
 def _side_by_side(results: list[dict[str, Any]]) -> str:
-    width = max(
-        20, (shutil.get_terminal_size((120, 40)).columns - 3 * (len(results) - 1)) // max(1, len(results))
-    )
+    width = max(20, (shutil.get_terminal_size((120, 40)).columns - 3 * (len(results) - 1)) // max(1, len(results)))
     columns = []
     for r in results:
         body = r["text"].strip() if r["status"] != "error" else f"[error] {r['error']}"
@@ -207,9 +200,7 @@ def list_conversations(as_json: bool, limit: int) -> None:
         click.echo(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
         return
     for r in rows:
-        click.echo(
-            f"{r.id:>5}  {r.updated_at:%Y-%m-%d %H:%M}  {r.title or '(untitled)'}  [{', '.join(r.lane_labels)}]"
-        )
+        click.echo(f"{r.id:>5}  {r.updated_at:%Y-%m-%d %H:%M}  {r.title or '(untitled)'}  [{', '.join(r.lane_labels)}]")
 
 
 @main.group()
