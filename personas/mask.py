@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,6 +46,11 @@ class Mask(BaseModel):
     tags: list[str] = Field(default_factory=list)
     author: str = ""
     version: str = "1"
+    # Character-card fields with no place in the document, kept so an imported card exports unchanged.
+    alternate_greetings: list[str] = Field(default_factory=list, description="Other first messages a card offers.")
+    post_history_instructions: str | None = Field(default=None, description="A card's note to send after the chat.")
+    card: dict[str, Any] | None = Field(default=None, description="The imported character card as it was.")
+    card_image: str | None = Field(default=None, description="Base64 PNG of the imported card, card chunks removed.")
 
     @field_validator("turn_format")
     @classmethod
