@@ -9,6 +9,18 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
+# Re-exported: the rest of the app reaches every storage function and error through repo.
+from storage.errors import ImportError_ as ImportError_
+from storage.errors import InvalidValue as InvalidValue
+from storage.errors import NotFound as NotFound
+from storage.errors import StorageError as StorageError
+from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
+from storage.imports import import_conversation as import_conversation
+from storage.imports import load_export_file as load_export_file
+from storage.search import SearchFilters as SearchFilters
+from storage.search import SearchHit as SearchHit
+from storage.search import search as search
+from storage.search import search_filters as search_filters
 from storage.tables import (
     LANE_KINDS,
     MESSAGE_STATUSES,
@@ -21,22 +33,7 @@ from storage.tables import (
     utcnow,
 )
 
-EXPORT_FORMAT = "simulacra.conversation"
-EXPORT_VERSION = 1
-
 _Row = TypeVar("_Row", bound=SQLModel)
-
-
-class StorageError(Exception):
-    """Base for storage errors the UI can show as a plain message."""
-
-
-class NotFound(StorageError):
-    """A conversation, lane or message id that is not in the database."""
-
-
-class InvalidValue(StorageError, ValueError):
-    """A value the schema would accept but that breaks the data model (bad kind, wrong parent, ...)."""
 
 
 class ConversationSummary(BaseModel):

@@ -1,5 +1,7 @@
 # The database schema in one place, so repo.py, the Alembic migrations and the tests agree on it.
 # Changing a table here needs a new revision in storage/migrations/versions (tests check they match).
+# Migration 0002 adds FTS5 search triggers on message, annotation and conversation: a batch migration
+# that recreates one of those tables drops its triggers and must create them again.
 #
 # Message tree convention (branches live in parent_id, nothing else):
 #   - a user message's parent_id is the previous user message on its path (None for the first);

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
+from storage.search import alembic_include_name
 from storage.tables import UTCDateTime
 
 target_metadata = SQLModel.metadata
@@ -32,6 +33,8 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=True,
+        # The FTS5 index (migration 0002) is not in the metadata; autogenerate must not drop it.
+        include_name=alembic_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -43,6 +46,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_item=render_item,
+        include_name=alembic_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

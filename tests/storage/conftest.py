@@ -1,5 +1,6 @@
 # Every storage test runs against a real SQLite file in its own tmp_path, migrated like the app's.
 
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,29 @@ def make_lane(session: Session) -> Callable[..., Lane]:
         return repo.add_lane(session=session, conversation_id=conversation_id, position=position, **settings)
 
     return make
+
+
+def _without_ids(export: dict[str, Any]) -> dict[str, Any]:
+    """The export with every id replaced by its row's position, so two imports of one file compare equal."""
+    out = copy.deepcopy(export)
+    lanes = {row["id"]: i for i, row in enumerate(out["lanes"])}
+    messages = {row["id"]: i for i, row in enumerate(out["messages"])}
+    cid = out["conversation"]["id"]
+    out["conversation"]["id"] = 0
+    for i, row in enumerate(out["lanes"]):
+        row["id"], row["conversation_id"] = i, 0
+    for i, row in enumerate(out["messages"]):
+        row["id"], row["conversation_id"] = i, 0
+        row["lane_id"] = None if row["lane_id"] is None else lanes[row["lane_id"]]
+        row["parent_id"] = None if row["parent_id"] is None else messages[row["parent_id"]]
+    for i, row in enumerate(out["annotations"]):
+        row["id"] = i
+        row["message_id"] = None if row["message_id"] is None else messages[row["message_id"]]
+        row["conversation_id"] = None if row["conversation_id"] is None else {cid: 0}[row["conversation_id"]]
+    return out
+
+
+@pytest.fixture(scope="session")
+def without_ids() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Compare two exports of the same conversation: ids become row positions."""
+    return _without_ids

@@ -8,11 +8,13 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 from sqlmodel import Session, SQLModel
 
 from storage import repo
 from storage.db import alembic_config, default_database_url, make_engine
+from storage.search import alembic_include_name
 
 TABLES = {"conversation", "lane", "message", "annotation"}
 
@@ -37,7 +39,8 @@ def test_pragmas_are_set_on_every_connection(engine: Engine) -> None:
 
 def test_migrations_match_the_tables(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": alembic_include_name}
+        context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, SQLModel.metadata) == []
 
 
@@ -84,7 +87,8 @@ def test_engines_created_at_once_on_a_new_file(db_url: str) -> None:
         assert errors == []
         assert len(engines) == 4
         with engines[0].connect() as connection:
-            assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [("0001",)]
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(head,)]
     finally:
         for engine in engines:
             engine.dispose()

@@ -1,0 +1,18 @@
+# The storage exceptions in their own module, so repo.py, imports.py and search.py can all raise them
+# without importing each other; repo.py re-exports them and the UI catches StorageError.
+
+
+class StorageError(Exception):
+    """Base for storage errors the UI can show as a plain message."""
+
+
+class NotFound(StorageError):
+    """A conversation, lane or message id that is not in the database."""
+
+
+class InvalidValue(StorageError, ValueError):
+    """A value the schema would accept but that breaks the data model (bad kind, wrong parent, ...)."""
+
+
+class ImportError_(StorageError):  # the trailing underscore keeps the builtin ImportError usable
+    """A conversation file that cannot be imported; the message names the file's problem."""

@@ -1,0 +1,229 @@
+# Importing an export: a new conversation with new ids that exports the same again, and every broken
+# file refused with one ImportError_ that names the problem, before anything is written.
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import StatementError
+from sqlmodel import Session
+
+from storage import repo
+from storage.imports import MAX_IMPORT_BYTES
+from storage.tables import Lane, MessageStatus
+
+MASK = {"name": "assistant", "frame": "A helpful AI talks with a user.", "system_prompt": None}
+TOKENS = [["Hello", 0.91, [["Hi", 0.05], ["Hey", 0.02]]], [" there", 0.5, [[" world", 0.3]]]]
+TABLES = ("conversation", "lane", "message", "annotation")
+
+
+def _id(value: int | None) -> int:
+    assert value is not None
+    return value
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        counts = {t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        counts["fts_message"] = connection.execute(text("SELECT count(*) FROM fts_message_docsize")).scalar_one()
+    return counts
+
+
+@pytest.fixture
+def exported(session: Session, make_lane: Callable[..., Lane]) -> dict[str, Any]:
+    """A conversation with two lanes, a branch, a regenerated reply, an error and annotations, exported."""
+    cid = _id(repo.create_conversation(session=session, title="Masks · ünïcode 🐉").id)
+    base = _id(make_lane(cid, 0, label="Base", mask_name="assistant", mask_snapshot=MASK).id)
+    chat = _id(make_lane(cid, 1, label="Chat", kind="chat", model="openai/gpt-4o-mini", system_prompt="Be brief").id)
+    first = repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Hello?")
+    replies = []
+    outcomes: tuple[tuple[int, MessageStatus], ...] = ((base, "complete"), (base, "complete"), (chat, "error"))
+    for lane_id, status in outcomes:
+        reply = repo.start_reply(
+            session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="User: Hello?\nAI:"
+        )
+        repo.finish_reply(
+            session=session, message_id=_id(reply.id), content="Hello there" if status == "complete" else "",
+            tokens=TOKENS, status=status, finish_reason="stop", error="timeout" if status == "error" else None,
+            ttft_ms=1.5, total_ms=20.0, tokens_per_s=41.0,
+        )  # fmt: skip
+        replies.append(_id(reply.id))
+    second = repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="And then?")
+    repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="Edited: and then?")
+    streaming = repo.start_reply(
+        session=session, conversation_id=cid, lane_id=chat, parent_id=second.id,
+        prompt=[{"role": "system", "content": "Be brief"}, {"role": "user", "content": "And then?"}],
+    )  # fmt: skip
+    repo.update_reply(session=session, message_id=_id(streaming.id), content="It was", tokens=[["It"], [" was"]])
+    repo.add_annotation(session=session, message_id=replies[0], tags=["polite"], rating=1, note="good\nreally")
+    repo.add_annotation(session=session, message_id=replies[1], rating=-1)
+    repo.add_annotation(session=session, conversation_id=cid, tags=["demo"], note="whole conversation")
+    return repo.export_conversation(session=session, conversation_id=cid)
+
+
+def _write(tmp_path: Path, data: Any, name: str = "export.json") -> Path:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_round_trip_is_identical_but_for_ids(
+    engine: Engine, session: Session, exported: dict[str, Any], tmp_path: Path,
+    without_ids: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    path = _write(tmp_path, exported)
+    new_id = repo.import_conversation(session=session, data=repo.load_export_file(path))
+    assert new_id != exported["conversation"]["id"]
+    again = repo.export_conversation(session=session, conversation_id=new_id)
+    assert without_ids(again) == without_ids(exported)
+    assert again["conversation"]["created_at"] == exported["conversation"]["created_at"]  # timestamps kept
+    assert [h.conversation_id for h in repo.search(session=session, query="polite good")] == []  # tags aren't text
+    assert {h.conversation_id for h in repo.search(session=session, query="really")} == {
+        exported["conversation"]["id"],
+        new_id,
+    }
+
+
+def test_import_accepts_any_order_of_messages(session: Session, exported: dict[str, Any]) -> None:
+    shuffled = copy.deepcopy(exported)
+    shuffled["messages"].reverse()  # children before parents
+    new_id = repo.import_conversation(session=session, data=shuffled)
+    again = repo.export_conversation(session=session, conversation_id=new_id)
+    # Same tree: each message has the same parent content and lane label as before.
+    def shape(export: dict[str, Any]) -> list[tuple[Any, ...]]:
+        by_id = {m["id"]: m for m in export["messages"]}
+        labels = {lane["id"]: lane["label"] for lane in export["lanes"]}
+        def parent(m: dict[str, Any]) -> str | None:
+            return by_id[m["parent_id"]]["content"] if m["parent_id"] else None
+
+        return sorted((m["content"], m["role"], labels.get(m["lane_id"]), parent(m)) for m in export["messages"])
+
+    assert shape(again) == shape(exported)
+
+
+def _broken(exported: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = copy.deepcopy(exported)
+    change(data)
+    return data
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *keys, last = path.split(".")
+        target: Any = data
+        for key in keys:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+def _duplicate_message(data: dict[str, Any]) -> None:
+    data["messages"][2]["id"] = data["messages"][1]["id"]
+
+
+def _cycle(data: dict[str, Any]) -> None:
+    users = [m for m in data["messages"] if m["role"] == "user"]
+    users[0]["parent_id"] = users[1]["id"]  # the first question now answers the second, its own child
+
+
+ROW = r" \(id \d+\)\."  # pydantic's problems name the row's id: messages[0] (id 1).role
+
+BROKEN = [
+    ("wrong format", _set("format", "sillytavern.chat"), "format is 'sillytavern.chat'"),
+    ("wrong version", _set("version", 2), "export version 2 is not supported"),
+    ("unknown role", _set("messages.0.role", "assistant"), r"messages\[0\]" + ROW + "role: .*, got 'assistant'"),
+    ("unknown status", _set("messages.1.status", "done"), r"messages\[1\]" + ROW + "status: .*'error', got 'done'"),
+    ("unknown lane kind", _set("lanes.0.kind", "base"), r"lanes\[0\]" + ROW + "kind"),
+    ("unknown key", _set("lanes.0.colour", "red"), r"lanes\[0\]" + ROW + "colour: Extra inputs are not permitted"),
+    ("missing key", lambda d: d["lanes"][0].pop("model"), r"lanes\[0\]" + ROW + "model: Field required"),
+    ("naive time", _set("conversation.created_at", "2026-01-01T00:00:00"), "timezone"),
+    ("duplicate id", _duplicate_message, "duplicate message id"),
+    ("dangling parent", _set("messages.1.parent_id", 9999), "parent_id 9999, which is not a message in the file"),
+    ("cycle", _cycle, "form a parent_id cycle"),
+    ("missing lane", _set("messages.1.lane_id", 777), "from lane 777, which is not in the file"),
+    ("reply without lane", _set("messages.1.lane_id", None), "is a reply without a lane_id"),
+    ("other conversation", _set("messages.1.conversation_id", 4242), "belongs to conversation 4242"),
+    ("annotation target", _set("annotations.0.message_id", 31337), "on message 31337, which is not in the file"),
+    ("rating", _set("annotations.0.rating", 9), r"annotations\[0\]" + ROW + "rating: .*less than or equal to 5"),
+    ("empty object", lambda d: d.clear(), "format is None"),
+]
+
+
+@pytest.mark.parametrize(("change", "problem"), [case[1:] for case in BROKEN], ids=[case[0] for case in BROKEN])
+def test_broken_exports_are_refused_before_writing(
+    engine: Engine, session: Session, exported: dict[str, Any], tmp_path: Path,
+    change: Callable[[dict[str, Any]], None], problem: str,
+) -> None:  # fmt: skip
+    data = _broken(exported, change)
+    before = _counts(engine)
+    path = _write(tmp_path, data)
+    with pytest.raises(repo.ImportError_, match=problem) as raised:
+        repo.load_export_file(path)
+    assert str(path) in str(raised.value)
+    with pytest.raises(repo.ImportError_, match=problem):
+        repo.import_conversation(session=session, data=data)
+    assert _counts(engine) == before
+
+
+def test_parent_that_is_a_reply_is_refused(session: Session, exported: dict[str, Any]) -> None:
+    reply = next(m for m in exported["messages"] if m["role"] == "model")
+    data = _broken(exported, _set("messages.4.parent_id", reply["id"]))
+    with pytest.raises(repo.ImportError_, match="parents are user messages"):
+        repo.import_conversation(session=session, data=data)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"format": "simulacra.conversation", "version": 1, "conv', "not valid JSON.*truncated"),
+        ("{'format': 1}", "not valid JSON: Expecting property name"),
+        (" \n", "is empty"),
+        ("[1, 2]", "expected a JSON object .* got a list"),
+        ("null", "expected a JSON object .* got a NoneType"),
+    ],
+)
+def test_malformed_files_are_refused(engine: Engine, tmp_path: Path, content: str, problem: str) -> None:
+    before = _counts(engine)
+    with pytest.raises(repo.ImportError_, match=problem):
+        repo.load_export_file(_write(tmp_path, content))
+    assert _counts(engine) == before
+
+
+def test_truncated_real_export_is_refused(tmp_path: Path, exported: dict[str, Any]) -> None:
+    whole = json.dumps(exported, indent=2)
+    with pytest.raises(repo.ImportError_, match="truncated"):
+        repo.load_export_file(_write(tmp_path, whole[: len(whole) // 2]))
+
+
+def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(repo.ImportError_, match="image.png"):
+        repo.load_export_file(binary)
+    with pytest.raises(repo.ImportError_, match="cannot read .*nothing.json"):
+        repo.load_export_file(tmp_path / "nothing.json")
+
+
+def test_files_over_the_limit_are_refused_without_reading(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as f:
+        f.truncate(MAX_IMPORT_BYTES + 1)  # sparse: no disk used, and reading it would take a while
+    with pytest.raises(repo.ImportError_, match="huge.json is 200 MB; imports are limited to 200 MB"):
+        repo.load_export_file(huge)
+
+
+def test_a_failure_while_writing_rolls_everything_back(
+    engine: Engine, session: Session, exported: dict[str, Any]
+) -> None:
+    # Valid by the format, but the last message's tokens cannot be stored: the database refuses mid-import.
+    data = _broken(exported, lambda d: d["messages"][-1].update(tokens=[{1, 2}]))
+    before = _counts(engine)
+    with pytest.raises(StatementError):
+        repo.import_conversation(session=session, data=data)
+    assert _counts(engine) == before
+    assert repo.import_conversation(session=session, data=exported) > 0  # the session is usable again
