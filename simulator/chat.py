@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.base import Finished, default_threads, load_llama
-from simulator.errors import LaneError, ModelUnavailable
+from simulator.errors import LaneError, ModelUnavailable, PromptTooLong, SimulacraError
 from simulator.events import FinishReason, SamplingSettings, Token
 from simulator.litellm_boot import litellm, register_provider
 from simulator.worker import LocalWorker
@@ -78,11 +78,19 @@ class LocalChatModels:
                     stop=params.get("stop") or None,
                     seed=params.get("seed"),
                 )
-                for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    piece = choice["delta"].get("content") or ""
-                    if piece or choice.get("finish_reason"):
-                        yield piece, choice.get("finish_reason")
+                try:
+                    for chunk in chunks:
+                        choice = chunk["choices"][0]
+                        piece = choice["delta"].get("content") or ""
+                        if piece or choice.get("finish_reason"):
+                            yield piece, choice.get("finish_reason")
+                except ValueError as e:  # llama-cpp-python: "Requested tokens (N) exceed context window of M"
+                    if "context window" not in str(e):
+                        raise
+                    raise PromptTooLong(
+                        f"the prompt is too long for {name}: {e}."
+                        " Shorten the message, lower max tokens, or pick a model with a larger context."
+                    ) from e
             finally:
                 self._give_back(name, llama)
 
@@ -195,6 +203,10 @@ class ChatModel:
         except LaneError:
             raise
         except Exception as e:  # litellm maps every provider's failures onto its own exception types
+            # litellm wraps what our own `local/` provider raises (e.g. PromptTooLong); its message is ours.
+            ours = next((c for c in _causes(e) if isinstance(c, SimulacraError)), None)
+            if ours is not None:
+                raise ours from None
             raise LaneError(describe_litellm_error(self.model, self.api_base, e)) from e
         yield Finished(reason=reason, seed=settings.seed if settings.seed is not None else -1)
 
@@ -203,17 +215,36 @@ def describe_litellm_error(model: str, api_base: str | None, error: Exception) -
     kind = type(error).__name__
     detail = scrub_secrets(str(error)).strip().splitlines()[0][:300] if str(error).strip() else kind
     where = f" at {api_base}" if api_base else ""
-    if kind == "APIConnectionError" or "Connection" in kind:
-        return f"{model}: cannot reach the server{where} ({detail}). Is it running?"
+    # litellm reports a refused connection as InternalServerError, and uses APIConnectionError for any
+    # failure it cannot classify: only the network errors underneath say what really happened.
+    causes = _causes(error)
+    if kind == "Timeout" or any(isinstance(c, TimeoutError) or "Timeout" in type(c).__name__ for c in causes):
+        return f"{model}: no answer{where} in time ({detail})"
+    network = [c for c in causes if isinstance(c, ConnectionError) or type(c).__name__ in _NETWORK_ERRORS]
+    if network:
+        reason = scrub_secrets(str(network[-1])).strip()[:300] or type(network[-1]).__name__
+        return f"{model}: cannot reach the server{where} ({reason}). Is it running?"
     if kind == "AuthenticationError":
         return f"{model}: the API key was refused ({detail})"
-    if kind == "Timeout":
-        return f"{model}: no answer{where} in time ({detail})"
     if kind == "NotFoundError":
         return f"{model}: the provider does not know this model ({detail})"
     if kind == "RateLimitError":
         return f"{model}: rate limited by the provider ({detail})"
     return f"{model}: {kind}: {detail}"
+
+
+# httpx's and requests' names for "could not connect" (neither subclasses the built-in ConnectionError).
+_NETWORK_ERRORS = {"ConnectError", "ConnectionError"}
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and everything it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,})")

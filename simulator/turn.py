@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from personas.mask import HistoryTurn, Mask
 from simulator.base import Finished
 from simulator.errors import SimulacraError
-from simulator.events import LaneEvent, SamplingSettings, Timings, Token
+from simulator.events import FinishReason, LaneEvent, SamplingSettings, Timings, Token
 from simulator.registry import Registry
 
 RAW = Mask(name="raw", turn_format="{text}\n")
@@ -101,7 +101,9 @@ def _run_lane(
                 return
             clock.tick()
             out.put(LaneEvent(index, "token", token=step, timings=clock.timings()))
-        out.put(LaneEvent(index, "done", finish_reason="stop", timings=clock.timings()))
+        # No `Finished`: the local worker saw the cancel switch first and closed the generator.
+        reason: FinishReason = "cancelled" if cancel.is_set() else "stop"
+        out.put(LaneEvent(index, "done", finish_reason=reason, timings=clock.timings()))
     except SimulacraError as e:
         out.put(LaneEvent(index, "error", error=str(e), timings=clock.timings()))
     except Exception as e:  # noqa: BLE001 - any failure stays in its own lane, described for the user

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -52,6 +53,16 @@ class ModelConfig(BaseModel):
         )
 
 
+class _SettingsInDotEnv(DotEnvSettingsSource):
+    """.env also holds the API keys litellm reads (OPENAI_API_KEY, ...): only SIMULACRA_* lines are settings,
+    and an unknown one among those is still an error (`extra="forbid"`), so a typo is named."""
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = self.env_prefix.lower()
+        fields = self.settings_cls.model_fields
+        return {k: v for k, v in super().__call__().items() if k in fields or k.lower().startswith(prefix)}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SIMULACRA_",
@@ -83,7 +94,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
+            _SettingsInDotEnv(settings_cls),
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
 
