@@ -105,3 +105,28 @@ def _load_file(path: Path) -> Mask:
     if mask.name != path.stem:
         raise MaskError(f"mask file {path}: name {mask.name!r} does not match the file name {path.stem!r}")
     return mask
+
+
+def mask_to_toml(mask: Mask) -> str:
+    """The mask as a TOML file, in the same shape as the built-in library (defaults left out)."""
+    import tomli_w
+
+    data = mask.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    return tomli_w.dumps(data, multiline_strings=True)
+
+
+def save_user_mask(mask: Mask, user_dir: Path) -> Path:
+    """Write a user mask to `user_dir/NAME.toml`.
+
+    Raises:
+        MaskError: the name belongs to a built-in, or the file cannot be written.
+    """
+    if is_builtin(mask.name):
+        raise MaskError(f"'{mask.name}' is a built-in mask; save it under another name")
+    try:
+        user_dir.mkdir(parents=True, exist_ok=True)
+        path = user_dir / f"{mask.name}.toml"
+        path.write_text(mask_to_toml(mask), encoding="utf-8")
+    except OSError as e:
+        raise MaskError(f"cannot save mask '{mask.name}' in {user_dir}: {e}") from e
+    return path

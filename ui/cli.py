@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from personas.mask import MaskError
@@ -36,12 +38,28 @@ def _settings() -> Settings:
     load_dotenv_keys()
     try:
         return Settings()
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
+        fail(f"cannot read {os.environ.get('SIMULACRA_CONFIG', 'simulacra.toml')}: {e}")
     except ValidationError as e:
-        fail(f"invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}")
+        problems = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg']}" for p in e.errors())
+        fail(f"invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {problems}")
+
+
+def _engine(settings: Settings) -> Engine:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = settings.resolved_database_url
+    try:
+        return make_engine(url)
+    except (OSError, SQLAlchemyError) as e:
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        fail(f"cannot open the database {where}: {reason}. Check SIMULACRA_DATA_DIR or SIMULACRA_DATABASE_URL")
 
 
 def _conversations(settings: Settings) -> Conversations:
-    return Conversations(make_engine(settings.resolved_database_url), settings.registry(), settings.resolved_masks_dir)
+    return Conversations(_engine(settings), settings.registry(), settings.resolved_masks_dir)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -169,32 +187,13 @@ def _side_by_side(results: list[dict[str, Any]]) -> str:
     )
 
 
-@main.command()
-@click.argument("conversation_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None)
-def export(conversation_id: int, fmt: str, out: Path | None) -> None:
-    """Print a whole conversation: lanes with mask snapshots and settings, and every message."""
-    settings = _settings()
-    try:
-        with Session(make_engine(settings.resolved_database_url)) as session:
-            data = repo.export_conversation(session=session, conversation_id=conversation_id)
-    except USER_ERRORS as e:
-        fail(str(e))
-    text = json.dumps(data, ensure_ascii=False, indent=2)
-    if out:
-        out.write_text(text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
-
-
 @main.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", type=int, default=50, show_default=True)
 def list_conversations(as_json: bool, limit: int) -> None:
     """List saved conversations, newest first."""
     settings = _settings()
-    with Session(make_engine(settings.resolved_database_url)) as session:
+    with Session(_engine(settings)) as session:
         rows = repo.list_conversations(session=session, limit=limit)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
@@ -203,37 +202,14 @@ def list_conversations(as_json: bool, limit: int) -> None:
         click.echo(f"{r.id:>5}  {r.updated_at:%Y-%m-%d %H:%M}  {r.title or '(untitled)'}  [{', '.join(r.lane_labels)}]")
 
 
-@main.group()
-def masks() -> None:
-    """The mask library."""
+def _register_commands() -> None:
+    # Imported here, not at the top: these modules import this one for its settings helpers.
+    from ui.cli_masks import masks
+    from ui.cli_transcripts import COMMANDS
+
+    main.add_command(masks)
+    for command in COMMANDS:
+        main.add_command(command)
 
 
-@masks.command(name="list")
-@click.option("--json", "as_json", is_flag=True)
-def masks_list(as_json: bool) -> None:
-    """List built-in and user masks."""
-    from personas.catalog import list_masks
-
-    settings = _settings()
-    found = list_masks(settings.resolved_masks_dir)
-    if as_json:
-        click.echo(json.dumps([m.model_dump(mode="json") for m in found], ensure_ascii=False, indent=2))
-        return
-    for mask in found:
-        click.echo(f"{mask.name:<22} {mask.shows}")
-
-
-@masks.command(name="render")
-@click.argument("name")
-@click.option("--user", "user_text", default="Hello!", show_default=True, help="The user's message.")
-def masks_render(name: str, user_text: str) -> None:
-    """Print the exact document the simulator reads for one user message."""
-    from personas.catalog import load_mask
-    from personas.mask import HistoryTurn
-
-    settings = _settings()
-    try:
-        mask = load_mask(name, settings.resolved_masks_dir)
-    except MaskError as e:
-        fail(str(e))
-    click.echo(mask.render([HistoryTurn(role="user", text=user_text)]))
+_register_commands()

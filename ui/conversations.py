@@ -76,11 +76,12 @@ class TurnUpdate:
     message_id: int | None
 
 
-def _history_turns(turns: list[Turn], lane_id: int) -> list[HistoryTurn]:
+def history_for_lane(turns: list[Turn], lane_id: int | None) -> list[HistoryTurn]:
+    """What a lane has seen on this path: every user message and that lane's non-empty replies."""
     history: list[HistoryTurn] = []
     for turn in turns:
         history.append(HistoryTurn(role="user", text=turn.user.content))
-        reply = turn.replies.get(lane_id)
+        reply = turn.replies.get(lane_id) if lane_id is not None else None
         if reply is not None and reply.content.strip():
             history.append(HistoryTurn(role="character", text=reply.content.strip()))
     return history
@@ -135,7 +136,8 @@ class Conversations:
             kind=kind,
             model=setup.model,
             mask_name=setup.mask,
-            mask_snapshot=mask.model_dump(mode="json") if mask else None,
+            # The card image can be megabytes and plays no part in what the model reads.
+            mask_snapshot=mask.model_dump(mode="json", exclude={"card_image"}) if mask else None,
             system_prompt=setup.system_prompt,
             temperature=s.temperature,
             top_p=s.top_p,
@@ -192,7 +194,7 @@ class Conversations:
             )
             user_turn = HistoryTurn(role="user", text=text)
             configs = [self._config(lane) for lane in lanes]
-            histories = [[*_history_turns(turns, lane.id or 0), user_turn] for lane in lanes]
+            histories = [[*history_for_lane(turns, lane.id), user_turn] for lane in lanes]
             replies = [Reply() for _ in lanes]
             message_ids: list[int | None] = [None] * len(lanes)
             last_flush = [0.0] * len(lanes)
@@ -224,7 +226,9 @@ class Conversations:
                     message_id = message_ids[i]
                     if message_id is not None and time.monotonic() - last_flush[i] >= FLUSH_EVERY_S:
                         repo.update_reply(
-                            session=session, message_id=message_id, content=reply.text,
+                            session=session,
+                            message_id=message_id,
+                            content=reply.text,
                             tokens=[t.compact() for t in reply.tokens],
                         )
                         last_flush[i] = time.monotonic()

@@ -232,7 +232,7 @@ def _stream(service: Conversations, conversation_id: int, prompt: str, placehold
     return True
 
 
-def _start(service: Conversations) -> int | None:
+def _start(service: Conversations, prompt: str) -> int | None:
     """Save the draft lanes as a new conversation when its first message is sent."""
     # Widget values are read from session state: they may have changed in the same rerun as the message.
     setups = [setup_from_state(f"draft-{d.uid}") or d.setup for d in _drafts()]
@@ -240,6 +240,9 @@ def _start(service: Conversations) -> int | None:
         conversation_id = service.create(setups)
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))
+        # Nothing was saved, so keep what the user typed where they can copy it after fixing the lane.
+        st.caption("Not sent. Your message:")
+        st.code(prompt, language=None, wrap_lines=True)
         return None
     state["conversation_id"] = conversation_id
     state["draft_lanes"] = None
@@ -257,7 +260,7 @@ def render() -> None:
     prompt = st.chat_input("Message every lane")
     conversation_id = state["conversation_id"]
     if prompt and conversation_id is None:
-        conversation_id = _start(service)
+        conversation_id = _start(service, prompt)
     if conversation_id is None:
         _draft_view(service, current)
     else:

@@ -1,0 +1,121 @@
+"""`simulacra masks ...`: show, render, import and export masks and character cards."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from personas.cards import export_card_json, export_card_png, import_card
+from personas.catalog import list_masks, load_mask, mask_to_toml, save_user_mask
+from personas.mask import HistoryTurn, MaskError
+from ui.settings import Settings
+
+
+def _settings() -> Settings:
+    from ui.cli import _settings as load
+
+    return load()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def masks() -> None:
+    """The mask library and character cards."""
+
+
+@masks.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+def masks_list(as_json: bool) -> None:
+    """List built-in and user masks with what each shows."""
+    found = list_masks(_settings().resolved_masks_dir)
+    if as_json:
+        rows = [m.model_dump(mode="json", exclude={"card", "card_image"}) for m in found]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for mask in found:
+        click.echo(f"{mask.name:<22} {mask.shows}")
+
+
+@masks.command(name="show")
+@click.argument("name")
+def masks_show(name: str) -> None:
+    """Print a mask as TOML."""
+    try:
+        click.echo(mask_to_toml(load_mask(name, _settings().resolved_masks_dir)))
+    except MaskError as e:
+        _fail(str(e))
+
+
+@masks.command(name="render")
+@click.argument("name")
+@click.option("--user", "user_text", default=None, help="The user's message (default: 'Hello!').")
+@click.option("--conversation", "conversation_id", type=int, default=None,
+              help="Render this conversation's current path instead (its first lane's replies).")
+def masks_render(name: str, user_text: str | None, conversation_id: int | None) -> None:
+    """Print the exact document the simulator reads."""
+    settings = _settings()
+    try:
+        mask = load_mask(name, settings.resolved_masks_dir)
+        if conversation_id is not None:
+            history = _conversation_history(settings, conversation_id)
+            if user_text:
+                history.append(HistoryTurn(role="user", text=user_text))
+        else:
+            history = [HistoryTurn(role="user", text=user_text or "Hello!")]
+    except MaskError as e:
+        _fail(str(e))
+        return
+    click.echo(mask.render(history))
+
+
+def _conversation_history(settings: Settings, conversation_id: int) -> list[HistoryTurn]:
+    from ui.cli import _conversations
+    from ui.conversations import history_for_lane
+
+    service = _conversations(settings)
+    lanes = service.lanes(conversation_id)
+    return history_for_lane(service.path(conversation_id), lanes[0].id if lanes else None)
+
+
+@masks.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def masks_import(file: Path) -> None:
+    """Import a character card (JSON or PNG, V1/V2/V3) or a mask TOML file as a user mask."""
+    from personas.mask import load_mask_file
+
+    settings = _settings()
+    try:
+        mask = load_mask_file(file) if file.suffix.lower() == ".toml" else import_card(file)
+        path = save_user_mask(mask, settings.resolved_masks_dir)
+    except MaskError as e:
+        _fail(str(e))
+        return
+    click.echo(f"imported mask '{mask.name}' to {path}")
+
+
+@masks.command(name="export")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["toml", "card-json", "card-png"]), default="toml",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def masks_export(name: str, fmt: str, out: Path) -> None:
+    """Write a mask as TOML, a V2 JSON character card, or a PNG character card."""
+    try:
+        mask = load_mask(name, _settings().resolved_masks_dir)
+        data = {
+            "toml": lambda: mask_to_toml(mask).encode("utf-8"),
+            "card-json": lambda: export_card_json(mask),
+            "card-png": lambda: export_card_png(mask),
+        }[fmt]()
+        out.write_bytes(data)
+    except (MaskError, OSError) as e:
+        _fail(str(e))
+        return
+    click.echo(f"wrote {out}")
