@@ -3,11 +3,14 @@ because migrating the database or loading a model on every rerun would make each
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from personas.catalog import list_masks
 from personas.mask import Mask
+from simulator.errors import SimulacraError
 from simulator.registry import Registry
 from storage.db import make_engine
 from ui.conversations import Conversations
@@ -38,7 +41,17 @@ def engine(url: str) -> Engine:
 @st.cache_resource(show_spinner=False)
 def _registry(key: str, _settings: Settings) -> Registry:
     # Keyed only by what shapes the registry, so unrelated settings (data_dir, port) reuse loaded models.
-    return _settings.registry()
+    shared = _settings.registry()
+    # Load the bundled models (and litellm) behind the first page, so the first turn starts at once.
+    threading.Thread(target=_warm, args=(shared,), name="simulacra-warm-up", daemon=True).start()
+    return shared
+
+
+def _warm(shared: Registry) -> None:
+    try:
+        shared.warm()
+    except SimulacraError:
+        pass  # a missing model is reported in its lane, with what to do, when a turn uses it
 
 
 def registry(current: Settings) -> Registry:
