@@ -16,7 +16,7 @@ from sqlmodel import Session
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn, Mask
 from simulator.errors import LaneSpecError
-from simulator.events import LaneEvent, Reply, SamplingSettings, Token
+from simulator.events import LaneEvent, Reply, SamplingSettings
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
 from storage import repo
@@ -87,8 +87,16 @@ def history_for_lane(turns: list[Turn], lane_id: int | None) -> list[HistoryTurn
     return history
 
 
-def tokens_from_json(data: Any) -> list[Token]:
-    return [Token.from_compact(item) for item in data or []]
+def lane_settings(lane: Lane) -> SamplingSettings:
+    """A saved lane's sampling settings."""
+    return SamplingSettings(
+        temperature=lane.temperature,
+        top_p=lane.top_p,
+        top_k=lane.top_k,
+        max_tokens=lane.max_tokens,
+        seed=lane.seed,
+        stop=list(lane.stop or []),
+    )
 
 
 class Conversations:
@@ -261,14 +269,7 @@ class Conversations:
             model=lane.model,
             mask=mask,
             system_prompt=lane.system_prompt,
-            settings=SamplingSettings(
-                temperature=lane.temperature,
-                top_p=lane.top_p,
-                top_k=lane.top_k,
-                max_tokens=lane.max_tokens,
-                seed=lane.seed,
-                stop=list(lane.stop or []),
-            ),
+            settings=lane_settings(lane),
             key=f"lane-{lane.id}",
         )
 

@@ -42,7 +42,7 @@ def test_masks_page_lifts_the_mask(app: AppTest) -> None:
 
 def test_models_page_lists_bundled_models_and_names_missing_keys(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-value-never-shown")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-test-value-never-shown")
     at = app.run()
     at.switch_page("pages/models.py").run()
     assert not at.exception

@@ -14,7 +14,7 @@ from simulator.events import SamplingSettings
 from storage import repo
 from storage.tables import Lane
 from ui import resources
-from ui.conversations import Conversations, LaneSetup, Turn, parse_lane_spec
+from ui.conversations import Conversations, LaneSetup, Turn, lane_settings, parse_lane_spec
 from ui.settings import Settings
 from ui.view import (
     DraftLane,
@@ -84,15 +84,8 @@ def _remove_draft_lane(uid: int) -> None:
 
 
 def _setup_of(lane: Lane) -> LaneSetup:
-    settings = SamplingSettings(
-        temperature=lane.temperature,
-        top_p=lane.top_p,
-        top_k=lane.top_k,
-        max_tokens=lane.max_tokens,
-        seed=lane.seed,
-        stop=list(lane.stop or []),
-    )
-    return LaneSetup(model=lane.model, mask=lane.mask_name, system_prompt=lane.system_prompt, settings=settings)
+    return LaneSetup(model=lane.model, mask=lane.mask_name, system_prompt=lane.system_prompt,
+                     settings=lane_settings(lane))
 
 
 # -- sidebar ---------------------------------------------------------------------------------------
