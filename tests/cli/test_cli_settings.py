@@ -8,15 +8,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from testsupport import one_error_line
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_a_server_added_in_simulacra_toml_is_a_lane(cli: Run, tmp_path: Path, openai_server: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -124,10 +125,5 @@ def test_three_lanes_stream_together_in_chromium(tmp_path: Path, data_dir: Path)
         assert all(label in body for label in ("base@raw", "base@assistant", "chat · T 0.7")), body
         assert body.count("T 0.7 · 24 tokens") == 3, body
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         log.close()
