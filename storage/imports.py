@@ -65,6 +65,11 @@ class MessageRow(_Row):
     ttft_ms: float | None = None
     total_ms: float | None = None
     tokens_per_s: float | None = None
+    seed: int | None = None
+    model_sha256: str | None = None
+    metrics: dict[str, Any] | None = None
+    diverged_from_id: int | None = None
+    diverged_at: int | None = Field(default=None, ge=0)
     created_at: AwareDatetime | None = None
 
 
@@ -129,6 +134,10 @@ def _check_tree(export: ExportFile) -> None:
             raise ImportError_(f"message {m.id} is a reply without a lane_id")
         if m.lane_id is not None and m.lane_id not in lanes:
             raise ImportError_(f"message {m.id} is a reply from lane {m.lane_id}, which is not in the file")
+        if m.diverged_from_id is not None and m.diverged_from_id not in messages:
+            raise ImportError_(
+                f"message {m.id} diverged from message {m.diverged_from_id}, which is not in the file"
+            )
         if m.parent_id is None:
             continue
         parent = messages.get(m.parent_id)
@@ -284,10 +293,13 @@ def import_conversation(*, session: Session, data: dict[str, Any]) -> int:
         session.flush()
         lane_ids = {old.id: new.id for old, new in zip(export.lanes, lanes, strict=True)}
         message_ids: dict[int, int | None] = {}
+        placed: list[tuple[MessageRow, Message]] = []
         for wave in _parents_first(export.messages):
             rows = [
                 Message(
-                    **m.model_dump(exclude={"id", "conversation_id", "lane_id", "parent_id", "created_at"}),
+                    **m.model_dump(
+                        exclude={"id", "conversation_id", "lane_id", "parent_id", "diverged_from_id", "created_at"}
+                    ),
                     conversation_id=cid,
                     lane_id=None if m.lane_id is None else lane_ids[m.lane_id],
                     parent_id=None if m.parent_id is None else message_ids[m.parent_id],
@@ -298,6 +310,11 @@ def import_conversation(*, session: Session, data: dict[str, Any]) -> int:
             session.add_all(rows)
             session.flush()
             message_ids.update((m.id, row.id) for m, row in zip(wave, rows, strict=True))
+            placed.extend(zip(wave, rows, strict=True))
+        # A branch may point at any message, earlier or later in the tree: set it once all have new ids.
+        for m, row in placed:
+            if m.diverged_from_id is not None:
+                row.diverged_from_id = message_ids[m.diverged_from_id]
         session.add_all(
             Annotation(
                 # A note on a message also records its conversation, as repo.add_annotation does.

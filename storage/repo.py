@@ -169,10 +169,13 @@ def start_reply(
     lane_id: int,
     parent_id: int | None,
     prompt: str | Sequence[Mapping[str, Any]],
+    diverged_from_id: int | None = None,
+    diverged_at: int | None = None,
 ) -> Message:
     """Save an empty, incomplete reply before the first token, so it survives a crash mid-stream.
 
-    parent_id is the user message it answers. Raises NotFound for an unknown conversation, lane or
+    parent_id is the user message it answers. A branch from a token names the reply it copies its first
+    `diverged_at` tokens from. Raises NotFound for an unknown conversation, lane or
     parent, InvalidValue when the lane or parent belongs elsewhere or the parent is not a user message.
     """
     conversation = _get(session, Conversation, conversation_id)
@@ -180,8 +183,16 @@ def start_reply(
     if lane.conversation_id != conversation_id:
         raise _elsewhere("lane", lane_id, lane.conversation_id, conversation_id)
     _check_user_parent(session, conversation_id, parent_id)
+    if diverged_from_id is not None:
+        source = _get(session, Message, diverged_from_id)
+        if source.conversation_id != conversation_id:
+            raise _elsewhere("message", diverged_from_id, source.conversation_id, conversation_id)
+    if diverged_at is not None and diverged_at < 0:
+        raise InvalidValue(f"diverged_at {diverged_at} is negative")
     now = utcnow()
     message = Message(
+        diverged_from_id=diverged_from_id,
+        diverged_at=diverged_at,
         conversation_id=conversation_id,
         lane_id=lane_id,
         parent_id=parent_id,
@@ -230,8 +241,11 @@ def finish_reply(
     ttft_ms: float | None,
     total_ms: float | None,
     tokens_per_s: float | None,
+    seed: int | None = None,
+    model_sha256: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
 ) -> Message:
-    """Write a reply's final content, tokens, outcome and timings.
+    """Write a reply's final content, tokens, outcome, timings, and what it takes to replay it.
 
     Raises NotFound for an unknown message, InvalidValue for an unknown status or a user message.
     """
@@ -249,6 +263,9 @@ def finish_reply(
     message.ttft_ms = ttft_ms
     message.total_ms = total_ms
     message.tokens_per_s = tokens_per_s
+    message.seed = seed
+    message.model_sha256 = model_sha256
+    message.metrics = None if metrics is None else dict(metrics)
     conversation.updated_at = utcnow()
     _commit(session, message)
     return message
@@ -266,6 +283,14 @@ def set_title(*, session: Session, conversation_id: int, title: str) -> Conversa
     """
     conversation = _get(session, Conversation, conversation_id)
     conversation.title = title
+    _commit(session, conversation)
+    return conversation
+
+
+def set_notes(*, session: Session, conversation_id: int, notes: str) -> Conversation:
+    """Replace a conversation's notes. Raises NotFound for an unknown conversation."""
+    conversation = _get(session, Conversation, conversation_id)
+    conversation.notes = notes
     _commit(session, conversation)
     return conversation
 
@@ -351,10 +376,7 @@ def add_annotation(
     queries need no join. Raises NotFound for unknown ids, InvalidValue when neither id is given,
     the ids disagree, tags is a single string, or rating is outside -1..5.
     """
-    if isinstance(tags, str):
-        raise InvalidValue("tags is a list of strings, not a string")
-    if rating is not None and not -1 <= rating <= 5:
-        raise InvalidValue(f"rating {rating} is outside -1..5")
+    _check_annotation(tags, rating)
     if message_id is not None:
         message = _get(session, Message, message_id)
         if conversation_id is not None and conversation_id != message.conversation_id:
@@ -370,6 +392,40 @@ def add_annotation(
     session.add(annotation)
     _commit(session, annotation)
     return annotation
+
+
+def _check_annotation(tags: Iterable[str], rating: int | None) -> None:
+    if isinstance(tags, str):
+        raise InvalidValue("tags is a list of strings, not a string")
+    if rating is not None and not -1 <= rating <= 5:
+        raise InvalidValue(f"rating {rating} is outside -1..5")
+
+
+def update_annotation(
+    *, session: Session, annotation_id: int, tags: Iterable[str], rating: int | None, note: str
+) -> Annotation:
+    """Replace an annotation's tags, rating and note (what it is attached to stays).
+
+    Raises NotFound for an unknown annotation, InvalidValue as add_annotation does.
+    """
+    _check_annotation(tags, rating)
+    annotation = _get(session, Annotation, annotation_id)
+    annotation.tags = list(dict.fromkeys(tags))
+    annotation.rating = rating
+    annotation.note = note
+    _commit(session, annotation)
+    return annotation
+
+
+def delete_annotation(*, session: Session, annotation_id: int) -> None:
+    """Raises NotFound for an unknown annotation."""
+    annotation = _get(session, Annotation, annotation_id)
+    session.delete(annotation)
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
 
 
 def list_annotations(*, session: Session, conversation_id: int) -> list[Annotation]:

@@ -115,6 +115,15 @@ class Message(SQLModel, table=True):
     ttft_ms: float | None = None
     total_ms: float | None = None
     tokens_per_s: float | None = None
+    # Enough to replay a base-lane reply exactly: the seed actually used and the model file's sha256.
+    seed: int | None = None
+    model_sha256: str | None = None
+    # Opaque to storage; simulator/ writes FidelityMetrics.model_dump() (in-character probability, ...).
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
+    # A branch from a token: the reply it copies its first `diverged_at` tokens from. No foreign key,
+    # see migration 0003.
+    diverged_from_id: int | None = None
+    diverged_at: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

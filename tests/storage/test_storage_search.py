@@ -208,8 +208,13 @@ def test_rows_from_before_the_migration_are_indexed(engine: Engine, session: Ses
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")
-    cid = _id(repo.create_conversation(session=session, title="old transcript").id)
-    repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="an ancient question")
+    # Plain SQL: the tables as they were at 0001 lack the columns later revisions added to the models.
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO conversation (id, title, notes, created_at, updated_at)"
+                                " VALUES (1, 'old transcript', '', '2026-01-01', '2026-01-01')"))
+        connection.execute(text("INSERT INTO message (conversation_id, role, content, status, created_at)"
+                                " VALUES (1, 'user', 'an ancient question', 'complete', '2026-01-01')"))
+    cid = 1
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -220,11 +225,12 @@ def test_rows_from_before_the_migration_are_indexed(engine: Engine, session: Ses
 def test_without_an_index_search_falls_back_to_like(
     engine: Engine, session: Session, make_lane: Callable[..., Lane]
 ) -> None:
-    # What PostgreSQL (or a SQLite without FTS5) runs: the database at revision 0001 has no index.
-    config = alembic_config()
+    # What PostgreSQL (or a SQLite without FTS5) runs: a database without the search index.
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
+        for fts in ("fts_message", "fts_annotation", "fts_conversation"):
+            for suffix in ("ai", "ad", "au"):
+                connection.execute(text(f"DROP TRIGGER {fts}_{suffix}"))
+            connection.execute(text(f"DROP TABLE {fts}"))
     cid, reply = _conversation(session, make_lane, "Bedtime", "Tell me a story", "Once upon a time, a dragon slept.")
     other, _ = _conversation(session, make_lane, "100% sure", "Hi", "Hello", model="other")
     repo.add_annotation(session=session, message_id=reply, tags=["fiction"], note="nice_one")
