@@ -18,10 +18,11 @@ from sqlmodel import Session
 
 from personas.mask import MaskError
 from simulator.errors import SimulacraError
-from simulator.events import SamplingSettings
+from simulator.events import SamplingSettings, Token
 from storage import repo
 from storage.db import make_engine
-from ui.conversations import Conversations, TurnUpdate, parse_lane_spec
+from storage.tables import Message
+from ui.conversations import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
 from ui.settings import Settings, load_dotenv_keys
 
 USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
@@ -110,6 +111,10 @@ def ui(port: int | None, host: str | None) -> None:
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
 @click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
+@click.option(
+    "--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
+    help="Replies each base lane draws, each with its own recorded seed.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ask(
     prompt: str,
@@ -118,6 +123,7 @@ def ask(
     max_tokens: int,
     temperature: float,
     seed: int | None,
+    samples: int,
     as_json: bool,
 ) -> None:
     """Send PROMPT to every lane at once and print the replies side by side."""
@@ -130,17 +136,23 @@ def ask(
             conversation_id = service.create(setups)
         elif lanes:
             fail("--conversation continues with the conversation's own lanes; leave out --lane")
-        final: dict[int, TurnUpdate] = {}
+        final: dict[int, list[TurnUpdate]] = {}
         notices: list[str] = []
-        for update in service.send(conversation_id, prompt):
-            if update.event.kind in ("done", "error"):
-                final[update.position] = update
+        for update in service.send(conversation_id, prompt, samples=samples):
+            if update.event.kind in ("done", "error") and update.lane_id is not None:
+                final.setdefault(update.lane_id, []).append(update)
             if update.event.kind == "notice" and update.event.notice and not as_json:
                 notices.append(update.event.notice)
         lane_rows = service.lanes(conversation_id)
     except USER_ERRORS as e:
         fail(str(e))
-    results = [_lane_result(lane, final[lane.position]) for lane in lane_rows]
+    results = []
+    for lane in lane_rows:
+        drawn = sorted(final[lane.id or 0], key=lambda u: u.position)
+        result = _lane_result(lane, drawn[0])
+        if samples > 1 and lane.kind == "simulator":
+            result["samples"] = [_reply_result(u) for u in drawn]
+        results.append(result)
     if as_json:
         click.echo(json.dumps({"conversation_id": conversation_id, "lanes": results}, ensure_ascii=False, indent=2))
     else:
@@ -153,11 +165,12 @@ def ask(
 
 
 def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
+    return {"label": lane.label, "model": lane.model, "mask": lane.mask_name, **_reply_result(update)}
+
+
+def _reply_result(update: TurnUpdate) -> dict[str, Any]:
     reply = update.reply
     return {
-        "label": lane.label,
-        "model": lane.model,
-        "mask": lane.mask_name,
         "status": reply.status,
         "error": reply.error,
         "text": reply.text,
@@ -168,8 +181,41 @@ def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
         "notices": reply.notices,
         "ttft_ms": reply.timings.ttft_ms,
         "tokens_per_s": reply.timings.tokens_per_s,
+        "seed": reply.seed,
+        "model_sha256": reply.model_sha256,
+        "metrics": None if reply.metrics is None else reply.metrics.model_dump(mode="json"),
         "message_id": update.message_id,
     }
+
+
+@main.command()
+@click.argument("message_id", type=int)
+@click.option("--at", "at", type=click.IntRange(0), required=True, help="Keep the reply's first I tokens (0-based).")
+@click.option("--token", "token", required=True, help="The token to write at position I instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new reply as JSON.")
+def branch(message_id: int, at: int, token: str, as_json: bool) -> None:
+    """Branch a base-lane reply at token I with TEXT: a new sibling reply that continues from there."""
+    service = _conversations(_settings())
+    try:
+        with Session(service.engine) as session:
+            source = session.get(Message, message_id)
+        tokens = [Token.from_compact(t) for t in (source.tokens or [])] if source is not None else []
+        # The chosen token's probability, when the model had it among the alternatives there.
+        p = next((alt.p for alt in tokens[at].top if alt.text == token), None) if at < len(tokens) else None
+        updates = service.branch(message_id, at, Token(text=token, p=p))
+        finals = [u for u in updates if u.event.kind in ("done", "error")]
+    except USER_ERRORS as e:
+        fail(str(e))
+    result = _reply_result(finals[-1])
+    result["diverged_from_id"], result["diverged_at"] = message_id, at
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        kept = "".join(t["text"] for t in result["tokens"][:at])
+        click.echo(f"{kept}[{token}]{result['text'][len(kept) + len(token):]}")
+        click.echo(f"\nreply {result['message_id']} (branched from {message_id} at token {at})")
+    if result["status"] != "complete":
+        sys.exit(1)
 
 
 def _side_by_side(results: list[dict[str, Any]]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -16,12 +16,13 @@ from sqlmodel import Session
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn, Mask
 from simulator.errors import LaneSpecError
-from simulator.events import LaneEvent, Reply, SamplingSettings
+from simulator.events import LaneEvent, Reply, SamplingSettings, Token
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
 from storage import repo
 from storage.tables import Lane, Message
 
+MAX_SAMPLES = 8
 FLUSH_EVERY_S = 0.5  # a streaming reply is written at least this often, so a crash loses under a second
 
 _SPEC = re.compile(r"^(?P<model>[^@\s]+)(?:@(?P<mask>[a-z0-9][a-z0-9_.-]*))?$")
@@ -60,20 +61,53 @@ def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> Lane
 
 @dataclass
 class Turn:
-    """One user message on the current path and, per lane id, the reply shown for it."""
+    """One user message on the current path, the reply shown for it in each lane, and the alternatives.
+
+    `user_versions` are the user message and its edits (siblings in the tree), oldest first;
+    `reply_versions[lane_id]` are that lane's replies to this user message (regenerations, samples and
+    branches), oldest first. `replies` holds the one of each that the path follows.
+    """
 
     user: Message
     replies: dict[int, Message] = field(default_factory=dict)
+    user_versions: list[Message] = field(default_factory=list)
+    reply_versions: dict[int, list[Message]] = field(default_factory=dict)
+
+
+# Which branch the path follows, where the user chose one (otherwise the newest):
+# user_choice(parent_id) -> user message id, reply_choice(user_id, lane_id) -> reply id.
+Selection = Mapping[str, int]
+
+
+def user_choice(parent_id: int | None) -> str:
+    return f"u{parent_id or 0}"
+
+
+def reply_choice(user_id: int, lane_id: int) -> str:
+    return f"r{user_id}-{lane_id}"
 
 
 @dataclass
 class TurnUpdate:
-    """What the UI redraws after each event: the lane's position, the event, and the reply so far."""
+    """What the UI redraws after each event: the job's position, the event, and the reply so far."""
 
     position: int
     event: LaneEvent
     reply: Reply
     message_id: int | None
+    lane_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One reply to produce: which lane, with what config and history, under which user message."""
+
+    lane: Lane
+    config: LaneConfig
+    history: list[HistoryTurn]
+    parent_id: int
+    diverged_from_id: int | None = None
+    diverged_at: int | None = None
 
 
 def history_for_lane(turns: list[Turn], lane_id: int | None) -> list[HistoryTurn]:
@@ -159,9 +193,9 @@ class Conversations:
         with Session(self.engine) as session:
             return repo.list_lanes(session=session, conversation_id=conversation_id)
 
-    def path(self, conversation_id: int) -> list[Turn]:
-        """The current path: from the first user message, always the newest branch, with each lane's
-        newest reply to every user message."""
+    def path(self, conversation_id: int, selection: Selection | None = None) -> list[Turn]:
+        """The path through the tree that `selection` picks, and the newest branch wherever it picks none."""
+        selection = selection or {}
         with Session(self.engine) as session:
             messages = repo.list_messages(session=session, conversation_id=conversation_id)
         children: dict[int | None, list[Message]] = {}
@@ -173,23 +207,42 @@ class Conversations:
             users = [m for m in children.get(parent, []) if m.role == "user"]
             if not users:
                 return turns
-            user = users[-1]
-            turn = Turn(user=user)
+            user = _chosen(users, selection.get(user_choice(parent)))
             assert user.id is not None
+            turn = Turn(user=user, user_versions=users)
             for reply in children.get(user.id, []):
                 if reply.role == "model" and reply.lane_id is not None:
-                    turn.replies[reply.lane_id] = reply
+                    turn.reply_versions.setdefault(reply.lane_id, []).append(reply)
+            for lane_id, versions in turn.reply_versions.items():
+                turn.replies[lane_id] = _chosen(versions, selection.get(reply_choice(user.id, lane_id)))
             turns.append(turn)
             parent = user.id
 
-    def send(self, conversation_id: int, text: str) -> Iterator[TurnUpdate]:
+    def send(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        selection: Selection | None = None,
+        replacing: int | None = None,
+        samples: int = 1,
+    ) -> Iterator[TurnUpdate]:
         """Broadcast `text` to every lane and stream their replies, saving as they go.
 
+        The message continues the selected path; with `replacing` (a turn index on that path) it is an
+        edit of that turn's user message instead: a sibling of it, which starts a new branch. Each base
+        lane draws `samples` replies (siblings, each with its own recorded seed); chat lanes draw one.
         The user's message is saved before any lane starts; each reply is saved as `incomplete` when its
         lane starts, written at least every FLUSH_EVERY_S seconds, and finalised when the lane ends.
         """
         lanes = self.lanes(conversation_id)
-        turns = self.path(conversation_id)
+        for lane in lanes:  # checked before the user's message is saved
+            self._sample_configs(lane, samples if lane.kind == "simulator" else 1)
+        turns = self.path(conversation_id, selection)
+        if replacing is not None:
+            if not 0 <= replacing < len(turns):
+                raise LaneSpecError(f"there is no turn {replacing + 1} to edit on this path")
+            turns = turns[:replacing]
         with Session(self.engine) as session:
             conversation = repo.get_conversation(session=session, conversation_id=conversation_id)
             if not conversation.title:
@@ -200,30 +253,136 @@ class Conversations:
                 parent_id=turns[-1].user.id if turns else None,
                 content=text,
             )
-            user_turn = HistoryTurn(role="user", text=text)
-            configs = [self._config(lane) for lane in lanes]
-            histories = [[*history_for_lane(turns, lane.id), user_turn] for lane in lanes]
-            replies = [Reply() for _ in lanes]
-            message_ids: list[int | None] = [None] * len(lanes)
-            last_flush = [0.0] * len(lanes)
+        assert user.id is not None
+        user_turn = HistoryTurn(role="user", text=text)
+        jobs = [
+            _Job(lane, config, [*history_for_lane(turns, lane.id), user_turn], user.id)
+            for lane in lanes
+            for config in self._sample_configs(lane, samples if lane.kind == "simulator" else 1)
+        ]
+        yield from self._run(conversation_id, jobs)
+
+    def regenerate(
+        self,
+        conversation_id: int,
+        user_message_id: int,
+        lane_id: int,
+        *,
+        samples: int = 1,
+        selection: Selection | None = None,
+    ) -> Iterator[TurnUpdate]:
+        """Draw `samples` new replies from one lane to one user message on the selected path: new siblings
+        of the replies already there, each with its own seed (recorded), unless the lane fixes one.
+
+        Raises:
+            LaneSpecError: the message is not on the selected path, or samples is outside 1..MAX_SAMPLES.
+        """
+        lane, turns, index = self._locate(conversation_id, user_message_id, lane_id, selection)
+        history = [*history_for_lane(turns[:index], lane_id), HistoryTurn(role="user", text=turns[index].user.content)]
+        jobs = [_Job(lane, config, history, user_message_id) for config in self._sample_configs(lane, samples)]
+        yield from self._run(conversation_id, jobs)
+
+    def branch(
+        self, message_id: int, at: int, token: Token, *, selection: Selection | None = None
+    ) -> Iterator[TurnUpdate]:
+        """Continue a base-lane reply from its first `at` tokens plus `token` instead of what it wrote there:
+        a new sibling that keeps the original's document and records where it diverged.
+
+        Raises:
+            LaneSpecError: the reply has no recorded tokens or document, or `at` is outside it.
+        """
+        source, lane, history = self._source(message_id, selection)
+        tokens = [Token.from_compact(t) for t in source.tokens or []]
+        if not isinstance(source.prompt, str) or lane.kind != "simulator":
+            raise LaneSpecError(f"message {message_id} is not a base-lane reply: only those can branch from a token")
+        if not 0 <= at <= len(tokens):
+            raise LaneSpecError(f"message {message_id} has {len(tokens)} tokens; --at must be 0..{len(tokens)}")
+        config = replace(self._config(lane), document=source.prompt, prefix=(*tokens[:at], token))
+        assert source.parent_id is not None
+        job = _Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
+        yield from self._run(source.conversation_id, [job])
+
+    def replay(self, message_id: int, *, selection: Selection | None = None) -> Iterator[TurnUpdate]:
+        """Run a base-lane reply again from its saved document, settings and seed: a new sibling that should
+        match it exactly on the same model file (compare `model_sha256`).
+
+        Raises:
+            LaneSpecError: the reply is not a finished base-lane reply with a recorded seed.
+        """
+        source, lane, history = self._source(message_id, selection)
+        if lane.kind != "simulator" or not isinstance(source.prompt, str) or source.seed is None:
+            raise LaneSpecError(f"message {message_id} has no recorded document and seed to replay")
+        tokens = [Token.from_compact(t) for t in source.tokens or []]
+        prefix = tuple(tokens[: source.diverged_at + 1]) if source.diverged_at is not None else ()
+        settings = lane_settings(lane).model_copy(update={"seed": source.seed})
+        config = replace(self._config(lane), document=source.prompt, prefix=prefix, settings=settings)
+        assert source.parent_id is not None
+        job = _Job(lane, config, history, source.parent_id, diverged_from_id=source.diverged_from_id,
+                   diverged_at=source.diverged_at)  # fmt: skip
+        yield from self._run(source.conversation_id, [job])
+
+    def _locate(
+        self, conversation_id: int, user_message_id: int, lane_id: int, selection: Selection | None
+    ) -> tuple[Lane, list[Turn], int]:
+        lanes = {lane.id: lane for lane in self.lanes(conversation_id)}
+        if lane_id not in lanes:
+            raise LaneSpecError(f"lane {lane_id} is not a lane of conversation {conversation_id}")
+        turns = self.path(conversation_id, {**(selection or {}), **self._pick(conversation_id, user_message_id)})
+        for index, turn in enumerate(turns):
+            if turn.user.id == user_message_id:
+                return lanes[lane_id], turns, index
+        raise LaneSpecError(f"message {user_message_id} is not a user message of conversation {conversation_id}")
+
+    def _pick(self, conversation_id: int, user_message_id: int) -> dict[str, int]:
+        """A selection that puts `user_message_id` (and every user message above it) on the path."""
+        with Session(self.engine) as session:
+            messages = {m.id: m for m in repo.list_messages(session=session, conversation_id=conversation_id)}
+        picks: dict[str, int] = {}
+        current = messages.get(user_message_id)
+        while current is not None and current.role == "user" and current.id is not None:
+            picks[user_choice(current.parent_id)] = current.id
+            current = messages.get(current.parent_id) if current.parent_id is not None else None
+        return picks
+
+    def _source(self, message_id: int, selection: Selection | None) -> tuple[Message, Lane, list[HistoryTurn]]:
+        """A saved reply, its lane, and the history that lane had seen when it wrote it."""
+        with Session(self.engine) as session:
+            source = session.get(Message, message_id)
+        if source is None or source.role != "model" or source.lane_id is None or source.parent_id is None:
+            raise LaneSpecError(f"message {message_id} is not a saved reply")
+        lane, turns, index = self._locate(source.conversation_id, source.parent_id, source.lane_id, selection)
+        history = [*history_for_lane(turns[:index], lane.id), HistoryTurn(role="user", text=turns[index].user.content)]
+        return source, lane, history
+
+    def _run(self, conversation_id: int, jobs: list[_Job]) -> Iterator[TurnUpdate]:
+        replies = [Reply() for _ in jobs]
+        message_ids: list[int | None] = [None] * len(jobs)
+        last_flush = [0.0] * len(jobs)
+        with Session(self.engine) as session:
 
             def begin(i: int, prompt: Any) -> int:
+                job = jobs[i]
                 message = repo.start_reply(
                     session=session,
                     conversation_id=conversation_id,
-                    lane_id=lanes[i].id or 0,
-                    parent_id=user.id,
+                    lane_id=job.lane.id or 0,
+                    parent_id=job.parent_id,
                     prompt=prompt if prompt is not None else "",
+                    diverged_from_id=job.diverged_from_id,
+                    diverged_at=job.diverged_at,
                 )
                 assert message.id is not None
                 last_flush[i] = time.monotonic()
                 return message.id
 
+            configs = [job.config for job in jobs]
+            histories = [job.history for job in jobs]
             for event in run_turn(configs, histories, self.registry):
                 i = event.lane_index
                 reply = replies[i]
                 if event.kind == "start":
                     reply.prompt = event.prompt
+                    reply.diverged_at = jobs[i].diverged_at
                     message_ids[i] = begin(i, event.prompt)
                 elif event.kind == "notice" and event.notice:
                     reply.notices.append(event.notice)
@@ -241,10 +400,7 @@ class Conversations:
                         )
                         last_flush[i] = time.monotonic()
                 elif event.kind in ("done", "error"):
-                    reply.timings = event.timings
-                    reply.finish_reason = event.finish_reason or ("error" if event.kind == "error" else None)
-                    reply.status = "error" if event.kind == "error" else "complete"
-                    reply.error = event.error
+                    _finish(reply, event)
                     message_id = message_ids[i]
                     if message_id is None:
                         message_id = message_ids[i] = begin(i, reply.prompt)
@@ -259,8 +415,35 @@ class Conversations:
                         ttft_ms=reply.timings.ttft_ms,
                         total_ms=reply.timings.total_ms,
                         tokens_per_s=reply.timings.tokens_per_s,
+                        seed=reply.seed,
+                        model_sha256=reply.model_sha256,
+                        metrics=None if reply.metrics is None else reply.metrics.model_dump(mode="json"),
                     )
-                yield TurnUpdate(position=i, event=event, reply=reply, message_id=message_ids[i])
+                yield TurnUpdate(
+                    position=i, event=event, reply=reply, message_id=message_ids[i], lane_id=jobs[i].lane.id
+                )
+
+    def _sample_configs(self, lane: Lane, samples: int) -> list[LaneConfig]:
+        """`samples` copies of the lane's config; each copy has its own llama.cpp context key, so they run
+        side by side, and its own seed: random, or the lane's fixed seed plus the sample's number.
+
+        Raises:
+            LaneSpecError: samples is outside 1..MAX_SAMPLES.
+        """
+        if not 1 <= samples <= MAX_SAMPLES:
+            raise LaneSpecError(f"draw between 1 and {MAX_SAMPLES} samples, not {samples}")
+        config = self._config(lane)
+        if samples == 1:
+            return [config]
+        seed = config.settings.seed
+        return [
+            replace(
+                config,
+                key=f"{config.key}-s{n}",
+                settings=config.settings.model_copy(update={"seed": None if seed is None else seed + n}),
+            )
+            for n in range(samples)
+        ]
 
     def _config(self, lane: Lane) -> LaneConfig:
         mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
@@ -272,6 +455,23 @@ class Conversations:
             settings=lane_settings(lane),
             key=f"lane-{lane.id}",
         )
+
+
+def _finish(reply: Reply, event: LaneEvent) -> None:
+    reply.timings = event.timings
+    reply.finish_reason = event.finish_reason or ("error" if event.kind == "error" else None)
+    reply.status = "error" if event.kind == "error" else "complete"
+    reply.error = event.error
+    reply.seed = event.seed
+    reply.model_sha256 = event.model_sha256
+    reply.metrics = event.metrics
+
+
+def _chosen(versions: list[Message], wanted: int | None) -> Message:
+    for message in versions:
+        if message.id == wanted:
+            return message
+    return versions[-1]
 
 
 def _title_from(text: str) -> str:

@@ -164,3 +164,26 @@ def lane_details(lane: Lane) -> str:
     if lane.system_prompt:
         lines.append(f"system prompt: {lane.system_prompt}")
     return "\n".join(lines)
+
+
+def reply_details(reply: Message, lane: Lane) -> str:
+    """Everything behind one reply, as plain text: model, mask, settings, seed, timings, model file."""
+    lines = [
+        f"reply #{reply.id}",
+        f"model: {lane.model}" + (f" (sha256 {reply.model_sha256[:16]}…)" if reply.model_sha256 else ""),
+        f"mask: {lane.mask_name or '(none)'}",
+        f"temperature {lane.temperature:g} · top_p {lane.top_p:g} · top_k {lane.top_k} · max tokens {lane.max_tokens}",
+        f"seed: {reply.seed if reply.seed is not None else ('—' if lane.seed is None else lane.seed)}",
+        f"status: {reply.status}" + (f" · finish: {reply.finish_reason}" if reply.finish_reason else ""),
+    ]
+    if reply.ttft_ms is not None:
+        lines.append(f"first token: {reply.ttft_ms:,.0f} ms")
+    if reply.total_ms is not None:
+        lines.append(f"total: {reply.total_ms:,.0f} ms")
+    if reply.tokens_per_s is not None:
+        lines.append(f"speed: {reply.tokens_per_s:.1f} tokens/s")
+    if reply.diverged_at is not None:
+        lines.append(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
+    if reply.metrics:
+        lines += [f"{name.replace('_', ' ')}: {value}" for name, value in reply.metrics.items()]
+    return "\n".join(lines)

@@ -45,7 +45,8 @@ def test_one_message_reaches_every_lane_and_the_conversation_reopens(app: AppTes
     replies = [reply_text(at, lane) for lane in range(3)]
     assert all(text.strip() for text in replies), replies
     assert "Paris" in replies[1]  # base@assistant: the mask's few-shot frame summons a factual answer
-    assert [t.value for m in at.main.chat_message if m.name == "user" for t in m.text] == [QUESTION] * 3
+    # One user message per turn, above the lanes: it is the same message in every lane.
+    assert [t.value for m in at.main.chat_message if m.name == "user" for t in m.text] == [QUESTION]
     captions = [c.value for lane in range(3) for c in reply(at, lane).caption]
     assert all(c.startswith("complete · first token") for c in captions), captions
 

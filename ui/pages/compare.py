@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 from sqlmodel import Session
-from streamlit.delta_generator import DeltaGenerator
 
-from personas.mask import MaskError
 from simulator.errors import SimulacraError
 from simulator.events import SamplingSettings
 from storage import repo
 from storage.tables import Lane
 from ui import resources
-from ui.conversations import Conversations, LaneSetup, Turn, lane_settings, parse_lane_spec
+from ui.conversations import Conversations, LaneSetup, lane_settings, parse_lane_spec
+from ui.review import USER_ERRORS, lane_headers, load, send_turn, show_turns
 from ui.settings import Settings
-from ui.view import (
-    DraftLane,
-    escape_markdown,
-    lane_details,
-    lane_editor,
-    sampling_summary,
-    setup_from_state,
-    show_reply,
-    show_saved_reply,
-)
+from ui.view import DraftLane, escape_markdown, lane_editor, sampling_summary, setup_from_state
 
 MAX_LANES = 6
-REDRAW_EVERY_S = 0.05  # per lane: faster redraws only cost bandwidth, the eye cannot follow them
-USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
 DEFAULT_SAMPLING = SamplingSettings(temperature=0.7, max_tokens=128)
 
 state = st.session_state
@@ -159,21 +145,8 @@ def _add_lane_popover(service: Conversations, current: Settings, conversation_id
                 st.rerun()
 
 
-def _history(turns: list[Turn], lane: Lane, index: int) -> None:
-    for number, turn in enumerate(turns):
-        with st.chat_message("user"):
-            st.text(turn.user.content)
-        with st.chat_message("assistant"), st.container(key=f"reply-{index}-{number}"):
-            reply = turn.replies.get(lane.id or 0)
-            if reply is None:
-                st.caption("no reply: this lane was added later")
-            else:
-                show_saved_reply(reply)
-
-
 def _conversation_view(service: Conversations, current: Settings, conversation_id: int, prompt: str | None) -> None:
-    lanes = service.lanes(conversation_id)
-    turns = service.path(conversation_id)
+    review = load(service, conversation_id, key="")
     with Session(service.engine) as session:
         title = repo.get_conversation(session=session, conversation_id=conversation_id).title
     top = st.columns([3, 1, 1])
@@ -182,47 +155,17 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         "New conversation with these lanes",
         icon=":material/content_copy:",
         on_click=_new_with_lanes,
-        args=([_setup_of(lane) for lane in lanes],),
+        args=([_setup_of(lane) for lane in review.lanes],),
         width="stretch",
         help="Saved lanes cannot be removed or changed (their replies depend on them); start a copy instead.",
     )
     with top[2]:
-        _add_lane_popover(service, current, conversation_id, len(lanes))
-    placeholders: list[DeltaGenerator] = []
-    for index, (lane, column) in enumerate(zip(lanes, st.columns(max(1, len(lanes))), strict=False)):
-        with column:
-            st.markdown(f"**{escape_markdown(lane.label)}**")
-            st.caption(sampling_summary(lane.kind, lane.temperature, lane.max_tokens, lane.seed))
-            with st.popover("Settings", icon=":material/tune:"):
-                st.text(lane_details(lane))
-            _history(turns, lane, index)
-            if prompt is not None:
-                with st.chat_message("user"):
-                    st.text(prompt)
-                with st.chat_message("assistant"), st.container(key=f"reply-{index}-{len(turns)}"):
-                    placeholder = st.empty()
-                    placeholder.caption("waiting for the model…")
-                    placeholders.append(placeholder)
-    if prompt is not None and _stream(service, conversation_id, prompt, placeholders):
-        # Redraw from the database: the sidebar gains the new title and the replies show as saved.
-        st.rerun()
-
-
-def _stream(service: Conversations, conversation_id: int, prompt: str, placeholders: list[DeltaGenerator]) -> bool:
-    """Draw every lane's reply as its events arrive; False when the turn could not run at all."""
-    last_draw = [0.0] * len(placeholders)
-    try:
-        for update in service.send(conversation_id, prompt):
-            i = update.position
-            now = time.monotonic()
-            if update.event.kind != "token" or now - last_draw[i] >= REDRAW_EVERY_S:
-                with placeholders[i].container():
-                    show_reply(update.reply)
-                last_draw[i] = now
-    except USER_ERRORS as e:
-        st.error(escape_markdown(str(e)))
-        return False
-    return True
+        _add_lane_popover(service, current, conversation_id, len(review.lanes))
+    lane_headers(review)
+    show_turns(review)
+    if prompt is not None:
+        # Redraws from the database when done: the sidebar gains the new title and the replies show as saved.
+        send_turn(review, prompt)
 
 
 def _start(service: Conversations, prompt: str) -> int | None:

@@ -1,0 +1,105 @@
+"""Annotations on a reply or a conversation: suggested and free tags, a rating and a note, saved the moment
+the user presses Save, and editable or deletable afterwards. Everything the user typed is shown as text."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from storage import repo
+from storage.tables import Annotation
+from ui.view import escape_markdown
+
+SUGGESTED_TAGS = ("in-character", "broke-character", "refused", "hallucinated", "self-report", "interesting")
+RATINGS = {"−1": -1, "0": 0, "+1": 1}
+RATING_LABELS = {value: label for label, value in RATINGS.items()}
+NO_RATING = "none"
+
+
+def free_tags(text: str) -> list[str]:
+    """Comma-separated tags as typed, trimmed, empty ones and repeats dropped."""
+    return list(dict.fromkeys(tag.strip() for tag in text.split(",") if tag.strip()))
+
+
+def badges(annotation: Annotation) -> str:
+    """Tags and rating as Markdown badges; tag text is escaped, so a tag can never become markup."""
+    parts = [f":blue-badge[{escape_markdown(tag)}]" for tag in annotation.tags]
+    if annotation.rating is not None:
+        colour = {1: "green", -1: "red"}.get(annotation.rating, "gray")
+        parts.append(f":{colour}-badge[rating {RATING_LABELS.get(annotation.rating, annotation.rating)}]")
+    return " ".join(parts)
+
+
+def show_annotations(annotations: list[Annotation]) -> None:
+    """What reviewers wrote about a reply, under it."""
+    for annotation in annotations:
+        if annotation.tags or annotation.rating is not None:
+            st.markdown(badges(annotation))
+        if annotation.note:
+            st.caption(escape_markdown(annotation.note))
+
+
+def _form(
+    engine: Engine,
+    key: str,
+    *,
+    message_id: int | None,
+    conversation_id: int,
+    known_tags: list[str],
+    existing: Annotation | None = None,
+) -> None:
+    options = list(dict.fromkeys([*SUGGESTED_TAGS, *known_tags, *(existing.tags if existing else [])]))
+    with st.form(key, border=existing is not None, enter_to_submit=False):
+        tags = st.multiselect("Tags", options, default=existing.tags if existing else [], key=f"{key}-tags")
+        other = st.text_input("Other tags", key=f"{key}-free", placeholder="comma-separated")
+        ratings = [NO_RATING, *RATINGS]
+        current = RATING_LABELS.get(existing.rating, NO_RATING) if existing and existing.rating is not None else None
+        rating = st.radio("Rating", ratings, index=ratings.index(current or NO_RATING), horizontal=True,
+                          key=f"{key}-rating")  # fmt: skip
+        note = st.text_area("Note", value=existing.note if existing else "", key=f"{key}-note")
+        if not st.form_submit_button("Save" if existing else "Add annotation"):
+            return
+    values = {"tags": [*tags, *free_tags(other)], "rating": RATINGS.get(rating), "note": note.strip()}
+    if not values["tags"] and values["rating"] is None and not values["note"]:
+        st.warning("Pick a tag, a rating or write a note first.")
+        return
+    with Session(engine) as session:
+        if existing is not None and existing.id is not None:
+            repo.update_annotation(session=session, annotation_id=existing.id, **values)  # type: ignore[arg-type]
+        else:
+            repo.add_annotation(
+                session=session, message_id=message_id, conversation_id=conversation_id, **values  # type: ignore[arg-type]
+            )
+    st.rerun()
+
+
+def _delete(engine: Engine, annotation_id: int) -> None:
+    with Session(engine) as session:
+        repo.delete_annotation(session=session, annotation_id=annotation_id)
+
+
+def annotation_editor(
+    engine: Engine,
+    *,
+    key: str,
+    conversation_id: int,
+    message_id: int | None,
+    annotations: list[Annotation],
+    known_tags: list[str],
+) -> None:
+    """Add an annotation, or edit or delete the ones there; every change is saved when its button is pressed."""
+    for annotation in annotations:
+        assert annotation.id is not None
+        with st.container(border=True):
+            show_annotations([annotation])
+            edit, delete = st.columns(2)
+            editing = edit.toggle("Edit", key=f"{key}-edit-{annotation.id}")
+            delete.button(
+                "Delete", key=f"{key}-delete-{annotation.id}", icon=":material/delete:", on_click=_delete,
+                args=(engine, annotation.id),
+            )  # fmt: skip
+            if editing:
+                _form(engine, f"{key}-form-{annotation.id}", message_id=message_id, conversation_id=conversation_id,
+                      known_tags=known_tags, existing=annotation)  # fmt: skip
+    _form(engine, f"{key}-new", message_id=message_id, conversation_id=conversation_id, known_tags=known_tags)

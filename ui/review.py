@@ -1,0 +1,394 @@
+"""A conversation's lanes side by side, one row per turn so user turns line up across lanes, following the
+branch the user selected. Shared by Compare and Transcripts: every reply can be annotated, regenerated,
+sampled, replayed, opened in the token view and branched from a token, and every user message edited."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from sqlmodel import Session
+from streamlit.delta_generator import DeltaGenerator
+
+from personas.mask import MaskError
+from simulator.errors import SimulacraError
+from simulator.events import Token
+from storage import repo
+from storage.tables import Annotation, Lane, Message
+from ui.annotations import annotation_editor, show_annotations
+from ui.conversations import MAX_SAMPLES, Conversations, Turn, TurnUpdate, reply_choice, user_choice
+from ui.tokens import token_view
+from ui.view import escape_markdown, lane_details, reply_details, sampling_summary, show_reply, show_saved_reply
+
+REDRAW_EVERY_S = 0.05  # per reply: faster redraws only cost bandwidth, the eye cannot follow them
+USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
+ACTION = "review_action"  # session state: the one streaming action to run in this script run
+
+state = st.session_state
+
+
+@dataclass
+class Review:
+    """Everything one drawing of a conversation needs, read once per script run."""
+
+    service: Conversations
+    conversation_id: int
+    lanes: list[Lane]
+    turns: list[Turn]
+    annotations: dict[int | None, list[Annotation]]
+    known_tags: list[str]
+    key: str  # prefixes every widget key: "" on Compare, "tr-" on Transcripts
+
+
+def selection(conversation_id: int) -> dict[str, int]:
+    """The branch choices the user made in this conversation (kept for the browser session)."""
+    selections: dict[int, dict[str, int]] = state.setdefault("selections", {})
+    return selections.setdefault(conversation_id, {})
+
+
+def _select(conversation_id: int, choice: str, message_id: int) -> None:
+    selection(conversation_id)[choice] = message_id
+
+
+def load(service: Conversations, conversation_id: int, *, key: str) -> Review:
+    turns = service.path(conversation_id, selection(conversation_id))
+    with Session(service.engine) as session:
+        annotations = repo.list_annotations(session=session, conversation_id=conversation_id)
+        known_tags = repo.search_filters(session=session).tags
+    by_message: dict[int | None, list[Annotation]] = {}
+    for annotation in annotations:
+        by_message.setdefault(annotation.message_id, []).append(annotation)
+    return Review(service, conversation_id, service.lanes(conversation_id), turns, by_message, known_tags, key)
+
+
+# -- what a reply shows ---------------------------------------------------------------------------------
+
+
+def metric_badges(metrics: dict[str, Any] | None) -> str:
+    """Mask-fidelity figures as Markdown badges: built only from numbers and our own words."""
+    if not metrics:
+        return ""
+    parts = []
+    if metrics.get("in_character_p") is not None:
+        parts.append(f":violet-badge[in character {metrics['in_character_p']:.2f}]")
+    if metrics.get("spoke_for_user"):
+        parts.append(":orange-badge[began the user's turn]")
+    elif metrics.get("ended_by"):
+        parts.append(f":gray-badge[ended: {str(metrics['ended_by']).replace('_', ' ')}]")
+    if metrics.get("perplexity") is not None:
+        parts.append(f":gray-badge[perplexity {metrics['perplexity']:.1f}]")
+    if metrics.get("mask_effect") is not None:
+        parts.append(f":blue-badge[mask effect ×{metrics['mask_effect']:.2f}]")
+    return " ".join(parts)
+
+
+def lane_summary(turns: list[Turn], lane_id: int) -> str:
+    """Per-lane averages of the mask-fidelity figures along the path, for the lane header."""
+    metrics = [t.replies[lane_id].metrics for t in turns if lane_id in t.replies and t.replies[lane_id].metrics]
+    if not metrics:
+        return ""
+    parts = []
+    in_character = [m["in_character_p"] for m in metrics if m and m.get("in_character_p") is not None]
+    if in_character:
+        parts.append(f"in character {sum(in_character) / len(in_character):.2f} avg")
+    spoke = sum(1 for m in metrics if m and m.get("spoke_for_user"))
+    parts.append(f"began the user's turn {spoke}/{len(metrics)}")
+    effects = [m["mask_effect"] for m in metrics if m and m.get("mask_effect") is not None]
+    if effects:
+        parts.append(f"mask effect ×{sum(effects) / len(effects):.2f} avg")
+    return " · ".join(parts)
+
+
+def _version_nav(review: Review, versions: list[Message], shown: Message, choice: str, key: str) -> None:
+    """‹ 2/3 › between the siblings of a message; choosing one changes the path every view follows."""
+    if len(versions) < 2:
+        return
+    index = next(i for i, m in enumerate(versions) if m.id == shown.id)
+    back, label, forward = st.columns([1, 2, 1], vertical_alignment="center")
+    previous, following = versions[max(0, index - 1)], versions[min(len(versions) - 1, index + 1)]
+    back.button("‹", key=f"{key}-prev", disabled=index == 0, on_click=_select,
+                args=(review.conversation_id, choice, previous.id), help="Previous version")  # fmt: skip
+    label.caption(f"{index + 1}/{len(versions)}")
+    forward.button("›", key=f"{key}-next", disabled=index == len(versions) - 1, on_click=_select,
+                   args=(review.conversation_id, choice, following.id), help="Next version")  # fmt: skip
+
+
+def _request(**action: Any) -> None:
+    state[ACTION] = action
+
+
+def _pending(review: Review, user_id: int, lane_id: int) -> dict[str, Any] | None:
+    action: dict[str, Any] | None = state.get(ACTION)
+    if (
+        action
+        and action.get("conversation_id") == review.conversation_id
+        and action.get("user_id") == user_id
+        and action.get("lane_id") == lane_id
+    ):
+        return action
+    return None
+
+
+def _actions(review: Review, lane: Lane, user: Message, reply: Message, key: str) -> None:
+    common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
+    base = lane.kind == "simulator"
+    cells = st.columns(5 if base else 3)
+    cells[0].button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
+                    on_click=_request, kwargs={**common, "kind": "regenerate"})  # fmt: skip
+    with cells[1].popover("", icon=":material/edit_note:", help="Annotate"):
+        annotation_editor(
+            review.service.engine, key=f"{key}-annotate", conversation_id=review.conversation_id,
+            message_id=reply.id, annotations=review.annotations.get(reply.id, []), known_tags=review.known_tags,
+        )  # fmt: skip
+    with cells[2].popover("", icon=":material/info:", help="Details"):
+        st.text(reply_details(reply, lane))
+    if not base:
+        return
+    with cells[3].popover("", icon=":material/grid_view:", help="Draw samples"):
+        count = st.number_input("Samples", 1, MAX_SAMPLES, value=4, key=f"{key}-samples-n")
+        st.button("Draw", key=f"{key}-samples-go", on_click=_request,
+                  kwargs={**common, "kind": "samples", "samples": int(count)})  # fmt: skip
+        st.button("Replay this reply", key=f"{key}-replay", on_click=_request,
+                  kwargs={**common, "kind": "replay", "message_id": reply.id}, disabled=reply.seed is None,
+                  help="Same model file, document, settings and seed: the text should match exactly.")  # fmt: skip
+    cells[4].toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
+
+
+def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn, number: int) -> None:
+    assert lane.id is not None and turn.user.id is not None
+    # Widgets get keys of their own shape: only the container's starts with "reply-", which tests look for.
+    key = f"{review.key}lane{position}-turn{number}"
+    with st.container(key=f"{review.key}reply-{position}-{number}"):
+        action = _pending(review, turn.user.id, lane.id)
+        if action is not None:
+            _run_action(review, action, turn)
+            return
+        reply = turn.replies.get(lane.id)
+        if reply is None:
+            st.caption("no reply: this lane was added later")
+            return
+        assert reply.id is not None
+        _version_nav(review, turn.reply_versions[lane.id], reply, reply_choice(turn.user.id, lane.id), key)
+        _show_provenance(reply)
+        show_saved_reply(reply)
+        if badges := metric_badges(reply.metrics):
+            st.markdown(badges)
+        show_annotations(review.annotations.get(reply.id, []))
+        _actions(review, lane, turn.user, reply, key)
+
+
+def _token_panel(review: Review, lane: Lane, turn: Turn, reply: Message, key: str) -> None:
+    """The token view of one reply, full width under its turn; picking an alternative branches there."""
+    st.markdown(f"**Tokens of {escape_markdown(lane.label)}, reply \\#{reply.id}**")
+    if reply.diverged_at is not None:
+        st.caption(f"This reply diverged from reply #{reply.diverged_from_id} at token #{reply.diverged_at}.")
+    request = token_view([Token.from_compact(t) for t in reply.tokens or []], key=key)
+    if request is not None:
+        where = {"conversation_id": review.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
+        _request(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
+        st.rerun()
+
+
+def _show_provenance(reply: Message) -> None:
+    if reply.diverged_at is not None:
+        st.caption(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
+    replays: dict[int, tuple[int, bool]] = state.get("replay_results", {})
+    if reply.id in replays:
+        source, same = replays[reply.id]
+        if same:
+            st.success(f"Replay of reply #{source}: identical text.")
+        else:
+            st.warning(f"Replay of reply #{source}: the text differs.")
+
+
+def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
+    """Stream the requested regenerate / samples / replay / branch into this cell, then show the result."""
+    del state[ACTION]
+    service, selected = review.service, selection(review.conversation_id)
+    kind = action["kind"]
+    updates: Iterator[TurnUpdate]
+    if kind == "branch":
+        token = Token(text=action["token"], p=action.get("p"))
+        updates = service.branch(action["message_id"], action["at"], token, selection=selected)
+    elif kind == "replay":
+        updates = service.replay(action["message_id"], selection=selected)
+    else:
+        samples = int(action.get("samples", 1))
+        updates = service.regenerate(review.conversation_id, action["user_id"], action["lane_id"],
+                                     samples=samples, selection=selected)  # fmt: skip
+    count = int(action.get("samples", 1)) if kind == "samples" else 1
+    placeholders = [st.empty() for _ in range(count)]
+    finished = stream_into(updates, placeholders)
+    if finished is None:
+        return
+    new_ids = [u.message_id for u in finished if u.message_id is not None]
+    if new_ids:
+        _select(review.conversation_id, reply_choice(action["user_id"], action["lane_id"]), max(new_ids))
+    if kind == "replay" and new_ids:
+        original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
+        if original is not None:
+            same = finished[-1].reply.text == original.content
+            state.setdefault("replay_results", {})[new_ids[-1]] = (action["message_id"], same)
+    if kind == "samples":
+        state["samples_grid"] = (review.conversation_id, action["user_id"], action["lane_id"])
+    st.rerun()
+
+
+def stream_into(updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator]) -> list[TurnUpdate] | None:
+    """Draw every reply as its events arrive; the final update of each, or None if nothing could run."""
+    last_draw = [0.0] * len(placeholders)
+    final: dict[int, TurnUpdate] = {}
+    try:
+        for update in updates:
+            i = update.position
+            now = time.monotonic()
+            if update.event.kind != "token" or now - last_draw[i] >= REDRAW_EVERY_S:
+                with placeholders[i].container():
+                    if len(placeholders) > 1:
+                        st.caption(f"sample {i + 1}")
+                    show_reply(update.reply)
+                last_draw[i] = now
+            if update.event.kind in ("done", "error"):
+                final[i] = update
+    except USER_ERRORS as e:
+        st.error(escape_markdown(str(e)))
+        return None
+    return [final[i] for i in sorted(final)]
+
+
+# -- samples grid ------------------------------------------------------------------------------------
+
+
+def _samples_grid(review: Review, lane: Lane, turn: Turn) -> None:
+    assert lane.id is not None and turn.user.id is not None
+    versions = turn.reply_versions.get(lane.id, [])
+    head, close = st.columns([5, 1])
+    head.markdown(f"**{escape_markdown(lane.label)}: all {len(versions)} replies to this message**")
+    close.button("Close", key=f"{review.key}grid-close", on_click=state.pop, args=("samples_grid", None))
+    per_row = 4
+    for start in range(0, len(versions), per_row):
+        for version, cell in zip(versions[start : start + per_row], st.columns(per_row), strict=False):
+            assert version.id is not None
+            with cell.container(border=True, key=f"{review.key}sample-{version.id}"):
+                st.caption(f"reply #{version.id} · seed {version.seed if version.seed is not None else '—'}")
+                show_saved_reply(version)
+                if badges := metric_badges(version.metrics):
+                    st.markdown(badges)
+                show_annotations(review.annotations.get(version.id, []))
+                st.button("Continue from this one", key=f"{review.key}use-{version.id}", on_click=_select,
+                          args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id))  # fmt: skip
+                with st.popover("Annotate", icon=":material/edit_note:"):
+                    annotation_editor(
+                        review.service.engine, key=f"{review.key}grid-annotate-{version.id}",
+                        conversation_id=review.conversation_id, message_id=version.id,
+                        annotations=review.annotations.get(version.id, []), known_tags=review.known_tags,
+                    )  # fmt: skip
+
+
+# -- rows ------------------------------------------------------------------------------------------------
+
+
+def lane_headers(review: Review) -> None:
+    for lane, column in zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False):
+        with column:
+            st.markdown(f"**{escape_markdown(lane.label)}**")
+            st.caption(sampling_summary(lane.kind, lane.temperature, lane.max_tokens, lane.seed))
+            assert lane.id is not None
+            if summary := lane_summary(review.turns, lane.id):
+                st.caption(summary)
+            with st.popover("Settings", icon=":material/tune:"):
+                st.text(lane_details(lane))
+
+
+def _user_row(review: Review, turn: Turn, number: int) -> None:
+    key = f"{review.key}user-{number}"
+    with st.chat_message("user"):
+        _version_nav(review, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
+        st.text(turn.user.content)
+        with st.popover("Edit", icon=":material/edit:", help="Edit and resend: starts a new branch"):
+            st.text_area("Message", value=turn.user.content, key=f"{key}-edit-text")
+            # The text is read when the action runs: arguments bound here would hold the previous run's value.
+            st.button("Send as a new branch", key=f"{key}-edit-send", on_click=_request,
+                      kwargs={"conversation_id": review.conversation_id, "kind": "edit", "turn": number,
+                              "text_key": f"{key}-edit-text"})  # fmt: skip
+
+
+def show_turns(review: Review) -> None:
+    """Every turn on the selected path, each user message once across the lanes and the replies beneath it;
+    an edit requested on a turn is sent here, replacing that turn and everything after it on the path."""
+    action: dict[str, Any] | None = state.get(ACTION)
+    editing = action if action and action.get("kind") == "edit" and action.get("conversation_id") == \
+        review.conversation_id else None  # fmt: skip
+    grid = state.get("samples_grid")
+    for number, turn in enumerate(review.turns):
+        if editing is not None and number == editing["turn"]:
+            del state[ACTION]
+            text = str(state.get(editing["text_key"], "")).strip()
+            if text:
+                send_turn(review, text, replacing=number)
+                return
+            st.warning("An empty message cannot be sent.")
+        _user_row(review, turn, number)
+        for position, (lane, column) in enumerate(
+            zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False)
+        ):
+            with column:
+                _reply_cell(review, position, lane, turn, number)
+        for position, lane in enumerate(review.lanes):
+            reply = turn.replies.get(lane.id or 0)
+            if reply is not None and state.get(f"{review.key}lane{position}-turn{number}-tokens"):
+                with st.container(border=True, key=f"{review.key}tokens-{position}-{number}"):
+                    _token_panel(review, lane, turn, reply, f"{review.key}lane{position}-turn{number}-tv")
+        if grid and grid[0] == review.conversation_id and grid[1] == turn.user.id:
+            sampled = next((lane for lane in review.lanes if lane.id == grid[2]), None)
+            if sampled is not None:
+                with st.container(border=True):
+                    _samples_grid(review, sampled, turn)
+
+
+def send_turn(review: Review, text: str, *, replacing: int | None = None) -> bool:
+    """Send a new turn to every lane (or an edit of turn `replacing`), streaming each reply in its column.
+
+    Returns False when the turn could not run at all (the error is shown)."""
+    with st.chat_message("user"):
+        st.text(text)
+    number = len(review.turns) if replacing is None else replacing
+    placeholders: list[DeltaGenerator] = []
+    for index, column in enumerate(st.columns(max(1, len(review.lanes)))):
+        with column, st.container(key=f"{review.key}reply-{index}-{number}"):
+            placeholder = st.empty()
+            placeholder.caption("waiting for the model…")
+            placeholders.append(placeholder)
+    updates = review.service.send(
+        review.conversation_id, text, selection=selection(review.conversation_id), replacing=replacing
+    )
+    finished = stream_into(_new_user_selected(review, updates, replacing), placeholders)
+    if finished is None:
+        return False
+    st.rerun()
+    return True
+
+
+def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing: int | None) -> Iterator[TurnUpdate]:
+    """Pass the updates on; once the edited message exists, put it on the path instead of its sibling."""
+    chosen = False
+    for update in updates:
+        if not chosen and replacing is not None and update.message_id is not None:
+            with Session(review.service.engine) as session:
+                reply = session.get(Message, update.message_id)
+                user = session.get(Message, reply.parent_id) if reply and reply.parent_id else None
+            if user is not None and user.id is not None:
+                _select(review.conversation_id, user_choice(user.parent_id), user.id)
+                chosen = True
+        yield update
+
+
+def show_conversation(service: Conversations, conversation_id: int, *, key: str) -> Review:
+    """The whole side-by-side review of one conversation, as Transcripts shows it."""
+    review = load(service, conversation_id, key=key)
+    lane_headers(review)
+    show_turns(review)
+    return review
