@@ -296,7 +296,9 @@ class Conversations:
         if not isinstance(source.prompt, str) or lane.kind != "simulator":
             raise LaneSpecError(f"message {message_id} is not a base-lane reply: only those can branch from a token")
         if not 0 <= at <= len(tokens):
-            raise LaneSpecError(f"message {message_id} has {len(tokens)} tokens; --at must be 0..{len(tokens)}")
+            raise LaneSpecError(
+                f"cannot branch at token {at}: message {message_id} has {len(tokens)} tokens (0..{len(tokens)})"
+            )
         config = replace(self._config(lane), document=source.prompt, prefix=(*tokens[:at], token))
         assert source.parent_id is not None
         job = _Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
