@@ -135,26 +135,27 @@ def _pending(review: Review, user_id: int, lane_id: int) -> dict[str, Any] | Non
 def _actions(review: Review, lane: Lane, user: Message, reply: Message, key: str) -> None:
     common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
     base = lane.kind == "simulator"
-    cells = st.columns(5 if base else 3)
-    cells[0].button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center")
+    row.button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
                     on_click=_request, kwargs={**common, "kind": "regenerate"})  # fmt: skip
-    with cells[1].popover("", icon=":material/edit_note:", help="Annotate"):
+    with row.popover("", icon=":material/edit_note:", help="Annotate"):
         annotation_editor(
             review.service.engine, key=f"{key}-annotate", conversation_id=review.conversation_id,
             message_id=reply.id, annotations=review.annotations.get(reply.id, []), known_tags=review.known_tags,
         )  # fmt: skip
-    with cells[2].popover("", icon=":material/info:", help="Details"):
+    with row.popover("", icon=":material/info:", help="Details"):
         st.text(reply_details(reply, lane))
     if not base:
         return
-    with cells[3].popover("", icon=":material/grid_view:", help="Draw samples"):
-        count = st.number_input("Samples", 1, MAX_SAMPLES, value=4, key=f"{key}-samples-n")
+    with row.popover("", icon=":material/grid_view:", help="Draw samples"):
+        st.number_input("Samples", 1, MAX_SAMPLES, value=3, key=f"{key}-samples-n")
+        # The count is read when the action runs, as the edit's text is.
         st.button("Draw", key=f"{key}-samples-go", on_click=_request,
-                  kwargs={**common, "kind": "samples", "samples": int(count)})  # fmt: skip
+                  kwargs={**common, "kind": "samples", "samples_key": f"{key}-samples-n"})  # fmt: skip
         st.button("Replay this reply", key=f"{key}-replay", on_click=_request,
                   kwargs={**common, "kind": "replay", "message_id": reply.id}, disabled=reply.seed is None,
                   help="Same model file, document, settings and seed: the text should match exactly.")  # fmt: skip
-    cells[4].toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
+    row.toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
 
 
 def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn, number: int) -> None:
@@ -209,6 +210,7 @@ def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
     del state[ACTION]
     service, selected = review.service, selection(review.conversation_id)
     kind = action["kind"]
+    count = 1
     updates: Iterator[TurnUpdate]
     if kind == "branch":
         token = Token(text=action["token"], p=action.get("p"))
@@ -216,10 +218,9 @@ def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
     elif kind == "replay":
         updates = service.replay(action["message_id"], selection=selected)
     else:
-        samples = int(action.get("samples", 1))
+        count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
         updates = service.regenerate(review.conversation_id, action["user_id"], action["lane_id"],
-                                     samples=samples, selection=selected)  # fmt: skip
-    count = int(action.get("samples", 1)) if kind == "samples" else 1
+                                     samples=count, selection=selected)  # fmt: skip
     placeholders = [st.empty() for _ in range(count)]
     finished = stream_into(updates, placeholders)
     if finished is None:
