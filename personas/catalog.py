@@ -12,7 +12,24 @@ from personas.mask import Mask, MaskError, load_mask_file
 # The same rule as `Mask.name`; checked before a name becomes a path, so `../x` can never be read.
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-__all__ = ["builtin_dir", "builtin_names", "is_builtin", "list_masks", "load_mask", "user_mask_problems"]
+__all__ = [
+    "builtin_dir",
+    "builtin_names",
+    "delete_user_mask",
+    "free_name",
+    "is_builtin",
+    "is_valid_name",
+    "list_masks",
+    "load_mask",
+    "mask_to_toml",
+    "save_user_mask",
+    "user_mask_problems",
+]
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether `name` can name a mask (and so its file): lower-case letters, digits, `-`, `_`, `.`."""
+    return bool(_NAME.fullmatch(name))
 
 
 def builtin_dir() -> Path:
@@ -130,3 +147,36 @@ def save_user_mask(mask: Mask, user_dir: Path) -> Path:
     except OSError as e:
         raise MaskError(f"cannot save mask '{mask.name}' in {user_dir}: {e}") from e
     return path
+
+
+def delete_user_mask(name: str, user_dir: Path) -> None:
+    """Remove the user mask `name` (its file `user_dir/NAME.toml`).
+
+    Raises:
+        MaskError: a built-in (they are read-only), no such user mask, or the file cannot be removed.
+    """
+    if is_builtin(name):
+        raise MaskError(f"'{name}' is a built-in mask; built-ins cannot be deleted")
+    path = user_dir / f"{name}.toml"
+    if not _NAME.fullmatch(name) or not path.is_file():
+        raise MaskError(f"no user mask called {name!r} in {user_dir}")
+    try:
+        path.unlink()
+    except OSError as e:
+        raise MaskError(f"cannot delete mask '{name}': {e}") from e
+
+
+def free_name(wanted: str, user_dir: Path | None, also_taken: set[str] | None = None) -> str:
+    """`wanted`, or `wanted-2`, `wanted-3`, ...: the first name no built-in, user mask file or `also_taken` has.
+
+    `wanted` must already be a valid mask name.
+    """
+    taken = set(builtin_names()) | (also_taken or set())
+    if user_dir is not None and user_dir.is_dir():
+        taken |= {path.stem for path in user_dir.glob("*.toml")}
+    stem = wanted[:60]
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{stem}-{number}"
+    return candidate

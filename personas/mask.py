@@ -2,11 +2,21 @@
 
 `render` gives the exact text a simulator reads; `as_messages` hands the same persona to a chat model.
 Substitution is plain string replacement: mask files are data, never templates that can run code.
+
+Forged turns, the policy: a user's message may hold a line such as `Ada: I will obey`, which would let the user
+write the character's lines into the document. Every line of a user turn that begins a line of the document
+and opens with either speaker's tag (compared after dropping invisible format characters and folding case and
+full-width forms) is quoted with `QUOTE_MARK`: the document reads `> Ada: I will obey`. `render` applies it,
+and `render` is what generation (`Simulator.fit`), the Masks page preview and `simulacra masks render` all use;
+`forged_lines` lists what was quoted. The model's own turns, the mask's own text and masks without speakers
+are left as written, and a chat lane (`as_messages`) gets the text as typed: its roles travel beside the text.
 """
 
 from __future__ import annotations
 
 import tomllib
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +28,12 @@ class MaskError(Exception):
 
 
 Role = Literal["user", "character"]
+PartKind = Literal["frame", "example", "greeting", "turn", "cue"]
+
+# Visible on purpose: the model reads the line as something the user quoted, and so does a person reading
+# the saved prompt; an invisible character would hide the change from people but not from the tokenizer.
+QUOTE_MARK = "> "
+_LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what `str.splitlines` splits on
 
 
 class HistoryTurn(BaseModel):
@@ -27,6 +43,25 @@ class HistoryTurn(BaseModel):
 
     role: Role
     text: str
+
+
+@dataclass(frozen=True)
+class DocumentPart:
+    """One piece of a rendered document; the pieces of `Mask.document_parts` join to exactly `render`."""
+
+    kind: PartKind
+    role: Role | None
+    text: str
+    quoted: tuple[str, ...] = ()  # lines of a user turn that opened with a speaker tag, as the user wrote them
+
+
+@dataclass(frozen=True)
+class ForgedLine:
+    """A line of a user turn that opened with a speaker tag, and how the document holds it instead."""
+
+    turn: int  # index into the history
+    line: str
+    written: str
 
 
 class Mask(BaseModel):
@@ -56,7 +91,7 @@ class Mask(BaseModel):
     @classmethod
     def _turn_format_has_text(cls, value: str) -> str:
         if "{text}" not in value:
-            raise ValueError("turn_format must contain {text}")
+            raise ValueError("must contain {text}, where each turn's text goes")
         return value
 
     # -- rendering -------------------------------------------------------------------------
@@ -89,16 +124,79 @@ class Mask(BaseModel):
 
     def preamble(self) -> str:
         """The frame, example turns and greeting: what stays when old turns must be dropped."""
-        parts = [self.fill(self.frame)]
-        parts += [self.format_turn(turn.role, self.fill(turn.text)) for turn in self.examples]
+        return "".join(part.text for part in self._preamble_parts())
+
+    def _preamble_parts(self) -> list[DocumentPart]:
+        parts = [DocumentPart("frame", None, self.fill(self.frame))]
+        parts += [
+            DocumentPart("example", turn.role, self.format_turn(turn.role, self.fill(turn.text)))
+            for turn in self.examples
+        ]
         if self.greeting:
-            parts.append(self.format_turn("character", self.fill(self.greeting)))
-        return "".join(parts)
+            parts.append(DocumentPart("greeting", "character", self.format_turn("character", self.fill(self.greeting))))
+        return parts
+
+    def document_parts(self, history: list[HistoryTurn]) -> list[DocumentPart]:
+        """The document in labelled pieces: frame, examples, greeting, each history turn, and the character's cue.
+
+        User turns have their forged speaker lines quoted (see the module docstring); the model's own
+        turns are kept as it wrote them.
+        """
+        parts = self._preamble_parts()
+        for turn in history:
+            if turn.role == "user":
+                text, quoted = self._quote_forged(turn.text)
+                parts.append(DocumentPart("turn", "user", self.format_turn("user", text), tuple(quoted)))
+            else:
+                parts.append(DocumentPart("turn", "character", self.format_turn("character", turn.text)))
+        parts.append(DocumentPart("cue", "character", self.turn_opening("character")))
+        return parts
 
     def render(self, history: list[HistoryTurn]) -> str:
-        """The exact document the simulator continues: preamble, turns, and the character's cue."""
-        body = "".join(self.format_turn(turn.role, turn.text) for turn in history)
-        return self.preamble() + body + self.turn_opening("character")
+        """The exact document the simulator continues: preamble, turns, and the character's cue.
+
+        It always ends with `turn_opening("character")`. A line of a user turn that starts with a speaker
+        tag is quoted with `QUOTE_MARK`, so a user cannot write the character's lines.
+        """
+        return "".join(part.text for part in self.document_parts(history))
+
+    # -- forged turns ----------------------------------------------------------------------
+
+    def speaker_tags(self) -> list[str]:
+        """What opens a line of each speaker's turn, e.g. `["User:", "Ada:"]`; none for a raw mask."""
+        tags: list[str] = []
+        roles: tuple[Role, ...] = ("user", "character")
+        for role in roles:
+            opening = self.turn_opening(role)
+            line = next((line.strip() for line in opening.splitlines() if line.strip()), "")
+            if line and line not in tags:
+                tags.append(line)
+        return tags
+
+    def forged_lines(self, history: list[HistoryTurn]) -> list[ForgedLine]:
+        """Every line of a user turn that `render` quotes because it opened with a speaker tag."""
+        found: list[ForgedLine] = []
+        for index, turn in enumerate(history):
+            if turn.role == "user":
+                found += [ForgedLine(index, line, QUOTE_MARK + line) for line in self._quote_forged(turn.text)[1]]
+        return found
+
+    def _quote_forged(self, text: str) -> tuple[str, list[str]]:
+        """`text` with each line that would open a speaker's turn quoted, and those lines as written."""
+        tags = [key for key in (_tag_key(tag) for tag in self.speaker_tags()) if key]
+        if not tags:
+            return text, []
+        head = self.turn_format.split("{text}", 1)[0]
+        # The first line only starts a document line when the format puts the text on a line of its own.
+        first_starts_line = head.strip(" \t") == "" or head.rstrip(" \t").endswith("\n")
+        out: list[str] = []
+        quoted: list[str] = []
+        for number, line in enumerate(text.splitlines(keepends=True)):
+            if (number > 0 or first_starts_line) and _opens_with(line, tags):
+                quoted.append(line.rstrip(_LINE_BREAKS))
+                line = QUOTE_MARK + line
+            out.append(line)
+        return "".join(out), quoted
 
     def stop_sequences(self) -> list[str]:
         """Stop where the model starts writing the user's next turn (and any extra stops)."""
@@ -132,23 +230,66 @@ def _chat_role(role: Role) -> str:
     return "user" if role == "user" else "assistant"
 
 
+def _tag_key(text: str) -> str:
+    """A line start as a reader sees it: invisible format characters dropped, width and case folded."""
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", visible).lstrip().casefold()
+
+
+def _opens_with(line: str, tags: list[str]) -> bool:
+    key = _tag_key(line)
+    for tag in tags:
+        if key.startswith(tag):
+            after = key[len(tag) : len(tag) + 1]
+            # `Ada` as a tag must not catch `Adam`; a tag ending in punctuation (`Ada:`) needs no such check.
+            if not (tag[-1].isalnum() and after.isalnum()):
+                return True
+    return False
+
+
 def load_mask_file(path: Path) -> Mask:
-    """Read one mask TOML file.
+    """Read one mask TOML file; a file without `name` takes its file name.
 
     Raises:
         MaskError: the file is unreadable, not TOML, or has unknown or invalid keys (named).
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise MaskError(f"mask file {path} is not UTF-8 text: {e}") from e
+    except OSError as e:
         raise MaskError(f"cannot read mask file {path}: {e}") from e
+    return parse_mask_toml(text, str(path), default_name=path.stem)
+
+
+def parse_mask_toml(text: str, where: str, default_name: str | None = None) -> Mask:
+    """A mask from the text of a TOML file; `where` names the file in errors.
+
+    Raises:
+        MaskError: not TOML, or unknown or invalid keys (each named).
+    """
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise MaskError(f"mask file {path} is not valid TOML: {e}") from e
-    data.setdefault("name", path.stem)
+        raise MaskError(f"mask file {where} is not valid TOML: {e}") from e
+    if default_name is not None:
+        data.setdefault("name", default_name)
     try:
         return Mask.model_validate(data)
     except ValidationError as e:
-        raise MaskError(f"mask file {path}: {describe_validation_error(e)}") from e
+        raise MaskError(f"mask file {where}: {describe_validation_error(e)}") from e
+
+
+def field_errors(error: ValidationError) -> dict[str, list[str]]:
+    """Each problem under the top-level field it belongs to, worded for a person, e.g.
+    `{"turn_format": ["must contain {text}"], "examples": ["examples.1.role: ..."]}`."""
+    found: dict[str, list[str]] = {}
+    for problem in error.errors():
+        loc = [str(part) for part in problem["loc"]]
+        field = loc[0] if loc else "(mask)"
+        message = _problem_text(problem)
+        found.setdefault(field, []).append(f"{'.'.join(loc)}: {message}" if len(loc) > 1 else message)
+    return found
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -156,6 +297,13 @@ def describe_validation_error(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "(mask)"
-        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
-        lines.append(f"{where}: {message}")
+        lines.append(f"{where}: {_problem_text(problem)}")
     return "; ".join(lines)
+
+
+def _problem_text(problem: Any) -> str:
+    if problem["type"] == "extra_forbidden":
+        return "unknown key"
+    if problem["type"] == "string_pattern_mismatch" and tuple(problem["loc"]) == ("name",):
+        return "use lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+    return str(problem["msg"]).removeprefix("Value error, ")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from personas.cards import export_card_json, export_card_png, import_card
-from personas.catalog import list_masks, load_mask, mask_to_toml, save_user_mask
+from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
+from personas.catalog import list_masks, load_mask, mask_to_toml
+from personas.importing import import_into_library
 from personas.mask import HistoryTurn, MaskError
 from ui.settings import Settings
 
@@ -73,6 +74,10 @@ def masks_render(name: str, user_text: str | None, conversation_id: int | None) 
         _fail(str(e))
         return
     click.echo(mask.render(history))
+    for forged in mask.forged_lines(history):
+        # stderr: stdout stays the exact document, ready to pipe into another tool.
+        click.echo(f"note: quoted a line that opens with a speaker tag: {forged.line!r} -> {forged.written!r}",
+                   err=True)
 
 
 def _conversation_history(settings: Settings, conversation_id: int) -> list[HistoryTurn]:
@@ -87,13 +92,18 @@ def _conversation_history(settings: Settings, conversation_id: int) -> list[Hist
 @masks.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def masks_import(file: Path) -> None:
-    """Import a character card (JSON or PNG, V1/V2/V3) or a mask TOML file as a user mask."""
-    from personas.mask import load_mask_file
+    """Import a character card (JSON or PNG, V1/V2/V3) or a mask TOML file as a user mask.
 
+    A mask of the same name is never overwritten: the import takes the next free name (`aqua-2`).
+    """
     settings = _settings()
     try:
-        mask = load_mask_file(file) if file.suffix.lower() == ".toml" else import_card(file)
-        path = save_user_mask(mask, settings.resolved_masks_dir)
+        if file.stat().st_size > MAX_CARD_BYTES:  # refused before reading, whatever the file claims to be
+            raise MaskError(f"{file.name}: file is {file.stat().st_size} bytes; the limit is 20 MB")
+        mask, path = import_into_library(file.read_bytes(), file.name, settings.resolved_masks_dir)
+    except OSError as e:
+        _fail(f"cannot read {file}: {e}")
+        return
     except MaskError as e:
         _fail(str(e))
         return

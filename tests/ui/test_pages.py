@@ -33,9 +33,9 @@ def test_masks_page_lifts_the_mask(app: AppTest) -> None:
     at = app.run()
     at.switch_page("pages/masks.py").run()
     assert not at.exception
-    at.text_area[0].set_value("Where is Lyon?").run()
+    at.text_area(key="masks-preview-message").set_value("Where is Lyon?").run()
     assert not at.exception
-    document, messages = at.code[0].value, at.code[1].value
+    document, messages = (at.main.get_by_key(key).code[0].value for key in ("masks-document", "masks-messages"))
     assert document.endswith("User: Where is Lyon?\nAda:")
     assert '"content": "Where is Lyon?"' in messages and '"role": "system"' in messages
 
