@@ -299,6 +299,9 @@ class Conversations:
             raise LaneSpecError(
                 f"cannot branch at token {at}: message {message_id} has {len(tokens)} tokens (0..{len(tokens)})"
             )
+        if at < len(tokens) and not token.top:
+            # Same document, same first tokens: the model weighed the same alternatives at this position.
+            token = token.model_copy(update={"top": tokens[at].top})
         config = replace(self._config(lane), document=source.prompt, prefix=(*tokens[:at], token))
         assert source.parent_id is not None
         job = _Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)

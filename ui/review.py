@@ -138,16 +138,16 @@ def _actions(review: Review, lane: Lane, user: Message, reply: Message, key: str
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     row.button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
                     on_click=_request, kwargs={**common, "kind": "regenerate"})  # fmt: skip
-    with row.popover("", icon=":material/edit_note:", help="Annotate"):
+    with row.popover("", icon=":material/edit_note:", help="Annotate", key=f"{key}-annotate-open"):
         annotation_editor(
             review.service.engine, key=f"{key}-annotate", conversation_id=review.conversation_id,
             message_id=reply.id, annotations=review.annotations.get(reply.id, []), known_tags=review.known_tags,
         )  # fmt: skip
-    with row.popover("", icon=":material/info:", help="Details"):
+    with row.popover("", icon=":material/info:", help="Details", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
     if not base:
         return
-    with row.popover("", icon=":material/grid_view:", help="Draw samples"):
+    with row.popover("", icon=":material/grid_view:", help="Samples and replay", key=f"{key}-samples-open"):
         st.number_input("Samples", 1, MAX_SAMPLES, value=3, key=f"{key}-samples-n")
         # The count is read when the action runs, as the edit's text is.
         st.button("Draw", key=f"{key}-samples-go", on_click=_request,
@@ -309,7 +309,9 @@ def _user_row(review: Review, turn: Turn, number: int) -> None:
     with st.chat_message("user"):
         _version_nav(review, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
         st.text(turn.user.content)
-        with st.popover("Edit", icon=":material/edit:", help="Edit and resend: starts a new branch"):
+        with st.popover(
+            "Edit", icon=":material/edit:", help="Edit and resend: starts a new branch", key=f"{key}-edit-open"
+        ):
             st.text_area("Message", value=turn.user.content, key=f"{key}-edit-text")
             # The text is read when the action runs: arguments bound here would hold the previous run's value.
             st.button("Send as a new branch", key=f"{key}-edit-send", on_click=_request,

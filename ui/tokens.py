@@ -143,7 +143,8 @@ def probability_chart(tokens: Sequence[Token], picked: int | None = None) -> alt
     k = max((len(t.top) for t in tokens), default=0)
     data = _probability_frame(tokens, k)
     pick = alt.selection_point(name="pick", fields=["i"], on="click", clear=False)
-    x = alt.X("i:Q", title="token #", scale=alt.Scale(nice=False))
+    # Whole-number ticks: a short reply would otherwise get ticks at token 0.5, 1.5, ...
+    x = alt.X("i:Q", title="token #", scale=alt.Scale(nice=False), axis=alt.Axis(tickMinStep=1, format="d"))
     y = alt.Y("p:Q", title="probability", scale=alt.Scale(domain=[0, 1]))
     trace = alt.Chart(data).mark_line(color="#bbbbbb", strokeWidth=1).encode(x=x, y=y)
     points = (
