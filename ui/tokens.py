@@ -4,7 +4,6 @@ screen only as escaped Markdown or as plain data (dataframe cells, chart tooltip
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -70,17 +69,9 @@ def visible(text: str) -> str:
     return text.translate(_VISIBLE) if text else EMPTY
 
 
-# Escapes do not stop GFM's autolink literals (they are found in the unescaped text): an invisible word joiner
-# inside `://`, after `@` and after `www` keeps a URL-like token plain text instead of a link.
-_AUTOLINK = re.compile(r"(?<=:)(?=\\/)|(?<=@)|(?<=www)(?=\\\.)", re.IGNORECASE)
-WORD_JOINER = "\u2060"
 # Token text has no real spaces left (they show as `·`), so without this a reply is one long word and the
 # browser breaks lines inside tokens; a zero-width space lets it break between them instead.
 BREAK = "\u200b"
-
-
-def _defuse_autolinks(markdown: str) -> str:
-    return _AUTOLINK.sub(WORD_JOINER, markdown)
 
 
 def band(p: float) -> Band:
@@ -105,7 +96,7 @@ def token_markdown(tokens: Sequence[Token]) -> str:
             elif not shown and len(lines) == 1:
                 shown = EMPTY
             if shown:
-                parts.append(f":{color}-background[{_defuse_autolinks(escape_markdown(shown))}]{BREAK}")
+                parts.append(f":{color}-background[{escape_markdown(shown)}]{BREAK}")
             if not last:
                 parts.append("\\\n")  # CommonMark hard line break: the reply's own newline, kept
     return "".join(parts)
@@ -214,7 +205,7 @@ def _token_details(token: Token, i: int, *, key: str) -> BranchRequest | None:
     if token.p is None:
         st.caption(f"Token #{i} has no probabilities.")
         return None
-    shown = _defuse_autolinks(escape_markdown(visible(token.text)))
+    shown = escape_markdown(visible(token.text))
     st.markdown(f"Token #{i} :{band(token.p).color}-background[{shown}] p {token.p:.3f}")
     if not token.top:
         st.caption("No alternatives were recorded for this token.")
@@ -229,7 +220,7 @@ def _token_details(token: Token, i: int, *, key: str) -> BranchRequest | None:
         for j, alternative in enumerate(token.top):
             if alternative.text == token.text or PARTIAL in alternative.text:
                 continue
-            label = f"Branch here with ‘{_defuse_autolinks(escape_markdown(visible(alternative.text)))}’"
+            label = f"Branch here with ‘{escape_markdown(visible(alternative.text))}’"
             if st.button(label, key=f"{key}-branch-{i}-{j}"):
                 request = BranchRequest(at=i, token=alternative.text, p=alternative.p)
     return request

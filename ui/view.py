@@ -3,6 +3,7 @@ reaches the screen one safe way: plain text, or Markdown with every punctuation 
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -17,9 +18,15 @@ from ui.conversations import LaneSetup
 _ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation})
 
 
+# Escapes do not stop GFM's autolink literals (found in the unescaped text): an invisible word joiner inside
+# `://`, after `@` and after `www` keeps a URL or address in model output plain text instead of a link.
+_AUTOLINK = re.compile(r"(?<=:)(?=\\/)|(?<=@)|(?<=www)(?=\\\.)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
 def escape_markdown(text: str) -> str:
     """`text` as Markdown that shows literally: no links, images, HTML, emphasis or directives."""
-    return text.translate(_ESCAPES)
+    return _AUTOLINK.sub(WORD_JOINER, text.translate(_ESCAPES))
 
 
 def caption_for(status: str, timings: Timings, finish_reason: str | None) -> str:
