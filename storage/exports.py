@@ -2,7 +2,7 @@
 # Markdown to read, OpenAI chat JSONL to fine-tune on, and DPO preference pairs from rated replies.
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from storage.imports import AnnotationRow, ExportFile, LaneRow, MessageRow, validate_export
@@ -228,3 +228,32 @@ def to_markdown(export: dict[str, Any]) -> str:
             for reply in stray:
                 md.message(reply, md.labels.get(reply.lane_id or 0, "Model"))
     return "\n".join(md.out).rstrip("\n") + "\n"
+
+
+def _indented(value: Any, levels: int, indent: str = "") -> str:
+    # Only the outer `levels` of objects and lists get a line per item; what lies deeper is one compact line.
+    if levels == 0 or not isinstance(value, dict | list) or not value:
+        return _json_line(value)
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [f"{inner}{_json_line(k)}: {_indented(v, levels - 1, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    return "[\n" + ",\n".join(inner + _indented(v, levels - 1, inner) for v in value) + "\n" + indent + "]"
+
+
+def to_json(export: Any) -> str:
+    """The full-fidelity export (one conversation, or a list of them) as UTF-8 JSON with one row per line.
+
+    A lane, message or annotation is one line: readable and diff-friendly, and written by json's C encoder
+    (it does not run with indent=, and a reply's token list would otherwise take hundreds of lines).
+    """
+    return _indented(export, 3 if isinstance(export, list) else 2) + "\n"
+
+
+# Every export format by its name (the CLI's --format, the file extension the UI downloads).
+FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "json": to_json,
+    "md": to_markdown,
+    "jsonl": to_jsonl,
+    "dpo": to_dpo,
+}

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
+from storage.bulk import paused_gc
 from storage.errors import ImportError_
 from storage.tables import Annotation, Conversation, Lane, LaneKind, Message, MessageStatus, Role, utcnow
 
@@ -180,7 +181,8 @@ def validate_export(data: Any) -> ExportFile:
         raise ImportError_(f"export version {data.get('version')!r:.20} is not supported; "
                            f"this Simulacra reads version {EXPORT_VERSION}")  # fmt: skip
     try:
-        export = ExportFile.model_validate(data)
+        with paused_gc():  # a row object for every message and annotation; see storage.bulk
+            export = ExportFile.model_validate(data)
     except ValidationError as e:
         raise ImportError_(f"not a valid conversation export: {_describe(e, data)}") from e
     _check_duplicates("lane", [lane.id for lane in export.lanes])
@@ -188,6 +190,32 @@ def validate_export(data: Any) -> ExportFile:
     _check_duplicates("annotation", [a.id for a in export.annotations])
     _check_tree(export)
     return export
+
+
+def _check_size(source: str, size: int) -> None:
+    if size > MAX_IMPORT_BYTES:
+        limit = MAX_IMPORT_BYTES // 1024 // 1024
+        raise ImportError_(f"{source} is {size / 1024 / 1024:.0f} MB; imports are limited to {limit} MB")
+
+
+def _decode(raw: bytes, source: str) -> dict[str, Any]:
+    """Parse and fully check an export's bytes; every error message starts with `source`."""
+    if not raw.strip():
+        raise ImportError_(f"{source} is empty")
+    try:
+        with paused_gc():
+            data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        ends_early = e.pos >= len(e.doc.rstrip()) or e.msg.startswith("Unterminated string")
+        truncated = "; the file ends early: is it truncated?" if ends_early else ""
+        raise ImportError_(f"{source} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}){truncated}") from e
+    except UnicodeDecodeError as e:
+        raise ImportError_(f"{source} is not UTF-8 text: {e.reason} at byte {e.start}") from e
+    try:
+        validate_export(data)
+    except ImportError_ as e:
+        raise ImportError_(f"{source}: {e}") from e
+    return data  # type: ignore[no-any-return]
 
 
 def load_export_file(path: Path | str) -> dict[str, Any]:
@@ -198,29 +226,20 @@ def load_export_file(path: Path | str) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_IMPORT_BYTES:
-            raise ImportError_(
-                f"{path} is {size / 1024 / 1024:.0f} MB; imports are limited to {MAX_IMPORT_BYTES // 1024 // 1024} MB"
-            )
+        _check_size(str(path), path.stat().st_size)  # before reading: the file may be huge
         raw = path.read_bytes()
     except OSError as e:
         raise ImportError_(f"cannot read {path}: {e.strerror or e}") from e
-    if not raw.strip():
-        raise ImportError_(f"{path} is empty")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        ends_early = e.pos >= len(e.doc.rstrip()) or e.msg.startswith("Unterminated string")
-        truncated = "; the file ends early: is it truncated?" if ends_early else ""
-        raise ImportError_(f"{path} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}){truncated}") from e
-    except UnicodeDecodeError as e:
-        raise ImportError_(f"{path} is not UTF-8 text: {e.reason} at byte {e.start}") from e
-    try:
-        validate_export(data)
-    except ImportError_ as e:
-        raise ImportError_(f"{path}: {e}") from e
-    return data  # type: ignore[no-any-return]
+    return _decode(raw, str(path))
+
+
+def load_export_bytes(raw: bytes, name: str) -> dict[str, Any]:
+    """Check an export already in memory (an upload called `name`) exactly as load_export_file does.
+
+    Raises ImportError_ naming the problem, with the same messages as load_export_file.
+    """
+    _check_size(name, len(raw))
+    return _decode(raw, name)
 
 
 def _when(value: datetime | None, now: datetime) -> datetime:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.bulk import paused_gc
+
 # Re-exported: the rest of the app reaches every storage function and error through repo.
 from storage.errors import ImportError_ as ImportError_
 from storage.errors import InvalidValue as InvalidValue
@@ -16,9 +18,11 @@ from storage.errors import NotFound as NotFound
 from storage.errors import StorageError as StorageError
 from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
+from storage.imports import load_export_bytes as load_export_bytes
 from storage.imports import load_export_file as load_export_file
 from storage.search import SearchFilters as SearchFilters
 from storage.search import SearchHit as SearchHit
+from storage.search import count_conversations as count_conversations
 from storage.search import search as search
 from storage.search import search_filters as search_filters
 from storage.tables import (
@@ -309,7 +313,8 @@ def list_messages(*, session: Session, conversation_id: int) -> list[Message]:
     statement = (
         select(Message).where(col(Message.conversation_id) == conversation_id).order_by(col(Message.id))
     )
-    return list(session.exec(statement))
+    with paused_gc():  # each reply's token JSON builds thousands of lists; see storage.bulk
+        return list(session.exec(statement))
 
 
 def list_conversations(*, session: Session, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:

@@ -2,11 +2,12 @@
 # notes (the index and its triggers are in migration 0002), with ILIKE where there is no index (PostgreSQL).
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Float, Integer, and_, bindparam, exists, func, literal, or_, select, text, union_all
+from sqlalchemy import Integer, and_, bindparam, exists, func, literal, or_, select, text, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -70,22 +71,13 @@ def fts_query(query: str) -> str | None:
 
 
 # kind orders the passages a conversation's snippet is taken from: messages, then notes, then the title.
-# Snippets are made afterwards for the page of results only: snippet() on every hit costs more than the search.
-_FTS_HITS = """
-SELECT message.conversation_id AS conversation_id, 0 AS kind, fts_message.rank AS rank, message.id AS row_id
-FROM fts_message JOIN message ON message.id = fts_message.rowid
-WHERE fts_message MATCH :query
-UNION ALL
-SELECT annotation.conversation_id, 1, fts_annotation.rank, annotation.id
-FROM fts_annotation JOIN annotation ON annotation.id = fts_annotation.rowid
-WHERE fts_annotation MATCH :query AND annotation.conversation_id IS NOT NULL
-UNION ALL
-SELECT fts_conversation.rowid, 2, fts_conversation.rank, fts_conversation.rowid
-FROM fts_conversation
-WHERE fts_conversation MATCH :query
-"""
-# kind -> (fts table, column for snippet(): -1 lets FTS5 pick title or notes)
-_FTS_SNIPPETS = {0: ("fts_message", 0), 1: ("fts_annotation", 0), 2: ("fts_conversation", -1)}
+# kind -> (FTS table, the table it indexes, that table's conversation id, the column snippet() cuts from:
+# -1 lets FTS5 pick the conversation's title or notes).
+_FTS_SOURCES = {
+    0: ("fts_message", "message", "message.conversation_id", 0),
+    1: ("fts_annotation", "annotation", "annotation.conversation_id", 0),
+    2: ("fts_conversation", "conversation", "conversation.id", -1),
+}
 # kind -> (id, text) for the fallback's snippets
 _PASSAGES: dict[int, tuple[Any, Any]] = {
     0: (Message.id, Message.content),
@@ -94,22 +86,37 @@ _PASSAGES: dict[int, tuple[Any, Any]] = {
 }
 
 
+def _fts_sql(columns: str, extra: str = "") -> str:
+    """One SELECT per FTS table joined to the rows it indexes, UNION ALL; `columns` and `extra` may name
+    {kind}, {fts}, {table}, {owner} (the conversation id) and {column} (for snippet())."""
+    template = f"SELECT {columns} FROM {{fts}} JOIN {{table}} ON {{table}}.id = {{fts}}.rowid" \
+               f" WHERE {{fts}} MATCH :query AND {{owner}} IS NOT NULL {extra}"  # fmt: skip
+    return " UNION ALL ".join(
+        template.format(kind=kind, fts=fts, table=table, owner=owner, column=column)
+        for kind, (fts, table, owner, column) in _FTS_SOURCES.items()
+    )
+
+
+# These statements are built once: parsing a text() statement's parameters costs as much as running it.
+# The conversations that match: nothing is ranked or cut here, which would cost more than the search itself for
+# a common word (bm25 for 80,000 matching messages takes 0.1 s). That is done for the page shown only.
+_FTS_MATCHES = text(_fts_sql("{owner} AS conversation_id")).columns(conversation_id=Integer)
+# The rowid range narrows what FTS5 reads to the page's rows (a common word otherwise costs the whole index again).
+_FTS_PASSAGES = text(_fts_sql(
+    "{owner}, {kind}, {fts}.rank, snippet({fts}, {column}, :mark, :mark, '…', :words)",
+    "AND {fts}.rowid BETWEEN :low{kind} AND :high{kind} AND {owner} IN :ids",
+)).bindparams(bindparam("ids", expanding=True))  # fmt: skip
+_ROW_RANGES = text(" UNION ALL ".join(
+    f"SELECT {kind}, min({table}.id), max({table}.id) FROM {table} WHERE {owner} IN :ids"
+    for kind, (_, table, owner, _) in _FTS_SOURCES.items()
+)).bindparams(bindparam("ids", expanding=True))  # fmt: skip
+_HAS_FTS = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_message'")
+
+
 def _has_fts(session: Session) -> bool:
     if session.get_bind().dialect.name != "sqlite":
         return False
-    found = session.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_message'")
-    ).first()
-    return found is not None
-
-
-def _fts_hits(query: str) -> Any:
-    return (
-        text(_FTS_HITS)
-        .bindparams(query=query)
-        .columns(conversation_id=Integer, kind=Integer, rank=Float, row_id=Integer)
-        .subquery("hits")
-    )
+    return session.execute(_HAS_FTS).first() is not None
 
 
 def _like(column: Any, term: str) -> ColumnElement[bool]:
@@ -117,45 +124,58 @@ def _like(column: Any, term: str) -> ColumnElement[bool]:
     return col(column).ilike(f"%{escaped}%", escape="\\")
 
 
-def _like_hits(terms: list[str]) -> Any:
-    # Every word in the same row, like the FTS query; rank prefers the newest row.
-    def every(*columns: Any) -> ColumnElement[bool]:
-        return and_(*(or_(*(_like(c, term) for c in columns)) for term in terms))
+def _like_hits(terms: list[str], within: list[int] | None) -> Any:
+    # Every word in the same row, like the FTS query; rank prefers the newest row. `within`: only these
+    # conversations (None: all).
+    def every(owner: Any, *columns: Any) -> ColumnElement[bool]:
+        words = [or_(*(_like(c, term) for c in columns)) for term in terms]
+        return and_(*words, col(owner).is_not(None), *([] if within is None else [col(owner).in_(within)]))
 
     messages: Any = select(
         col(Message.conversation_id).label("conversation_id"),
         literal(0).label("kind"),
         (-col(Message.id)).label("rank"),
         col(Message.id).label("row_id"),
-    ).where(every(Message.content))
-    notes = select(
-        col(Annotation.conversation_id), literal(1), -col(Annotation.id), col(Annotation.id)
-    ).where(every(Annotation.note), col(Annotation.conversation_id).is_not(None))
+    ).where(every(Message.conversation_id, Message.content))
+    notes = select(col(Annotation.conversation_id), literal(1), -col(Annotation.id), col(Annotation.id)).where(
+        every(Annotation.conversation_id, Annotation.note)
+    )
     titles = select(col(Conversation.id), literal(2), -col(Conversation.id), col(Conversation.id)).where(
-        every(Conversation.title, Conversation.notes)
+        every(Conversation.id, Conversation.title, Conversation.notes)
     )
     return union_all(messages, notes, titles).subquery("hits")
 
 
-def _snippets(session: Session, wanted: list[tuple[int, int]], match: str | None, terms: list[str]) -> dict[Any, str]:
-    """Snippets for (kind, row id) pairs: FTS5's snippet() when match is given, else cut from the text."""
-    out: dict[Any, str] = {}
-    for kind in {k for k, _ in wanted}:
-        ids = [row_id for k, row_id in wanted if k == kind]
-        if match is not None:
-            table, column = _FTS_SNIPPETS[kind]
-            statement = text(
-                f"SELECT rowid, snippet({table}, {column}, :mark, :mark, '…', :words) FROM {table}"
-                f" WHERE {table} MATCH :query AND rowid IN :ids"
-            ).bindparams(bindparam("ids", expanding=True))
-            params = {"mark": MARK, "words": SNIPPET_WORDS, "query": match, "ids": ids}
-            rows: Any = session.execute(statement, params)
-        else:
-            id_column, text_column = _PASSAGES[kind]
-            rows = session.execute(select(id_column, text_column).where(col(id_column).in_(ids)))
-            rows = [(row_id, _cut_snippet(passage, terms)) for row_id, passage in rows]
-        out.update(((kind, row_id), snippet) for row_id, snippet in rows)
-    return out
+def _fts_passages(session: Session, match: str, conversation_ids: list[int]) -> dict[int, str]:
+    """conversation id -> the snippet of its best passage (by kind, then bm25), marks around the matches.
+
+    One query cuts a snippet from every match in these conversations: evaluating a prefix query again for
+    each chosen row would cost more than the extra snippets.
+    """
+    params: dict[str, Any] = {"query": match, "ids": conversation_ids, "mark": MARK, "words": SNIPPET_WORDS}
+    for kind, low, high in session.execute(_ROW_RANGES, params):
+        params.update({f"low{kind}": low, f"high{kind}": high})
+    best: dict[int, tuple[int, float, str]] = {}
+    for cid, kind, rank, snippet in session.execute(_FTS_PASSAGES, params):
+        if cid not in best or (kind, rank) < best[cid][:2]:
+            best[cid] = (kind, rank, snippet)
+    return {cid: snippet for cid, (_, _, snippet) in best.items()}
+
+
+def _like_passages(session: Session, terms: list[str], conversation_ids: list[int]) -> dict[int, str]:
+    """As _fts_passages, without an index: the newest matching passage, cut and marked here."""
+    hits = _like_hits(terms, conversation_ids)
+    best: dict[int, tuple[int, int, int]] = {}
+    for cid, kind, rank, row_id in session.execute(select(hits)):
+        if cid not in best or (kind, rank) < best[cid][:2]:
+            best[cid] = (kind, rank, row_id)
+    snippets: dict[int, str] = {}
+    for kind in {kind for kind, _, _ in best.values()}:
+        id_column, text_column = _PASSAGES[kind]
+        wanted = {row_id: cid for cid, (k, _, row_id) in best.items() if k == kind}
+        for row_id, passage in session.execute(select(id_column, text_column).where(col(id_column).in_(wanted))):
+            snippets[wanted[row_id]] = _cut_snippet(passage, terms)
+    return snippets
 
 
 def _cut_snippet(passage: str, terms: list[str]) -> str:
@@ -195,6 +215,77 @@ def _check_when(name: str, value: datetime | None) -> None:
         raise InvalidValue(f"{name} {value!r} has no time zone; pass an aware datetime (UTC)")
 
 
+def _conditions(
+    session: Session,
+    *,
+    tag: str | None,
+    rating: int | None,
+    model: str | None,
+    mask: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """The filters as WHERE conditions on `conversation`, shared by search and count_conversations.
+
+    Raises InvalidValue for a naive since/until.
+    """
+    _check_when("since", since)
+    _check_when("until", until)
+    conditions: list[ColumnElement[bool]] = []
+    if tag is not None:
+        conditions.append(_has_tag(session, tag))
+    if rating is not None:
+        conditions.append(
+            exists().where(col(Annotation.conversation_id) == Conversation.id, col(Annotation.rating) == rating)
+        )
+    if model is not None:
+        conditions.append(exists().where(col(Lane.conversation_id) == Conversation.id, col(Lane.model) == model))
+    if mask is not None:
+        conditions.append(exists().where(col(Lane.conversation_id) == Conversation.id, col(Lane.mask_name) == mask))
+    if since is not None:
+        conditions.append(col(Conversation.updated_at) >= since)
+    if until is not None:
+        conditions.append(col(Conversation.updated_at) < until)
+    return conditions
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A non-empty query, ready for the search index (match) or, without one, for LIKE (terms)."""
+
+    terms: list[str]
+    match: str | None
+
+    def conversations(self) -> Any:
+        """A subquery of the ids of the conversations that match (repeats possible)."""
+        if self.match is None:
+            return select(_like_hits(self.terms, None).c.conversation_id)
+        return _FTS_MATCHES.bindparams(query=self.match)
+
+    def snippets(self, session: Session, conversation_ids: list[int]) -> dict[int, str]:
+        if self.match is None:
+            return _like_passages(session, self.terms, conversation_ids)
+        return _fts_passages(session, self.match, conversation_ids)
+
+
+def _annotation_count(conversation_id: Any) -> Any:
+    return (
+        select(func.count())
+        .select_from(Annotation)
+        .where(col(Annotation.conversation_id) == conversation_id)
+        .scalar_subquery()
+    )
+
+
+def _words(session: Session, query: str) -> _Words | None:
+    """None when the query holds nothing the index could match."""
+    terms = query.split()
+    if not _has_fts(session):
+        return _Words(terms, None)
+    match = fts_query(query)
+    return None if match is None else _Words(terms, match)
+
+
 def search(
     *,
     session: Session,
@@ -222,71 +313,65 @@ def search(
         raise InvalidValue(f"sort {sort!r} is not one of {', '.join(SEARCH_SORTS)}")
     if limit < 0 or offset < 0:
         raise InvalidValue(f"limit {limit} and offset {offset} must not be negative")
-    _check_when("since", since)
-    _check_when("until", until)
-
-    annotation_count = (
-        select(func.count())
-        .select_from(Annotation)
-        .where(col(Annotation.conversation_id) == Conversation.id)
-        .correlate(Conversation)
-        .scalar_subquery()
-        .label("annotation_count")
-    )
-    base = (col(Conversation.id), col(Conversation.title), col(Conversation.updated_at), annotation_count)
-    terms = query.split()
-    match: str | None = None
-    if not terms:
-        statement = select(*base, literal(None).label("kind"), literal(None).label("row_id"))
-    else:
-        if _has_fts(session):
-            match = fts_query(query)
-            if match is None:
-                return []
-            hits = _fts_hits(match)
-        else:
-            hits = _like_hits(terms)
-        order = func.row_number().over(partition_by=hits.c.conversation_id, order_by=(hits.c.kind, hits.c.rank))
-        ranked = select(hits.c.conversation_id, hits.c.kind, hits.c.row_id, order.label("n")).subquery("ranked")
-        best = select(ranked).where(ranked.c.n == 1).subquery("best")
-        statement = select(*base, best.c.kind, best.c.row_id).join(best, best.c.conversation_id == Conversation.id)
-
-    if tag is not None:
-        statement = statement.where(_has_tag(session, tag))
-    if rating is not None:
-        statement = statement.where(
-            exists().where(col(Annotation.conversation_id) == Conversation.id, col(Annotation.rating) == rating)
-        )
-    if model is not None:
-        statement = statement.where(
-            exists().where(col(Lane.conversation_id) == Conversation.id, col(Lane.model) == model)
-        )
-    if mask is not None:
-        statement = statement.where(
-            exists().where(col(Lane.conversation_id) == Conversation.id, col(Lane.mask_name) == mask)
-        )
-    if since is not None:
-        statement = statement.where(col(Conversation.updated_at) >= since)
-    if until is not None:
-        statement = statement.where(col(Conversation.updated_at) < until)
+    conditions = _conditions(session, tag=tag, rating=rating, model=model, mask=mask, since=since, until=until)
+    words: _Words | None = None
+    if query.split():
+        words = _words(session, query)
+        if words is None:
+            return []
+        conditions.append(col(Conversation.id).in_(words.conversations()))
+    most_annotated = sort == "most_annotated"
     newest = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
-    if sort == "most_annotated":
-        statement = statement.order_by(annotation_count.desc(), *newest)
-    else:
-        statement = statement.order_by(*newest)
-    rows = session.execute(statement.limit(limit).offset(offset)).all()
-    wanted = [(row.kind, row.row_id) for row in rows if row.kind is not None]
-    snippets = _snippets(session, wanted, match, terms) if wanted else {}
+    order = (_annotation_count(Conversation.id).desc(), *newest) if most_annotated else newest
+    page = (
+        select(col(Conversation.id), col(Conversation.title), col(Conversation.updated_at))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    # Annotations are counted for the page's rows only; sorting by them has counted every match already.
+    count = _annotation_count(page.c.id).label("annotation_count")
+    page_newest = (page.c.updated_at.desc(), page.c.id.desc())
+    statement = select(page, count).order_by(*((count.desc(), *page_newest) if most_annotated else page_newest))
+    rows = session.execute(statement).all()
+    snippets = words.snippets(session, [row.id for row in rows]) if words is not None and rows else {}
     return [
         SearchHit(
             conversation_id=row.id,
             title=row.title,
-            snippet=snippets.get((row.kind, row.row_id), ""),
+            snippet=snippets.get(row.id, ""),
             updated_at=row.updated_at,
             annotation_count=row.annotation_count,
         )
         for row in rows
     ]
+
+
+def count_conversations(
+    *,
+    session: Session,
+    query: str = "",
+    tag: str | None = None,
+    rating: int | None = None,
+    model: str | None = None,
+    mask: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many conversations `search` with the same query and filters finds in all, for pagination.
+
+    Raises InvalidValue for a naive since/until.
+    """
+    conditions = _conditions(session, tag=tag, rating=rating, model=model, mask=mask, since=since, until=until)
+    if query.split():
+        words = _words(session, query)
+        if words is None:
+            return 0
+        conditions.append(col(Conversation.id).in_(words.conversations()))
+    statement = select(func.count()).select_from(Conversation).where(*conditions)
+    return int(session.execute(statement).scalar_one())
 
 
 def search_filters(*, session: Session) -> SearchFilters:

@@ -20,6 +20,7 @@ except ValidationError as e:
 page = st.navigation(
     [
         st.Page("pages/compare.py", title="Compare", icon=":material/view_column:", default=True),
+        st.Page("pages/transcripts.py", title="Transcripts", icon=":material/manage_search:"),
         st.Page("pages/masks.py", title="Masks", icon=":material/theater_comedy:"),
         st.Page("pages/models.py", title="Models", icon=":material/memory:"),
     ]

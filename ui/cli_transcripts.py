@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from sqlmodel import Session
 
 from storage import exports, repo
-
-FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "json": lambda data: json.dumps(data, ensure_ascii=False, indent=2) + "\n",
-    "md": exports.to_markdown,
-    "jsonl": exports.to_jsonl,
-    "dpo": exports.to_dpo,
-}
 
 
 def _session() -> Session:
@@ -35,7 +26,7 @@ def _fail(message: str) -> None:
 @click.command()
 @click.argument("conversation_id", type=int, required=False)
 @click.option("--all", "export_all", is_flag=True, help="Every conversation (json: a list; md/jsonl/dpo: joined).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(exports.FORMATS)), default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
 def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | None) -> None:
     """Export a conversation: md (readable), json (everything), jsonl (OpenAI chat), dpo (preference pairs)."""
@@ -51,9 +42,9 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
         _fail(str(e))
         return
     if fmt == "json":
-        text = FORMATS["json"](data[0] if conversation_id is not None else data)  # type: ignore[arg-type]
+        text = exports.to_json(data[0] if conversation_id is not None else data)
     else:
-        text = "\n".join(FORMATS[fmt](item).rstrip("\n") for item in data) + "\n"
+        text = "\n".join(exports.FORMATS[fmt](item).rstrip("\n") for item in data) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -69,7 +69,8 @@ def _without_ids(export: dict[str, Any]) -> dict[str, Any]:
     for i, row in enumerate(out["messages"]):
         row["id"], row["conversation_id"] = i, 0
         row["lane_id"] = None if row["lane_id"] is None else lanes[row["lane_id"]]
-        row["parent_id"] = None if row["parent_id"] is None else messages[row["parent_id"]]
+        for key in ("parent_id", "diverged_from_id"):
+            row[key] = None if row[key] is None else messages[row[key]]
     for i, row in enumerate(out["annotations"]):
         row["id"] = i
         row["message_id"] = None if row["message_id"] is None else messages[row["message_id"]]

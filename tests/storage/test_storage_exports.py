@@ -177,3 +177,19 @@ def test_line_separators_inside_text_stay_escaped(build: Callable[..., Builder])
     for text in (exports.to_jsonl(b.export()), exports.to_dpo(b.export())):
         [line] = _lines(text)
         assert "one\u2028two\x85three\u2029" in json.dumps(line, ensure_ascii=False)
+
+
+def test_json_has_one_row_per_line_and_reads_back(build: Callable[..., Builder]) -> None:
+    b = build("Tokens\u2028and lines")
+    lane = b.lane(label="Base")
+    user = b.user("Hi\nthere")
+    reply = b.reply(lane, user, "Hello", rating=1)
+    repo.update_reply(session=b.session, message_id=reply, content="x", tokens=None)  # finished: left alone
+    export = b.export()
+    text = exports.to_json(export)
+    assert json.loads(text) == export
+    assert text.endswith("}\n") and text.count("\n") == len(text.splitlines())  # no raw line separator inside
+    rows = [json.loads(line.strip().rstrip(",")) for line in text.splitlines() if line.startswith("    {")]
+    assert rows == export["lanes"] + export["messages"] + export["annotations"]  # each row is exactly one line
+    both = exports.to_json([export, export])
+    assert json.loads(both) == [export, export] and both.startswith("[\n  {\n    \"format\"")

@@ -126,6 +126,26 @@ def _duplicate_message(data: dict[str, Any]) -> None:
     data["messages"][2]["id"] = data["messages"][1]["id"]
 
 
+def _duplicate_lane(data: dict[str, Any]) -> None:
+    data["lanes"][1]["id"] = data["lanes"][0]["id"]
+
+
+def _duplicate_annotation(data: dict[str, Any]) -> None:
+    data["annotations"][1]["id"] = data["annotations"][0]["id"]
+
+
+def _own_parent(data: dict[str, Any]) -> None:
+    users = [m for m in data["messages"] if m["role"] == "user"]
+    users[1]["parent_id"] = users[1]["id"]
+
+
+def _diverged_from(source: int) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["messages"][2].update(diverged_from_id=source, diverged_at=1)
+
+    return change
+
+
 def _cycle(data: dict[str, Any]) -> None:
     users = [m for m in data["messages"] if m["role"] == "user"]
     users[0]["parent_id"] = users[1]["id"]  # the first question now answers the second, its own child
@@ -143,6 +163,12 @@ BROKEN = [
     ("missing key", lambda d: d["lanes"][0].pop("model"), r"lanes\[0\]" + ROW + "model: Field required"),
     ("naive time", _set("conversation.created_at", "2026-01-01T00:00:00"), "timezone"),
     ("duplicate id", _duplicate_message, "duplicate message id"),
+    ("duplicate lane id", _duplicate_lane, "duplicate lane id"),
+    ("duplicate annotation id", _duplicate_annotation, "duplicate annotation id"),
+    ("own parent", _own_parent, r"messages (\d+) -> \1 form a parent_id cycle"),
+    ("diverged from elsewhere", _diverged_from(555), "diverged from message 555, which is not in the file"),
+    ("negative branch", _set("messages.2.diverged_at", -2), r"messages\[2\]" + ROW + "diverged_at: .*0, got -2"),
+    ("metrics not an object", _set("messages.2.metrics", [0.5]), r"messages\[2\]" + ROW + "metrics: .*dictionary"),
     ("dangling parent", _set("messages.1.parent_id", 9999), "parent_id 9999, which is not a message in the file"),
     ("cycle", _cycle, "form a parent_id cycle"),
     ("missing lane", _set("messages.1.lane_id", 777), "from lane 777, which is not in the file"),
@@ -164,7 +190,10 @@ def test_broken_exports_are_refused_before_writing(
     path = _write(tmp_path, data)
     with pytest.raises(repo.ImportError_, match=problem) as raised:
         repo.load_export_file(path)
-    assert str(path) in str(raised.value)
+    assert str(raised.value).startswith(f"{path}: ") and "\n" not in str(raised.value)  # one line, naming the file
+    with pytest.raises(repo.ImportError_, match=problem) as uploaded:  # an upload: same checks, same words
+        repo.load_export_bytes(json.dumps(data).encode(), "upload.json")
+    assert str(uploaded.value) == str(raised.value).replace(str(path), "upload.json", 1)
     with pytest.raises(repo.ImportError_, match=problem):
         repo.import_conversation(session=session, data=data)
     assert _counts(engine) == before
@@ -191,13 +220,21 @@ def test_malformed_files_are_refused(engine: Engine, tmp_path: Path, content: st
     before = _counts(engine)
     with pytest.raises(repo.ImportError_, match=problem):
         repo.load_export_file(_write(tmp_path, content))
+    with pytest.raises(repo.ImportError_, match=r"^upload\.json\b.*" + problem):
+        repo.load_export_bytes(content.encode(), "upload.json")
     assert _counts(engine) == before
 
 
-def test_truncated_real_export_is_refused(tmp_path: Path, exported: dict[str, Any]) -> None:
+def test_truncated_real_export_is_refused(engine: Engine, tmp_path: Path, exported: dict[str, Any]) -> None:
     whole = json.dumps(exported, indent=2)
-    with pytest.raises(repo.ImportError_, match="truncated"):
-        repo.load_export_file(_write(tmp_path, whole[: len(whole) // 2]))
+    before = _counts(engine)
+    for cut in (len(whole) // 2, len(whole) - 1):
+        with pytest.raises(repo.ImportError_, match="the file ends early: is it truncated") as raised:
+            repo.load_export_file(_write(tmp_path, whole[:cut]))
+        assert "\n" not in str(raised.value)
+        with pytest.raises(repo.ImportError_, match="truncated"):
+            repo.load_export_bytes(whole[:cut].encode(), "upload.json")
+    assert _counts(engine) == before
 
 
 def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:
@@ -209,12 +246,28 @@ def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:
         repo.load_export_file(tmp_path / "nothing.json")
 
 
-def test_files_over_the_limit_are_refused_without_reading(tmp_path: Path) -> None:
+def test_files_over_the_limit_are_refused_without_reading(engine: Engine, tmp_path: Path) -> None:
+    before = _counts(engine)
     huge = tmp_path / "huge.json"
     with huge.open("wb") as f:
         f.truncate(MAX_IMPORT_BYTES + 1)  # sparse: no disk used, and reading it would take a while
-    with pytest.raises(repo.ImportError_, match="huge.json is 200 MB; imports are limited to 200 MB"):
+    with pytest.raises(repo.ImportError_, match="huge.json is 200 MB; imports are limited to 200 MB$"):
         repo.load_export_file(huge)
+    # bytes(n) is calloc'd: the pages are never touched, so this costs no real memory either.
+    with pytest.raises(repo.ImportError_, match="^upload.json is 200 MB; imports are limited to 200 MB$"):
+        repo.load_export_bytes(bytes(MAX_IMPORT_BYTES + 1), "upload.json")
+    assert _counts(engine) == before
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
+    # The limit is inclusive: a file of exactly 200 MB gets as far as the JSON check.
+    with pytest.raises(repo.ImportError_, match="is empty"):
+        repo.load_export_bytes(b" " * 16, "small.json")
+    edge = tmp_path / "edge.json"
+    with edge.open("wb") as f:
+        f.truncate(MAX_IMPORT_BYTES)
+    with pytest.raises(repo.ImportError_, match="edge.json is not valid JSON"):
+        repo.load_export_file(edge)
 
 
 def test_a_failure_while_writing_rolls_everything_back(

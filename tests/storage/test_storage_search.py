@@ -87,7 +87,10 @@ def test_filters_and_sorting(session: Session, make_lane: Callable[..., Lane]) -
     repo.add_annotation(session=session, conversation_id=chat, note="compare with one")
 
     def found(**filters: object) -> list[int]:
-        return _ids(repo.search(session=session, query="hello", **filters))  # type: ignore[arg-type]
+        hits = _ids(repo.search(session=session, query="hello", **filters))  # type: ignore[arg-type]
+        if not {"limit", "offset", "sort"} & set(filters):  # the pagination total agrees with every filter
+            assert repo.count_conversations(session=session, query="hello", **filters) == len(hits)  # type: ignore[arg-type]
+        return hits
 
     assert found() == [plain, chat, masked]
     assert found(tag="funny") == [masked]
@@ -109,6 +112,27 @@ def test_filters_and_sorting(session: Session, make_lane: Callable[..., Lane]) -
     # An empty query lists by the filters alone, with no snippet.
     listed = repo.search(session=session, query="  ", tag="short")
     assert _ids(listed) == [chat, masked] and all(h.snippet == "" for h in listed)
+
+
+def test_count_is_the_total_behind_the_pages(session: Session, make_lane: Callable[..., Lane]) -> None:
+    ids = [_conversation(session, make_lane, f"walk {n}", "Hi", f"penguin number {n}")[0] for n in range(7)]
+    other, _ = _conversation(session, make_lane, "other", "Hi", "a seal", model="m2")
+    pages = [_ids(repo.search(session=session, query="penguin", limit=3, offset=k)) for k in (0, 3, 6)]
+    assert pages == [ids[:3:-1], ids[3:0:-1], ids[:1]]
+    assert repo.count_conversations(session=session, query="penguin") == 7
+    assert repo.count_conversations(session=session, query="") == 8
+    assert repo.count_conversations(session=session, query="", model="m2") == 1
+    assert repo.count_conversations(session=session, query="penguin seal") == 0
+    assert repo.count_conversations(session=session, query=" * - ") == 0  # nothing searchable
+    assert repo.count_conversations(session=session, query="", since=repo.get_conversation(
+        session=session, conversation_id=other).updated_at) == 1  # fmt: skip
+    # A conversation found through several messages, notes and its title still counts once.
+    repo.set_title(session=session, conversation_id=ids[0], title="penguin parade")
+    repo.set_notes(session=session, conversation_id=ids[0], notes="penguin notes")
+    repo.add_annotation(session=session, conversation_id=ids[0], note="penguin again")
+    assert repo.count_conversations(session=session, query="penguin") == 7
+    with pytest.raises(repo.InvalidValue, match="no time zone"):
+        repo.count_conversations(session=session, query="x", until=datetime(2026, 1, 1))
 
 
 def test_filters_are_checked(session: Session) -> None:
@@ -186,10 +210,12 @@ def test_index_matches_a_rebuild_after_streaming_edits_and_deletes(
         finish_reason="stop", error=None, ttft_ms=None, total_ms=None, tokens_per_s=None,
     )  # fmt: skip
     note = repo.add_annotation(session=session, message_id=reply.id, note="first note")
+    dropped = repo.add_annotation(session=session, conversation_id=kept, note="dropped remark")
     repo.set_title(session=session, conversation_id=kept, title="renamed title")
-    with engine.begin() as connection:  # no API edits notes or deletes yet; the triggers must cope anyway
-        connection.execute(text("UPDATE annotation SET note = 'second note' WHERE id = :id"), {"id": note.id})
-        connection.execute(text("UPDATE conversation SET notes = 'some notes' WHERE id = :id"), {"id": kept})
+    repo.update_annotation(session=session, annotation_id=_id(note.id), tags=["x"], rating=None, note="second note")
+    repo.delete_annotation(session=session, annotation_id=_id(dropped.id))
+    repo.set_notes(session=session, conversation_id=kept, notes="some notes")
+    with engine.begin() as connection:  # no API deletes conversations yet; the triggers must cope anyway
         connection.execute(text("DELETE FROM conversation WHERE id = :id"), {"id": gone})  # cascades
 
     live = _index(engine)
@@ -199,6 +225,8 @@ def test_index_matches_a_rebuild_after_streaming_edits_and_deletes(
     assert live == _index(engine)
     assert repo.search(session=session, query="gone") == []
     assert _ids(repo.search(session=session, query="second note")) == [kept]
+    assert repo.search(session=session, query="first") == repo.search(session=session, query="dropped") == []
+    assert _ids(repo.search(session=session, query="some notes")) == [kept]
     assert _ids(repo.search(session=session, query="renamed")) == [kept]
     assert repo.search(session=session, query="lazy") == []
 
@@ -241,8 +269,11 @@ def test_without_an_index_search_falls_back_to_like(
     assert _ids(repo.search(session=session, query="nice_one")) == [cid]
     assert _ids(repo.search(session=session, query="hello", model="other")) == [other]
     assert _ids(repo.search(session=session, query="", tag="fiction")) == [cid]
+    assert repo.count_conversations(session=session, query="") == 2
+    assert repo.count_conversations(session=session, query="hello", model="other") == 1
+    assert repo.count_conversations(session=session, query="dragon", model="other") == 0
     for query in HOSTILE:
-        repo.search(session=session, query=query)
+        assert repo.count_conversations(session=session, query=query) == len(repo.search(session=session, query=query))
 
 
 def test_search_filters_lists_what_is_in_use(session: Session, make_lane: Callable[..., Lane]) -> None:
@@ -251,3 +282,36 @@ def test_search_filters_lists_what_is_in_use(session: Session, make_lane: Callab
     repo.add_annotation(session=session, message_id=reply, tags=["b-tag", "a-tag"])
     filters = repo.search_filters(session=session)
     assert (filters.tags, filters.models, filters.masks) == (["a-tag", "b-tag"], ["m1", "m2"], ["pirate"])
+
+
+@pytest.mark.parametrize("fts", [True, False], ids=["fts5", "like"])
+def test_every_hit_on_every_page_has_its_best_passage(
+    engine: Engine, session: Session, make_lane: Callable[..., Lane], fts: bool
+) -> None:
+    # Conversations whose rows are far apart, the word in a reply, only in a note or only in the title; the
+    # snippet comes from a message first, then a note, then the title, whatever the page and sort.
+    if not fts:
+        with engine.begin() as connection:
+            for table in ("fts_message", "fts_annotation", "fts_conversation"):
+                for suffix in ("ai", "ad", "au"):
+                    connection.execute(text(f"DROP TRIGGER {table}_{suffix}"))
+                connection.execute(text(f"DROP TABLE {table}"))
+    where: dict[int, str] = {}
+    for n in range(24):
+        kind = ("reply", "note", "title")[n % 3]  # where the best passage is; the later kinds match too
+        answer = f"a grey heron number {n} stood still" if kind == "reply" else f"nothing to see {n}"
+        cid, reply = _conversation(session, make_lane, f"heron watch {n}", f"question {n}", answer)
+        if kind != "title":
+            repo.add_annotation(session=session, message_id=reply, note=f"a heron in the note {n}")
+        for _ in range(n % 4):
+            repo.add_annotation(session=session, conversation_id=cid, tags=["x"])
+        where[cid] = kind
+    seen: list[int] = []
+    for sort in ("newest", "most_annotated"):
+        for offset in (0, 10, 20):
+            for hit in repo.search(session=session, query="heron", limit=10, offset=offset, sort=sort):  # type: ignore[arg-type]
+                expected = {"reply": "grey **heron** number", "note": "a **heron** in the note",
+                            "title": "**heron** watch"}[where[hit.conversation_id]]  # fmt: skip
+                assert expected in hit.snippet, (where[hit.conversation_id], hit.snippet)
+                seen.append(hit.conversation_id)
+    assert sorted(seen) == sorted([*where, *where])  # every conversation once per sort

@@ -1,0 +1,124 @@
+# The Transcripts page in Chromium against the real `simulacra ui`, on conversations seeded through repo (no
+# model runs): search finds one, HTML and script in its title, notes, replies and annotations show as text,
+# and each download button serves its format.
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+from test_browser import CHROMIUM_ARGS, chromium, free_port, wait_for_server
+from testsupport import stop_process
+
+from storage import repo
+from storage.db import make_engine
+from ui.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+TITLE = "<b>x</b> walrus log"
+NOTES = "<script>window.hacked=1</script>"
+REPLY = "The walrus <img src=x onerror=window.hacked=2> sleeps."
+NOTE = "<i>note</i> <script>window.hacked=3</script>"
+# Elements our text would have made, had any of it been rendered as HTML.
+INJECTED = "script:not([src]), b, i, img"
+
+
+def _seed() -> int:
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with Session(engine) as s:
+            cid = repo.create_conversation(session=s, title=TITLE).id
+            other = repo.create_conversation(session=s, title="Penguins").id
+            assert cid is not None and other is not None
+            repo.set_notes(session=s, conversation_id=cid, notes=NOTES)
+            for conversation, answers in ((other, ["Penguins swim."]), (cid, ["Walruses are big.", REPLY])):
+                lane = repo.add_lane(
+                    session=s, conversation_id=conversation, position=0, label="base@assistant", kind="simulator",
+                    model="base", mask_name="assistant", mask_snapshot=None, system_prompt=None, temperature=0.0,
+                    top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[],
+                )  # fmt: skip
+                user = repo.add_user_message(session=s, conversation_id=conversation, parent_id=None, content="Tell me")
+                replies = []
+                for answer in answers:
+                    reply = repo.start_reply(session=s, conversation_id=conversation, lane_id=lane.id or 0,
+                                             parent_id=user.id, prompt="Tell me")  # fmt: skip
+                    repo.finish_reply(session=s, message_id=reply.id or 0, content=answer, tokens=None,
+                                      status="complete", finish_reason="stop", error=None, ttft_ms=10.0,
+                                      total_ms=50.0, tokens_per_s=40.0, seed=3)  # fmt: skip
+                    replies.append(reply.id)
+            repo.add_annotation(session=s, message_id=replies[1], tags=["<b>tag</b>"], rating=1, note=NOTE)
+            repo.add_annotation(session=s, message_id=replies[0], rating=-1)
+            return cid
+    finally:
+        engine.dispose()
+
+
+def _download(page: Any, key: str) -> tuple[str, str]:
+    with page.expect_download(timeout=60_000) as started:
+        page.locator(f".st-key-{key} button").first.click()  # the download button comes first
+    download = started.value
+    return download.suggested_filename, Path(download.path()).read_text(encoding="utf-8")
+
+
+def test_find_open_and_download_in_chromium(tmp_path: Path, data_dir: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    cid = _seed()
+    port = free_port()
+    simulacra = Path(sys.executable).with_name("simulacra")
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [str(simulacra), "ui", "--port", str(port)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=60)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+            page.goto(f"http://127.0.0.1:{port}/transcripts")
+            search = page.locator(".st-key-tr-query input")
+            search.wait_for(timeout=60_000)
+            search.fill("walrus sleeps")
+            search.press("Enter")
+            page.wait_for_function(
+                "() => document.querySelectorAll('[class*=\"st-key-tr-hit-\"]').length === 1", timeout=30_000
+            )
+            hit = page.locator(f".st-key-tr-hit-{cid}")
+            text = hit.inner_text()
+            assert TITLE in text and "<img src=x onerror=window.hacked=2>" in text, text
+            assert hit.locator("strong").all_inner_texts() == [TITLE, "walrus", "sleeps"]  # the title, the matches
+            assert hit.locator(INJECTED).count() == 0
+
+            hit.get_by_role("button", name="Open").click()
+            page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
+            assert page.locator(f".st-key-tr-title-{cid} input").input_value() == TITLE
+            assert page.locator(f".st-key-tr-notes-{cid} textarea").input_value() == NOTES
+            reply = page.locator(".st-key-tr-reply-0-0").inner_text()
+            assert REPLY in reply and "<i>note</i>" in reply and "<b>tag</b>" in reply, reply  # the newest reply
+            assert page.locator('[data-testid="stMain"]').locator(INJECTED).count() == 0
+            assert page.evaluate("() => window.hacked") is None
+
+            name, markdown = _download(page, "tr-download-md")
+            assert name == f"conversation-{cid}.md" and markdown.startswith(f"# {TITLE}\n") and REPLY in markdown
+            name, exported = _download(page, "tr-download-json")
+            assert name == f"conversation-{cid}.json" and json.loads(exported)["conversation"]["notes"] == NOTES
+            name, jsonl = _download(page, "tr-download-jsonl")
+            assert name == f"conversation-{cid}.jsonl"
+            assert [json.loads(line)["messages"][-1]["role"] for line in jsonl.splitlines()] == ["assistant"]
+            name, dpo = _download(page, "tr-download-dpo")
+            assert name == f"conversation-{cid}.dpo.jsonl"
+            assert [json.loads(line) for line in dpo.splitlines()] == [
+                {"prompt": "Tell me", "chosen": REPLY, "rejected": "Walruses are big."}
+            ]
+            assert page.locator('[data-testid="stException"]').count() == 0
+            browser.close()
+    finally:
+        stop_process(server)
+        log.close()
