@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +113,39 @@ def test_review_a_conversation_in_chromium(tmp_path: Path, data_dir: Path) -> No
             assert len({s["seed"] for s in samples}) == 4 and None not in {s["seed"] for s in samples}, samples
             assert len({s["text"] for s in samples}) == 4, samples
             assert page.locator('[data-testid="stException"]').count() == 0
+
+            # Transcripts: find it by a word of the reply, open it, regenerate, step back, download everything.
+            reply = in_key(page, "reply-1-0", '[data-testid="stText"]').first.inner_text()
+            word = max(re.findall(r"[A-Za-z]{4,}", reply), key=len)
+            page.get_by_role("link", name="Transcripts").click()
+            query = in_key(page, "tr-query", "input").first
+            query.wait_for(timeout=30_000)
+            query.fill(word)
+            query.press("Enter")
+            opener = page.locator('[class*="st-key-tr-open-"] button').first
+            opener.wait_for(timeout=30_000)
+            opener.click()
+            wait_for_text(page, "tr-reply-1-0", "2/2", timeout=60)
+            in_key(page, "tr-lane1-turn0-regenerate", "button").first.click()
+            wait_for_text(page, "tr-reply-1-0", "3/3", timeout=120)
+            in_key(page, "tr-lane1-turn0-prev", "button").first.click()
+            wait_for_text(page, "tr-reply-1-0", "2/3", timeout=30)
+            downloads = {}
+            for fmt in ("md", "json", "jsonl", "dpo"):
+                with page.expect_download(timeout=30_000) as download:
+                    in_key(page, f"tr-download-{fmt}", "button").first.click()
+                downloads[fmt] = Path(download.value.path()).read_text(encoding="utf-8")
+            page.screenshot(path=str(tmp_path / "transcripts.png"), full_page=True)
+            shutil.copy(tmp_path / "transcripts.png", "/tmp/simulacra-transcripts.png")
+            assert page.evaluate("() => window.hacked") is None
+            assert page.locator('[data-testid="stException"]').count() == 0
             browser.close()
+        assert QUESTION in downloads["md"] and "window.hacked=1" in downloads["md"]
+        export = json.loads(downloads["json"])
+        assert len([m for m in export["messages"] if m["role"] == "model"]) == 3 + 1 + 4 + 1
+        assert all(set(json.loads(line)) == {"messages"} for line in downloads["jsonl"].splitlines())
+        for line in downloads["dpo"].splitlines():  # one rated reply makes no pair: the file may be empty
+            assert set(json.loads(line)) == {"prompt", "chosen", "rejected"}
     finally:
         stop_process(server)
         log.close()
-
-
-def _unused(value: Any) -> None:  # pragma: no cover - keeps json/time imported for the transcripts half
-    json.dumps(value)
-    time.sleep(0)
