@@ -44,7 +44,8 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
     if fmt == "json":
         text = exports.to_json(data[0] if conversation_id is not None else data)
     else:
-        text = "\n".join(exports.FORMATS[fmt](item).rstrip("\n") for item in data) + "\n"
+        # No pairs (dpo) or no paths (jsonl) is an empty file, not one blank line that JSONL readers reject.
+        text = "".join(part.rstrip("\n") + "\n" for item in data if (part := exports.FORMATS[fmt](item)).strip())
     if out is None:
         click.echo(text, nl=False)
     else:
