@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from testsupport import stop_process
+from testsupport import free_port, stop_process
 
 import simulator  # noqa: F401 - sets GOMP_SPINCOUNT before any test imports llama_cpp (10x slower otherwise)
 from simulator.bundled import smollm2_chat_path
@@ -21,13 +20,6 @@ from simulator.registry import Registry
 # One llama.cpp thread: other test runs share the two cores, and a decode split over two threads waits
 # for whichever core is busy (measured: twice as slow as one thread under load).
 TEST_THREADS = 1
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (closed again, so connecting to it is refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+# How the browser tests start Debian's Chromium: headless, in a container, with nothing talking to Google.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -22,3 +44,56 @@ def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> No
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def chromium_path() -> str:
+    """Chromium's executable; without one the test is skipped, or fails where CI=true (CI must not skip)."""
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        message = "Chromium not found: apt-get install chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (closed again, so connecting to it is refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path | None = None) -> None:
+    """Wait until `url` answers 200; fail if the process exits first or time runs out, quoting the log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return ":\n" + log.read_text(errors="replace")[-2000:]
+
+
+@contextmanager
+def streamlit_server(command: list[str], port: int, cwd: Path, log: Path, timeout: float = 60) -> Iterator[str]:
+    """Run a Streamlit server `command` (listening on `port`) with its output in `log`; yield its base URL once
+    /_stcore/health answers, and stop it on the way out."""
+    with log.open("wb") as output:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(f"{url}/_stcore/health", process, timeout, log)
+        yield url
+    finally:
+        stop_process(process)

@@ -19,8 +19,9 @@ _ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation})
 
 
 # Escapes do not stop GFM's autolink literals (found in the unescaped text): an invisible word joiner inside
-# `://`, after `@` and after `www` keeps a URL or address in model output plain text instead of a link.
-_AUTOLINK = re.compile(r"(?<=:)(?=\\/)|(?<=@)|(?<=www)(?=\\\.)", re.IGNORECASE)
+# `://`, after the `@` of an address (a dotted domain follows) and after `www.` keeps a URL or address in
+# model output plain text instead of a link. Only there: a lane label such as `base@raw` stays copyable.
+_AUTOLINK = re.compile(r"(?<=:)(?=\\/)|(?<=@)(?=[\w-]+\\\.)|(?<=www)(?=\\\.)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 
 

@@ -7,36 +7,22 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from testsupport import stop_process
 
 from personas.cards import import_card
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CARD = {
     "spec": "chara_card_v2",
     "spec_version": "2.0",
@@ -52,36 +38,6 @@ PARTS_JS = """kind => [...document.querySelectorAll(`[class*="st-key-doc-${kind}
 # an element that moved can be on the page twice).
 SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
     && !document.querySelector('[data-stale="true"]')"""
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
-        message = "Chromium not found: apt-get install chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"simulacra ui exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
 def card_png(path: Path) -> Path:
@@ -102,94 +58,79 @@ def settle(page: Any) -> None:
     page.wait_for_function(SETTLED_JS, timeout=60_000)
 
 
-def test_edit_a_mask_and_import_a_card_in_chromium(tmp_path: Path, data_dir: Path) -> None:
-    from playwright.sync_api import sync_playwright
+def test_edit_a_mask_and_import_a_card_in_chromium(
+    browser: Browser, simulacra_url: str, tmp_path: Path, data_dir: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    page.goto(f"{simulacra_url}/")
+    # The router's own links appear once the app has run (before that, Streamlit lists the raw files).
+    page.get_by_placeholder("Message every lane").wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_role("link", name="Masks", exact=True).click()
+    page.get_by_text("Lift the mask").wait_for(timeout=60_000)
+    wait_for_part(page, "cue", "Ada:")
+    settle(page)
 
-    executable = chromium()
-    port = free_port()
-    simulacra = Path(sys.executable).with_name("simulacra")
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(simulacra), "ui", "--port", str(port)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    # Built-ins are read-only: duplicate, then edit the copy and watch the document change.
+    page.get_by_role("button", name="Duplicate").click()
+    page.get_by_text("Duplicated 'assistant' as 'assistant-copy'").wait_for(timeout=30_000)
+    # Wait for the copy's editor to replace the read-only one before typing into it.
+    inputs = '[class*="st-key-mask-field-character_name"] input'
+    page.wait_for_function(
+        f"() => {{ const i = document.querySelectorAll('{inputs}');"
+        " return i.length === 1 && !i[0].disabled && i[0].value === 'Ada'; }",
+        timeout=30_000,
     )
-    try:
-        wait_for_server(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=60)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            page.goto(f"http://127.0.0.1:{port}/")
-            # The router's own links appear once the app has run (before that, Streamlit lists the raw files).
-            page.get_by_placeholder("Message every lane").wait_for(timeout=60_000)
-            settle(page)
-            page.get_by_role("link", name="Masks", exact=True).click()
-            page.get_by_text("Lift the mask").wait_for(timeout=60_000)
-            wait_for_part(page, "cue", "Ada:")
-            settle(page)
+    name = page.locator(inputs)
+    name.fill("Bea")
+    name.press("Enter")
+    wait_for_part(page, "cue", "Bea:")
+    wait_for_part(page, "frame", "Participants: User and Bea")
+    settle(page)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved 'assistant-copy'.").wait_for(timeout=30_000)
+    settle(page)
+    saved = tomllib.loads((data_dir / "masks" / "assistant-copy.toml").read_text(encoding="utf-8"))
 
-            # Built-ins are read-only: duplicate, then edit the copy and watch the document change.
-            page.get_by_role("button", name="Duplicate").click()
-            page.get_by_text("Duplicated 'assistant' as 'assistant-copy'").wait_for(timeout=30_000)
-            # Wait for the copy's editor to replace the read-only one before typing into it.
-            inputs = '[class*="st-key-mask-field-character_name"] input'
-            page.wait_for_function(
-                f"() => {{ const i = document.querySelectorAll('{inputs}');"
-                " return i.length === 1 && !i[0].disabled && i[0].value === 'Ada'; }",
-                timeout=30_000,
-            )
-            name = page.locator(inputs)
-            name.fill("Bea")
-            name.press("Enter")
-            wait_for_part(page, "cue", "Bea:")
-            wait_for_part(page, "frame", "Participants: User and Bea")
-            settle(page)
-            page.get_by_role("button", name="Save").click()
-            page.get_by_text("Saved 'assistant-copy'.").wait_for(timeout=30_000)
-            settle(page)
-            saved = tomllib.loads((data_dir / "masks" / "assistant-copy.toml").read_text(encoding="utf-8"))
+    # Import a PNG card through the Import popover.
+    page.get_by_role("button", name="Import").click()
+    upload = page.locator('[class*="st-key-masks-upload"] input[type="file"]')
+    upload.set_input_files(str(card_png(tmp_path / "nemo.png")))
+    page.get_by_text("as the mask 'captain-nemo'").wait_for(timeout=30_000)
+    page.keyboard.press("Escape")
+    wait_for_part(page, "frame", "Captain Nemo commands the submarine Nautilus.")
+    wait_for_part(page, "greeting", "Captain Nemo: Welcome aboard, User.")
+    wait_for_part(page, "cue", "Captain Nemo:")
+    settle(page)
+    # Export it again as a PNG card, as the browser downloads it.
+    page.get_by_role("button", name="Export").click()
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Character card (PNG)").click()
+    exported = tmp_path / "exported.png"
+    download.value.save_as(exported)
+    page.keyboard.press("Escape")
+    settle(page)
+    shot = tmp_path / "masks.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copy(shot, "/tmp/simulacra-masks.png")
+    body = page.inner_text("body")
+    exceptions = page.locator('[data-testid="stException"]').count()
 
-            # Import a PNG card through the Import popover.
-            page.get_by_role("button", name="Import").click()
-            upload = page.locator('[class*="st-key-masks-upload"] input[type="file"]')
-            upload.set_input_files(str(card_png(tmp_path / "nemo.png")))
-            page.get_by_text("as the mask 'captain-nemo'").wait_for(timeout=30_000)
-            page.keyboard.press("Escape")
-            wait_for_part(page, "frame", "Captain Nemo commands the submarine Nautilus.")
-            wait_for_part(page, "greeting", "Captain Nemo: Welcome aboard, User.")
-            wait_for_part(page, "cue", "Captain Nemo:")
-            settle(page)
-            # Export it again as a PNG card, as the browser downloads it.
-            page.get_by_role("button", name="Export").click()
-            with page.expect_download(timeout=30_000) as download:
-                page.get_by_role("button", name="Character card (PNG)").click()
-            exported = tmp_path / "exported.png"
-            download.value.save_as(exported)
-            page.keyboard.press("Escape")
-            settle(page)
-            shot = tmp_path / "masks.png"
-            page.screenshot(path=str(shot), full_page=True)
-            shutil.copy(shot, "/tmp/simulacra-masks.png")
-            body = page.inner_text("body")
-            exceptions = page.locator('[data-testid="stException"]').count()
-
-            # The Compare page offers the imported mask to a lane.
-            page.get_by_role("link", name="Compare", exact=True).click()
-            page.get_by_placeholder("Message every lane").wait_for(timeout=60_000)
-            settle(page)
-            page.get_by_role("button", name="Settings").nth(1).click()
-            page.get_by_role("combobox", name="Mask", exact=True).locator("visible=true").click()
-            offered = page.get_by_role("option", name="captain-nemo")
-            offered.wait_for(timeout=30_000)
-            offered.click()
-            page.keyboard.press("Escape")
-            page.get_by_text("base@captain-nemo").wait_for(timeout=30_000)
-            browser.close()
-        assert saved["character_name"] == "Bea"
-        assert (data_dir / "masks" / "captain-nemo.toml").is_file()
-        again = import_card(exported)
-        assert (again.character_name, again.greeting) == ("Captain Nemo", "Welcome aboard, {{user}}.")
-        with Image.open(exported) as picture:
-            assert (picture.size, picture.getpixel((0, 0))) == ((64, 96), (0, 0, 128))  # the card's own picture
-        assert exceptions == 0 and "Traceback" not in body
-    finally:
-        stop_process(server)
-        log.close()
+    # The Compare page offers the imported mask to a lane.
+    page.get_by_role("link", name="Compare", exact=True).click()
+    page.get_by_placeholder("Message every lane").wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_role("button", name="Settings").nth(1).click()
+    page.get_by_role("combobox", name="Mask", exact=True).locator("visible=true").click()
+    offered = page.get_by_role("option", name="captain-nemo")
+    offered.wait_for(timeout=30_000)
+    offered.click()
+    page.keyboard.press("Escape")
+    page.get_by_text("base@captain-nemo").wait_for(timeout=30_000)
+    assert saved["character_name"] == "Bea"
+    assert (data_dir / "masks" / "captain-nemo.toml").is_file()
+    again = import_card(exported)
+    assert (again.character_name, again.greeting) == ("Captain Nemo", "Welcome aboard, {{user}}.")
+    with Image.open(exported) as picture:
+        assert (picture.size, picture.getpixel((0, 0))) == ((64, 96), (0, 0, 128))  # the card's own picture
+    assert exceptions == 0 and "Traceback" not in body

@@ -5,19 +5,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import Session
-from test_browser import CHROMIUM_ARGS, chromium, free_port, wait_for_server
-from testsupport import stop_process
 
 from storage import repo
 from storage.db import make_engine
 from ui.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.browser
 
@@ -66,59 +66,43 @@ def _download(page: Any, key: str) -> tuple[str, str]:
     return download.suggested_filename, Path(download.path()).read_text(encoding="utf-8")
 
 
-def test_find_open_and_download_in_chromium(tmp_path: Path, data_dir: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium()
+def test_find_open_and_download_in_chromium(browser: Browser, serve_simulacra: Callable[[], str]) -> None:
     cid = _seed()
-    port = free_port()
-    simulacra = Path(sys.executable).with_name("simulacra")
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(simulacra), "ui", "--port", str(port)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    simulacra_url = serve_simulacra()
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    page.goto(f"{simulacra_url}/transcripts")
+    search = page.locator(".st-key-tr-query input")
+    search.wait_for(timeout=60_000)
+    search.fill("walrus sleeps")
+    search.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[class*=\"st-key-tr-hit-\"]').length === 1", timeout=30_000
     )
-    try:
-        wait_for_server(f"http://127.0.0.1:{port}/_stcore/health", server, timeout=60)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-            page.goto(f"http://127.0.0.1:{port}/transcripts")
-            search = page.locator(".st-key-tr-query input")
-            search.wait_for(timeout=60_000)
-            search.fill("walrus sleeps")
-            search.press("Enter")
-            page.wait_for_function(
-                "() => document.querySelectorAll('[class*=\"st-key-tr-hit-\"]').length === 1", timeout=30_000
-            )
-            hit = page.locator(f".st-key-tr-hit-{cid}")
-            text = hit.inner_text()
-            assert TITLE in text and "<img src=x onerror=window.hacked=2>" in text, text
-            assert hit.locator("strong").all_inner_texts() == [TITLE, "walrus", "sleeps"]  # the title, the matches
-            assert hit.locator(INJECTED).count() == 0
+    hit = page.locator(f".st-key-tr-hit-{cid}")
+    text = hit.inner_text()
+    assert TITLE in text and "<img src=x onerror=window.hacked=2>" in text, text
+    assert hit.locator("strong").all_inner_texts() == [TITLE, "walrus", "sleeps"]  # the title, the matches
+    assert hit.locator(INJECTED).count() == 0
 
-            hit.get_by_role("button", name="Open").click()
-            page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
-            assert page.locator(f".st-key-tr-title-{cid} input").input_value() == TITLE
-            assert page.locator(f".st-key-tr-notes-{cid} textarea").input_value() == NOTES
-            reply = page.locator(".st-key-tr-reply-0-0").inner_text()
-            assert REPLY in reply and "<i>note</i>" in reply and "<b>tag</b>" in reply, reply  # the newest reply
-            assert page.locator('[data-testid="stMain"]').locator(INJECTED).count() == 0
-            assert page.evaluate("() => window.hacked") is None
+    hit.get_by_role("button", name="Open").click()
+    page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
+    assert page.locator(f".st-key-tr-title-{cid} input").input_value() == TITLE
+    assert page.locator(f".st-key-tr-notes-{cid} textarea").input_value() == NOTES
+    reply = page.locator(".st-key-tr-reply-0-0").inner_text()
+    assert REPLY in reply and "<i>note</i>" in reply and "<b>tag</b>" in reply, reply  # the newest reply
+    assert page.locator('[data-testid="stMain"]').locator(INJECTED).count() == 0
+    assert page.evaluate("() => window.hacked") is None
 
-            name, markdown = _download(page, "tr-download-md")
-            assert name == f"conversation-{cid}.md" and markdown.startswith(f"# {TITLE}\n") and REPLY in markdown
-            name, exported = _download(page, "tr-download-json")
-            assert name == f"conversation-{cid}.json" and json.loads(exported)["conversation"]["notes"] == NOTES
-            name, jsonl = _download(page, "tr-download-jsonl")
-            assert name == f"conversation-{cid}.jsonl"
-            assert [json.loads(line)["messages"][-1]["role"] for line in jsonl.splitlines()] == ["assistant"]
-            name, dpo = _download(page, "tr-download-dpo")
-            assert name == f"conversation-{cid}.dpo.jsonl"
-            assert [json.loads(line) for line in dpo.splitlines()] == [
-                {"prompt": "Tell me", "chosen": REPLY, "rejected": "Walruses are big."}
-            ]
-            assert page.locator('[data-testid="stException"]').count() == 0
-            browser.close()
-    finally:
-        stop_process(server)
-        log.close()
+    name, markdown = _download(page, "tr-download-md")
+    assert name == f"conversation-{cid}.md" and markdown.startswith(f"# {TITLE}\n") and REPLY in markdown
+    name, exported = _download(page, "tr-download-json")
+    assert name == f"conversation-{cid}.json" and json.loads(exported)["conversation"]["notes"] == NOTES
+    name, jsonl = _download(page, "tr-download-jsonl")
+    assert name == f"conversation-{cid}.jsonl"
+    assert [json.loads(line)["messages"][-1]["role"] for line in jsonl.splitlines()] == ["assistant"]
+    name, dpo = _download(page, "tr-download-dpo")
+    assert name == f"conversation-{cid}.dpo.jsonl"
+    assert [json.loads(line) for line in dpo.splitlines()] == [
+        {"prompt": "Tell me", "chosen": REPLY, "rejected": "Walruses are big."}
+    ]
+    assert page.locator('[data-testid="stException"]').count() == 0

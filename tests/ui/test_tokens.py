@@ -5,28 +5,25 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
 import string
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
-from testsupport import stop_process
+from testsupport import free_port, streamlit_server
 
 from simulator.base import Finished
 from simulator.events import Alternative, SamplingSettings, Token
 from simulator.registry import Registry
 from ui.tokens import NO_PROBABILITIES, BranchRequest
 from ui.view import escape_markdown
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # Real replies at temperature 0: Markdown and LaTeX punctuation, spaces and blank lines, HTML tags, and
 # emoji whose bytes arrive over several tokens (the first ones with empty text).
@@ -315,48 +312,6 @@ st.text(f"requested: {st.session_state.get('request')!r}")
 """
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
-        message = "Chromium not found: apt-get install chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(script: Path, data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-        "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-        "--", str(data),
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        server = subprocess.Popen(command, cwd=script.parent, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise AssertionError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return server, url
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop_process(server)
-            raise AssertionError(f"streamlit did not answer within 60 s:\n{log.read_text()[-2000:]}")
-        time.sleep(0.3)
-
-
 def click_point(page: Any, n: int) -> None:
     """Click the chart's nth point where a person would: at its centre, with no tooltip in the way."""
     page.mouse.move(0, 0)
@@ -367,55 +322,54 @@ def click_point(page: Any, n: int) -> None:
 
 @pytest.mark.browser
 def test_in_chromium_markup_stays_text_and_a_chart_click_leads_to_a_branch(
-    tmp_path: Path, latex: list[Token]
+    browser: Browser, tmp_path: Path, latex: list[Token]
 ) -> None:
-    from playwright.sync_api import Dialog, expect, sync_playwright
+    from playwright.sync_api import Dialog, expect
 
-    executable = chromium()
     hostile = [Token(text=t, p=0.5) for t in HOSTILE]
     tokens = hostile + latex
     data = tmp_path / "tokens.json"
     data.write_text(json.dumps([t.compact() for t in tokens]))
     script = tmp_path / "token_page.py"
     script.write_text(BROWSER_APP)
-    server, url = serve(script, data, tmp_path / "server.log")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=["--headless=new", "--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1200, "height": 1400})
-            dialogs: list[str] = []  # an alert() would mean token text ran as script
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+        "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--", str(data),
+    ]  # fmt: skip
+    with streamlit_server(command, port, cwd=tmp_path, log=tmp_path / "server.log") as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        dialogs: list[str] = []  # an alert() would mean token text ran as script
 
-            def on_dialog(dialog: Dialog) -> None:
-                dialogs.append(dialog.message)
-                dialog.dismiss()
+        def on_dialog(dialog: Dialog) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
 
-            page.on("dialog", on_dialog)
-            page.goto(url)
-            page.get_by_text("Token #").first.wait_for(timeout=60_000)
-            reply = page.locator('[data-testid="stMarkdownContainer"]').first
-            seen = reply.inner_text().replace("\u200b", "").replace(WORD_JOINER, "")
-            tags = reply.evaluate("e => [...e.querySelectorAll('*')].map(n => n.tagName.toLowerCase())")
-            # A hover shows the token and its alternatives.
-            i = len(hostile) + 3
-            page.locator('[data-testid="stVegaLiteChart"] .mark-symbol path').nth(i).hover()
-            tooltip = page.locator("#vg-tooltip-element")
-            tooltip.wait_for(state="visible", timeout=5_000)
-            tip = tooltip.inner_text()
-            page.locator('[data-testid="stVegaLiteChart"] .mark-symbol path').nth(0).hover()
-            page.wait_for_function("() => document.querySelector('#vg-tooltip-element').innerText.includes('<')")
-            script_tip = tooltip.inner_html()
-            click_point(page, i)
-            page.get_by_text(f"Token #{i} ").first.wait_for(timeout=30_000)
-            expect(page.locator('[data-testid="stNumberInput"] input')).to_have_value(str(i))
-            page.locator('[data-testid="stDataFrame"]').wait_for(timeout=30_000)  # the alternatives table
-            chosen = latex[3].top[1]
-            page.get_by_role("button", name=f"Branch here with ‘{shown_as(chosen.text)}’").click()
-            page.get_by_text("requested: BranchRequest").wait_for(timeout=30_000)
-            requested = page.get_by_text("requested: ").inner_text()
-            exceptions = page.locator('[data-testid="stException"]').count()
-            browser.close()
-    finally:
-        stop_process(server)
+        page.on("dialog", on_dialog)
+        page.goto(url)
+        page.get_by_text("Token #").first.wait_for(timeout=60_000)
+        reply = page.locator('[data-testid="stMarkdownContainer"]').first
+        seen = reply.inner_text().replace("\u200b", "").replace(WORD_JOINER, "")
+        tags = reply.evaluate("e => [...e.querySelectorAll('*')].map(n => n.tagName.toLowerCase())")
+        # A hover shows the token and its alternatives.
+        i = len(hostile) + 3
+        page.locator('[data-testid="stVegaLiteChart"] .mark-symbol path').nth(i).hover()
+        tooltip = page.locator("#vg-tooltip-element")
+        tooltip.wait_for(state="visible", timeout=5_000)
+        tip = tooltip.inner_text()
+        page.locator('[data-testid="stVegaLiteChart"] .mark-symbol path').nth(0).hover()
+        page.wait_for_function("() => document.querySelector('#vg-tooltip-element').innerText.includes('<')")
+        script_tip = tooltip.inner_html()
+        click_point(page, i)
+        page.get_by_text(f"Token #{i} ").first.wait_for(timeout=30_000)
+        expect(page.locator('[data-testid="stNumberInput"] input')).to_have_value(str(i))
+        page.locator('[data-testid="stDataFrame"]').wait_for(timeout=30_000)  # the alternatives table
+        chosen = latex[3].top[1]
+        page.get_by_role("button", name=f"Branch here with ‘{shown_as(chosen.text)}’").click()
+        page.get_by_text("requested: BranchRequest").wait_for(timeout=30_000)
+        requested = page.get_by_text("requested: ").inner_text()
+        exceptions = page.locator('[data-testid="stException"]').count()
 
     expected = "".join(shown_as(t.text) for t in tokens).replace("↵", "↵\n")
     assert seen == expected
