@@ -30,7 +30,10 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/turn.py
+	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/tokenview.py --browser
 
 setup: $(VENV)/.models-stamp
 

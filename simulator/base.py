@@ -2,7 +2,9 @@
 
 Probabilities come from the raw logits llama.cpp leaves after each step, read in place (zero copy) and
 reduced with a log-sum-exp and `argpartition`: llama-cpp-python's `logprobs=` sorts Gemma's 262k-token
-vocabulary in Python on every token and makes generation ten times slower.
+vocabulary in Python on every token and makes generation ten times slower. All contexts share one loaded
+model (the weights, and llama.cpp's repacked copy of them, exist once), and prompts are read the way
+`simulator.contexts` explains, so a seed reproduces a reply whatever the KV cache held before.
 """
 
 from __future__ import annotations
@@ -10,28 +12,42 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from personas.mask import HistoryTurn, Mask
+from simulator.contexts import BATCH, Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import ModelUnavailable, PromptTooLong
 from simulator.events import Alternative, FinishReason, SamplingSettings, Token
+from simulator.identity import file_sha256
+from simulator.stops import decode_complete, find_stop, stop_prefix_overlap, trim_to
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llama_cpp import _internals as internals
+
+T = TypeVar("T")
+
+SCORING_CONTEXTS = 2  # scoring has its own contexts, so measuring a reply never overwrites a lane's cache
 
 
 @dataclass(frozen=True)
 class Finished:
-    """The last item a continuation yields: why it ended, and the seed it actually used."""
+    """The last item a continuation yields: why it ended, and the seed it actually used.
+
+    `stop` is the stop sequence that ended it (None for the model's own end of text, the length limit or a
+    cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was.
+    """
 
     reason: FinishReason
     seed: int
+    stop: str | None = None
+    cue_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,7 @@ def default_threads() -> int:
 
 
 def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
-    """Open a GGUF file with llama.cpp (weights are mmap'd, so more contexts share one copy in memory).
+    """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it).
 
     Raises:
         ModelUnavailable: the file is missing or llama.cpp cannot load it.
@@ -68,13 +84,23 @@ def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
         raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
 
 
-class Simulator:
-    """One base-model GGUF file and a pool of llama.cpp contexts over its shared, mmap'd weights.
+def drain(steps: Generator[None, None, T]) -> T:
+    """Run a step-wise job (one that yields None between decodes) to the end, here, and return its value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
-    A continuation borrows the idle context whose cached tokens share the longest prefix with its
+
+class Simulator:
+    """One base-model GGUF file, loaded once, and pools of llama.cpp contexts over it.
+
+    A continuation borrows the idle context whose cache shares the longest reusable prefix with its
     document, so a lane's next turn lands on the context that already holds its conversation and only the
-    new tokens are processed, and lanes with different masks never evict each other's cache. A context
-    is used by one continuation at a time; the local worker runs them all on one thread.
+    new tokens are read; a lane with nothing to reuse gets a context of its own (up to `max_contexts`), so
+    lanes with different masks never evict each other's cache. A context serves one continuation at a
+    time; the local worker runs them all on one thread.
     """
 
     def __init__(
@@ -84,56 +110,74 @@ class Simulator:
         name: str = "base",
         n_ctx: int = 2048,
         n_threads: int | None = None,
-        max_idle_contexts: int = 6,
+        max_contexts: int = 8,
     ) -> None:
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self.max_idle_contexts = max_idle_contexts
-        self._idle: list[tuple[Llama, str]] = []  # (context, lane it last served), oldest first
         self._lock = threading.Lock()
+        self._model: internals.LlamaModel | None = None
         self._vocab: Llama | None = None
         self._pieces: dict[int, bytes] = {}
+        self._lanes = ContextPool(self._new_context, max_contexts)
+        self._scoring = ContextPool(self._new_context, SCORING_CONTEXTS)
 
-    # -- contexts --------------------------------------------------------------------------
+    # -- model and contexts ----------------------------------------------------------------
 
-    def _acquire(self, prompt: list[int], lane_key: str) -> Llama:
+    def _loaded(self) -> internals.LlamaModel:
         with self._lock:
-            if self._idle:
-                best = max(
-                    range(len(self._idle)),
-                    key=lambda i: (_shared_prefix(self._idle[i][0], prompt), self._idle[i][1] == lane_key, i),
-                )
-                return self._idle.pop(best)[0]
-        return load_llama(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+            if self._model is None:
+                self._model = _load_model(self.path)
+            return self._model
 
-    def _release(self, llama: Llama, lane_key: str) -> None:
-        with self._lock:
-            self._idle.append((llama, lane_key))
-            while len(self._idle) > self.max_idle_contexts:
-                self._idle.pop(0)[0].close()
+    def _new_context(self, key: str) -> Context:
+        import llama_cpp
+        from llama_cpp import _internals as internals
+
+        model = self._loaded()
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.n_ctx
+        params.n_batch = params.n_ubatch = BATCH
+        params.n_threads = params.n_threads_batch = self.n_threads
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.no_perf = False  # keep llama.cpp's counters: tests read how many prompt tokens were evaluated
+        try:
+            native = internals.LlamaContext(model=model, params=params, verbose=False)
+        except ValueError as e:
+            raise ModelUnavailable(f"llama.cpp could not create a context for {self.path.name}: {e}") from e
+        batch = internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
+        return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key)
 
     @contextmanager
-    def borrow(self, lane_key: str = "") -> Iterator[Llama]:
-        """A context for direct llama.cpp use (benchmarks, warm-up); returned to the pool afterwards."""
-        llama = self._acquire([], lane_key)
+    def borrow(self, lane_key: str = "") -> Iterator[Context]:
+        """The lane's context, to read llama.cpp's own counters from (tests, benchmarks); not for decoding."""
+        context = self._lanes.acquire([], lane_key)
         try:
-            yield llama
+            yield context
         finally:
-            self._release(llama, lane_key)
+            self._lanes.release(context, lane_key)
 
     def warm(self, contexts: int = 1) -> None:
-        """Load `contexts` contexts now, so the first turn of that many lanes does not wait for them."""
+        """Load the model, the tokenizer and `contexts` lane contexts now, so the first turn of that many lanes
+        does not wait for them."""
+        self._vocabulary()
         with ExitStack() as stack:
-            for _ in range(contexts - len(self._idle)):
-                stack.enter_context(self.borrow())
+            for i in range(contexts - self._lanes.idle()):
+                stack.enter_context(self.borrow(f"warm-{i}"))
 
     def close(self) -> None:
+        self._lanes.close()
+        self._scoring.close()
         with self._lock:
-            for llama, _ in self._idle:
-                llama.close()
-            self._idle.clear()
+            if self._model is not None:
+                self._model.close()
+                self._model = None
+
+    @property
+    def sha256(self) -> str:
+        """The model file's sha256, computed once per file (see `simulator.identity`)."""
+        return file_sha256(self.path)
 
     def _vocabulary(self) -> Llama:
         """A vocabulary-only load for tokenizing: safe to use while contexts decode on another thread."""
@@ -178,94 +222,91 @@ class Simulator:
         lane_key: str = "default",
         alternatives: int = 5,
         cancel: threading.Event | None = None,
+        reply_prefix: str = "",
+        cue: str = "",
     ) -> Iterator[Token | Finished]:
-        """Stream the continuation of `document`: `Token`s, then one `Finished`.
+        """Stream the continuation of `document + reply_prefix`: `Token`s, then one `Finished`.
 
         Tokens are held back while they might be the start of a stop sequence, so a stop sequence is
-        never shown and then taken away. Each token's `p` is the model's own probability (temperature 1).
-        """
-        prompt = self.tokenize(document)
-        room = self.n_ctx - len(prompt)
-        if room <= 0:
-            raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
-        max_tokens = min(settings.max_tokens, room)
-        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        llama = self._acquire(prompt, lane_key)
-        llama.set_seed(seed)
+        never shown and then taken away; `reply_prefix` (a branch's start, already shown by the caller)
+        counts as written text for that. Each token's `p` is the model's own probability (temperature 1).
+        With `cue`, a suffix of `document` such as `Ada:`, `Finished.cue_p` is P(cue | document before
+        it), read from the same prompt decode at no extra cost.
 
+        Raises:
+            PromptTooLong: the document leaves no room in the context.
+        """
+        prompt = self.tokenize(document + reply_prefix)
+        if len(prompt) >= self.n_ctx:
+            raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
+        max_tokens = min(settings.max_tokens, self.n_ctx - len(prompt))
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        cue_targets = self._cue_targets(document, cue, prompt)
+        context = self._lanes.acquire(prompt, lane_key)
+        sampler = None
+        try:
+            cue_probabilities = drain(read_prompt(context, prompt, cue_targets, last=True))
+            sampler = _sampler(settings, seed)
+            writer = _Writer([s for s in settings.stop if s], reply_prefix)
+            reason = yield from self._generate(context, sampler, writer, max_tokens, alternatives, cancel)
+            cue_p = float(np.prod(cue_probabilities)) if cue_targets else None
+            yield Finished(reason=reason, seed=seed, stop=writer.stopped, cue_p=cue_p)
+        finally:
+            if sampler is not None:
+                sampler.close()
+            self._lanes.release(context, lane_key)
+
+    def _generate(
+        self,
+        context: Context,
+        sampler: internals.LlamaSampler,
+        writer: _Writer,
+        max_tokens: int,
+        alternatives: int,
+        cancel: threading.Event | None,
+    ) -> Generator[Token, None, FinishReason]:
         import llama_cpp
 
-        vocab = llama._model.vocab
-        n_vocab = llama.n_vocab()
-        scratch = np.empty(n_vocab, dtype=np.float32)  # reused every token: the vocabulary is 262k floats
-        stops = [s for s in settings.stop if s]
-        longest_stop = max((len(s) for s in stops), default=0)
-
-        text = ""  # everything decoded so far
-        shown = 0  # characters of `text` already handed out as tokens
-        held: list[Token] = []
-        pending_bytes = b""
-        reason: FinishReason = "length"
+        vocab = self._loaded().vocab
+        scratch = np.empty(context.n_vocab, dtype=np.float32)  # reused every token: the vocabulary is 262k floats
         generated = 0
-        generator = llama.generate(
-            prompt,
-            top_k=settings.top_k,
-            top_p=settings.top_p,
-            min_p=0.0,
-            temp=settings.temperature,
-            repeat_penalty=1.0,
-        )
-        try:
-            for token_id in generator:
-                if cancel is not None and cancel.is_set():
-                    reason = "cancelled"
-                    break
-                if llama_cpp.llama_vocab_is_eog(vocab, token_id):
-                    reason = "stop"
-                    break
-                logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(n_vocab,))
-                p, top = self._distribution(llama, logits, scratch, token_id, alternatives)
-                generated += 1
-                pending_bytes += self._piece(llama, token_id)
-                piece = _decode_complete(pending_bytes)
-                if piece is None:  # a character split across tokens: wait for the rest
-                    held.append(Token(text="", p=p, top=top))
-                    if generated >= max_tokens:
-                        break
-                    continue
-                pending_bytes = b""
-                text += piece
-                held.append(Token(text=piece, p=p, top=top))
-                cut = _find_stop(text, stops, search_from=max(0, shown - longest_stop))
-                if cut is not None:
-                    yield from _trim_to(held, text, shown, cut)
-                    held = []
-                    reason = "stop"
-                    break
-                safe_until = len(text) - _stop_prefix_overlap(text, stops)
-                if safe_until >= len(text):
-                    yield from held
-                    shown = len(text)
-                    held = []
-                if generated >= max_tokens:
-                    break
-            else:
-                reason = "stop"
-            yield from held
-            yield Finished(reason=reason, seed=seed)
-        finally:
-            generator.close()
-            self._release(llama, lane_key)
+        while True:
+            if cancel is not None and cancel.is_set():
+                yield from writer.flush()
+                return "cancelled"
+            token_id = sampler.sample(context.native, -1)
+            if llama_cpp.llama_vocab_is_eog(vocab, token_id):
+                yield from writer.flush()
+                return "stop"
+            p, top = self._distribution(context.logits(-1), scratch, token_id, alternatives)
+            generated += 1
+            yield from writer.add(self._piece(token_id), p, top)
+            if writer.stopped is not None:
+                return "stop"
+            if generated >= max_tokens:
+                yield from writer.flush()
+                return "length"
+            context.decode([token_id], _always)
 
-    def _piece(self, llama: Llama, token_id: int) -> bytes:
+    def _cue_targets(self, document: str, cue: str, prompt: list[int]) -> range:
+        """The positions of `cue`'s tokens in `prompt`, when `cue` ends `document` and keeps its own tokens."""
+        if not cue or not document.endswith(cue):
+            return range(0)
+        whole = self.tokenize(document)
+        start = shared_prefix(self.tokenize(document[: len(document) - len(cue)]), whole)
+        if start == 0 or prompt[: len(whole)] != whole:
+            return range(0)
+        return range(start, len(whole))
+
+    def _piece(self, token_id: int) -> bytes:
         piece = self._pieces.get(token_id)
         if piece is None:
-            piece = llama.detokenize([token_id])
+            piece = self._vocabulary().detokenize([token_id])
             self._pieces[token_id] = piece
         return piece
 
     def _distribution(
-        self, llama: Llama, logits: np.ndarray, scratch: np.ndarray, token_id: int, k: int
+        self, logits: np.ndarray, scratch: np.ndarray, token_id: int, k: int
     ) -> tuple[float, list[Alternative]]:
         peak = float(logits.max())
         np.subtract(logits, peak, out=scratch)
@@ -278,57 +319,121 @@ class Simulator:
         candidates = candidates[np.argsort(logits[candidates])[::-1]]
         top = [
             Alternative(
-                text=self._piece(llama, int(i)).decode("utf-8", errors="replace"),
+                text=self._piece(int(i)).decode("utf-8", errors="replace"),
                 p=float(np.exp(logits[i] - log_total)),
             )
             for i in candidates
         ]
         return p, top
 
+    # -- scoring ---------------------------------------------------------------------------
 
-def _shared_prefix(llama: Llama, prompt: list[int]) -> int:
-    cached = llama.input_ids[: llama.n_tokens]
-    n = min(len(cached), len(prompt))
-    if n == 0:
-        return 0
-    mismatch = np.flatnonzero(cached[:n] != np.asarray(prompt[:n]))
-    return int(mismatch[0]) if mismatch.size else n
+    def score(self, context: str, continuation: str, *, key: str = "score") -> list[float]:
+        """P(each token of `continuation` | `context`): the tokens of `context + continuation` past the
+        tokens it shares with `context` alone. Runs here, in the caller's thread; a lane uses `scoring`
+        through the local worker instead.
+
+        Raises:
+            PromptTooLong: the two together do not fit in the context.
+        """
+        return drain(self.scoring(context, continuation, key=key))
+
+    def scoring(self, context: str, continuation: str, *, key: str = "score") -> Generator[None, None, list[float]]:
+        """`score` as a step-wise job: yields None after each decode, returns the probabilities.
+
+        One batched read of the new tokens with logits kept only where needed, on a scoring context
+        (reusing its cached prefix), never a lane's.
+        """
+        head, full = self.tokenize(context), self.tokenize(context + continuation)
+        if len(full) > self.n_ctx:
+            raise PromptTooLong(f"{len(full)} tokens to score; {self.name} holds {self.n_ctx}")
+        start = max(1, shared_prefix(head, full))
+        if start >= len(full):
+            return []
+        scorer = self._scoring.acquire(full, key)
+        try:
+            return (yield from read_prompt(scorer, full, range(start, len(full)), last=False))
+        finally:
+            self._scoring.release(scorer, key)
 
 
-def _decode_complete(data: bytes) -> str | None:
+class _Writer:
+    """The reply's text so far, and the tokens held back while they might begin a stop sequence."""
+
+    def __init__(self, stops: list[str], prefix: str) -> None:
+        self.stops = stops
+        self.longest = max((len(s) for s in stops), default=0)
+        self.text = prefix  # a branch's start counts: a stop sequence may begin in it
+        self.shown = len(prefix)  # characters of `text` already handed out
+        self.held: list[Token] = []
+        self.pending = b""  # bytes of a character split across tokens
+        self.stopped: str | None = None
+
+    def add(self, piece: bytes, p: float, top: list[Alternative]) -> list[Token]:
+        """Take one generated token; return the tokens that are now safe to show."""
+        self.pending += piece
+        text = decode_complete(self.pending)
+        if text is None:  # a character split across tokens: wait for the rest
+            self.held.append(Token(text="", p=p, top=top))
+            return []
+        self.pending = b""
+        self.text += text
+        self.held.append(Token(text=text, p=p, top=top))
+        found = find_stop(self.text, self.stops, search_from=max(0, self.shown - self.longest))
+        if found is not None:
+            cut, self.stopped = found
+            shown = list(trim_to(self.held, self.shown, cut))
+            self.held = []
+            return shown
+        if stop_prefix_overlap(self.text, self.stops) == 0:
+            self.shown = len(self.text)
+            return self.flush()
+        return []
+
+    def flush(self) -> list[Token]:
+        held, self.held = self.held, []
+        return held
+
+
+def _always(_position: int) -> bool:
+    return True
+
+
+def _sampler(settings: SamplingSettings, seed: int) -> internals.LlamaSampler:
+    """The same chain llama-cpp-python builds (its no-op stages left out), seeded afresh for every reply."""
+    from llama_cpp import _internals as internals
+
+    sampler = internals.LlamaSampler()
+    if settings.temperature <= 0:
+        sampler.add_greedy()
+        return sampler
+    sampler.add_top_k(settings.top_k)
+    sampler.add_top_p(settings.top_p, 1)
+    sampler.add_temp(settings.temperature)
+    sampler.add_dist(seed)
+    return sampler
+
+
+def _load_model(path: Path) -> internals.LlamaModel:
+    """Load the weights once (mmap'd); every context of this simulator shares them.
+
+    Raises:
+        ModelUnavailable: the file is missing or llama.cpp cannot load it.
+    """
+    if not path.exists():
+        raise ModelUnavailable(f"model file not found: {path}")
+    import llama_cpp
+    from llama_cpp import _internals as internals
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)  # llama.cpp's loading chatter goes to stderr otherwise
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers = 0
+    # mmap, as llama-cpp-python's `Llama` loads: the default (auto) ran single-token decodes 4x slower for
+    # the first ten seconds after loading (measured).
+    params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.reason == "unexpected end of data" and len(data) - e.start < 4:
-            return None
-        return data.decode("utf-8", errors="replace")
-
-
-def _find_stop(text: str, stops: list[str], search_from: int) -> int | None:
-    positions = [i for s in stops if (i := text.find(s, search_from)) != -1]
-    return min(positions) if positions else None
-
-
-def _stop_prefix_overlap(text: str, stops: list[str]) -> int:
-    """How many trailing characters of `text` could be the start of a stop sequence."""
-    best = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:n]):
-                best = n
-                break
-    return best
-
-
-def _trim_to(held: list[Token], text: str, shown: int, cut: int) -> Iterator[Token]:
-    """Yield the held tokens up to character `cut` of `text`, shortening the one the stop begins in."""
-    position = shown
-    for token in held:
-        if position >= cut:
-            return
-        end = position + len(token.text)
-        if end <= cut:
-            yield token
-        else:
-            yield token.model_copy(update={"text": token.text[: cut - position]})
-        position = end
+        return internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+    except ValueError as e:
+        raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e

@@ -27,10 +27,11 @@ class Token(BaseModel):
     top: list[Alternative] = Field(default_factory=list)
 
     def compact(self) -> list[object]:
-        """The form stored in the database: short keys keep a token near 100 bytes with top-5."""
+        """The form stored in the database, `[text, p, [[text, p], ...]]`: about 100 bytes a token with top-5
+        as JSON. Probabilities keep 4 significant digits, so a tiny one stays above 0 (a perplexity needs it)."""
         if self.p is None:
             return [self.text]
-        return [self.text, round(self.p, 5), [[alt.text, round(alt.p, 5)] for alt in self.top]]
+        return [self.text, _significant(self.p), [[alt.text, _significant(alt.p)] for alt in self.top]]
 
     @classmethod
     def from_compact(cls, item: list[object]) -> Token:
@@ -44,6 +45,10 @@ class Token(BaseModel):
             p=float(item[1]),  # type: ignore[arg-type]
             top=[Alternative(text=str(a[0]), p=float(a[1])) for a in top],
         )
+
+
+def _significant(p: float) -> float:
+    return float(f"{p:.4g}")
 
 
 class SamplingSettings(BaseModel):
@@ -61,6 +66,38 @@ class SamplingSettings(BaseModel):
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 Status = Literal["complete", "incomplete", "error"]
+EndedBy = Literal["user_turn", "natural", "length", "cancelled", "error"]
+EventKind = Literal["start", "notice", "token", "done", "error"]
+
+
+class FidelityMetrics(BaseModel):
+    """How firmly a mask held its simulacrum in one base-lane reply; stored as JSON with the reply.
+
+    in_character_p: P(the character's speaker tag, e.g. `Ada:` | the document before it), where the
+        character's turn begins. None for masks without speaker tags.
+    ended_by: `user_turn` when the reply stopped on the user's speaker tag (it began writing the user's
+        turn), `natural` for the model's own end of text or another stop sequence, else the limit hit.
+    perplexity: exp of the mean negative log probability of the reply's tokens under its own mask.
+    raw_perplexity: the same reply's perplexity after the `raw` mask's document for the same history.
+    mask_effect: raw_perplexity / perplexity; above 1, the mask made the reply more predictable.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    in_character_p: float | None = None
+    ended_by: EndedBy
+    spoke_for_user: bool = False
+    perplexity: float | None = None
+    raw_perplexity: float | None = None
+    mask_effect: float | None = None
+
+    def compact(self) -> dict[str, object]:
+        """The fields that have a value, rounded for badges and JSON output."""
+        return {
+            name: round(value, 4) if isinstance(value, float) else value
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
 
 @dataclass
@@ -79,13 +116,18 @@ class LaneEvent:
     """
 
     lane_index: int
-    kind: Literal["start", "notice", "token", "done", "error"]
+    kind: EventKind
     token: Token | None = None
     prompt: str | list[dict[str, str]] | None = None
     notice: str | None = None
     finish_reason: FinishReason | None = None
     error: str | None = None
     timings: Timings = field(default_factory=Timings)
+    # Set on a `done` event: the seed actually used (base lanes) or the lane's fixed one (chat lanes), and
+    # for base lanes the mask-fidelity metrics and the sha256 of the model file, for replay.
+    seed: int | None = None
+    metrics: FidelityMetrics | None = None
+    model_sha256: str | None = None
 
 
 @dataclass
@@ -100,3 +142,7 @@ class Reply:
     notices: list[str] = field(default_factory=list)
     prompt: str | list[dict[str, str]] | None = None
     timings: Timings = field(default_factory=Timings)
+    seed: int | None = None
+    metrics: FidelityMetrics | None = None
+    model_sha256: str | None = None
+    diverged_at: int | None = None  # a branch: the token index where it left the reply it branched from

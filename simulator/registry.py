@@ -12,6 +12,7 @@ from simulator.base import Simulator
 from simulator.bundled import gemma_base_path, smollm2_chat_path
 from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_local_provider
 from simulator.errors import ModelUnavailable
+from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
 from simulator.worker import LocalWorker, shared_worker
 
@@ -111,11 +112,24 @@ class Registry:
                     self._provider_installed = True
         return ChatModel(entry.litellm, api_base=entry.api_base)
 
+    def model_sha256(self, model: ModelEntry | str) -> str:
+        """The sha256 of a local model's file (computed once per file, then cached), recorded with every
+        base-lane reply so a replay can tell whether it runs on the same weights.
+
+        Raises:
+            ModelUnavailable: the model is unknown, or reached through litellm with no file here.
+        """
+        entry = self.resolve(model) if isinstance(model, str) else model
+        if entry.path is None:
+            raise ModelUnavailable(f"{entry.name} has no local model file to identify")
+        return file_sha256(entry.path())
+
     def warm(self) -> None:
         """Load the bundled models now, so the first turn does not pay for it."""
         self.simulator(self.entries["base"]).warm(contexts=2)  # the default lanes have two base lanes
         self.chat(self.entries["chat"])
         self.local_chat.warm(BUNDLED_CHAT.split("/", 1)[1])
+        self.model_sha256(self.entries["base"])  # about a second for 245 MB, the first time only
 
     def close(self) -> None:
         for simulator in self._simulators.values():

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import queue
+import random
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from personas.mask import HistoryTurn, Mask
-from simulator.base import Finished
+from simulator.base import Finished, Simulator
 from simulator.errors import SimulacraError
-from simulator.events import FinishReason, LaneEvent, SamplingSettings, Timings, Token
-from simulator.registry import Registry
+from simulator.events import EventKind, FidelityMetrics, LaneEvent, SamplingSettings, Timings, Token
+from simulator.metrics import RAW, Measured, cue, measure
+from simulator.registry import ModelEntry, Registry
 
-RAW = Mask(name="raw", turn_format="{text}\n")
+__all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
 
 
 @dataclass(frozen=True)
 class LaneConfig:
-    """What one lane needs for a turn. `key` names its llama.cpp context (its KV cache)."""
+    """What one lane needs for a turn. `key` names its llama.cpp context (its KV cache).
+
+    For base lanes only: `document` continues exactly that text instead of rendering `mask` with the
+    history (replay, branch); `prefix` is a branch's start, the reply's first tokens plus the chosen one,
+    shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event.
+    """
 
     label: str
     model: str
@@ -28,6 +36,9 @@ class LaneConfig:
     system_prompt: str | None = None
     key: str = "default"
     alternatives: int = 5
+    document: str | None = None
+    prefix: tuple[Token, ...] = ()
+    metrics: bool = True
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -59,57 +70,129 @@ class _Clock:
         return Timings(ttft_ms=ttft, total_ms=(now - self.started) * 1000, tokens_per_s=rate)
 
 
-def _run_lane(
-    index: int,
-    lane: LaneConfig,
-    history: list[HistoryTurn],
-    registry: Registry,
-    started: float,
-    cancel: threading.Event,
-    out: queue.Queue[LaneEvent | None],
-) -> None:
-    clock = _Clock(started)
+@dataclass
+class _Lane:
+    """One lane's run: where its events go and how it is timed."""
+
+    index: int
+    config: LaneConfig
+    registry: Registry
+    clock: _Clock
+    cancel: threading.Event
+    out: queue.Queue[LaneEvent | None]
+
+    def put(self, kind: EventKind, **fields: Any) -> None:
+        self.out.put(LaneEvent(self.index, kind, **fields))
+
+
+def _run_lane(lane: _Lane, history: list[HistoryTurn]) -> None:
     try:
-        entry = registry.resolve(lane.model)
+        entry = lane.registry.resolve(lane.config.model)
         if entry.kind == "simulator":
-            simulator = registry.simulator(entry)
-            mask = lane.mask or RAW
-            fitted = simulator.fit(mask, history, lane.settings.max_tokens)
-            out.put(LaneEvent(index, "start", prompt=fitted.document))
-            if fitted.dropped_turns:
-                out.put(LaneEvent(index, "notice", notice=(
-                    f"The conversation is longer than {simulator.name}'s context ({simulator.n_ctx} tokens):"
-                    f" the {fitted.dropped_turns} oldest message(s) were left out; the mask's frame was kept."
-                )))
-            settings = lane.settings.model_copy(
-                update={"stop": list(dict.fromkeys([*mask.stop_sequences(), *lane.settings.stop]))}
-            )
-            steps: Iterator[Token | Finished] = registry.worker.submit(
-                lambda: simulator.continue_document(
-                    fitted.document, settings, lane_key=lane.key, alternatives=lane.alternatives, cancel=cancel
-                ),
-                cancel,
-            )
+            _run_simulator(lane, entry, history)
         else:
-            chat = registry.chat(entry)
-            messages = lane_messages(lane, history)
-            out.put(LaneEvent(index, "start", prompt=messages))
-            steps = chat.stream(messages, lane.settings, cancel=cancel)
-        for step in steps:
-            if isinstance(step, Finished):
-                out.put(LaneEvent(index, "done", finish_reason=step.reason, timings=clock.timings()))
-                return
-            clock.tick()
-            out.put(LaneEvent(index, "token", token=step, timings=clock.timings()))
-        # No `Finished`: the local worker saw the cancel switch first and closed the generator.
-        reason: FinishReason = "cancelled" if cancel.is_set() else "stop"
-        out.put(LaneEvent(index, "done", finish_reason=reason, timings=clock.timings()))
+            _run_chat(lane, entry, history)
     except SimulacraError as e:
-        out.put(LaneEvent(index, "error", error=str(e), timings=clock.timings()))
+        lane.put("error", error=str(e), timings=lane.clock.timings())
     except Exception as e:  # noqa: BLE001 - any failure stays in its own lane, described for the user
-        out.put(LaneEvent(index, "error", error=f"{lane.model}: {type(e).__name__}: {e}", timings=clock.timings()))
+        lane.put("error", error=f"{lane.config.model}: {type(e).__name__}: {e}", timings=lane.clock.timings())
     finally:
-        out.put(None)
+        lane.out.put(None)
+
+
+def _run_chat(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> None:
+    config = lane.config
+    messages = lane_messages(config, history)
+    lane.put("start", prompt=messages)
+    for step in lane.registry.chat(entry).stream(messages, config.settings, cancel=lane.cancel):
+        if isinstance(step, Finished):
+            lane.put("done", finish_reason=step.reason, timings=lane.clock.timings(), seed=config.settings.seed)
+            return
+        lane.clock.tick()
+        lane.put("token", token=step, timings=lane.clock.timings())
+    # No `Finished`: the local worker saw the cancel switch first and closed the generator.
+    reason = "cancelled" if lane.cancel.is_set() else "stop"
+    lane.put("done", finish_reason=reason, timings=lane.clock.timings(), seed=config.settings.seed)
+
+
+def _document(
+    lane: _Lane, simulator: Simulator, mask: Mask, history: list[HistoryTurn]
+) -> tuple[str, list[HistoryTurn]]:
+    """The document to continue and the history it stands for (old turns dropped to fit, with a notice)."""
+    if lane.config.document is not None:
+        return lane.config.document, history
+    fitted = simulator.fit(mask, history, lane.config.settings.max_tokens)
+    if fitted.dropped_turns:
+        lane.put("notice", notice=(
+            f"The conversation is longer than {simulator.name}'s context ({simulator.n_ctx} tokens):"
+            f" the {fitted.dropped_turns} oldest message(s) were left out; the mask's frame was kept."
+        ))
+    return fitted.document, history[fitted.dropped_turns:]
+
+
+def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> None:
+    config, registry = lane.config, lane.registry
+    simulator = registry.simulator(entry)
+    mask = config.mask or RAW
+    document, history = _document(lane, simulator, mask, history)
+    lane.put("start", prompt=document)
+    settings = _sampling(config, mask)
+    for token in config.prefix:  # a branch's start, shown as it was
+        lane.put("token", token=token, timings=lane.clock.timings())
+    steps: Iterator[Token | Finished] = registry.worker.submit(
+        lambda: simulator.continue_document(
+            document, settings, lane_key=config.key, alternatives=config.alternatives, cancel=lane.cancel,
+            reply_prefix="".join(t.text for t in config.prefix), cue=cue(mask, document) if config.metrics else "",
+        ),
+        lane.cancel,
+    )
+    tokens, finished = _stream(lane, steps)
+    timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
+    reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
+    metrics = _metrics(lane, simulator, reply) if config.metrics else None
+    reason = finished.reason if finished is not None else ("cancelled" if lane.cancel.is_set() else "stop")
+    lane.put("done", finish_reason=reason, timings=timings, seed=settings.seed, metrics=metrics,
+             model_sha256=registry.model_sha256(entry))  # fmt: skip
+
+
+def _sampling(config: LaneConfig, mask: Mask) -> SamplingSettings:
+    """The lane's settings with the mask's stop sequences and a seed drawn now (so even a cancelled reply
+    reports it); a branch's reply keeps its length limit, the prefix included, with at least one new token."""
+    return config.settings.model_copy(update={
+        "stop": list(dict.fromkeys([*mask.stop_sequences(), *config.settings.stop])),
+        "seed": config.settings.seed if config.settings.seed is not None else random.randrange(2**31),
+        "max_tokens": max(1, config.settings.max_tokens - len(config.prefix)),
+    })
+
+
+def _stream(lane: _Lane, steps: Iterator[Token | Finished]) -> tuple[list[Token], Finished | None]:
+    """Pass the generated tokens on as events; the `Finished` is None if the worker stopped it first."""
+    tokens: list[Token] = []
+    for step in steps:
+        if isinstance(step, Finished):
+            return tokens, step
+        lane.clock.tick()
+        tokens.append(step)
+        lane.put("token", token=step, timings=lane.clock.timings())
+    return tokens, None
+
+
+def _metrics(lane: _Lane, simulator: Simulator, reply: Measured) -> FidelityMetrics | None:
+    """The reply's metrics; scoring runs on the local worker unless the turn was cancelled."""
+    try:
+        # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
+        scored = _last(lane.registry.worker.submit(lambda: measure(simulator, reply), lane.cancel))
+    except SimulacraError as e:  # the reply itself is fine: say why its metrics are partial
+        lane.put("notice", notice=f"Some mask-fidelity metrics could not be computed: {e}")
+        scored = None
+    return scored or _last(measure(simulator, reply, score=False))
+
+
+def _last(steps: Iterator[FidelityMetrics | None]) -> FidelityMetrics | None:
+    result = None
+    for step in steps:
+        result = step if step is not None else result
+    return result
 
 
 def run_turn(
@@ -129,7 +212,7 @@ def run_turn(
     threads = [
         threading.Thread(
             target=_run_lane,
-            args=(index, lane, history, registry, started, cancel, out),
+            args=(_Lane(index, lane, registry, _Clock(started), cancel, out), history),
             name=f"simulacra-lane-{index}",
             daemon=True,
         )

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+from lanesupport import collect, text_of, tokens_of
 
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
@@ -44,20 +44,8 @@ def lane(label: str, model: str, mask: str | None = None, settings: SamplingSett
     return LaneConfig(label=label, model=model, mask=load_mask(mask) if mask else None, settings=settings, key=label)
 
 
-def collect(events: Iterator[LaneEvent], n_lanes: int) -> list[list[LaneEvent]]:
-    """Events per lane, checking each lane ends with exactly one `done` or `error`, as its last event."""
-    by_lane: dict[int, list[LaneEvent]] = defaultdict(list)
-    for event in events:
-        by_lane[event.lane_index].append(event)
-    lanes = [by_lane[i] for i in range(n_lanes)]
-    for events_of_lane in lanes:
-        kinds = [event.kind for event in events_of_lane]
-        assert kinds.count("done") + kinds.count("error") == 1 and kinds[-1] in ("done", "error"), kinds
-    return lanes
-
-
 def text(events: list[LaneEvent]) -> str:
-    return "".join(event.token.text for event in events if event.token is not None)
+    return text_of(tokens_of(events))
 
 
 def test_working_lanes_answer_while_broken_lanes_say_why(
@@ -74,7 +62,7 @@ def test_working_lanes_answer_while_broken_lanes_say_why(
     ]
 
     raw, assistant, chat, no_key, unknown, offline = collect(
-        run_turn(lanes, [QUESTION] * len(lanes), turn_registry), len(lanes)
+        run_turn(lanes, [QUESTION] * len(lanes), turn_registry), len(lanes), errors=True
     )
 
     for working in (raw, assistant, chat):
@@ -149,7 +137,7 @@ def test_old_turns_are_dropped_to_fit_the_context_but_the_frame_is_kept(small_re
 def test_a_message_longer_than_the_context_fails_its_lane_with_prompt_too_long(small_registry: Registry) -> None:
     history = [HistoryTurn(role="user", text=" ".join(["dragon"] * 2000))]
 
-    (events,) = collect(run_turn([lane("small", "base", "assistant")], [history], small_registry), 1)
+    (events,) = collect(run_turn([lane("small", "base", "assistant")], [history], small_registry), 1, errors=True)
 
     assert events[-1].kind == "error"
     assert "too long" in (events[-1].error or "")

@@ -1,0 +1,86 @@
+"""Mask-fidelity metrics of a base-lane reply: how firmly the mask held the simulacrum in character.
+
+The in-character probability comes free with the prompt decode (see `Simulator.continue_document`'s cue);
+the perplexity comes from the probabilities each token already carries. Only the mask effect costs a
+decode: the reply is scored once more after the `raw` mask's document, on a scoring context, as a step-wise
+job on the local worker so other lanes keep streaming meanwhile. The two perplexities come from different
+decode shapes (one token a step, one batch), which llama.cpp's CPU kernels round slightly differently: a
+token's probability moves by about 0.01 (measured), which averages out over a reply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from personas.mask import HistoryTurn, Mask
+from simulator.base import Finished, Simulator
+from simulator.events import EndedBy, FidelityMetrics, Token
+
+RAW = Mask(name="raw", turn_format="{text}\n")
+_FLOOR = 1e-12  # a stored probability rounded to 0 would make the perplexity infinite
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a lane knows about its reply when it ends; the input of `measure`."""
+
+    mask: Mask
+    history: list[HistoryTurn]  # the turns the document was rendered from (after any dropped for length)
+    document: str  # the document the reply continued (a branch's prefix not included)
+    tokens: list[Token]  # the whole reply, a branch's prefix included
+    finished: Finished | None  # None when the worker cancelled the continuation before it finished
+    key: str  # the lane's context key: its raw-mask scoring reuses its own earlier scoring
+
+
+def cue(mask: Mask, document: str) -> str:
+    """The character's speaker tag that ends `document` (`Ada:`), or "" when the mask has none."""
+    opening = mask.turn_opening("character")
+    return opening if not mask.is_raw and opening.strip() and document.endswith(opening) else ""
+
+
+def ended_by(mask: Mask, finished: Finished | None) -> EndedBy:
+    if finished is None or finished.reason == "cancelled":
+        return "cancelled"
+    if finished.reason in ("length", "error"):
+        return finished.reason
+    user_tag = mask.turn_opening("user").strip()
+    if finished.stop is not None and not mask.is_raw and user_tag and user_tag in finished.stop:
+        return "user_turn"
+    return "natural"
+
+
+def perplexity(probabilities: Sequence[float]) -> float | None:
+    if not probabilities:
+        return None
+    return math.exp(-sum(math.log(max(p, _FLOOR)) for p in probabilities) / len(probabilities))
+
+
+def measure(
+    simulator: Simulator, reply: Measured, *, score: bool = True
+) -> Generator[FidelityMetrics | None, None, None]:
+    """Yields None while it scores, then the metrics. Without `score`, only what needs no decode."""
+    own = perplexity([t.p for t in reply.tokens if t.p is not None])
+    in_character = reply.finished.cue_p if reply.finished is not None else None
+    tag = cue(reply.mask, reply.document)
+    if score and tag and in_character is None:  # the branch's prefix changed the cue's tokens: score it apart
+        in_character = math.prod((yield from simulator.scoring(reply.document[: -len(tag)], tag, key=reply.key)))
+    raw = own if own is not None and _is_raw(reply) else None
+    text = "".join(t.text for t in reply.tokens).lstrip()
+    if score and raw is None and own is not None and text:
+        # Scored as the raw mask would hold the reply: as a line of its own, so without the space after `Ada:`.
+        raw = perplexity((yield from simulator.scoring(RAW.render(reply.history), text, key=f"{reply.key}:raw")))
+    how = ended_by(reply.mask, reply.finished)
+    yield FidelityMetrics(
+        in_character_p=in_character,
+        ended_by=how,
+        spoke_for_user=how == "user_turn",
+        perplexity=own,
+        raw_perplexity=raw,
+        mask_effect=raw / own if raw is not None and own else None,
+    )
+
+
+def _is_raw(reply: Measured) -> bool:
+    return reply.document == RAW.render(reply.history)
