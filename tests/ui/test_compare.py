@@ -15,8 +15,8 @@ QUESTION = "What is the capital of France?"
 
 
 def plain(markdown: str) -> str:
-    """Undo the page's Markdown escaping, to compare with what a person reads."""
-    return markdown.replace("\\", "")
+    """Undo the page's Markdown escaping and its invisible autolink guards, to compare with what a person reads."""
+    return markdown.replace("\\", "").replace("\u2060", "")
 
 
 def lean_lanes(at: AppTest, count: int = 3) -> None:
