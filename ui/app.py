@@ -17,12 +17,14 @@ except ValidationError as e:
     st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}"))
     st.stop()
 
+# The pages live in views/, not pages/: Streamlit would discover a pages/ folder beside this script, and a
+# deep link as the first request after start (/masks) would run that file without this router.
 page = st.navigation(
     [
-        st.Page("pages/compare.py", title="Compare", icon=":material/view_column:", default=True),
-        st.Page("pages/transcripts.py", title="Transcripts", icon=":material/manage_search:"),
-        st.Page("pages/masks.py", title="Masks", icon=":material/theater_comedy:"),
-        st.Page("pages/models.py", title="Models", icon=":material/memory:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/view_column:", default=True),
+        st.Page("views/transcripts.py", title="Transcripts", icon=":material/manage_search:"),
+        st.Page("views/masks.py", title="Masks", icon=":material/theater_comedy:"),
+        st.Page("views/models.py", title="Models", icon=":material/memory:"),
     ]
 )
 page.run()

@@ -70,9 +70,12 @@ def test_find_open_and_download_in_chromium(browser: Browser, serve_simulacra: C
     cid = _seed()
     simulacra_url = serve_simulacra()
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    page.goto(f"{simulacra_url}/transcripts")
+    page.goto(f"{simulacra_url}/transcripts")  # a deep link as the server's very first request
     search = page.locator(".st-key-tr-query input")
     search.wait_for(timeout=60_000)
+    # The app's router ran (its page titles), not the page file on its own (file names, and an "app" entry).
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Transcripts" in nav and "Compare" in nav and "app" not in nav.split(), nav
     search.fill("walrus sleeps")
     search.press("Enter")
     page.wait_for_function(

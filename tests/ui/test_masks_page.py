@@ -57,7 +57,7 @@ def card_png(card: dict[str, Any] | None) -> bytes:
 
 def masks_page(app: AppTest) -> AppTest:
     at = app.run()
-    at.switch_page("pages/masks.py").run()
+    at.switch_page("views/masks.py").run()
     assert not at.exception
     return at
 
@@ -270,7 +270,7 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     ]
 
     # Use it in a lane: the Compare page offers it, and a base lane wearing it answers.
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
     mask_box = at.selectbox(key="draft-1-mask")
     assert "captain-nemo" in mask_box.options
@@ -294,7 +294,7 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     assert reply.content.strip() in [t.value for t in at.main.text]  # st.text shows it stripped
 
     # Back on the Masks page the preview reads that conversation, with that lane's reply.
-    at.switch_page("pages/masks.py").run()
+    at.switch_page("views/masks.py").run()
     assert not at.exception
     assert at.selectbox(key="masks-preview-conversation").value == conversation.id
     assert document(at).endswith(

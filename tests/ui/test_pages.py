@@ -31,7 +31,7 @@ def test_draft_lanes_can_be_added_and_removed(app: AppTest) -> None:
 
 def test_masks_page_lifts_the_mask(app: AppTest) -> None:
     at = app.run()
-    at.switch_page("pages/masks.py").run()
+    at.switch_page("views/masks.py").run()
     assert not at.exception
     at.text_area(key="masks-preview-message").set_value("Where is Lyon?").run()
     assert not at.exception
@@ -44,7 +44,7 @@ def test_models_page_lists_bundled_models_and_names_missing_keys(app: AppTest, m
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-test-value-never-shown")
     at = app.run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("views/models.py").run()
     assert not at.exception
     names = list(at.dataframe[0].value["name"])
     assert names[:2] == ["base", "chat"]

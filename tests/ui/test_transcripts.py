@@ -22,10 +22,10 @@ from streamlit.testing.v1.element_tree import Block, Markdown
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Conversation, Message
-from ui.pages.transcripts import snippet_markdown
 from ui.settings import Settings
+from ui.views.transcripts import snippet_markdown
 
-PAGE = "pages/transcripts.py"
+PAGE = "views/transcripts.py"
 HOSTILE = "<script>alert(1)</script>"
 BOLD_TAG = "<b>x</b>"
 
@@ -147,7 +147,7 @@ def test_search_finds_a_word_and_only_its_conversation(app: AppTest, seed: Seed)
     assert "0 annotations" in hit.caption[0].value
 
     # The search stays while the user looks at another page.
-    at.switch_page("pages/masks.py").run()
+    at.switch_page("views/masks.py").run()
     at.switch_page(PAGE).run()
     assert at.sidebar.text_input(key="tr-query").value == "walrus" and hits(at) == ["Sea"]
 

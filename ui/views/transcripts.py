@@ -22,7 +22,7 @@ from ui.settings import Settings
 from ui.view import escape_markdown
 
 PAGE_SIZE = 20
-COMPARE_PAGE = "pages/compare.py"
+COMPARE_PAGE = "views/compare.py"
 ANY = "any"
 SORTS: dict[str, SearchSort] = {"Newest": "newest", "Most annotated": "most_annotated"}
 # format -> (button label, MIME type); the file is conversation-<id>.<format>
