@@ -352,10 +352,9 @@ def show_turns(review: Review) -> None:
                     _samples_grid(review, sampled, turn)
 
 
-def send_turn(review: Review, text: str, *, replacing: int | None = None) -> bool:
-    """Send a new turn to every lane (or an edit of turn `replacing`), streaming each reply in its column.
-
-    Returns False when the turn could not run at all (the error is shown)."""
+def send_turn(review: Review, text: str, *, replacing: int | None = None) -> None:
+    """Send a new turn to every lane (or an edit of turn `replacing`), streaming each reply in its column,
+    then redraw from the database; when the turn cannot run at all, the error stays on the page instead."""
     with st.chat_message("user"):
         st.text(text)
     number = len(review.turns) if replacing is None else replacing
@@ -368,11 +367,8 @@ def send_turn(review: Review, text: str, *, replacing: int | None = None) -> boo
     updates = review.service.send(
         review.conversation_id, text, selection=selection(review.conversation_id), replacing=replacing
     )
-    finished = stream_into(_new_user_selected(review, updates, replacing), placeholders)
-    if finished is None:
-        return False
-    st.rerun()
-    return True
+    if stream_into(_new_user_selected(review, updates, replacing), placeholders) is not None:
+        st.rerun()
 
 
 def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing: int | None) -> Iterator[TurnUpdate]:
