@@ -89,8 +89,11 @@ def test_find_open_and_download_in_chromium(browser: Browser, serve_simulacra: C
 
     hit.get_by_role("button", name="Open").click()
     page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
-    assert page.locator(f".st-key-tr-title-{cid} input").input_value() == TITLE
-    assert page.locator(f".st-key-tr-notes-{cid} textarea").input_value() == NOTES
+    from playwright.sync_api import expect
+
+    # expect() retries: under load the widgets can appear a moment before their values are filled in.
+    expect(page.locator(f".st-key-tr-title-{cid} input")).to_have_value(TITLE, timeout=30_000)
+    expect(page.locator(f".st-key-tr-notes-{cid} textarea")).to_have_value(NOTES, timeout=30_000)
     reply = page.locator(".st-key-tr-reply-0-0").inner_text()
     assert REPLY in reply and "<i>note</i>" in reply and "<b>tag</b>" in reply, reply  # the newest reply
     assert page.locator('[data-testid="stMain"]').locator(INJECTED).count() == 0
