@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 import shutil
 import socket
@@ -11,8 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 # How the browser tests start Debian's Chromium: headless, in a container, with nothing talking to Google.
 CHROMIUM_ARGS = [
@@ -97,3 +103,18 @@ def streamlit_server(command: list[str], port: int, cwd: Path, log: Path, timeou
         yield url
     finally:
         stop_process(process)
+
+
+def png_with_text(chunks: dict[str, str], colour: str = "teal", size: tuple[int, int] = (40, 60)) -> bytes:
+    """A real PNG written by Pillow with these tEXt chunks (latin-1, not compressed), as card tools write them."""
+    info = PngInfo()
+    for keyword, text in chunks.items():
+        info.add_text(keyword, text)
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def card_chunk(card: dict[str, Any]) -> str:
+    """A character card as a `chara` or `ccv3` chunk holds it: base64 of its JSON."""
+    return base64.b64encode(json.dumps(card).encode("utf-8")).decode("ascii")

@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import subprocess
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
-from testsupport import one_error_line
+from testsupport import card_chunk, one_error_line, png_with_text
 
 from personas.cards import import_card
 from personas.catalog import load_mask
@@ -34,12 +30,7 @@ CARD = {
 
 
 def png(path: Path, card: dict[str, object] | None) -> Path:
-    info = PngInfo()
-    if card is not None:
-        info.add_text("chara", base64.b64encode(json.dumps(card).encode("utf-8")).decode("ascii"))
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 48), "navy").save(buffer, format="PNG", pnginfo=info)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(png_with_text({} if card is None else {"chara": card_chunk(card)}, colour="navy"))
     return path
 
 

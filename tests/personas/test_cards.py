@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+from testsupport import card_chunk, png_with_text
 
 from personas.cards import card_from_mask, export_card_json, export_card_png, import_card, import_card_bytes
 from personas.catalog import builtin_names, load_mask
@@ -124,19 +124,6 @@ def filled(text: str, name: str) -> str:
     return re.sub(r"\{\{user\}\}|<user>", "User", text, flags=re.IGNORECASE)
 
 
-def png_bytes(chunks: dict[str, str], colour: str = "teal", size: tuple[int, int] = (40, 60)) -> bytes:
-    info = PngInfo()
-    for keyword, text in chunks.items():
-        info.add_text(keyword, text)  # latin-1 text, not compressed: a real tEXt chunk
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
-def b64(card: dict[str, Any]) -> str:
-    return base64.b64encode(json.dumps(card).encode("utf-8")).decode("ascii")
-
-
 def write_card(folder: Path, version: str, kind: str) -> Path:
     card = CARDS[version]
     if kind == "json":
@@ -144,10 +131,11 @@ def write_card(folder: Path, version: str, kind: str) -> Path:
         path.write_text(json.dumps(card, ensure_ascii=False, indent=4), encoding="utf-8")
     else:
         path = folder / f"{version}.png"
-        chunks = {"chara": b64(card)}
+        chunks = {"chara": card_chunk(card)}
         if version == "v3":  # as SillyTavern writes V3: a V2 `chara` beside the `ccv3`
-            chunks = {"chara": b64(card | {"spec": "chara_card_v2", "spec_version": "2.0"}), "ccv3": b64(card)}
-        path.write_bytes(png_bytes(chunks))
+            v2 = card | {"spec": "chara_card_v2", "spec_version": "2.0"}
+            chunks = {"chara": card_chunk(v2), "ccv3": card_chunk(card)}
+        path.write_bytes(png_with_text(chunks))
     return path
 
 
@@ -244,7 +232,7 @@ def mask_fields(mask: Mask) -> dict[str, Any]:
 
 def test_png_export_keeps_the_original_picture(tmp_path: Path) -> None:
     path = tmp_path / "aqua.png"
-    path.write_bytes(png_bytes({"Title": "my card", "chara": b64(V2)}, colour="#3366cc", size=(64, 96)))
+    path.write_bytes(png_with_text({"Title": "my card", "chara": card_chunk(V2)}, colour="#3366cc", size=(64, 96)))
     original = Image.open(path)
     exported = export_card_png(import_card(path))
     image = Image.open(io.BytesIO(exported))
@@ -258,9 +246,9 @@ def test_png_export_keeps_the_original_picture(tmp_path: Path) -> None:
 def test_prefers_ccv3_over_chara(tmp_path: Path) -> None:
     old = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Old Name", "description": "old"}}
     path = tmp_path / "both.png"
-    path.write_bytes(png_bytes({"chara": b64(old), "ccv3": b64(V3)}))
+    path.write_bytes(png_with_text({"chara": card_chunk(old), "ccv3": card_chunk(V3)}))
     assert import_card(path).character_name == "Data"
-    path.write_bytes(png_bytes({"ccv3": b64(V3), "chara": b64(old)}))
+    path.write_bytes(png_with_text({"ccv3": card_chunk(V3), "chara": card_chunk(old)}))
     assert import_card(path).character_name == "Data"
 
 
@@ -363,7 +351,7 @@ def test_every_builtin_mask_exports_and_comes_back(name: str) -> None:
 def test_mask_names_are_slugs(card_name: str, filename: str, expected: str) -> None:
     data = json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": card_name}}).encode()
     if filename.endswith(".png"):
-        data = png_bytes({"chara": base64.b64encode(data).decode()})
+        data = png_with_text({"chara": base64.b64encode(data).decode()})
     assert import_card_bytes(data, filename).name == expected
 
 
@@ -371,7 +359,7 @@ def test_mask_names_are_slugs(card_name: str, filename: str, expected: str) -> N
 
 
 def chunk_claiming_too_much() -> bytes:
-    data = bytearray(png_bytes({"chara": b64(V2)}))
+    data = bytearray(png_with_text({"chara": card_chunk(V2)}))
     at = data.index(b"tEXtchara") - 4
     data[at : at + 4] = (len(data) * 2).to_bytes(4, "big")
     return bytes(data)
@@ -389,12 +377,13 @@ FAILURES = [
     ("latin1.json", '{"name": "Zoë"}'.encode("latin-1"), r"latin1\.json is not UTF-8 text"),
     ("surrogate.json", b'{"name": "\\ud800"}', r"not valid Unicode"),
     ("deep.json", b'{"name": "A", "x": ' + b"[" * 100 + b"]" * 100 + b"}", r"nested more than 64 levels"),
-    ("plain.png", png_bytes({"Comment": "just a picture"}), r"no character card \(no 'ccv3' or 'chara' text chunk\)"),
-    ("b64.png", png_bytes({"chara": "not base64 at all!"}), r"b64\.png \(chara chunk\) is not valid base64"),
-    ("json.png", png_bytes({"chara": base64.b64encode(b"{nope").decode()}), r"\(chara chunk\) is not valid JSON"),
-    ("utf.png", png_bytes({"ccv3": base64.b64encode(b'{"n": "\xff"}').decode()}), r"\(ccv3 chunk\) is not UTF-8"),
+    ("plain.png", png_with_text({"Comment": "just a picture"}),
+     r"no character card \(no 'ccv3' or 'chara' text chunk\)"),
+    ("b64.png", png_with_text({"chara": "not base64 at all!"}), r"b64\.png \(chara chunk\) is not valid base64"),
+    ("json.png", png_with_text({"chara": base64.b64encode(b"{nope").decode()}), r"\(chara chunk\) is not valid JSON"),
+    ("utf.png", png_with_text({"ccv3": base64.b64encode(b'{"n": "\xff"}').decode()}), r"\(ccv3 chunk\) is not UTF-8"),
     ("claims.png", chunk_claiming_too_much(), r"PNG chunk 'tEXt' at byte \d+ claims \d+ bytes, but the file has only"),
-    ("cut.png", png_bytes({"chara": b64(V2)})[:-20], r"claims|cut short"),
+    ("cut.png", png_with_text({"chara": card_chunk(V2)})[:-20], r"claims|cut short"),
     ("fake.png", b'{"name": "A"}', r"fake\.png is not a PNG file"),
 ]
 

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import base64
-import io
-import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+from testsupport import card_chunk, png_with_text
 
 from personas.catalog import builtin_names, delete_user_mask, free_name, list_masks, load_mask, mask_to_toml
 from personas.importing import import_into_library, read_mask_bytes
@@ -20,17 +17,8 @@ PIRATE = b'description = "A pirate captain."\nframe = "Log of the Black Gull.\\n
 CARD = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Aqua", "description": "{{char}} is water."}}
 
 
-def png(chunks: dict[str, str]) -> bytes:
-    info = PngInfo()
-    for keyword, text in chunks.items():
-        info.add_text(keyword, text)
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), "teal").save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
 def claims_too_much() -> bytes:
-    data = bytearray(png({"chara": base64.b64encode(json.dumps(CARD).encode()).decode()}))
+    data = bytearray(png_with_text({"chara": card_chunk(CARD)}))
     at = data.index(b"tEXtchara") - 4
     data[at : at + 4] = (10 * len(data)).to_bytes(4, "big")
     return bytes(data)
@@ -43,9 +31,9 @@ FAILURES = [
     ("latin1.toml", 'description = "Zoë"\n'.encode("latin-1"), r"mask file latin1\.toml is not UTF-8 text"),
     ("huge.toml", b"#" * (20 * 1024 * 1024 + 1), r"huge\.toml: mask file is 20971521 bytes; the limit is 20 MB"),
     ("huge.json", b" " * (20 * 1024 * 1024 + 1), r"huge\.json: card file is 20971521 bytes; the limit is 20 MB"),
-    ("plain.png", png({"Comment": "a photo"}), r"plain\.png: the PNG holds no character card"),
-    ("b64.png", png({"chara": "%%% not base64"}), r"b64\.png \(chara chunk\) is not valid base64"),
-    ("json.png", png({"chara": base64.b64encode(b"{nope").decode()}), r"\(chara chunk\) is not valid JSON"),
+    ("plain.png", png_with_text({"Comment": "a photo"}), r"plain\.png: the PNG holds no character card"),
+    ("b64.png", png_with_text({"chara": "%%% not base64"}), r"b64\.png \(chara chunk\) is not valid base64"),
+    ("json.png", png_with_text({"chara": base64.b64encode(b"{nope").decode()}), r"\(chara chunk\) is not valid JSON"),
     ("bad.json", b'{"spec": "chara_card_v2", "data": {', r"bad\.json is not valid JSON"),
     ("latin1.json", '{"name": "Zoë"}'.encode("latin-1"), r"latin1\.json is not UTF-8 text"),
     ("claims.png", claims_too_much(), r"claims \d+ bytes, but the file has only \d+"),
@@ -85,7 +73,7 @@ def test_a_builtin_exported_and_imported_comes_back_as_a_copy(tmp_path: Path) ->
 
 def test_cards_import_under_their_own_name(tmp_path: Path) -> None:
     user_dir = tmp_path / "masks"
-    data = png({"chara": base64.b64encode(json.dumps(CARD).encode()).decode()})
+    data = png_with_text({"chara": card_chunk(CARD)})
     names = [import_into_library(data, "whatever.png", user_dir)[0].name for _ in range(2)]
     assert names == ["aqua", "aqua-2"]
     assert [m.name for m in list_masks(user_dir)][-2:] == ["aqua", "aqua-2"]

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import shutil
 import tomllib
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
+from testsupport import card_chunk, png_with_text
 
 from personas.cards import import_card
 
@@ -38,15 +36,6 @@ PARTS_JS = """kind => [...document.querySelectorAll(`[class*="st-key-doc-${kind}
 # an element that moved can be on the page twice).
 SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
     && !document.querySelector('[data-stale="true"]')"""
-
-
-def card_png(path: Path) -> Path:
-    info = PngInfo()
-    info.add_text("chara", base64.b64encode(json.dumps(CARD).encode("utf-8")).decode("ascii"))
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 96), "navy").save(buffer, format="PNG", pnginfo=info)
-    path.write_bytes(buffer.getvalue())
-    return path
 
 
 def wait_for_part(page: Any, kind: str, text: str) -> None:
@@ -95,7 +84,9 @@ def test_edit_a_mask_and_import_a_card_in_chromium(
     # Import a PNG card through the Import popover.
     page.get_by_role("button", name="Import").click()
     upload = page.locator('[class*="st-key-masks-upload"] input[type="file"]')
-    upload.set_input_files(str(card_png(tmp_path / "nemo.png")))
+    card = tmp_path / "nemo.png"
+    card.write_bytes(png_with_text({"chara": card_chunk(CARD)}, colour="navy", size=(64, 96)))
+    upload.set_input_files(str(card))
     page.get_by_text("as the mask 'captain-nemo'").wait_for(timeout=30_000)
     page.keyboard.press("Escape")
     wait_for_part(page, "frame", "Captain Nemo commands the submarine Nautilus.")

@@ -4,20 +4,16 @@
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
+from testsupport import card_chunk, png_with_text
 
 from storage import repo
 from storage.db import make_engine
@@ -43,16 +39,6 @@ NEMO: dict[str, Any] = {
 
 def plain(markdown: str) -> str:
     return markdown.replace("\\", "")
-
-
-def card_png(card: dict[str, Any] | None) -> bytes:
-    """A real PNG written by Pillow, with the card in a `chara` tEXt chunk (or no card at all)."""
-    info = PngInfo()
-    if card is not None:
-        info.add_text("chara", base64.b64encode(json.dumps(card).encode("utf-8")).decode("ascii"))
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 96), "navy").save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
 
 
 def masks_page(app: AppTest) -> AppTest:
@@ -248,14 +234,15 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     at = masks_page(app)
     folder = data_dir / "masks"
 
-    at.file_uploader(key="masks-upload").set_value(("no-card.png", card_png(None), "image/png")).run()
+    at.file_uploader(key="masks-upload").set_value(("no-card.png", png_with_text({}), "image/png")).run()
     assert not at.exception
     assert notices(at) == [
         "Not imported: no-card.png: the PNG holds no character card (no 'ccv3' or 'chara' text chunk)"
     ]
     assert not folder.exists()
 
-    at.file_uploader(key="masks-upload").set_value(("nemo.png", card_png(NEMO), "image/png")).run()
+    nemo = png_with_text({"chara": card_chunk(NEMO)}, colour="navy", size=(64, 96))
+    at.file_uploader(key="masks-upload").set_value(("nemo.png", nemo, "image/png")).run()
     assert not at.exception
     assert notices(at)[0].startswith("Imported 'nemo.png' as the mask 'captain-nemo'")
     assert sorted(p.name for p in folder.iterdir()) == ["captain-nemo.toml"]
