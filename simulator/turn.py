@@ -43,8 +43,7 @@ class LaneConfig:
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
     """What a chat lane is sent: the mask as a system prompt (or the lane's own), then the history."""
-    mask = lane.mask or RAW
-    messages = mask.as_messages(history) if lane.mask is not None else RAW.as_messages(history)
+    messages = (lane.mask or RAW).as_messages(history)
     if lane.system_prompt:
         messages = [m for m in messages if m["role"] != "system"]
         messages.insert(0, {"role": "system", "content": lane.system_prompt})

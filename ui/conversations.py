@@ -195,28 +195,11 @@ class Conversations:
 
     def path(self, conversation_id: int, selection: Selection | None = None) -> list[Turn]:
         """The path through the tree that `selection` picks, and the newest branch wherever it picks none."""
-        selection = selection or {}
+        return _walk(self._messages(conversation_id), selection or {})
+
+    def _messages(self, conversation_id: int) -> list[Message]:
         with Session(self.engine) as session:
-            messages = repo.list_messages(session=session, conversation_id=conversation_id)
-        children: dict[int | None, list[Message]] = {}
-        for message in messages:
-            children.setdefault(message.parent_id, []).append(message)
-        turns: list[Turn] = []
-        parent: int | None = None
-        while True:
-            users = [m for m in children.get(parent, []) if m.role == "user"]
-            if not users:
-                return turns
-            user = _chosen(users, selection.get(user_choice(parent)))
-            assert user.id is not None
-            turn = Turn(user=user, user_versions=users)
-            for reply in children.get(user.id, []):
-                if reply.role == "model" and reply.lane_id is not None:
-                    turn.reply_versions.setdefault(reply.lane_id, []).append(reply)
-            for lane_id, versions in turn.reply_versions.items():
-                turn.replies[lane_id] = _chosen(versions, selection.get(reply_choice(user.id, lane_id)))
-            turns.append(turn)
-            parent = user.id
+            return repo.list_messages(session=session, conversation_id=conversation_id)
 
     def send(
         self,
@@ -332,22 +315,12 @@ class Conversations:
         lanes = {lane.id: lane for lane in self.lanes(conversation_id)}
         if lane_id not in lanes:
             raise LaneSpecError(f"lane {lane_id} is not a lane of conversation {conversation_id}")
-        turns = self.path(conversation_id, {**(selection or {}), **self._pick(conversation_id, user_message_id)})
+        messages = self._messages(conversation_id)
+        turns = _walk(messages, {**(selection or {}), **_picking(messages, user_message_id)})
         for index, turn in enumerate(turns):
             if turn.user.id == user_message_id:
                 return lanes[lane_id], turns, index
         raise LaneSpecError(f"message {user_message_id} is not a user message of conversation {conversation_id}")
-
-    def _pick(self, conversation_id: int, user_message_id: int) -> dict[str, int]:
-        """A selection that puts `user_message_id` (and every user message above it) on the path."""
-        with Session(self.engine) as session:
-            messages = {m.id: m for m in repo.list_messages(session=session, conversation_id=conversation_id)}
-        picks: dict[str, int] = {}
-        current = messages.get(user_message_id)
-        while current is not None and current.role == "user" and current.id is not None:
-            picks[user_choice(current.parent_id)] = current.id
-            current = messages.get(current.parent_id) if current.parent_id is not None else None
-        return picks
 
     def _source(self, message_id: int, selection: Selection | None) -> tuple[Message, Lane, list[HistoryTurn]]:
         """A saved reply, its lane, and the history that lane had seen when it wrote it."""
@@ -470,6 +443,40 @@ def _finish(reply: Reply, event: LaneEvent) -> None:
     reply.seed = event.seed
     reply.model_sha256 = event.model_sha256
     reply.metrics = event.metrics
+
+
+def _walk(messages: list[Message], selection: Selection) -> list[Turn]:
+    """Follow the tree from the first user message, taking the selected sibling (or the newest) at each step."""
+    children: dict[int | None, list[Message]] = {}
+    for message in messages:
+        children.setdefault(message.parent_id, []).append(message)
+    turns: list[Turn] = []
+    parent: int | None = None
+    while True:
+        users = [m for m in children.get(parent, []) if m.role == "user"]
+        if not users:
+            return turns
+        user = _chosen(users, selection.get(user_choice(parent)))
+        assert user.id is not None
+        turn = Turn(user=user, user_versions=users)
+        for reply in children.get(user.id, []):
+            if reply.role == "model" and reply.lane_id is not None:
+                turn.reply_versions.setdefault(reply.lane_id, []).append(reply)
+        for lane_id, versions in turn.reply_versions.items():
+            turn.replies[lane_id] = _chosen(versions, selection.get(reply_choice(user.id, lane_id)))
+        turns.append(turn)
+        parent = user.id
+
+
+def _picking(messages: list[Message], user_message_id: int) -> dict[str, int]:
+    """A selection that puts `user_message_id` (and every user message above it) on the path."""
+    by_id = {m.id: m for m in messages}
+    picks: dict[str, int] = {}
+    current = by_id.get(user_message_id)
+    while current is not None and current.role == "user" and current.id is not None:
+        picks[user_choice(current.parent_id)] = current.id
+        current = by_id.get(current.parent_id) if current.parent_id is not None else None
+    return picks
 
 
 def _chosen(versions: list[Message], wanted: int | None) -> Message:
