@@ -6,17 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from screen import plain, reply_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
 from ui.view import OTHER_MODEL
 
 QUESTION = "What is the capital of France?"
-
-
-def plain(markdown: str) -> str:
-    """Undo the page's Markdown escaping and its invisible autolink guards, to compare with what a person reads."""
-    return markdown.replace("\\", "").replace("\u2060", "")
 
 
 def lean_lanes(at: AppTest, count: int = 3) -> None:
@@ -32,8 +28,8 @@ def reply(at: AppTest, lane: int, turn: int = 0) -> Block:
     return block
 
 
-def reply_text(at: AppTest, lane: int, turn: int = 0) -> str:
-    return "".join(t.value for t in reply(at, lane, turn).text)
+def text_in(at: AppTest, lane: int, turn: int = 0) -> str:
+    return reply_text(reply(at, lane, turn))
 
 
 def test_one_message_reaches_every_lane_and_the_conversation_reopens(app: AppTest) -> None:
@@ -42,7 +38,7 @@ def test_one_message_reaches_every_lane_and_the_conversation_reopens(app: AppTes
     at.chat_input[0].set_value(QUESTION).run(timeout=180)
     assert not at.exception
     assert not at.error
-    replies = [reply_text(at, lane) for lane in range(3)]
+    replies = [text_in(at, lane) for lane in range(3)]
     assert all(text.strip() for text in replies), replies
     assert "Paris" in replies[1]  # base@assistant: the mask's few-shot frame summons a factual answer
     # One user message per turn, above the lanes: it is the same message in every lane.
@@ -61,7 +57,7 @@ def test_one_message_reaches_every_lane_and_the_conversation_reopens(app: AppTes
 
     next(b for b in at.sidebar.button if (b.key or "").startswith("open-")).click().run()
     assert not at.exception
-    assert [reply_text(at, lane) for lane in range(3)] == replies
+    assert [text_in(at, lane) for lane in range(3)] == replies
 
     next(b for b in at.main.button if b.label == "New conversation with these lanes").click().run()
     assert not at.exception
@@ -82,7 +78,7 @@ def test_a_lane_without_its_api_key_fails_in_place_while_the_others_answer(
     errors = [plain(e.value) for e in reply(at, 1).error]
     assert len(errors) == 1 and "OPENAI_API_KEY" in errors[0], errors
     assert [plain(e.value) for e in at.error] == errors  # nowhere else
-    assert reply_text(at, 0).strip() and reply_text(at, 2).strip()
+    assert text_in(at, 0).strip() and text_in(at, 2).strip()
 
 
 def test_untrusted_text_is_never_rendered_as_markdown_and_lanes_can_be_added_later(app: AppTest) -> None:

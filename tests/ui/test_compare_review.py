@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from screen import keyed_blocks, reply_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -27,11 +28,6 @@ def cell(at: AppTest, lane: int, turn: int = 0) -> Block:
     block = at.main.get_by_key(f"reply-{lane}-{turn}")
     assert isinstance(block, Block)
     return block
-
-
-def text_of(block: Block) -> str:
-    """The reply's text: the first text element (the details popover below it holds more)."""
-    return block.text[0].value if len(block.text) else ""
 
 
 def captions(block: Block) -> list[str]:
@@ -69,16 +65,16 @@ def test_annotate_a_reply_then_edit_and_delete_the_annotation(app: AppTest) -> N
 
 def test_regenerate_and_step_between_siblings(app: AppTest) -> None:
     at = one_turn(app, temperature=1.0)
-    first = text_of(cell(at, BASE))
+    first = reply_text(cell(at, BASE))
     at.button(key=f"lane{BASE}-turn0-regenerate").click().run(timeout=120)
     assert not at.exception and not at.error
     assert "2/2" in captions(cell(at, BASE))
-    second = text_of(cell(at, BASE))
+    second = reply_text(cell(at, BASE))
     at.button(key=f"lane{BASE}-turn0-prev").click().run()
     assert "1/2" in captions(cell(at, BASE))
-    assert text_of(cell(at, BASE)) == first
+    assert reply_text(cell(at, BASE)) == first
     at.button(key=f"lane{BASE}-turn0-next").click().run()
-    assert text_of(cell(at, BASE)) == second
+    assert reply_text(cell(at, BASE)) == second
     # The other lanes kept their single reply.
     assert not any(re.fullmatch(r"\d+/\d+", c) for c in captions(cell(at, 0)))
 
@@ -90,10 +86,10 @@ def test_an_edited_message_becomes_a_new_branch(app: AppTest) -> None:
     assert not at.exception and not at.error
     users = [t.value for m in at.main.chat_message if m.name == "user" for t in m.text]
     assert users == ["What is the capital of Italy?"]
-    assert "Italy" in text_of(cell(at, BASE)) and "Paris" not in text_of(cell(at, BASE))
+    assert "Italy" in reply_text(cell(at, BASE)) and "Paris" not in reply_text(cell(at, BASE))
     at.button(key="user-0-prev").click().run()
     assert [t.value for m in at.main.chat_message if m.name == "user" for t in m.text] == [QUESTION]
-    assert "Paris" in text_of(cell(at, BASE))
+    assert "Paris" in reply_text(cell(at, BASE))
 
 
 def test_four_samples_show_as_a_grid_with_four_seeds(app: AppTest) -> None:
@@ -105,32 +101,6 @@ def test_four_samples_show_as_a_grid_with_four_seeds(app: AppTest) -> None:
     grid = keyed_blocks(at.main, "sample-")
     assert len(grid) == 5, [b.key for b in grid]  # the first reply, then the four samples
     seeds = {c.value.rsplit("seed ", 1)[1] for block in grid[1:] for c in block.caption if "seed " in c.value}
-    texts = {text_of(block) for block in grid[1:]}
+    texts = {reply_text(block) for block in grid[1:]}
     assert len(seeds) == 4 and len(texts) == 4, (seeds, texts)
     assert "5/5" in captions(cell(at, raw))  # the newest sample is the one the path follows
-
-
-def keyed_blocks(node: Block, prefix: str) -> list[Block]:
-    """Every container under `node` whose key starts with `prefix`, in page order."""
-    found = [node] if isinstance(node, Block) and (node.key or "").startswith(prefix) else []
-    for child in node.children.values():
-        if isinstance(child, Block):
-            found += keyed_blocks(child, prefix)
-    return found
-
-
-def test_token_view_then_branch_from_a_token(app: AppTest) -> None:
-    at = one_turn(app)
-    original = text_of(cell(at, BASE))
-    at.toggle(key=f"lane{BASE}-turn0-tokens").set_value(True).run()
-    panel = at.main.get_by_key(f"tokens-{BASE}-0")
-    assert isinstance(panel, Block)
-    assert any("background[" in m.value for m in panel.markdown)  # tokens coloured by probability
-    at.number_input(key=f"lane{BASE}-turn0-tv-pick").set_value(2).run()
-    branch = [b for b in at.main.button if (b.key or "").startswith(f"lane{BASE}-turn0-tv-branch-2-")]
-    assert branch, "no alternatives to branch with at token #2"
-    branch[0].click().run(timeout=120)
-    assert not at.exception and not at.error
-    assert "2/2" in captions(cell(at, BASE))
-    assert any(c.startswith("branched from reply #") and c.endswith("at token #2") for c in captions(cell(at, BASE)))
-    assert text_of(cell(at, BASE)) != original

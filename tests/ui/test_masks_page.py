@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from screen import plain
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
@@ -35,10 +36,6 @@ NEMO: dict[str, Any] = {
         "extensions": {"depth_prompt": {"depth": 4, "prompt": "x"}},
     },
 }
-
-
-def plain(markdown: str) -> str:
-    return markdown.replace("\\", "")
 
 
 def masks_page(app: AppTest) -> AppTest:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import re
 
+from screen import reply_text
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
-from test_compare_review import captions, cell, one_turn, text_of
+from test_compare_review import captions, cell, one_turn
 from test_transcripts import PAGE, _download, hits, media  # noqa: F401 - media is a fixture
 
 from storage import repo
@@ -20,7 +21,7 @@ LANE = 0  # base@raw among the default lanes: without a mask, two samples rarely
 
 def test_turn_tag_search_open_regenerate_and_download(app: AppTest, media: list[MediaFileManager]) -> None:  # noqa: F811
     at = one_turn(app, temperature=1.0)
-    reply = text_of(cell(at, LANE))
+    reply = reply_text(cell(at, LANE))
     word = max(re.findall(r"[A-Za-z]{4,}", reply), key=len)
 
     prefix = f"lane{LANE}-turn0-annotate-new"
@@ -36,19 +37,19 @@ def test_turn_tag_search_open_regenerate_and_download(app: AppTest, media: list[
     open_button.click().run()
     assert not at.exception and not at.error
     opened = at.main.get_by_key(f"tr-reply-{LANE}-0")
-    assert isinstance(opened, Block) and text_of(opened) == reply
+    assert isinstance(opened, Block) and reply_text(opened) == reply
     assert any("in\\-character" in m.value for m in opened.markdown)  # the tag shows here too
 
     at.button(key=f"tr-lane{LANE}-turn0-regenerate").click().run(timeout=120)
     assert not at.exception and not at.error
     regenerated = at.main.get_by_key(f"tr-reply-{LANE}-0")
     assert isinstance(regenerated, Block) and "2/2" in captions(regenerated)
-    second = text_of(regenerated)
+    second = reply_text(regenerated)
     at.radio(key=f"tr-{prefix}-rating").set_value("−1")
     next(b for b in regenerated.button if b.label == "Add annotation").click().run()
     at.button(key=f"tr-lane{LANE}-turn0-prev").click().run()
     back = at.main.get_by_key(f"tr-reply-{LANE}-0")
-    assert isinstance(back, Block) and "1/2" in captions(back) and text_of(back) == reply
+    assert isinstance(back, Block) and "1/2" in captions(back) and reply_text(back) == reply
 
     name, markdown = _download(at, media, "md")
     assert name.endswith(".md") and "in-character" in markdown and reply.strip() in markdown

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import streamlit.testing.v1.app_test as app_test
+from screen import keyed_blocks, plain, reply_text
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -109,25 +110,12 @@ def transcripts(app: AppTest) -> AppTest:
 
 def hits(at: AppTest) -> list[str]:
     """The titles in the results, as a person reads them."""
-    return [_plain(block.markdown[0].value) for block in _keyed(at.main, "tr-hit-")]
+    return [_plain(block.markdown[0].value) for block in keyed_blocks(at.main, "tr-hit-")]
 
 
 def _plain(markdown: str) -> str:
-    """Undo the page's escaping, bold and invisible word joiners, to compare with what a person reads."""
-    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "").replace("\u2060", ""))
-
-
-def _keyed(node: Block, prefix: str) -> list[Block]:
-    found = [node] if (node.key or "").startswith(prefix) else []
-    for child in node.children.values():
-        if isinstance(child, Block):
-            found += _keyed(child, prefix)
-    return found
-
-
-def _reply_text(block: Block) -> str:
-    """A reply cell's text: the first plain-text element (the details popover's text comes later)."""
-    return block.text[0].value
+    """As a person reads it: no escapes, guards or bold marks."""
+    return plain(markdown.replace("**", ""))
 
 
 # -- search, filters, sort, pages ------------------------------------------------------------------------
@@ -142,7 +130,7 @@ def test_search_finds_a_word_and_only_its_conversation(app: AppTest, seed: Seed)
     at.sidebar.text_input(key="tr-query").set_value("walrus").run()
     assert not at.exception
     assert hits(at) == ["Sea"]
-    [hit] = _keyed(at.main, "tr-hit-")
+    [hit] = keyed_blocks(at.main, "tr-hit-")
     assert hit.markdown[1].value == "The **walrus** sleeps on ice\\."  # the match in bold, nothing else marked up
     assert "0 annotations" in hit.caption[0].value
 
@@ -224,7 +212,7 @@ def test_open_shows_the_lanes_side_by_side_and_edits_save_at_once(app: AppTest, 
         "What is the capital of France?"
     ]
     cells = [at.main.get_by_key(f"tr-reply-{lane}-0") for lane in (0, 1)]
-    assert [_reply_text(c) for c in cells if isinstance(c, Block)] == ["Paris.", "The capital is Paris."]
+    assert [reply_text(c) for c in cells if isinstance(c, Block)] == ["Paris.", "The capital is Paris."]
 
     at.text_input(key=f"tr-title-{cid}").set_value("Capitals of Europe").run()
     at.text_area(key=f"tr-notes-{cid}").set_value("Both lanes agree.").run()
@@ -296,7 +284,7 @@ def test_continue_in_compare_opens_the_conversation_there(app: AppTest, seed: Se
     assert not at.exception
     assert at.chat_input[0].placeholder == "Message every lane"  # the Compare page, with this conversation
     cell = at.main.get_by_key("reply-1-0")
-    assert isinstance(cell, Block) and _reply_text(cell) == "Paris, of course."
+    assert isinstance(cell, Block) and reply_text(cell) == "Paris, of course."
 
 
 # -- import ----------------------------------------------------------------------------------------------
@@ -322,7 +310,7 @@ def test_importing_a_file_opens_the_new_conversation(app: AppTest, seed: Seed) -
     new_id = cid + 1
     assert at.text_input(key=f"tr-title-{new_id}").value == "Original"
     cell = at.main.get_by_key("tr-reply-0-0")
-    assert isinstance(cell, Block) and _reply_text(cell) == "Hello there"
+    assert isinstance(cell, Block) and reply_text(cell) == "Hello there"
     assert at.sidebar.file_uploader[0].value in (None, [])  # emptied: a rerun does not import it again
     at.run()
     assert seed.conversations() == 2
@@ -380,7 +368,7 @@ def test_html_and_script_show_as_text(app: AppTest, seed: Seed) -> None:
     at = transcripts(app)
     at.sidebar.text_input(key="tr-query").set_value("alert").run()
     assert hits(at) == [BOLD_TAG]
-    [hit] = _keyed(at.main, "tr-hit-")
+    [hit] = keyed_blocks(at.main, "tr-hit-")
     assert _plain(hit.markdown[1].value) == f"walrus <script>{'alert'}(1)</script> https://evil.example"
     assert "**alert**" in hit.markdown[1].value  # the one bold: the match
     assert "://" not in hit.markdown[1].value.replace("\\", "")  # no autolink either
@@ -391,7 +379,7 @@ def test_html_and_script_show_as_text(app: AppTest, seed: Seed) -> None:
     assert at.text_input(key=f"tr-title-{cid}").value == BOLD_TAG
     assert at.text_area(key=f"tr-notes-{cid}").value == f"{HOSTILE}\n{BOLD_TAG}"
     cell = at.main.get_by_key("tr-reply-0-0")
-    assert isinstance(cell, Block) and _reply_text(cell) == f"walrus {HOSTILE} https://evil.example"
+    assert isinstance(cell, Block) and reply_text(cell) == f"walrus {HOSTILE} https://evil.example"
     _assert_no_live_markup(at)
 
 

@@ -1,0 +1,28 @@
+"""What an AppTest page shows, read as a person reads it; shared by the UI tests of every page."""
+
+from __future__ import annotations
+
+import re
+
+from streamlit.testing.v1.element_tree import Block
+
+WORD_JOINER = "\u2060"  # ui.view.escape_markdown's invisible guard against autolinks
+
+
+def plain(markdown: str) -> str:
+    """Undo the page's Markdown escaping and its invisible autolink guards."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace(WORD_JOINER, ""))
+
+
+def keyed_blocks(node: Block, prefix: str) -> list[Block]:
+    """Every container under `node` (itself included) whose key starts with `prefix`, in page order."""
+    found = [node] if (node.key or "").startswith(prefix) else []
+    for child in node.children.values():
+        if isinstance(child, Block):
+            found += keyed_blocks(child, prefix)
+    return found
+
+
+def reply_text(cell: Block) -> str:
+    """A reply cell's text: its first plain-text element (the details popover's text comes later)."""
+    return cell.text[0].value if len(cell.text) else ""
