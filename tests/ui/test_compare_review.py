@@ -104,3 +104,20 @@ def test_four_samples_show_as_a_grid_with_four_seeds(app: AppTest) -> None:
     texts = {reply_text(block) for block in grid[1:]}
     assert len(seeds) == 4 and len(texts) == 4, (seeds, texts)
     assert "5/5" in captions(cell(at, raw))  # the newest sample is the one the path follows
+
+
+def test_token_view_then_branch_from_a_token(app: AppTest) -> None:
+    at = one_turn(app)
+    original = reply_text(cell(at, BASE))
+    at.toggle(key=f"lane{BASE}-turn0-tokens").set_value(True).run()
+    panel = at.main.get_by_key(f"tokens-{BASE}-0")
+    assert isinstance(panel, Block)
+    assert any("background[" in m.value for m in panel.markdown)  # tokens coloured by probability
+    at.number_input(key=f"lane{BASE}-turn0-tv-pick").set_value(2).run()
+    branch = [b for b in at.main.button if (b.key or "").startswith(f"lane{BASE}-turn0-tv-branch-2-")]
+    assert branch, "no alternatives to branch with at token #2"
+    branch[0].click().run(timeout=120)
+    assert not at.exception and not at.error
+    assert "2/2" in captions(cell(at, BASE))
+    assert any(c.startswith("branched from reply #") and c.endswith("at token #2") for c in captions(cell(at, BASE)))
+    assert reply_text(cell(at, BASE)) != original
