@@ -96,6 +96,7 @@ class TurnUpdate:
     reply: Reply
     message_id: int | None
     lane_id: int | None = None
+    user_id: int | None = None  # the user message the reply answers
 
 
 @dataclass(frozen=True)
@@ -398,8 +399,9 @@ class Conversations:
                         metrics=None if reply.metrics is None else reply.metrics.model_dump(mode="json"),
                     )
                 yield TurnUpdate(
-                    position=i, event=event, reply=reply, message_id=message_ids[i], lane_id=jobs[i].lane.id
-                )
+                    position=i, event=event, reply=reply, message_id=message_ids[i], lane_id=jobs[i].lane.id,
+                    user_id=jobs[i].parent_id,
+                )  # fmt: skip
 
     def _sample_configs(self, lane: Lane, samples: int) -> list[LaneConfig]:
         """`samples` copies of the lane's config; each copy has its own llama.cpp context key, so they run

@@ -372,16 +372,11 @@ def send_turn(review: Review, text: str, *, replacing: int | None = None) -> Non
 
 
 def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing: int | None) -> Iterator[TurnUpdate]:
-    """Pass the updates on; once the edited message exists, put it on the path instead of its sibling."""
-    chosen = False
+    """Pass the updates on; an edit's new message goes on the path instead of the sibling it replaces."""
+    parent = review.turns[replacing - 1].user.id if replacing else None
     for update in updates:
-        if not chosen and replacing is not None and update.message_id is not None:
-            with Session(review.service.engine) as session:
-                reply = session.get(Message, update.message_id)
-                user = session.get(Message, reply.parent_id) if reply and reply.parent_id else None
-            if user is not None and user.id is not None:
-                _select(review.conversation_id, user_choice(user.parent_id), user.id)
-                chosen = True
+        if replacing is not None and update.user_id is not None:
+            _select(review.conversation_id, user_choice(parent), update.user_id)
         yield update
 
 
