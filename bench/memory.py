@@ -38,7 +38,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "SIMULACRA_DATA_DIR": data_dir, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(ROOT / "ui" / "app.py")],
+            [sys.executable, "-c", CHILD, str(ROOT / "ui" / "web" / "app.py")],
             env=env, cwd=ROOT, capture_output=True, text=True, check=False,
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]

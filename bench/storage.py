@@ -274,7 +274,7 @@ def _page_seconds(database_url: str, rounds: int) -> tuple[float, float, int]:
     renders = []
     shown = 0
     for _ in range(rounds + 1):
-        app = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60).switch_page("views/transcripts.py")
+        app = AppTest.from_file(str(ROOT / "ui" / "web" / "app.py"), default_timeout=60).switch_page("views/transcripts.py")
         started = time.perf_counter()
         app.run()
         renders.append(time.perf_counter() - started)

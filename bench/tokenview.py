@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,11 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 # Run as a script, this file's folder comes first on the import path, and bench/storage.py would hide the
-# storage package that ui.tokens imports (through ui.view).
+# storage package that ui.web.widgets.tokens imports (through ui.web.widgets.view).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # for testsupport's server helpers
+
+from testsupport import free_port, stop_process, wait_for_server  # noqa: E402
 
 import simulator  # noqa: E402, F401 - sets GOMP_SPINCOUNT before llama.cpp loads
 from simulator.base import Finished  # noqa: E402
@@ -57,7 +58,7 @@ def generate(n_tokens: int, seed: int) -> list[Token]:
 
 def view_page(compact: list[list[object]]) -> None:
     from simulator.events import Token
-    from ui.tokens import token_view
+    from ui.web.widgets.tokens import token_view
 
     token_view([Token.from_compact(item) for item in compact], key="bench")
 
@@ -93,7 +94,7 @@ BROWSER_PAGE = """
 import json, sys
 import streamlit as st
 from simulator.events import Token
-from ui.tokens import token_view
+from ui.web.widgets.tokens import token_view
 
 compact = json.load(open(sys.argv[1]))
 show = st.radio("show", ["nothing", "text", "tokens"], horizontal=True)
@@ -125,9 +126,7 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
         data, page_file = Path(folder) / "reply.json", Path(folder) / "page.py"
         data.write_text(json.dumps(compact))
         page_file.write_text(BROWSER_PAGE)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         command = [
             sys.executable, "-m", "streamlit", "run", str(page_file), "--server.port", str(port),
             "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -136,12 +135,7 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
         server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                        break
-                except OSError:
-                    time.sleep(0.2)
+            wait_for_server(f"{url}/_stcore/health", server, timeout=60)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1200, "height": 1000})
@@ -155,8 +149,7 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
                     times[show].append(time.perf_counter() - started)
                 browser.close()
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_process(server)
     return {name: values[1:] for name, values in times.items()}
 
 
@@ -182,9 +175,9 @@ def main() -> int:
     tokens = [Token.from_compact(item) for item in compact]
     pick = min(range(len(tokens)), key=lambda i: tokens[i].p or 1.0)
 
-    # Every page of the app imports ui.view (and with it storage and SQLModel) before any token view is drawn;
+    # Every page of the app imports ui.web.widgets.view (and with it storage and SQLModel) before any token view is drawn;
     # the first view itself then pays for importing Altair and pandas and loading Altair's schema.
-    import ui.view  # noqa: F401
+    import ui.web.widgets.view  # noqa: F401
 
     cold = timed(AppTest.from_function(view_page, args=(compact,), default_timeout=60))
     times = apptest_rounds(compact, args.rounds, pick)

@@ -9,7 +9,6 @@ model (the weights, and llama.cpp's repacked copy of them, exist once), and prom
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections.abc import Generator, Iterator
@@ -21,10 +20,13 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from personas.mask import HistoryTurn, Mask
-from simulator.contexts import BATCH, Context, ContextPool, read_prompt, shared_prefix
-from simulator.errors import ModelUnavailable, PromptTooLong
+from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
+from simulator.errors import PromptTooLong
 from simulator.events import Alternative, FinishReason, SamplingSettings, Token
 from simulator.identity import file_sha256
+from simulator.loading import default_threads as default_threads
+from simulator.loading import load_llama as load_llama
+from simulator.loading import load_model, new_context, new_sampler
 from simulator.stops import decode_complete, find_stop, stop_prefix_overlap, trim_to
 
 if TYPE_CHECKING:
@@ -55,33 +57,6 @@ class FittedDocument:
     document: str
     n_tokens: int
     dropped_turns: int
-
-
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
-    """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it).
-
-    Raises:
-        ModelUnavailable: the file is missing or llama.cpp cannot load it.
-    """
-    if not path.exists():
-        raise ModelUnavailable(f"model file not found: {path}")
-    from llama_cpp import Llama
-
-    try:
-        return Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            n_batch=512,
-            verbose=False,
-        )
-    except (ValueError, RuntimeError) as e:
-        raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
 
 
 def drain(steps: Generator[None, None, T]) -> T:
@@ -128,26 +103,11 @@ class Simulator:
     def _loaded(self) -> internals.LlamaModel:
         with self._lock:
             if self._model is None:
-                self._model = _load_model(self.path)
+                self._model = load_model(self.path)
             return self._model
 
     def _new_context(self, key: str) -> Context:
-        import llama_cpp
-        from llama_cpp import _internals as internals
-
-        model = self._loaded()
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = self.n_ctx
-        params.n_batch = params.n_ubatch = BATCH
-        params.n_threads = params.n_threads_batch = self.n_threads
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        params.no_perf = False  # keep llama.cpp's counters: tests read how many prompt tokens were evaluated
-        try:
-            native = internals.LlamaContext(model=model, params=params, verbose=False)
-        except ValueError as e:
-            raise ModelUnavailable(f"llama.cpp could not create a context for {self.path.name}: {e}") from e
-        batch = internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
-        return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key)
+        return new_context(self._loaded(), self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, key=key)
 
     @contextmanager
     def borrow(self, lane_key: str = "") -> Iterator[Context]:
@@ -246,7 +206,7 @@ class Simulator:
         sampler = None
         try:
             cue_probabilities = drain(read_prompt(context, prompt, cue_targets, last=True))
-            sampler = _sampler(settings, seed)
+            sampler = new_sampler(settings, seed)
             writer = _Writer([s for s in settings.stop if s], reply_prefix)
             reason = yield from self._generate(context, sampler, writer, max_tokens, alternatives, cancel)
             cue_p = float(np.prod(cue_probabilities)) if cue_targets else None
@@ -397,43 +357,3 @@ class _Writer:
 
 def _always(_position: int) -> bool:
     return True
-
-
-def _sampler(settings: SamplingSettings, seed: int) -> internals.LlamaSampler:
-    """The same chain llama-cpp-python builds (its no-op stages left out), seeded afresh for every reply."""
-    from llama_cpp import _internals as internals
-
-    sampler = internals.LlamaSampler()
-    if settings.temperature <= 0:
-        sampler.add_greedy()
-        return sampler
-    sampler.add_top_k(settings.top_k)
-    sampler.add_top_p(settings.top_p, 1)
-    sampler.add_temp(settings.temperature)
-    sampler.add_dist(seed)
-    return sampler
-
-
-def _load_model(path: Path) -> internals.LlamaModel:
-    """Load the weights once (mmap'd); every context of this simulator shares them.
-
-    Raises:
-        ModelUnavailable: the file is missing or llama.cpp cannot load it.
-    """
-    if not path.exists():
-        raise ModelUnavailable(f"model file not found: {path}")
-    import llama_cpp
-    from llama_cpp import _internals as internals
-    from llama_cpp._logger import set_verbose
-
-    set_verbose(False)  # llama.cpp's loading chatter goes to stderr otherwise
-    llama_cpp.llama_backend_init()
-    params = llama_cpp.llama_model_default_params()
-    params.n_gpu_layers = 0
-    # mmap, as llama-cpp-python's `Llama` loads: the default (auto) ran single-token decodes 4x slower for
-    # the first ten seconds after loading (measured).
-    params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
-    try:
-        return internals.LlamaModel(path_model=str(path), params=params, verbose=False)
-    except ValueError as e:
-        raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e

@@ -140,16 +140,27 @@ class ChatModel:
     def is_local(self) -> bool:
         return self.model.startswith(f"{LOCAL_PROVIDER}/")
 
+    def missing_keys(self) -> list[str]:
+        """The environment variables this model's provider needs and does not find (never their values).
+
+        Raises:
+            LaneError: litellm cannot tell, e.g. for a model string it cannot parse.
+        """
+        if self.is_local or self.api_base:
+            return []
+        try:
+            report = litellm().validate_environment(model=self.model)
+        except Exception as e:  # noqa: BLE001 - litellm raises its own types for strings it cannot parse
+            raise LaneError(f"{self.model}: cannot check its API key ({type(e).__name__})") from e
+        return [str(name) for name in report.get("missing_keys") or []]
+
     def check(self) -> None:
         """Fail early, with the variable to set, when a cloud model's key is missing.
 
         Raises:
             LaneError: an API key the provider needs is not in the environment or .env.
         """
-        if self.is_local or self.api_base:
-            return
-        report = litellm().validate_environment(model=self.model)
-        missing = report.get("missing_keys") or []
+        missing = self.missing_keys()
         if missing:
             raise LaneError(
                 f"{self.model}: no API key. Set {' and '.join(missing)} in the environment or in .env"

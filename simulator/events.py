@@ -146,3 +146,26 @@ class Reply:
     metrics: FidelityMetrics | None = None
     model_sha256: str | None = None
     diverged_at: int | None = None  # a branch: the token index where it left the reply it branched from
+
+    def apply(self, event: LaneEvent) -> None:
+        """Fold one of the lane's events into the reply: the one place a stream becomes a reply."""
+        if event.kind == "start":
+            self.prompt = event.prompt
+            return
+        if event.kind == "notice":
+            if event.notice:
+                self.notices.append(event.notice)
+            return
+        self.timings = event.timings
+        if event.kind == "token":
+            if event.token is not None:
+                self.tokens.append(event.token)
+                self.text += event.token.text
+            return
+        failed = event.kind == "error"
+        self.status = "error" if failed else "complete"
+        self.finish_reason = event.finish_reason or ("error" if failed else None)
+        self.error = event.error
+        self.seed = event.seed
+        self.model_sha256 = event.model_sha256
+        self.metrics = event.metrics

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from simulator.base import Simulator
+from simulator.base import Simulator, default_threads
 from simulator.bundled import gemma_base_path, smollm2_chat_path
 from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_local_provider
-from simulator.errors import ModelUnavailable
+from simulator.errors import ModelUnavailable, SimulacraError
 from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
 from simulator.worker import LocalWorker, shared_worker
@@ -33,6 +33,21 @@ class ModelEntry:
     @property
     def is_local(self) -> bool:
         return self.path is not None or (self.litellm or "").startswith(f"{LOCAL_PROVIDER}/")
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the Models page shows of one model. `key` is "not needed", "present", or the names of the missing
+    environment variables (never a key's value); `context` is None when unknown, `threads` None for remote."""
+
+    name: str
+    kind: Literal["simulator", "chat"]
+    source: str  # the model file, or the litellm string
+    api_base: str | None
+    context: int | None
+    threads: int | None
+    key: str
+    description: str
 
 
 class Registry:
@@ -124,6 +139,19 @@ class Registry:
             raise ModelUnavailable(f"{entry.name} has no local model file to identify")
         return file_sha256(entry.path())
 
+    def status(self, entry: ModelEntry) -> ModelStatus:
+        """The entry's file or litellm string, context size, threads and API-key status; reads no weights."""
+        return ModelStatus(
+            name=entry.name,
+            kind=entry.kind,
+            source=_source(entry),
+            api_base=entry.api_base,
+            context=self.n_ctx if entry.is_local else _known_context(entry),
+            threads=(self.n_threads or default_threads()) if entry.is_local else None,
+            key=_key_status(entry),
+            description=entry.description,
+        )
+
     def warm(self) -> None:
         """Load the bundled models now, so the first turn does not pay for it."""
         self.simulator(self.entries["base"]).warm(contexts=2)  # the default lanes have two base lanes
@@ -134,3 +162,32 @@ class Registry:
     def close(self) -> None:
         for simulator in self._simulators.values():
             simulator.close()
+
+
+def _source(entry: ModelEntry) -> str:
+    if entry.path is None:
+        return entry.litellm or ""
+    try:
+        return str(entry.path())
+    except SimulacraError as e:
+        return f"missing: {e}"
+
+
+def _known_context(entry: ModelEntry) -> int | None:
+    """litellm's bundled price list (read offline) knows the context of well-known cloud models."""
+    try:
+        info = litellm().get_model_info(entry.litellm or entry.name)
+    except Exception:  # noqa: BLE001 - unknown to litellm's list: nothing to show
+        return None
+    context = info.get("max_input_tokens")
+    return int(context) if context else None
+
+
+def _key_status(entry: ModelEntry) -> str:
+    if entry.is_local or entry.api_base or entry.litellm is None:
+        return "not needed"
+    try:
+        missing = ChatModel(entry.litellm).missing_keys()
+    except SimulacraError as e:
+        return str(e)
+    return "missing: " + ", ".join(missing) if missing else "present"

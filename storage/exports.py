@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from storage.imports import AnnotationRow, ExportFile, LaneRow, MessageRow, validate_export
+from storage.tree import walk
 
 
 class _Tree:
@@ -26,12 +27,7 @@ class _Tree:
 
     def current_path(self) -> list[MessageRow]:
         """From the first user message, always the newest branch: what the Compare page shows."""
-        path: list[MessageRow] = []
-        parent: int | None = None
-        while self.users.get(parent):
-            path.append(self.users[parent][-1])
-            parent = path[-1].id
-        return path
+        return [turn.user for turn in walk(self.messages)]
 
     def paths(self) -> Iterator[list[MessageRow]]:
         """Every root-to-leaf chain of user messages, by leaf id."""
@@ -51,17 +47,6 @@ class _Tree:
         return ratings[-1] if ratings else None
 
 
-def _system_prompt(lane: LaneRow) -> str | None:
-    """The lane's system prompt, else its mask's system_prompt or frame; chat lanes only."""
-    if lane.kind != "chat":
-        return None
-    snapshot = lane.mask_snapshot or {}
-    for candidate in (lane.system_prompt, snapshot.get("system_prompt"), snapshot.get("frame")):
-        if isinstance(candidate, str) and candidate.strip():
-            return candidate
-    return None
-
-
 def _json_line(value: Any) -> str:
     # Readable UTF-8, but the line separators json leaves raw are escaped: str.splitlines() splits on them.
     line = json.dumps(value, ensure_ascii=False)
@@ -72,30 +57,71 @@ def _usable(reply: MessageRow) -> bool:
     return reply.status != "error" and bool(reply.content.strip())
 
 
-def to_jsonl(export: dict[str, Any]) -> str:
+# The messages a chat lane was sent before the conversation itself (system prompt, a mask's example turns),
+# for replies that carry no stored prompt; computing them needs the mask, which storage does not know.
+ChatOpening = Callable[[LaneRow], list[dict[str, str]]]
+
+
+def to_jsonl(export: dict[str, Any], chat_opening: ChatOpening) -> str:
     """OpenAI chat fine-tuning format: one `{"messages": [...]}` line per lane and path of user messages.
 
-    A conversation without branches gives one line per lane. Each user turn is followed by the lane's
-    newest reply to it (error and empty replies are left out, as the lane's own history leaves them out);
-    chat lanes open with their system prompt (see _system_prompt). Trailing user turns without a reply
-    are dropped, and a line with no reply at all is not written. Raises ImportError_ for an invalid export.
+    A conversation without branches gives one line per lane. A chat lane's line is the exact message list
+    stored with its last answered reply on the path, plus that reply: what the model was really sent.
+    Otherwise (base lanes, and chat replies saved without a prompt) each user turn is followed by the lane's
+    newest reply to it (error and empty replies are left out, as the lane's own history leaves them out),
+    chat lanes opening with `chat_opening(lane)`. Trailing user turns without a reply are dropped, and a
+    line with no reply at all is not written. Raises ImportError_ for an invalid export.
     """
     tree = _Tree(validate_export(export))
     lines: list[str] = []
     for lane in tree.lanes:
-        system = _system_prompt(lane)
         for path in tree.paths():
-            messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-            answered = len(messages)
-            for user in path:
-                messages.append({"role": "user", "content": user.content})
-                replies = tree.lane_replies(user.id, lane.id)
-                if replies and _usable(replies[-1]):
-                    messages.append({"role": "assistant", "content": replies[-1].content})
-                    answered = len(messages)
+            messages = _sent(tree, lane, path) if lane.kind == "chat" else None
+            if messages is None:
+                messages = _rebuilt(tree, lane, path, chat_opening(lane) if lane.kind == "chat" else [])
             if any(m["role"] == "assistant" for m in messages):
-                lines.append(_json_line({"messages": messages[:answered]}))
+                lines.append(_json_line({"messages": messages}))
     return "".join(line + "\n" for line in lines)
+
+
+def _sent(tree: "_Tree", lane: LaneRow, path: list[MessageRow]) -> list[dict[str, Any]] | None:
+    """The stored message list of the lane's last answered reply on the path, and the reply; None when that
+    reply has no stored list."""
+    for user in reversed(path):
+        replies = tree.lane_replies(user.id, lane.id)
+        if replies and _usable(replies[-1]):
+            reply = replies[-1]
+            if not _is_message_list(reply.prompt):
+                return None
+            return [*reply.prompt, {"role": "assistant", "content": reply.content}]
+    return None
+
+
+def _is_message_list(prompt: Any) -> bool:
+    """A stored prompt that is a chat message list (an imported file may hold anything JSON)."""
+    return (
+        isinstance(prompt, list)
+        and bool(prompt)
+        and all(
+            isinstance(m, dict) and set(m) == {"role", "content"} and m["role"] in ("system", "user", "assistant")
+            and isinstance(m["content"], str)
+            for m in prompt
+        )
+    )
+
+
+def _rebuilt(
+    tree: "_Tree", lane: LaneRow, path: list[MessageRow], opening: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = list(opening)
+    answered = 0
+    for user in path:
+        messages.append({"role": "user", "content": user.content})
+        replies = tree.lane_replies(user.id, lane.id)
+        if replies and _usable(replies[-1]):
+            messages.append({"role": "assistant", "content": replies[-1].content})
+            answered = len(messages)
+    return messages[:answered]
 
 
 def to_dpo(export: dict[str, Any]) -> str:
@@ -129,7 +155,7 @@ def _annotation_lines(notes: list[AnnotationRow]) -> list[str]:
     for a in notes:
         parts = []
         if a.rating is not None:
-            parts.append(f"rating {a.rating:+d}" if a.rating <= 1 else f"rating {a.rating}/5")
+            parts.append(f"rating {a.rating:+d}")
         if a.tags:
             parts.append("tags " + ", ".join(f"`{t}`" for t in a.tags))
         head = "> **Annotation**" + (": " + " · ".join(parts) if parts else "")
@@ -250,10 +276,10 @@ def to_json(export: Any) -> str:
     return _indented(export, 3 if isinstance(export, list) else 2) + "\n"
 
 
-# Every export format by its name (the CLI's --format, the file extension the UI downloads).
+# The export formats that need nothing but the export itself; `jsonl` needs a chat lane's opening messages
+# as well, so ui.service.exports adds it.
 FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": to_json,
     "md": to_markdown,
-    "jsonl": to_jsonl,
     "dpo": to_dpo,
 }

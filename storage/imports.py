@@ -79,7 +79,7 @@ class AnnotationRow(_Row):
     message_id: int | None = None
     conversation_id: int | None = None
     tags: list[str] = Field(default_factory=list)
-    rating: int | None = Field(default=None, ge=-1, le=5)
+    rating: int | None = Field(default=None, ge=-1, le=1)
     note: str = ""
     created_at: AwareDatetime | None = None
 
@@ -283,6 +283,79 @@ def _parents_first(messages: list[MessageRow]) -> list[list[MessageRow]]:
     return [w for w in waves if w]
 
 
+def _add_conversation(session: Session, source: ConversationRow, now: datetime) -> int:
+    conversation = Conversation(
+        title=source.title,
+        notes=source.notes,
+        created_at=_when(source.created_at, now),
+        updated_at=_when(source.updated_at, now),
+    )
+    session.add(conversation)
+    session.flush()
+    cid = conversation.id
+    assert cid is not None
+    return cid
+
+
+def _add_lanes(session: Session, source: list[LaneRow], cid: int, now: datetime) -> dict[int, int | None]:
+    """Insert the lanes; returns each file id's new id."""
+    lanes = [
+        Lane(**lane.model_dump(exclude={"id", "conversation_id", "created_at"}), conversation_id=cid,
+             created_at=_when(lane.created_at, now))
+        for lane in source
+    ]  # fmt: skip
+    session.add_all(lanes)
+    session.flush()
+    return {old.id: new.id for old, new in zip(source, lanes, strict=True)}
+
+
+def _add_messages(
+    session: Session, source: list[MessageRow], cid: int, lane_ids: dict[int, int | None], now: datetime
+) -> dict[int, int | None]:
+    """Insert the message tree, parents before children; returns each file id's new id."""
+    message_ids: dict[int, int | None] = {}
+    placed: list[tuple[MessageRow, Message]] = []
+    for wave in _parents_first(source):
+        rows = [
+            Message(
+                **m.model_dump(
+                    exclude={"id", "conversation_id", "lane_id", "parent_id", "diverged_from_id", "created_at"}
+                ),
+                conversation_id=cid,
+                lane_id=None if m.lane_id is None else lane_ids[m.lane_id],
+                parent_id=None if m.parent_id is None else message_ids[m.parent_id],
+                created_at=_when(m.created_at, now),
+            )
+            for m in wave
+        ]
+        session.add_all(rows)
+        session.flush()
+        message_ids.update((m.id, row.id) for m, row in zip(wave, rows, strict=True))
+        placed.extend(zip(wave, rows, strict=True))
+    # A branch may point at any message, earlier or later in the tree: set it once all have new ids.
+    for m, row in placed:
+        if m.diverged_from_id is not None:
+            row.diverged_from_id = message_ids[m.diverged_from_id]
+    return message_ids
+
+
+def _add_annotations(
+    session: Session, source: list[AnnotationRow], cid: int, message_ids: dict[int, int | None], now: datetime
+) -> None:
+    session.add_all(
+        Annotation(
+            # A note on a message also records its conversation, as repo.add_annotation does.
+            message_id=None if a.message_id is None else message_ids[a.message_id],
+            conversation_id=cid,
+            tags=list(a.tags),
+            rating=a.rating,
+            note=a.note,
+            created_at=_when(a.created_at, now),
+        )
+        for a in source
+    )
+
+
 def import_conversation(*, session: Session, data: dict[str, Any]) -> int:
     """Restore an export as a new conversation, with new ids, in one transaction; returns its id.
 
@@ -292,60 +365,10 @@ def import_conversation(*, session: Session, data: dict[str, Any]) -> int:
     export = validate_export(data)
     now = utcnow()
     try:
-        source = export.conversation
-        conversation = Conversation(
-            title=source.title,
-            notes=source.notes,
-            created_at=_when(source.created_at, now),
-            updated_at=_when(source.updated_at, now),
-        )
-        session.add(conversation)
-        session.flush()
-        cid = conversation.id
-        assert cid is not None
-        lanes = [
-            Lane(**lane.model_dump(exclude={"id", "conversation_id", "created_at"}), conversation_id=cid,
-                 created_at=_when(lane.created_at, now))
-            for lane in export.lanes
-        ]  # fmt: skip
-        session.add_all(lanes)
-        session.flush()
-        lane_ids = {old.id: new.id for old, new in zip(export.lanes, lanes, strict=True)}
-        message_ids: dict[int, int | None] = {}
-        placed: list[tuple[MessageRow, Message]] = []
-        for wave in _parents_first(export.messages):
-            rows = [
-                Message(
-                    **m.model_dump(
-                        exclude={"id", "conversation_id", "lane_id", "parent_id", "diverged_from_id", "created_at"}
-                    ),
-                    conversation_id=cid,
-                    lane_id=None if m.lane_id is None else lane_ids[m.lane_id],
-                    parent_id=None if m.parent_id is None else message_ids[m.parent_id],
-                    created_at=_when(m.created_at, now),
-                )
-                for m in wave
-            ]
-            session.add_all(rows)
-            session.flush()
-            message_ids.update((m.id, row.id) for m, row in zip(wave, rows, strict=True))
-            placed.extend(zip(wave, rows, strict=True))
-        # A branch may point at any message, earlier or later in the tree: set it once all have new ids.
-        for m, row in placed:
-            if m.diverged_from_id is not None:
-                row.diverged_from_id = message_ids[m.diverged_from_id]
-        session.add_all(
-            Annotation(
-                # A note on a message also records its conversation, as repo.add_annotation does.
-                message_id=None if a.message_id is None else message_ids[a.message_id],
-                conversation_id=cid,
-                tags=list(a.tags),
-                rating=a.rating,
-                note=a.note,
-                created_at=_when(a.created_at, now),
-            )
-            for a in export.annotations
-        )
+        cid = _add_conversation(session, export.conversation, now)
+        lane_ids = _add_lanes(session, export.lanes, cid, now)
+        message_ids = _add_messages(session, export.messages, cid, lane_ids, now)
+        _add_annotations(session, export.annotations, cid, message_ids, now)
         session.commit()
     except Exception:
         session.rollback()

@@ -1,17 +1,23 @@
 # The only storage functions the rest of the app calls, so the UI and the turn runner never write SQL
 # and each write is one committed transaction: a crash loses nothing already shown.
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, update
 from sqlmodel import Session, SQLModel, col, select
 
-from storage.bulk import paused_gc
+from simulator.events import SamplingSettings
 
-# Re-exported: the rest of the app reaches every storage function and error through repo.
+# Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
+# through repo.
+from storage.annotations import add_annotation as add_annotation
+from storage.annotations import delete_annotation as delete_annotation
+from storage.annotations import list_annotations as list_annotations
+from storage.annotations import update_annotation as update_annotation
+from storage.bulk import paused_gc
 from storage.errors import ImportError_ as ImportError_
 from storage.errors import InvalidValue as InvalidValue
 from storage.errors import NotFound as NotFound
@@ -20,6 +26,7 @@ from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
 from storage.imports import load_export_bytes as load_export_bytes
 from storage.imports import load_export_file as load_export_file
+from storage.rows import commit, elsewhere, get_row
 from storage.search import SearchFilters as SearchFilters
 from storage.search import SearchHit as SearchHit
 from storage.search import count_conversations as count_conversations
@@ -28,16 +35,15 @@ from storage.search import search_filters as search_filters
 from storage.tables import (
     LANE_KINDS,
     MESSAGE_STATUSES,
-    Annotation,
     Conversation,
     Lane,
     LaneKind,
     Message,
     MessageStatus,
+    sampling_columns,
     utcnow,
 )
-
-_Row = TypeVar("_Row", bound=SQLModel)
+from storage.tables import Annotation as Annotation
 
 
 class ConversationSummary(BaseModel):
@@ -53,34 +59,12 @@ class ConversationSummary(BaseModel):
     first_user_message: str | None
 
 
-def _get(session: Session, model: type[_Row], row_id: int) -> _Row:
-    row = session.get(model, row_id)
-    if row is None:
-        raise NotFound(f"{model.__name__.lower()} {row_id} does not exist")
-    return row
-
-
-def _commit(session: Session, *rows: SQLModel) -> None:
-    # Refresh so the returned rows stay readable after the caller closes the session.
-    try:
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    for row in rows:
-        session.refresh(row)
-
-
-def _elsewhere(what: str, row_id: int, actual: int | None, expected: int) -> InvalidValue:
-    return InvalidValue(f"{what} {row_id} belongs to conversation {actual}, not {expected}")
-
-
 def _check_user_parent(session: Session, conversation_id: int, parent_id: int | None) -> None:
     if parent_id is None:
         return
-    parent = _get(session, Message, parent_id)
+    parent = get_row(session, Message, parent_id)
     if parent.conversation_id != conversation_id:
-        raise _elsewhere("message", parent_id, parent.conversation_id, conversation_id)
+        raise elsewhere("message", parent_id, parent.conversation_id, conversation_id)
     if parent.role != "user":
         raise InvalidValue(f"message {parent_id} is a {parent.role} message; parents are user messages")
 
@@ -89,7 +73,7 @@ def create_conversation(*, session: Session, title: str = "") -> Conversation:
     """Start an empty conversation."""
     conversation = Conversation(title=title)
     session.add(conversation)
-    _commit(session, conversation)
+    commit(session, conversation)
     return conversation
 
 
@@ -104,12 +88,7 @@ def add_lane(
     mask_name: str | None,
     mask_snapshot: Mapping[str, Any] | None,
     system_prompt: str | None,
-    temperature: float,
-    top_p: float,
-    top_k: int,
-    max_tokens: int,
-    seed: int | None,
-    stop: Sequence[str],
+    settings: SamplingSettings,
 ) -> Lane:
     """Record a lane with everything needed to reproduce it; mask_snapshot must be JSON-ready.
 
@@ -117,9 +96,7 @@ def add_lane(
     """
     if kind not in LANE_KINDS:
         raise InvalidValue(f"lane kind {kind!r} is not one of {', '.join(LANE_KINDS)}")
-    if isinstance(stop, str):
-        raise InvalidValue("stop is a list of strings, not a string")
-    _get(session, Conversation, conversation_id)
+    get_row(session, Conversation, conversation_id)
     lane = Lane(
         conversation_id=conversation_id,
         position=position,
@@ -129,15 +106,10 @@ def add_lane(
         mask_name=mask_name,
         mask_snapshot=None if mask_snapshot is None else dict(mask_snapshot),
         system_prompt=system_prompt,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        max_tokens=max_tokens,
-        seed=seed,
-        stop=list(stop),
+        **sampling_columns(settings),
     )
     session.add(lane)
-    _commit(session, lane)
+    commit(session, lane)
     return lane
 
 
@@ -149,7 +121,7 @@ def add_user_message(
     Raises NotFound for an unknown conversation or parent, InvalidValue for a parent that is not a
     user message of this conversation.
     """
-    conversation = _get(session, Conversation, conversation_id)
+    conversation = get_row(session, Conversation, conversation_id)
     _check_user_parent(session, conversation_id, parent_id)
     now = utcnow()
     message = Message(
@@ -162,7 +134,7 @@ def add_user_message(
     )
     conversation.updated_at = now
     session.add(message)
-    _commit(session, message)
+    commit(session, message)
     return message
 
 
@@ -182,15 +154,15 @@ def start_reply(
     `diverged_at` tokens from. Raises NotFound for an unknown conversation, lane or
     parent, InvalidValue when the lane or parent belongs elsewhere or the parent is not a user message.
     """
-    conversation = _get(session, Conversation, conversation_id)
-    lane = _get(session, Lane, lane_id)
+    conversation = get_row(session, Conversation, conversation_id)
+    lane = get_row(session, Lane, lane_id)
     if lane.conversation_id != conversation_id:
-        raise _elsewhere("lane", lane_id, lane.conversation_id, conversation_id)
+        raise elsewhere("lane", lane_id, lane.conversation_id, conversation_id)
     _check_user_parent(session, conversation_id, parent_id)
     if diverged_from_id is not None:
-        source = _get(session, Message, diverged_from_id)
+        source = get_row(session, Message, diverged_from_id)
         if source.conversation_id != conversation_id:
-            raise _elsewhere("message", diverged_from_id, source.conversation_id, conversation_id)
+            raise elsewhere("message", diverged_from_id, source.conversation_id, conversation_id)
     if diverged_at is not None and diverged_at < 0:
         raise InvalidValue(f"diverged_at {diverged_at} is negative")
     now = utcnow()
@@ -208,7 +180,7 @@ def start_reply(
     )
     conversation.updated_at = now
     session.add(message)
-    _commit(session, message)
+    commit(session, message)
     return message
 
 
@@ -230,7 +202,7 @@ def update_reply(*, session: Session, message_id: int, content: str, tokens: Seq
         session.rollback()
         raise
     if result.rowcount == 0:
-        _get(session, Message, message_id)
+        get_row(session, Message, message_id)
 
 
 def finish_reply(
@@ -255,10 +227,10 @@ def finish_reply(
     """
     if status not in MESSAGE_STATUSES:
         raise InvalidValue(f"status {status!r} is not one of {', '.join(MESSAGE_STATUSES)}")
-    message = _get(session, Message, message_id)
+    message = get_row(session, Message, message_id)
     if message.role != "model":
         raise InvalidValue(f"message {message_id} is a {message.role} message, not a reply")
-    conversation = _get(session, Conversation, message.conversation_id)
+    conversation = get_row(session, Conversation, message.conversation_id)
     message.content = content
     message.tokens = None if tokens is None else list(tokens)
     message.status = status
@@ -271,13 +243,13 @@ def finish_reply(
     message.model_sha256 = model_sha256
     message.metrics = None if metrics is None else dict(metrics)
     conversation.updated_at = utcnow()
-    _commit(session, message)
+    commit(session, message)
     return message
 
 
 def get_conversation(*, session: Session, conversation_id: int) -> Conversation:
     """Raises NotFound when there is no such conversation."""
-    return _get(session, Conversation, conversation_id)
+    return get_row(session, Conversation, conversation_id)
 
 
 def set_title(*, session: Session, conversation_id: int, title: str) -> Conversation:
@@ -285,17 +257,17 @@ def set_title(*, session: Session, conversation_id: int, title: str) -> Conversa
 
     Raises NotFound for an unknown conversation.
     """
-    conversation = _get(session, Conversation, conversation_id)
+    conversation = get_row(session, Conversation, conversation_id)
     conversation.title = title
-    _commit(session, conversation)
+    commit(session, conversation)
     return conversation
 
 
 def set_notes(*, session: Session, conversation_id: int, notes: str) -> Conversation:
     """Replace a conversation's notes. Raises NotFound for an unknown conversation."""
-    conversation = _get(session, Conversation, conversation_id)
+    conversation = get_row(session, Conversation, conversation_id)
     conversation.notes = notes
-    _commit(session, conversation)
+    commit(session, conversation)
     return conversation
 
 
@@ -366,89 +338,6 @@ def list_conversations(*, session: Session, limit: int = 50, offset: int = 0) ->
     ]
 
 
-def add_annotation(
-    *,
-    session: Session,
-    message_id: int | None = None,
-    conversation_id: int | None = None,
-    tags: Iterable[str] = (),
-    rating: int | None = None,
-    note: str = "",
-) -> Annotation:
-    """Annotate a message, or the whole conversation when message_id is None.
-
-    An annotation on a message also records the message's conversation, so conversation-wide
-    queries need no join. Raises NotFound for unknown ids, InvalidValue when neither id is given,
-    the ids disagree, tags is a single string, or rating is outside -1..5.
-    """
-    _check_annotation(tags, rating)
-    if message_id is not None:
-        message = _get(session, Message, message_id)
-        if conversation_id is not None and conversation_id != message.conversation_id:
-            raise _elsewhere("message", message_id, message.conversation_id, conversation_id)
-        conversation_id = message.conversation_id
-    elif conversation_id is not None:
-        _get(session, Conversation, conversation_id)
-    else:
-        raise InvalidValue("an annotation needs a message_id or a conversation_id")
-    annotation = Annotation(
-        message_id=message_id, conversation_id=conversation_id, tags=list(tags), rating=rating, note=note
-    )
-    session.add(annotation)
-    _commit(session, annotation)
-    return annotation
-
-
-def _check_annotation(tags: Iterable[str], rating: int | None) -> None:
-    if isinstance(tags, str):
-        raise InvalidValue("tags is a list of strings, not a string")
-    if rating is not None and not -1 <= rating <= 5:
-        raise InvalidValue(f"rating {rating} is outside -1..5")
-
-
-def update_annotation(
-    *, session: Session, annotation_id: int, tags: Iterable[str], rating: int | None, note: str
-) -> Annotation:
-    """Replace an annotation's tags, rating and note (what it is attached to stays).
-
-    Raises NotFound for an unknown annotation, InvalidValue as add_annotation does.
-    """
-    _check_annotation(tags, rating)
-    annotation = _get(session, Annotation, annotation_id)
-    annotation.tags = list(dict.fromkeys(tags))
-    annotation.rating = rating
-    annotation.note = note
-    _commit(session, annotation)
-    return annotation
-
-
-def delete_annotation(*, session: Session, annotation_id: int) -> None:
-    """Raises NotFound for an unknown annotation."""
-    annotation = _get(session, Annotation, annotation_id)
-    session.delete(annotation)
-    try:
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-
-
-def list_annotations(*, session: Session, conversation_id: int) -> list[Annotation]:
-    """Annotations on the conversation and on any of its messages, oldest first."""
-    message_ids = select(Message.id).where(col(Message.conversation_id) == conversation_id)
-    statement = (
-        select(Annotation)
-        .where(
-            or_(
-                col(Annotation.conversation_id) == conversation_id,
-                col(Annotation.message_id).in_(message_ids),
-            )
-        )
-        .order_by(col(Annotation.id))
-    )
-    return list(session.exec(statement))
-
-
 def _row_dict(row: SQLModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in type(row).model_fields:
@@ -462,7 +351,7 @@ def export_conversation(*, session: Session, conversation_id: int) -> dict[str, 
 
     Raises NotFound for an unknown conversation.
     """
-    conversation = _get(session, Conversation, conversation_id)
+    conversation = get_row(session, Conversation, conversation_id)
     lanes = list_lanes(session=session, conversation_id=conversation_id)
     messages = list_messages(session=session, conversation_id=conversation_id)
     annotations = list_annotations(session=session, conversation_id=conversation_id)

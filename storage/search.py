@@ -286,6 +286,26 @@ def _words(session: Session, query: str) -> _Words | None:
     return None if match is None else _Words(terms, match)
 
 
+def _page(conditions: list[ColumnElement[bool]], sort: SearchSort, limit: int, offset: int) -> Any:
+    """The statement for one page of the conversations that pass `conditions`, in `sort` order, with id,
+    title, updated_at and annotation_count."""
+    most_annotated = sort == "most_annotated"
+    newest = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+    order = (_annotation_count(Conversation.id).desc(), *newest) if most_annotated else newest
+    page = (
+        select(col(Conversation.id), col(Conversation.title), col(Conversation.updated_at))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    # Annotations are counted for the page's rows only; sorting by them has counted every match already.
+    count = _annotation_count(page.c.id).label("annotation_count")
+    page_newest = (page.c.updated_at.desc(), page.c.id.desc())
+    return select(page, count).order_by(*((count.desc(), *page_newest) if most_annotated else page_newest))
+
+
 def search(
     *,
     session: Session,
@@ -320,22 +340,7 @@ def search(
         if words is None:
             return []
         conditions.append(col(Conversation.id).in_(words.conversations()))
-    most_annotated = sort == "most_annotated"
-    newest = (col(Conversation.updated_at).desc(), col(Conversation.id).desc())
-    order = (_annotation_count(Conversation.id).desc(), *newest) if most_annotated else newest
-    page = (
-        select(col(Conversation.id), col(Conversation.title), col(Conversation.updated_at))
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
-    # Annotations are counted for the page's rows only; sorting by them has counted every match already.
-    count = _annotation_count(page.c.id).label("annotation_count")
-    page_newest = (page.c.updated_at.desc(), page.c.id.desc())
-    statement = select(page, count).order_by(*((count.desc(), *page_newest) if most_annotated else page_newest))
-    rows = session.execute(statement).all()
+    rows = session.execute(_page(conditions, sort, limit, offset)).all()
     snippets = words.snippets(session, [row.id for row in rows]) if words is not None and rows else {}
     return [
         SearchHit(

@@ -17,11 +17,14 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from simulator.events import SamplingSettings
+
 LaneKind = Literal["simulator", "chat"]
 Role = Literal["user", "model"]
 MessageStatus = Literal["complete", "incomplete", "error"]
 
 LANE_KINDS: tuple[LaneKind, ...] = ("simulator", "chat")
+RATINGS: tuple[int, ...] = (-1, 0, 1)  # bad, neutral, good: the one rating scale of every annotation
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("complete", "incomplete", "error")
 
 # Named constraints let later SQLite batch migrations find and drop them.
@@ -93,6 +96,24 @@ class Lane(SQLModel, table=True):
     seed: int | None = None
     stop: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    # The columns above are SamplingSettings spread out (one column each, so they can be filtered on);
+    # this and `sampling_columns` are the only two places that know the mapping.
+    @property
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            stop=list(self.stop or []),
+        )
+
+
+def sampling_columns(settings: SamplingSettings) -> dict[str, Any]:
+    """A lane's sampling settings as the Lane columns that store them."""
+    return settings.model_dump(include={"temperature", "top_p", "top_k", "max_tokens", "seed", "stop"})
 
 
 class Message(SQLModel, table=True):

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from testsupport import free_port, stop_process
+from testsupport import free_port, stop_process, wait_for_server
 
 import simulator  # noqa: F401 - sets GOMP_SPINCOUNT before any test imports llama_cpp (10x slower otherwise)
 from simulator.bundled import smollm2_chat_path
@@ -50,19 +48,7 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {server.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer within 120 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_for_server(f"{base}/models", server, timeout=120, log=log)
         yield base
     finally:
         stop_process(server)

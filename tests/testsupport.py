@@ -33,6 +33,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _id(value: int | None) -> int:
+    """A saved row's id: `repo` returns rows whose `id` is typed optional, but a saved row always has one."""
+    assert value is not None
+    return value
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     """The CLI's whole complaint: a non-zero exit, no traceback, and exactly one `error: ...` line."""
     assert result.returncode != 0

@@ -30,6 +30,7 @@ def asked(cli: Run, home: Path) -> tuple[subprocess.CompletedProcess[str], dict[
     return result, json.loads(result.stdout)
 
 
+@pytest.mark.model
 def test_ask_answers_in_every_lane(asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
     result, output = asked
 
@@ -49,6 +50,7 @@ def test_ask_answers_in_every_lane(asked: tuple[subprocess.CompletedProcess[str]
     assert all(token["p"] is None and token["top"] == [] for token in chat["tokens"])
 
 
+@pytest.mark.model
 def test_export_has_the_question_every_reply_and_each_lanes_mask_and_settings(
     cli: Run, home: Path, asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ) -> None:
@@ -75,6 +77,7 @@ def test_export_has_the_question_every_reply_and_each_lanes_mask_and_settings(
     assert chat["mask_snapshot"] is None  # the chat lane wore no mask
 
 
+@pytest.mark.model
 def test_list_shows_the_saved_conversation(
     cli: Run, home: Path, asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ) -> None:
@@ -89,6 +92,7 @@ def test_list_shows_the_saved_conversation(
     assert row["lane_labels"] == [label for label, _, _ in LANES]
 
 
+@pytest.mark.model
 def test_a_lane_without_its_api_key_fails_alone(cli: Run, tmp_path: Path) -> None:
     result = cli(tmp_path, "ask", *ASK, "--lane", "openai/gpt-4o-mini", *SAMPLING)
 

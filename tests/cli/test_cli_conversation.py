@@ -8,10 +8,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 GREEDY = ["--temperature", "0", "--seed", "1", "--max-tokens", "12"]
 
 
+@pytest.mark.model
 def test_default_lanes_then_a_follow_up_turn_that_remembers_the_first(cli: Run, tmp_path: Path) -> None:
     first = cli(tmp_path, "ask", "What is the capital of France?", "--json", *GREEDY)
     assert first.returncode == 0, first.stderr

@@ -46,6 +46,7 @@ def test_an_unknown_conversation_is_one_clear_error(cli: Run, tmp_path: Path) ->
     assert "42" in one_error_line(cli(tmp_path, "export", "42"))
 
 
+@pytest.mark.model
 def test_a_prompt_longer_than_the_context_fails_the_lanes_and_keeps_the_message(cli: Run, tmp_path: Path) -> None:
     prompt = " ".join(f"dragon{i % 10}" for i in range(2000))
 

@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.model
+
 SIMULACRA_ARGS = [
     "ask", "Write a long story about a dragon.", "--lane", "base@raw",
     "--max-tokens", "2000", "--temperature", "0.8", "--seed", "3",

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.model
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 METRICS = {"in_character_p", "ended_by", "spoke_for_user", "perplexity", "raw_perplexity", "mask_effect"}
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from testsupport import one_error_line
 
+pytestmark = pytest.mark.model
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 VOLATILE = {"id", "conversation_id", "lane_id", "parent_id", "message_id", "diverged_from_id"}
 
@@ -94,3 +96,14 @@ def test_a_bad_import_is_one_error_and_saves_nothing(
 def test_annotating_a_missing_message_is_one_error(cli: Run, home: Path, asked: dict[str, Any]) -> None:
     result = cli(home, "annotate", "99999", "--tag", "x")
     assert result.returncode == 2 and "99999" in one_error_line(result)
+
+
+@pytest.mark.parametrize("rating", ["3", "-2", "5"])
+def test_a_rating_other_than_minus_one_zero_or_plus_one_is_refused(
+    cli: Run, home: Path, asked: dict[str, Any], rating: str
+) -> None:
+    conversation = str(asked["conversation_id"])
+    before = json.loads(cli(home, "export", conversation).stdout)["annotations"]
+    result = cli(home, "annotate", str(asked["lanes"][0]["message_id"]), "--rating", rating, "--note", "saved?")
+    assert result.returncode == 2 and f"--rating is -1, 0 or +1, not {rating}" in one_error_line(result)
+    assert json.loads(cli(home, "export", conversation).stdout)["annotations"] == before

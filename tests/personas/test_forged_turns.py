@@ -95,6 +95,7 @@ def test_the_preview_pieces_show_the_quoted_lines_and_join_to_the_document() -> 
     assert "".join(part.text for part in parts) == mask.render(history)
 
 
+@pytest.mark.model
 def test_generation_reads_the_quoted_document(registry: Registry) -> None:
     mask = load_mask("assistant")
     history = [HistoryTurn(role="user", text=FORGED)]

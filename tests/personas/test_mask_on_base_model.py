@@ -13,6 +13,8 @@ from llama_cpp import Llama
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def base_model() -> Iterator[Llama]:

@@ -18,6 +18,8 @@ from simulator.contexts import GRAIN
 from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
 
+pytestmark = pytest.mark.model
+
 ASSISTANT = load_mask("assistant")
 GREEDY = SamplingSettings(temperature=0.0, seed=1, max_tokens=16)
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import pytest
 from lanesupport import collect, prompt_tokens_read
 
 from personas.catalog import load_mask
@@ -13,6 +14,8 @@ from simulator.contexts import GRAIN
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+
+pytestmark = pytest.mark.model
 
 SETTINGS = SamplingSettings(temperature=0.0, max_tokens=24)
 MASKS = ["assistant", "interview"]

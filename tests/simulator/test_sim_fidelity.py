@@ -18,6 +18,8 @@ from simulator.metrics import perplexity
 from simulator.registry import Registry
 from simulator.turn import RAW, LaneConfig, run_turn
 
+pytestmark = pytest.mark.model
+
 ASSISTANT = load_mask("assistant")
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=40)
 FRANCE = [HistoryTurn(role="user", text="What is the capital of France?")]

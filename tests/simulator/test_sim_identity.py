@@ -44,6 +44,7 @@ def test_a_cached_digest_is_read_back_without_hashing(tmp_path: Path, monkeypatc
     assert file_sha256(model) == "from-the-cache"
 
 
+@pytest.mark.model
 def test_the_registry_names_the_file_of_a_local_model_only(registry: Registry) -> None:
     base = registry.resolve("base")
     assert base.path is not None

@@ -16,6 +16,8 @@ from simulator.events import LaneEvent, SamplingSettings, Token
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
 
+pytestmark = pytest.mark.model
+
 ASSISTANT = load_mask("assistant")
 STORY = [HistoryTurn(role="user", text="Tell me a short story about a lighthouse keeper.")]
 WARM = SamplingSettings(temperature=0.8, max_tokens=24)

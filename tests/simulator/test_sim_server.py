@@ -15,6 +15,8 @@ from simulator.events import SamplingSettings, Token
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
 
+pytestmark = pytest.mark.model
+
 GREEDY = SamplingSettings(temperature=0.0, seed=1, max_tokens=16)
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 

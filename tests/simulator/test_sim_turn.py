@@ -16,6 +16,8 @@ from simulator.events import LaneEvent, SamplingSettings
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
 
+pytestmark = pytest.mark.model
+
 GREEDY = SamplingSettings(temperature=0.0, seed=1, max_tokens=16)
 QUESTION = [HistoryTurn(role="user", text="What is the capital of France?")]
 

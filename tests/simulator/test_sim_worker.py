@@ -13,6 +13,8 @@ from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
 from simulator.worker import LocalWorker
 
+pytestmark = pytest.mark.model
+
 GREEDY = SamplingSettings(temperature=0.0, seed=1, max_tokens=6)
 
 

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from lanerows import with_sampling_settings
+
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Lane
@@ -52,7 +54,8 @@ def make_lane(session: Session) -> Callable[..., Lane]:
             "stop": ["\nUser:"],
         }
         settings.update(overrides)
-        return repo.add_lane(session=session, conversation_id=conversation_id, position=position, **settings)
+        return repo.add_lane(session=session, conversation_id=conversation_id, position=position,
+                             **with_sampling_settings(settings))  # fmt: skip
 
     return make
 

@@ -6,14 +6,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import repo
 from storage.tables import Lane
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def _found(session: Session, query: str) -> list[int]:
@@ -84,7 +80,7 @@ def test_edits_are_checked_like_new_annotations(session: Session, reply: tuple[i
     cid, message_id = reply
     annotation = repo.add_annotation(session=session, message_id=message_id, rating=1, note="fine")
     aid = _id(annotation.id)
-    with pytest.raises(repo.InvalidValue, match="outside -1..5"):
+    with pytest.raises(repo.InvalidValue, match=r"not one of -1, 0, \+1"):
         repo.update_annotation(session=session, annotation_id=aid, tags=[], rating=9, note="")
     with pytest.raises(repo.InvalidValue, match="not a string"):
         repo.update_annotation(session=session, annotation_id=aid, tags="funny", rating=None, note="")

@@ -6,15 +6,11 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Lane
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def test_two_engines_on_the_same_file(db_url: str) -> None:

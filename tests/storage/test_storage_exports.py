@@ -6,14 +6,11 @@ from typing import Any
 
 import pytest
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import exports, repo
+from storage.imports import LaneRow
 from storage.tables import Lane
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 class Builder:
@@ -49,6 +46,12 @@ class Builder:
         return repo.export_conversation(session=self.session, conversation_id=self.cid)
 
 
+def lane_system_prompt(lane: LaneRow) -> list[dict[str, str]]:
+    """A stand-in for the chat-lane rule (ui.service.exports has the real one, with masks): storage only
+    decides where the opening goes."""
+    return [{"role": "system", "content": lane.system_prompt}] if lane.system_prompt else []
+
+
 def _lines(text: str) -> list[Any]:
     assert text == "" or text.endswith("\n")
     return [json.loads(line) for line in text.splitlines()]
@@ -73,7 +76,7 @@ def test_jsonl_has_one_line_per_lane_and_path(build: Callable[..., Builder]) -> 
     edited = b.user("Who are you?", first)
     b.reply(chat, edited, "A chat model.")
 
-    lines = _lines(exports.to_jsonl(b.export()))
+    lines = _lines(exports.to_jsonl(b.export(), lane_system_prompt))
     assert lines == [
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
                       {"role": "user", "content": "How are you?"}, {"role": "assistant", "content": "Fine."}]},
@@ -86,38 +89,13 @@ def test_jsonl_has_one_line_per_lane_and_path(build: Callable[..., Builder]) -> 
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("system_prompt", "snapshot", "expected"),
-    [
-        ("Lane prompt", {"system_prompt": "Mask prompt", "frame": "Frame"}, "Lane prompt"),
-        (None, {"system_prompt": "Mask prompt", "frame": "Frame"}, "Mask prompt"),
-        (None, {"system_prompt": None, "frame": "A pirate's log."}, "A pirate's log."),
-        (None, {"frame": ""}, None),
-        (None, None, None),
-    ],
-)
-def test_jsonl_system_message_for_chat_lanes(
-    build: Callable[..., Builder], system_prompt: str | None, snapshot: dict[str, Any] | None, expected: str | None
-) -> None:
-    b = build()
-    chat = b.lane(kind="chat", system_prompt=system_prompt, mask_name="m" if snapshot else None, mask_snapshot=snapshot)
-    base = b.lane(kind="simulator", system_prompt=None, mask_name="m", mask_snapshot={"frame": "ignored"})
-    user = b.user("Hi")
-    b.reply(chat, user, "Hello")
-    b.reply(base, user, "Hello")
-    chat_line, base_line = _lines(exports.to_jsonl(b.export()))
-    system = [m["content"] for m in chat_line["messages"] if m["role"] == "system"]
-    assert system == ([expected] if expected else [])
-    assert [m["role"] for m in base_line["messages"]] == ["user", "assistant"]  # simulators saw a document
-
-
 def test_dpo_pairs_from_siblings_and_other_lanes(build: Callable[..., Builder]) -> None:
     b = build()
     base, chat = b.lane(label="Base"), b.lane(label="Chat", kind="chat")
     question = b.user("Name a colour")
-    b.reply(base, question, "Blue", rating=5)
-    b.reply(base, question, "Asdf", rating=1)
-    b.reply(chat, question, "Green", rating=3)
+    b.reply(base, question, "Blue", rating=1)
+    b.reply(base, question, "Asdf", rating=-1)
+    b.reply(chat, question, "Green", rating=0)
     b.reply(chat, question, "Teal")  # not rated: in no pair
     b.reply(chat, question, "", status="error", rating=-1)  # errors are left out
     later = b.user("Another", question)
@@ -174,7 +152,7 @@ def test_line_separators_inside_text_stay_escaped(build: Callable[..., Builder])
     user = b.user("one\u2028two\x85three\u2029")
     b.reply(lane, user, "a\nb", rating=1)
     b.reply(lane, user, "c\u2028d", rating=-1)
-    for text in (exports.to_jsonl(b.export()), exports.to_dpo(b.export())):
+    for text in (exports.to_jsonl(b.export(), lane_system_prompt), exports.to_dpo(b.export())):
         [line] = _lines(text)
         assert "one\u2028two\x85three\u2029" in json.dumps(line, ensure_ascii=False)
 

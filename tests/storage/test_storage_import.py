@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import repo
 from storage.imports import MAX_IMPORT_BYTES
@@ -19,11 +20,6 @@ from storage.tables import Lane, MessageStatus
 MASK = {"name": "assistant", "frame": "A helpful AI talks with a user.", "system_prompt": None}
 TOKENS = [["Hello", 0.91, [["Hi", 0.05], ["Hey", 0.02]]], [" there", 0.5, [[" world", 0.3]]]]
 TABLES = ("conversation", "lane", "message", "annotation")
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def _counts(engine: Engine) -> dict[str, int]:
@@ -175,7 +171,7 @@ BROKEN = [
     ("reply without lane", _set("messages.1.lane_id", None), "is a reply without a lane_id"),
     ("other conversation", _set("messages.1.conversation_id", 4242), "belongs to conversation 4242"),
     ("annotation target", _set("annotations.0.message_id", 31337), "on message 31337, which is not in the file"),
-    ("rating", _set("annotations.0.rating", 9), r"annotations\[0\]" + ROW + "rating: .*less than or equal to 5"),
+    ("rating", _set("annotations.0.rating", 9), r"annotations\[0\]" + ROW + "rating: .*less than or equal to 1"),
     ("empty object", lambda d: d.clear(), "format is None"),
 ]
 

@@ -6,17 +6,13 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import repo
 from storage.tables import Lane
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 METRICS = {"in_character_p": 0.875, "tokens": 12, "broke_at": None, "top": [["Ada", 0.5], ["I", 0.25]]}
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 class Turn:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, SQLModel
+from testsupport import _id
 
+from simulator.events import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Annotation, Conversation, Lane, Message
@@ -20,11 +22,6 @@ CHAT_PROMPT = [{"role": "system", "content": "Be brief."}, {"role": "user", "con
 
 def _columns(table: type[SQLModel]) -> set[str]:
     return set(inspect(table).columns.keys())
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def test_full_conversation_round(engine: Engine, session: Session, make_lane: Callable[..., Lane]) -> None:
@@ -84,8 +81,8 @@ def test_incomplete_reply_survives_a_restart(db_url: str) -> None:
         lane_id = _id(
             repo.add_lane(
                 session=session, conversation_id=cid, position=0, label="Base", kind="simulator", model="m",
-                mask_name=None, mask_snapshot=None, system_prompt=None, temperature=0.7, top_p=0.9, top_k=40,
-                max_tokens=32, seed=None, stop=[],
+                mask_name=None, mask_snapshot=None, system_prompt=None, settings=SamplingSettings(temperature=0.7,
+                top_p=0.9, top_k=40, max_tokens=32, seed=None, stop=[]),
             ).id
         )  # fmt: skip
         question = repo.add_user_message(
@@ -243,7 +240,7 @@ def test_annotations_on_messages_and_conversations(session: Session, make_lane: 
     on_message = repo.add_annotation(
         session=session, message_id=question.id, tags=["greeting", "short"], rating=1, note="fine"
     )
-    on_conversation = repo.add_annotation(session=session, conversation_id=cid, rating=5)
+    on_conversation = repo.add_annotation(session=session, conversation_id=cid, rating=0)
     repo.add_annotation(session=session, conversation_id=other, tags=["elsewhere"])
 
     assert on_message.conversation_id == cid and on_message.tags == ["greeting", "short"]
@@ -253,7 +250,7 @@ def test_annotations_on_messages_and_conversations(session: Session, make_lane: 
 
     with pytest.raises(repo.InvalidValue, match="needs a message_id or a conversation_id"):
         repo.add_annotation(session=session)
-    with pytest.raises(repo.InvalidValue, match="outside -1..5"):
+    with pytest.raises(repo.InvalidValue, match=r"not one of -1, 0, \+1"):
         repo.add_annotation(session=session, conversation_id=cid, rating=7)
     with pytest.raises(repo.InvalidValue, match="not a string"):
         repo.add_annotation(session=session, conversation_id=cid, tags="funny")

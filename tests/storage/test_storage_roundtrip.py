@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from storage import exports, repo
+from storage.imports import LaneRow
 from storage.db import make_engine
 
 # Any character SQLite and JSON can hold (no lone surrogates), NUL and line separators included.
@@ -38,7 +40,7 @@ LANE = st.fixed_dictionaries(
         "mask_snapshot": SNAPSHOT,
         "system_prompt": st.none() | TEXT,
         "temperature": st.floats(0, 2),
-        "top_p": PROB,
+        "top_p": st.floats(min_value=0, max_value=1, exclude_min=True, allow_nan=False),
         "top_k": st.integers(0, 200),
         "max_tokens": st.integers(1, 4096),
         "seed": st.none() | st.integers(0, 2**31),
@@ -70,7 +72,7 @@ REPLY = st.fixed_dictionaries(
     }
 )
 ANNOTATION = st.fixed_dictionaries(
-    {"tags": st.lists(TEXT, max_size=3), "rating": st.none() | st.integers(-1, 5), "note": TEXT}
+    {"tags": st.lists(TEXT, max_size=3), "rating": st.none() | st.integers(-1, 1), "note": TEXT}
 )
 
 
@@ -95,13 +97,17 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
             "branches": branches, "annotations": annotations}  # fmt: skip
 
 
+def no_opening(lane: LaneRow) -> list[dict[str, str]]:
+    return []
+
+
 def _write(session: Session, plan: dict[str, Any]) -> int:
     """Store the plan through repo, as the app would; returns the conversation id."""
     cid = repo.create_conversation(session=session, title=plan["title"]).id
     assert cid is not None
     repo.set_notes(session=session, conversation_id=cid, notes=plan["notes"])
     lanes = [
-        repo.add_lane(session=session, conversation_id=cid, position=i, **lane).id
+        repo.add_lane(session=session, conversation_id=cid, position=i, **with_sampling_settings(lane)).id
         for i, lane in enumerate(plan["lanes"])
     ]
     messages: list[int | None] = []
@@ -185,17 +191,19 @@ def test_export_import_export_round_trips(
     assert without_ids(second) == without_ids(first)
 
     texts = {role: {m["content"] for m in first["messages"] if m["role"] == role} for role in ("user", "model")}
-    jsonl = exports.to_jsonl(first)
+    # A chat lane's line is the message list stored with its reply, when that is one.
+    sent = {m["content"] for r in first["messages"] if isinstance(r["prompt"], list) for m in r["prompt"]}
+    jsonl = exports.to_jsonl(first, no_opening)
     for line in jsonl.splitlines():
         record = json.loads(line)
         assert set(record) == {"messages"}
         assert all(set(m) == {"role", "content"} for m in record["messages"])
         assert {m["role"] for m in record["messages"]} <= {"system", "user", "assistant"}
         assert record["messages"][-1]["role"] == "assistant"
-        assert {m["content"] for m in record["messages"] if m["role"] == "user"} <= texts["user"]
-        assert {m["content"] for m in record["messages"] if m["role"] == "assistant"} <= texts["model"]
+        assert {m["content"] for m in record["messages"] if m["role"] == "user"} <= texts["user"] | sent
+        assert {m["content"] for m in record["messages"] if m["role"] == "assistant"} <= texts["model"] | sent
     assert jsonl.count("\n") == len(jsonl.splitlines())
-    assert exports.to_jsonl(second) == jsonl  # the import changed nothing any format shows
+    assert exports.to_jsonl(second, no_opening) == jsonl  # the import changed nothing any format shows
 
     dpo = exports.to_dpo(first)
     pairs = [json.loads(line) for line in dpo.splitlines()]

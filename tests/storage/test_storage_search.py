@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlmodel import Session
+from testsupport import _id
 
 from storage import repo
 from storage.db import alembic_config
@@ -18,11 +19,6 @@ from storage.tables import Lane
 
 HOSTILE = ['"', '""', "*", "NOT", "OR", "AND", "NEAR", "a:b", "-x", "x -y", "(", ")", "^", "col:x", "'", "\\",
            "%", "_", "a*b", '"unbalanced', "NEAR(a b)", "title:hello", "+", "{a b}", "a OR", ":", "-"]  # fmt: skip
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
 
 
 def _reply(session: Session, cid: int, lane_id: int, parent_id: int, content: str) -> int:

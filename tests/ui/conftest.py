@@ -17,7 +17,7 @@ from testsupport import CHROMIUM_ARGS, chromium_path, free_port, streamlit_serve
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "ui" / "web" / "app.py"
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import re
 
 from streamlit.testing.v1.element_tree import Block
 
-WORD_JOINER = "\u2060"  # ui.view.escape_markdown's invisible guard against autolinks
+WORD_JOINER = "\u2060"  # ui.web.widgets.view.escape_markdown's invisible guard against autolinks
 
 
 def plain(markdown: str) -> str:

@@ -15,7 +15,9 @@ from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
 from storage.db import make_engine
 from storage.tables import Message
-from ui.conversations import Conversations, LaneSetup, TurnUpdate, reply_choice, user_choice
+from ui.service.conversations import Conversations, LaneSpec, TurnUpdate, reply_choice, user_choice
+
+pytestmark = pytest.mark.model
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=12, seed=1)
 WARM = SamplingSettings(temperature=1.0, max_tokens=16)
@@ -43,7 +45,7 @@ def message(service: Conversations, message_id: int | None) -> Message:
 
 
 def test_regenerated_replies_are_siblings_and_the_selection_picks_one(service: Conversations) -> None:
-    cid = service.create([LaneSetup(model="base", mask="assistant", settings=WARM)])
+    cid = service.create([LaneSpec(model="base", mask="assistant", settings=WARM)])
     [first] = finals(service.send(cid, "Name a colour."))
     [lane] = service.lanes(cid)
     assert lane.id is not None
@@ -66,7 +68,7 @@ def test_regenerated_replies_are_siblings_and_the_selection_picks_one(service: C
 
 
 def test_an_edited_message_starts_a_branch_and_the_old_one_can_be_continued(service: Conversations) -> None:
-    cid = service.create([LaneSetup(model="base", mask="assistant", settings=GREEDY)])
+    cid = service.create([LaneSpec(model="base", mask="assistant", settings=GREEDY)])
     finals(service.send(cid, "What is the capital of France?"))
     finals(service.send(cid, "And of Spain?"))
     original = service.path(cid)
@@ -85,7 +87,7 @@ def test_an_edited_message_starts_a_branch_and_the_old_one_can_be_continued(serv
 
 
 def test_samples_have_their_own_seeds_and_texts(service: Conversations) -> None:
-    cid = service.create([LaneSetup(model="base", mask="forum", settings=WARM)])
+    cid = service.create([LaneSpec(model="base", mask="forum", settings=WARM)])
     drawn = finals(service.send(cid, "What is your favourite book?", samples=4))
     assert len(drawn) == 4
     seeds = [message(service, u.message_id).seed for u in drawn]
@@ -97,7 +99,7 @@ def test_samples_have_their_own_seeds_and_texts(service: Conversations) -> None:
 
 
 def test_a_token_branch_keeps_the_first_tokens_then_the_chosen_one(service: Conversations) -> None:
-    cid = service.create([LaneSetup(model="base", mask="assistant", settings=GREEDY)])
+    cid = service.create([LaneSpec(model="base", mask="assistant", settings=GREEDY)])
     [original] = finals(service.send(cid, "Tell me about the Moon."))
     tokens = original.reply.tokens
     at = 3
@@ -118,7 +120,7 @@ def test_a_token_branch_keeps_the_first_tokens_then_the_chosen_one(service: Conv
 
 
 def test_replay_repeats_a_sampled_reply_exactly(service: Conversations) -> None:
-    cid = service.create([LaneSetup(model="base", mask="interview", settings=WARM)])
+    cid = service.create([LaneSpec(model="base", mask="interview", settings=WARM)])
     [original] = finals(service.send(cid, "What did you do yesterday?"))
     [replayed] = finals(service.replay(original.message_id or 0))
     first, again = message(service, original.message_id), message(service, replayed.message_id)

@@ -19,7 +19,7 @@ from personas.cards import import_card
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 CARD = {
     "spec": "chara_card_v2",

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlmodel import Session
 
+from simulator.events import SamplingSettings
 from storage import repo
 from storage.db import make_engine
-from ui.settings import Settings
+from ui.service.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 TITLE = "<b>x</b> walrus log"
 NOTES = "<script>window.hacked=1</script>"
@@ -40,8 +41,8 @@ def _seed() -> int:
             for conversation, answers in ((other, ["Penguins swim."]), (cid, ["Walruses are big.", REPLY])):
                 lane = repo.add_lane(
                     session=s, conversation_id=conversation, position=0, label="base@assistant", kind="simulator",
-                    model="base", mask_name="assistant", mask_snapshot=None, system_prompt=None, temperature=0.0,
-                    top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[],
+                    model="base", mask_name="assistant", mask_snapshot=None, system_prompt=None, settings=SamplingSettings(
+                    temperature=0.0, top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[]),
                 )  # fmt: skip
                 user = repo.add_user_message(session=s, conversation_id=conversation, parent_id=None, content="Tell me")
                 replies = []

@@ -10,7 +10,9 @@ from screen import plain, reply_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from ui.view import OTHER_MODEL
+from ui.web.widgets.view import OTHER_MODEL
+
+pytestmark = pytest.mark.model
 
 QUESTION = "What is the capital of France?"
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from screen import keyed_blocks, reply_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
+
+pytestmark = pytest.mark.model
 
 QUESTION = "What is the capital of France?"
 BASE = 1  # the default lanes: base@raw, base@assistant, chat

@@ -1,10 +1,14 @@
 # Every page renders without an exception, and the draft lanes of a new conversation can be edited
-# (no model runs here, so these stay fast).
+# (no turn runs here, so these stay quick).
 
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+# No turn runs here, but every page these tests open asks for the model registry, whose first use starts
+# loading the bundled models in a background thread (ui/web/resources.py): that is a model load.
+pytestmark = pytest.mark.model
 
 
 def test_compare_page_shows_the_three_default_lanes(app: AppTest) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from screen import reply_text
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
@@ -15,6 +16,8 @@ from test_compare_review import captions, cell, one_turn
 from test_transcripts import PAGE, _download, hits, media  # noqa: F401 - media is a fixture
 
 from storage import repo
+
+pytestmark = pytest.mark.model
 
 LANE = 0  # base@raw among the default lanes: without a mask, two samples rarely say the same
 

@@ -19,11 +19,13 @@ from testsupport import free_port, streamlit_server
 from simulator.base import Finished
 from simulator.events import Alternative, SamplingSettings, Token
 from simulator.registry import Registry
-from ui.tokens import NO_PROBABILITIES, BranchRequest
-from ui.view import escape_markdown
+from ui.web.widgets.tokens import NO_PROBABILITIES, BranchRequest
+from ui.web.widgets.view import escape_markdown
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+pytestmark = pytest.mark.model
 
 # Real replies at temperature 0: Markdown and LaTeX punctuation, spaces and blank lines, HTML tags, and
 # emoji whose bytes arrive over several tokens (the first ones with empty text).
@@ -107,7 +109,7 @@ def view_app(compact: list[list[object]]) -> None:
     import streamlit as st
 
     from simulator.events import Token
-    from ui.tokens import token_view
+    from ui.web.widgets.tokens import token_view
 
     tokens = [Token.from_compact(item) for item in compact]
     shown = st.session_state.get("length", len(tokens))
@@ -302,7 +304,7 @@ BROWSER_APP = """
 import json, sys
 import streamlit as st
 from simulator.events import Token
-from ui.tokens import token_view
+from ui.web.widgets.tokens import token_view
 
 tokens = [Token.from_compact(t) for t in json.load(open(sys.argv[1]))]
 request = token_view(tokens, key="tv")

@@ -1,6 +1,8 @@
 # The Transcripts page on a real SQLite file seeded through repo: search, filters, pages, opening a conversation
 # side by side, editing its title and notes, every download's contents, importing, and hostile text shown as
-# text. No model runs here: the conversations are written the way a finished turn writes them.
+# text. No turn runs here: the conversations are written the way a finished turn writes them. Opening a
+# conversation, or any page but this one, asks for the model registry, whose first use loads the bundled
+# models in a background thread (ui/web/resources.py): those tests are marked `model`.
 
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from sqlmodel import Session, select
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Markdown
+from testsupport import _id
 
+from simulator.events import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Conversation, Message
-from ui.settings import Settings
-from ui.views.transcripts import snippet_markdown
+from ui.service.settings import Settings
+from ui.web.views.transcripts import snippet_markdown
 
 PAGE = "views/transcripts.py"
 HOSTILE = "<script>alert(1)</script>"
@@ -61,7 +65,7 @@ class Seed:
                 _id(repo.add_lane(
                     session=s, conversation_id=cid, position=i, label=f"{model}@{mask}" if mask else model,
                     kind="simulator" if model == "base" else "chat", model=model, mask_name=mask, mask_snapshot=None,
-                    system_prompt=None, temperature=0.0, top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[],
+                    system_prompt=None, settings=SamplingSettings(temperature=0.0, max_tokens=16, seed=1, top_p=1.0),
                 ).id)
                 for i, model in enumerate(models)
             ]  # fmt: skip
@@ -92,11 +96,6 @@ class Seed:
             return repo.get_conversation(session=s, conversation_id=conversation_id)
 
 
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
-
-
 @pytest.fixture
 def seed(engine: Engine) -> Seed:
     return Seed(engine)
@@ -121,6 +120,7 @@ def _plain(markdown: str) -> str:
 # -- search, filters, sort, pages ------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_search_finds_a_word_and_only_its_conversation(app: AppTest, seed: Seed) -> None:
     seed.conversation("Sea", "Tell me about the sea", ["The walrus sleeps on ice.", "Seals swim."])
     seed.conversation("Birds", "Tell me about penguins", ["Penguins cannot fly."])
@@ -203,6 +203,7 @@ def _open(at: AppTest, conversation_id: int) -> AppTest:
     return at
 
 
+@pytest.mark.model
 def test_open_shows_the_lanes_side_by_side_and_edits_save_at_once(app: AppTest, seed: Seed) -> None:
     cid, _ = seed.conversation("Capitals", "What is the capital of France?", ["Paris.", "The capital is Paris."])
     at = _open(transcripts(app), cid)
@@ -249,6 +250,7 @@ def _download(at: AppTest, media: list[MediaFileManager], fmt: str) -> tuple[str
     return served.filename, served.content.decode("utf-8")
 
 
+@pytest.mark.model
 def test_every_download_serves_its_format(app: AppTest, seed: Seed, media: list[MediaFileManager]) -> None:
     cid, replies = seed.conversation("Colours", "Name a colour", ["Blue", "Green", "Teal"], models=("base", "chat"))
     seed.annotate(replies[0], rating=1, tags=("in-character",), note="crisp")
@@ -277,6 +279,7 @@ def test_every_download_serves_its_format(app: AppTest, seed: Seed, media: list[
     ]
 
 
+@pytest.mark.model
 def test_continue_in_compare_opens_the_conversation_there(app: AppTest, seed: Seed) -> None:
     cid, _ = seed.conversation("Capitals", "What is the capital of France?", ["Paris.", "Paris, of course."])
     at = _open(transcripts(app), cid)
@@ -301,6 +304,7 @@ def _export_bytes(seed: Seed, conversation_id: int) -> bytes:
         return json.dumps(repo.export_conversation(session=s, conversation_id=conversation_id)).encode()
 
 
+@pytest.mark.model
 def test_importing_a_file_opens_the_new_conversation(app: AppTest, seed: Seed) -> None:
     cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
     exported = _export_bytes(seed, cid)
@@ -359,6 +363,7 @@ def _assert_no_live_markup(at: AppTest) -> None:
     assert not at.get("html")
 
 
+@pytest.mark.model
 def test_html_and_script_show_as_text(app: AppTest, seed: Seed) -> None:
     cid, [reply] = seed.conversation(BOLD_TAG, "Say something", [f"walrus {HOSTILE} https://evil.example"],
                                      models=("base",))  # fmt: skip

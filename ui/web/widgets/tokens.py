@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from simulator.events import Token
-from ui.view import escape_markdown
+from ui.web.widgets.view import escape_markdown
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -12,18 +11,7 @@ from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
 from personas.catalog import list_masks, load_mask, mask_to_toml
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, MaskError
-from ui.settings import Settings
-
-
-def _settings() -> Settings:
-    from ui.cli import _settings as load
-
-    return load()
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+from ui.cli.common import USER_ERRORS, fail, settings, workspace
 
 
 @click.group()
@@ -35,7 +23,7 @@ def masks() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def masks_list(as_json: bool) -> None:
     """List built-in and user masks with what each shows."""
-    found = list_masks(_settings().resolved_masks_dir)
+    found = list_masks(settings().resolved_masks_dir)
     if as_json:
         rows = [m.model_dump(mode="json", exclude={"card", "card_image"}) for m in found]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -49,9 +37,9 @@ def masks_list(as_json: bool) -> None:
 def masks_show(name: str) -> None:
     """Print a mask as TOML."""
     try:
-        click.echo(mask_to_toml(load_mask(name, _settings().resolved_masks_dir)))
+        click.echo(mask_to_toml(load_mask(name, settings().resolved_masks_dir)))
     except MaskError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 @masks.command(name="render")
@@ -61,32 +49,22 @@ def masks_show(name: str) -> None:
               help="Render this conversation's current path instead (its first lane's replies).")
 def masks_render(name: str, user_text: str | None, conversation_id: int | None) -> None:
     """Print the exact document the simulator reads."""
-    settings = _settings()
+    current = settings()
     try:
-        mask = load_mask(name, settings.resolved_masks_dir)
+        mask = load_mask(name, current.resolved_masks_dir)
         if conversation_id is not None:
-            history = _conversation_history(settings, conversation_id)
+            history = workspace(current).conversations.history(conversation_id)
             if user_text:
                 history.append(HistoryTurn(role="user", text=user_text))
         else:
             history = [HistoryTurn(role="user", text=user_text or "Hello!")]
-    except MaskError as e:
-        _fail(str(e))
-        return
+    except USER_ERRORS as e:
+        fail(str(e))
     click.echo(mask.render(history))
     for forged in mask.forged_lines(history):
         # stderr: stdout stays the exact document, ready to pipe into another tool.
         click.echo(f"note: quoted a line that opens with a speaker tag: {forged.line!r} -> {forged.written!r}",
                    err=True)
-
-
-def _conversation_history(settings: Settings, conversation_id: int) -> list[HistoryTurn]:
-    from ui.cli import _conversations
-    from ui.conversations import history_for_lane
-
-    service = _conversations(settings)
-    lanes = service.lanes(conversation_id)
-    return history_for_lane(service.path(conversation_id), lanes[0].id if lanes else None)
 
 
 @masks.command(name="import")
@@ -96,17 +74,15 @@ def masks_import(file: Path) -> None:
 
     A mask of the same name is never overwritten: the import takes the next free name (`aqua-2`).
     """
-    settings = _settings()
+    current = settings()
     try:
         if file.stat().st_size > MAX_CARD_BYTES:  # refused before reading, whatever the file claims to be
             raise MaskError(f"{file.name}: file is {file.stat().st_size} bytes; the limit is 20 MB")
-        mask, path = import_into_library(file.read_bytes(), file.name, settings.resolved_masks_dir)
+        mask, path = import_into_library(file.read_bytes(), file.name, current.resolved_masks_dir)
     except OSError as e:
-        _fail(f"cannot read {file}: {e}")
-        return
+        fail(f"cannot read {file}: {e}")
     except MaskError as e:
-        _fail(str(e))
-        return
+        fail(str(e))
     click.echo(f"imported mask '{mask.name}' to {path}")
 
 
@@ -118,7 +94,7 @@ def masks_import(file: Path) -> None:
 def masks_export(name: str, fmt: str, out: Path) -> None:
     """Write a mask as TOML, a V2 JSON character card, or a PNG character card."""
     try:
-        mask = load_mask(name, _settings().resolved_masks_dir)
+        mask = load_mask(name, settings().resolved_masks_dir)
         data = {
             "toml": lambda: mask_to_toml(mask).encode("utf-8"),
             "card-json": lambda: export_card_json(mask),
@@ -126,6 +102,5 @@ def masks_export(name: str, fmt: str, out: Path) -> None:
         }[fmt]()
         out.write_bytes(data)
     except (MaskError, OSError) as e:
-        _fail(str(e))
-        return
+        fail(str(e))
     click.echo(f"wrote {out}")

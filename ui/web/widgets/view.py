@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
 
 import streamlit as st
 
 from simulator.events import Reply, SamplingSettings, Timings
-from storage.tables import Lane, Message
-from ui.conversations import LaneSetup
+from ui.service.lanes import LaneSpec
+from ui.service.models import Lane, SavedMessage
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; escaping all of it also defuses Streamlit's
 # own syntax (`:red[...]`, `:material/...:`, `$...$`) and raw HTML, whatever the parser adds next.
@@ -58,26 +57,14 @@ def show_reply(reply: Reply) -> None:
         st.caption("waiting for the first token…")
 
 
-def reply_from_message(message: Message) -> Reply:
-    """A saved reply in the shape `show_reply` draws, so history and live replies look the same."""
-    return Reply(
-        text=message.content,
-        status=message.status,  # type: ignore[arg-type]
-        finish_reason=message.finish_reason,  # type: ignore[arg-type]
-        error=message.error,
-        timings=Timings(ttft_ms=message.ttft_ms, total_ms=message.total_ms, tokens_per_s=message.tokens_per_s),
-    )
-
-
-def show_saved_reply(message: Message) -> None:
-    reply = reply_from_message(message)
-    if reply.status == "incomplete":
+def show_saved_reply(message: SavedMessage) -> None:
+    if message.status == "incomplete":
         # Saved mid-stream and never finished (the tab closed or the turn was interrupted).
-        if reply.text:
-            st.text(reply.text)
+        if message.content:
+            st.text(message.content)
         st.caption("incomplete: the turn was interrupted")
         return
-    show_reply(reply)
+    show_reply(message.as_reply())
 
 
 # -- lane settings ---------------------------------------------------------------------------------------
@@ -87,15 +74,7 @@ NO_MASK = "(none)"
 MAX_SEED = 2**31 - 1
 
 
-@dataclass
-class DraftLane:
-    """A lane not yet saved; `uid` keys its widgets, so removing one lane keeps the others' edits."""
-
-    uid: int
-    setup: LaneSetup
-
-
-def setup_from_state(prefix: str) -> LaneSetup | None:
+def spec_from_state(prefix: str) -> LaneSpec | None:
     """The lane that the `prefix` widgets describe, from session state; None if they were not drawn."""
     state = st.session_state
     if f"{prefix}-model" not in state:
@@ -110,10 +89,10 @@ def setup_from_state(prefix: str) -> LaneSetup | None:
         max_tokens=int(state[f"{prefix}-max_tokens"]),
         seed=None if seed is None else int(seed),
     )
-    return LaneSetup(model=model, mask=None if mask == NO_MASK else mask, settings=settings)
+    return LaneSpec(model=model, mask=None if mask == NO_MASK else mask, settings=settings)
 
 
-def lane_editor(prefix: str, setup: LaneSetup, model_names: list[str], mask_names: list[str]) -> LaneSetup:
+def lane_editor(prefix: str, setup: LaneSpec, model_names: list[str], mask_names: list[str]) -> LaneSpec:
     """Widgets for one lane's model, mask and sampling settings, showing `setup`; returns what they show.
 
     Each widget's default is the lane's current value rather than a preset in session state: a closed
@@ -147,51 +126,53 @@ def lane_editor(prefix: str, setup: LaneSetup, model_names: list[str], mask_name
     st.slider("Temperature", 0.0, 2.0, value=s.temperature, step=0.05, key=f"{prefix}-temperature")
     st.number_input("Max tokens", 1, 4096, value=s.max_tokens, step=1, key=f"{prefix}-max_tokens")
     st.number_input("Seed", 0, MAX_SEED, value=s.seed, step=1, key=f"{prefix}-seed", placeholder="random (recorded)")
-    return setup_from_state(prefix) or setup
+    return spec_from_state(prefix) or setup
 
 
-def sampling_summary(kind: str, temperature: float, max_tokens: int, seed: int | None) -> str:
+def sampling_summary(kind: str, settings: SamplingSettings) -> str:
     """A caption under a lane's header: only our own words and numbers, so it is safe as Markdown."""
-    seed_text = "random seed" if seed is None else f"seed {seed}"
-    return f"{kind} · T {temperature:g} · {max_tokens} tokens · {seed_text}"
+    seed_text = "random seed" if settings.seed is None else f"seed {settings.seed}"
+    return f"{kind} · T {settings.temperature:g} · {settings.max_tokens} tokens · {seed_text}"
 
 
 def lane_details(lane: Lane) -> str:
     """A saved lane's settings as plain text: they cannot change, or old replies would lose their meaning."""
+    s = lane.settings
     lines = [
         f"model: {lane.model}",
         f"kind: {lane.kind}",
         f"mask: {lane.mask_name or '(none)'}",
-        f"temperature: {lane.temperature:g}",
-        f"top_p: {lane.top_p:g}   top_k: {lane.top_k}",
-        f"max tokens: {lane.max_tokens}",
-        f"seed: {'random' if lane.seed is None else lane.seed}",
+        f"temperature: {s.temperature:g}",
+        f"top_p: {s.top_p:g}   top_k: {s.top_k}",
+        f"max tokens: {s.max_tokens}",
+        f"seed: {'random' if s.seed is None else s.seed}",
     ]
-    if lane.stop:
-        lines.append(f"extra stops: {lane.stop!r}")
+    if s.stop:
+        lines.append(f"extra stops: {s.stop!r}")
     if lane.system_prompt:
         lines.append(f"system prompt: {lane.system_prompt}")
     return "\n".join(lines)
 
 
-def reply_details(reply: Message, lane: Lane) -> str:
+def reply_details(reply: SavedMessage, lane: Lane) -> str:
     """Everything behind one reply, as plain text: model, mask, settings, seed, timings, model file."""
+    s, timings = lane.settings, reply.timings
     lines = [
         f"reply #{reply.id}",
         f"model: {lane.model}" + (f" (sha256 {reply.model_sha256[:16]}…)" if reply.model_sha256 else ""),
         f"mask: {lane.mask_name or '(none)'}",
-        f"temperature {lane.temperature:g} · top_p {lane.top_p:g} · top_k {lane.top_k} · max tokens {lane.max_tokens}",
-        f"seed: {reply.seed if reply.seed is not None else ('—' if lane.seed is None else lane.seed)}",
+        f"temperature {s.temperature:g} · top_p {s.top_p:g} · top_k {s.top_k} · max tokens {s.max_tokens}",
+        f"seed: {reply.seed if reply.seed is not None else ('—' if s.seed is None else s.seed)}",
         f"status: {reply.status}" + (f" · finish: {reply.finish_reason}" if reply.finish_reason else ""),
     ]
-    if reply.ttft_ms is not None:
-        lines.append(f"first token: {reply.ttft_ms:,.0f} ms")
-    if reply.total_ms is not None:
-        lines.append(f"total: {reply.total_ms:,.0f} ms")
-    if reply.tokens_per_s is not None:
-        lines.append(f"speed: {reply.tokens_per_s:.1f} tokens/s")
+    if timings.ttft_ms is not None:
+        lines.append(f"first token: {timings.ttft_ms:,.0f} ms")
+    if timings.total_ms is not None:
+        lines.append(f"total: {timings.total_ms:,.0f} ms")
+    if timings.tokens_per_s is not None:
+        lines.append(f"speed: {timings.tokens_per_s:.1f} tokens/s")
     if reply.diverged_at is not None:
         lines.append(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
-    if reply.metrics:
-        lines += [f"{name.replace('_', ' ')}: {value}" for name, value in reply.metrics.items()]
+    if reply.metrics is not None:
+        lines += [f"{name.replace('_', ' ')}: {value}" for name, value in reply.metrics.model_dump(mode="json").items()]
     return "\n".join(lines)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import ValidationError
 
-from ui import resources
-from ui.view import escape_markdown
+from ui.service.errors import USER_ERRORS
+from ui.web import resources
+from ui.web.widgets.view import escape_markdown
 
 st.set_page_config(page_title="Simulacra", layout="wide")
 
@@ -15,6 +16,11 @@ try:
 except ValidationError as e:
     # Every page needs settings; say what to fix instead of failing on each page with a traceback.
     st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}"))
+    st.stop()
+try:
+    resources.transcripts()
+except USER_ERRORS as e:
+    st.error(escape_markdown(str(e)))  # a database that cannot be opened: every page needs it
     st.stop()
 
 # The pages live in views/, not pages/: Streamlit would discover a pages/ folder beside this script, and a

@@ -1,4 +1,4 @@
-"""The `simulacra` command. Each handler parses its arguments, calls one domain function, and prints."""
+"""`simulacra ui|ask|branch|list`: serve the app, run turns from the shell, and list conversations."""
 
 from __future__ import annotations
 
@@ -8,97 +8,39 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from personas.mask import MaskError
-from simulator.errors import SimulacraError
-from simulator.events import SamplingSettings, Token
-from storage import repo
-from storage.db import make_engine
-from storage.tables import Message
-from ui.conversations import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
-from ui.settings import Settings, load_dotenv_keys
+from simulator.events import SamplingSettings
+from ui.cli.common import USER_ERRORS, fail, settings, workspace
+from ui.service.conversations import MAX_SAMPLES, TurnUpdate, parse_lane_spec
+from ui.service.models import Lane
 
-USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
+APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 
 
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    load_dotenv_keys()
-    try:
-        return Settings()
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
-        fail(f"cannot read {os.environ.get('SIMULACRA_CONFIG', 'simulacra.toml')}: {e}")
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg']}" for p in e.errors())
-        fail(f"invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {problems}")
-
-
-def _engine(settings: Settings) -> Engine:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = settings.resolved_database_url
-    try:
-        return make_engine(url)
-    except (OSError, SQLAlchemyError) as e:
-        where = make_url(url).render_as_string(hide_password=True)
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        fail(f"cannot open the database {where}: {reason}. Check SIMULACRA_DATA_DIR or SIMULACRA_DATABASE_URL")
-
-
-def _conversations(settings: Settings) -> Conversations:
-    return Conversations(_engine(settings), settings.registry(), settings.resolved_masks_dir)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Simulacra: base models wearing masks, side by side with chat models."""
-
-
-@main.command()
+@click.command(name="ui")
 @click.option("--port", type=int, default=None, help="Port (default 8501, or SIMULACRA_PORT).")
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1: this machine only).")
-def ui(port: int | None, host: str | None) -> None:
+def serve(port: int | None, host: str | None) -> None:
     """Serve the app on http://127.0.0.1:8501."""
-    settings = _settings()
-    app = Path(__file__).with_name("app.py")
+    current = settings()
     command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.address",
-        host or settings.host,
-        "--server.port",
-        str(port or settings.port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",  # offline: no telemetry
-        "--client.toolbarMode",
-        "minimal",  # no "Deploy" button: this is a local tool
-        "--global.developmentMode",
-        "false",
-    ]
-    click.echo(f"Simulacra on http://{host or settings.host}:{port or settings.port}")
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host or current.host,
+        "--server.port", str(port or current.port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",  # offline: no telemetry
+        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
+        "--global.developmentMode", "false",
+    ]  # fmt: skip
+    click.echo(f"Simulacra on http://{host or current.host}:{port or current.port}")
     os.execv(command[0], command) if os.name == "posix" else sys.exit(subprocess.call(command))
 
 
-@main.command()
+@click.command()
 @click.argument("prompt")
 @click.option(
     "--lane",
@@ -111,10 +53,8 @@ def ui(port: int | None, host: str | None) -> None:
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
 @click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
-@click.option(
-    "--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
-    help="Replies each base lane draws, each with its own recorded seed.",
-)  # fmt: skip
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
+              help="Replies each base lane draws, each with its own recorded seed.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ask(
     prompt: str,
@@ -127,15 +67,15 @@ def ask(
     as_json: bool,
 ) -> None:
     """Send PROMPT to every lane at once and print the replies side by side."""
-    settings = _settings()
+    current = settings()
     sampling = SamplingSettings(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    if conversation_id is not None and lanes:
+        fail("--conversation continues with the conversation's own lanes; leave out --lane")
     try:
-        setups = [parse_lane_spec(spec, sampling) for spec in (lanes or settings.default_lanes)]
-        service = _conversations(settings)
+        specs = [parse_lane_spec(spec, sampling) for spec in (lanes or current.default_lanes)]
+        service = workspace(current).conversations
         if conversation_id is None:
-            conversation_id = service.create(setups)
-        elif lanes:
-            fail("--conversation continues with the conversation's own lanes; leave out --lane")
+            conversation_id = service.create(specs)
         final: dict[int, list[TurnUpdate]] = {}
         notices: list[str] = []
         for update in service.send(conversation_id, prompt, samples=samples):
@@ -143,11 +83,11 @@ def ask(
                 final.setdefault(update.lane_id, []).append(update)
             if update.event.kind == "notice" and update.event.notice and not as_json:
                 notices.append(update.event.notice)
-        lane_rows = service.lanes(conversation_id)
+        saved_lanes = service.lanes(conversation_id)
     except USER_ERRORS as e:
         fail(str(e))
     results = []
-    for lane in lane_rows:
+    for lane in saved_lanes:
         drawn = sorted(final[lane.id or 0], key=lambda u: u.position)
         result = _lane_result(lane, drawn[0])
         if samples > 1 and lane.kind == "simulator":
@@ -164,7 +104,7 @@ def ask(
         sys.exit(1)
 
 
-def _lane_result(lane: Any, update: TurnUpdate) -> dict[str, Any]:
+def _lane_result(lane: Lane, update: TurnUpdate) -> dict[str, Any]:
     return {"label": lane.label, "model": lane.model, "mask": lane.mask_name, **_reply_result(update)}
 
 
@@ -188,22 +128,16 @@ def _reply_result(update: TurnUpdate) -> dict[str, Any]:
     }
 
 
-@main.command()
+@click.command()
 @click.argument("message_id", type=int)
 @click.option("--at", "at", type=click.IntRange(0), required=True, help="Keep the reply's first I tokens (0-based).")
 @click.option("--token", "token", required=True, help="The token to write at position I instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new reply as JSON.")
 def branch(message_id: int, at: int, token: str, as_json: bool) -> None:
     """Branch a base-lane reply at token I with TEXT: a new sibling reply that continues from there."""
-    service = _conversations(_settings())
+    service = workspace().conversations
     try:
-        with Session(service.engine) as session:
-            source = session.get(Message, message_id)
-        tokens = [Token.from_compact(t) for t in (source.tokens or [])] if source is not None else []
-        # The chosen token's probability, when the model had it among the alternatives there.
-        p = next((alt.p for alt in tokens[at].top if alt.text == token), None) if at < len(tokens) else None
-        updates = service.branch(message_id, at, Token(text=token, p=p))
-        finals = [u for u in updates if u.event.kind in ("done", "error")]
+        finals = [u for u in service.branch(message_id, at, token) if u.event.kind in ("done", "error")]
     except USER_ERRORS as e:
         fail(str(e))
     result = _reply_result(finals[-1])
@@ -233,29 +167,14 @@ def _side_by_side(results: list[dict[str, Any]]) -> str:
     )
 
 
-@main.command(name="list")
+@click.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", type=int, default=50, show_default=True)
 def list_conversations(as_json: bool, limit: int) -> None:
     """List saved conversations, newest first."""
-    settings = _settings()
-    with Session(_engine(settings)) as session:
-        rows = repo.list_conversations(session=session, limit=limit)
+    rows = workspace().transcripts.recent(limit=limit)
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False, indent=2))
         return
     for r in rows:
         click.echo(f"{r.id:>5}  {r.updated_at:%Y-%m-%d %H:%M}  {r.title or '(untitled)'}  [{', '.join(r.lane_labels)}]")
-
-
-def _register_commands() -> None:
-    # Imported here, not at the top: these modules import this one for its settings helpers.
-    from ui.cli_masks import masks
-    from ui.cli_transcripts import COMMANDS
-
-    main.add_command(masks)
-    for command in COMMANDS:
-        main.add_command(command)
-
-
-_register_commands()

@@ -3,49 +3,30 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
-from sqlmodel import Session
 
-from storage import exports, repo
-
-
-def _session() -> Session:
-    from ui.cli import _engine, _settings
-
-    return Session(_engine(_settings()))
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+from ui.cli.common import USER_ERRORS, fail, workspace
+from ui.service.exports import FORMATS
+from ui.service.transcripts import RATINGS, Query
 
 
 @click.command()
 @click.argument("conversation_id", type=int, required=False)
 @click.option("--all", "export_all", is_flag=True, help="Every conversation (json: a list; md/jsonl/dpo: joined).")
-@click.option("--format", "fmt", type=click.Choice(sorted(exports.FORMATS)), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
 def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | None) -> None:
     """Export a conversation: md (readable), json (everything), jsonl (OpenAI chat), dpo (preference pairs)."""
     if (conversation_id is None) == (not export_all):
-        _fail("give a conversation id or --all")
+        fail("give a conversation id or --all")
+    transcripts = workspace().transcripts
     try:
-        with _session() as session:
-            ids = [conversation_id] if conversation_id is not None else [
-                c.id for c in repo.list_conversations(session=session, limit=1_000_000)
-            ]
-            data = [repo.export_conversation(session=session, conversation_id=i) for i in ids]
-    except repo.StorageError as e:
-        _fail(str(e))
-        return
-    if fmt == "json":
-        text = exports.to_json(data[0] if conversation_id is not None else data)
-    else:
-        # No pairs (dpo) or no paths (jsonl) is an empty file, not one blank line that JSONL readers reject.
-        text = "".join(part.rstrip("\n") + "\n" for item in data if (part := exports.FORMATS[fmt](item)).strip())
+        ids = [conversation_id] if conversation_id is not None else transcripts.all_ids()
+        text = transcripts.export(ids, fmt, as_list=export_all)
+    except USER_ERRORS as e:
+        fail(str(e))
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -58,34 +39,29 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
 def import_(file: Path) -> None:
     """Restore a `json` export as a new conversation."""
     try:
-        data = repo.load_export_file(file)
-        with _session() as session:
-            new_id = repo.import_conversation(session=session, data=data)
-    except repo.StorageError as e:
-        _fail(str(e))
-        return
+        new_id = workspace().transcripts.import_file(file)
+    except USER_ERRORS as e:
+        fail(str(e))
     click.echo(f"imported as conversation {new_id}")
 
 
 @click.command()
 @click.argument("query")
 @click.option("--tag", default=None)
-@click.option("--rating", type=int, default=None)
+@click.option("--rating", type=int, default=None, help="-1, 0 or +1.")
 @click.option("--model", default=None)
 @click.option("--mask", default=None)
 @click.option("--sort", type=click.Choice(["newest", "most_annotated"]), default="newest", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def search(query: str, tag: str | None, rating: int | None, model: str | None, mask: str | None, sort: str,
-           limit: int, as_json: bool) -> None:
+           limit: int, as_json: bool) -> None:  # fmt: skip
     """Full-text search over messages, annotation notes and titles."""
+    wanted = Query(query=query, tag=tag, rating=rating, model=model, mask=mask)
     try:
-        with _session() as session:
-            hits = repo.search(session=session, query=query, tag=tag, rating=rating, model=model, mask=mask,
-                               sort=sort, limit=limit)  # type: ignore[arg-type]
-    except repo.StorageError as e:
-        _fail(str(e))
-        return
+        hits = workspace().transcripts.search(wanted, sort=sort, limit=limit)  # type: ignore[arg-type]
+    except USER_ERRORS as e:
+        fail(str(e))
     if as_json:
         click.echo(json.dumps([h.model_dump(mode="json") for h in hits], ensure_ascii=False, indent=2))
         return
@@ -96,18 +72,14 @@ def search(query: str, tag: str | None, rating: int | None, model: str | None, m
 @click.command()
 @click.argument("message_id", type=int)
 @click.option("--tag", "tags", multiple=True, help="in-character, broke-character, refused, hallucinated, ...")
-@click.option("--rating", type=click.IntRange(-1, 5), default=None)
+@click.option("--rating", type=int, default=None, help="-1 (bad), 0 or +1 (good).")
 @click.option("--note", default="")
 def annotate(message_id: int, tags: tuple[str, ...], rating: int | None, note: str) -> None:
     """Tag, rate or note a reply."""
+    if rating is not None and rating not in RATINGS:
+        fail(f"--rating is -1, 0 or +1, not {rating}")
     try:
-        with _session() as session:
-            annotation = repo.add_annotation(session=session, message_id=message_id, tags=tags, rating=rating,
-                                             note=note)
-    except repo.StorageError as e:
-        _fail(str(e))
-        return
+        annotation = workspace().transcripts.annotate(message_id=message_id, tags=tags, rating=rating, note=note)
+    except USER_ERRORS as e:
+        fail(str(e))
     click.echo(f"annotation {annotation.id} on message {message_id}")
-
-
-COMMANDS = [export, import_, search, annotate]

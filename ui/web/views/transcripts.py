@@ -5,39 +5,25 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import streamlit as st
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from storage import exports, repo
-from storage.search import MARK, SearchSort
-from ui import resources
-from ui.annotations import RATINGS
-from ui.review import show_conversation
-from ui.settings import Settings
-from ui.view import escape_markdown
+from ui.service.errors import USER_ERRORS, NotFound
+from ui.service.exports import DOWNLOADS
+from ui.service.models import SearchFilters, SearchHit
+from ui.service.settings import Settings
+from ui.service.transcripts import MARK, Query, SearchSort, Transcripts
+from ui.web import resources
+from ui.web.widgets.annotations import RATINGS
+from ui.web.widgets.review import show_conversation
+from ui.web.widgets.view import escape_markdown
 
 PAGE_SIZE = 20
 COMPARE_PAGE = "views/compare.py"
 ANY = "any"
 SORTS: dict[str, SearchSort] = {"Newest": "newest", "Most annotated": "most_annotated"}
-# format -> (button label, MIME type); the file is conversation-<id>.<format>
-DOWNLOADS = {
-    "md": ("Markdown", "text/markdown"),
-    "json": ("JSON", "application/json"),
-    "jsonl": ("OpenAI JSONL", "application/jsonl"),
-    "dpo": ("DPO pairs", "application/jsonl"),
-}
-DOWNLOAD_HELP = {
-    "md": "Readable: lanes as sections, annotations inline.",
-    "json": "Everything, for `simulacra import`: lanes, masks, settings, every branch, tokens, annotations.",
-    "jsonl": "OpenAI chat format: one line per lane and path.",
-    "dpo": "Preference pairs from replies to the same message rated differently (empty when there are none).",
-}
 
 # Session state that is not a widget's: the open conversation, the results page, the import's outcome.
 OPEN = "transcripts_open"
@@ -46,19 +32,6 @@ IMPORT_ROUND = "transcripts_import_round"
 IMPORT_ERROR = "transcripts_import_error"
 
 state = st.session_state
-
-
-@dataclass(frozen=True)
-class Query:
-    """What the search controls ask for, in repo.search's and repo.count_conversations's terms."""
-
-    query: str = ""
-    tag: str | None = None
-    rating: int | None = None
-    model: str | None = None
-    mask: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def snippet_markdown(snippet: str) -> str:
@@ -104,7 +77,7 @@ def _chosen(value: str) -> str | None:
     return None if value == ANY else value
 
 
-def _search_controls(options: repo.SearchFilters) -> tuple[Query, SearchSort]:
+def _search_controls(options: SearchFilters) -> tuple[Query, SearchSort]:
     # persist_state: the search is still there after a visit to another page.
     common: dict[str, Any] = {"on_change": _new_search, "persist_state": "session"}
     text = st.text_input("Search", key="tr-query", placeholder="words in replies, notes or titles", **common)
@@ -131,22 +104,20 @@ def _search_controls(options: repo.SearchFilters) -> tuple[Query, SearchSort]:
 # -- import (sidebar) ------------------------------------------------------------------------------------
 
 
-def _import_control(engine: Engine) -> None:
+def _import_control(transcripts: Transcripts) -> None:
     # A new key after each attempt empties the uploader, so a rerun never imports the same file twice.
     key = f"tr-import-{state.get(IMPORT_ROUND, 0)}"
-    st.file_uploader("Import JSON", type=["json"], key=key, on_change=_import, args=(engine, key),
+    st.file_uploader("Import JSON", type=["json"], key=key, on_change=_import, args=(transcripts, key),
                      help="A conversation exported as JSON (`simulacra export ID`), up to 200 MB.")  # fmt: skip
 
 
-def _import(engine: Engine, key: str) -> None:
+def _import(transcripts: Transcripts, key: str) -> None:
     upload = state.get(key)
     if upload is None:
         return
     try:
-        data = repo.load_export_bytes(upload.getvalue(), upload.name)
-        with Session(engine) as session:
-            state[OPEN] = repo.import_conversation(session=session, data=data)
-    except repo.StorageError as e:
+        state[OPEN] = transcripts.import_bytes(upload.getvalue(), upload.name)
+    except USER_ERRORS as e:
         state[IMPORT_ERROR] = str(e)
     else:
         st.toast(f"Imported as conversation #{state[OPEN]}")
@@ -164,7 +135,7 @@ def _close() -> None:
     state[OPEN] = None
 
 
-def _hit(hit: repo.SearchHit) -> None:
+def _hit(hit: SearchHit) -> None:
     cid = hit.conversation_id
     with st.container(border=True, key=f"tr-hit-{cid}"):
         text, action = st.columns([6, 1], vertical_alignment="center")
@@ -183,12 +154,11 @@ def _pager(page: int, pages: int) -> None:
     forward.button("Next ›", key="tr-next", disabled=page >= pages - 1, on_click=_turn_page, args=(1,))
 
 
-def _results(engine: Engine, query: Query, sort: SearchSort) -> None:
-    with Session(engine) as session:
-        total = repo.count_conversations(session=session, **asdict(query))
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-        page = min(int(state.get(PAGE, 0)), pages - 1)  # the results may have shrunk since
-        hits = repo.search(session=session, **asdict(query), sort=sort, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+def _results(transcripts: Transcripts, query: Query, sort: SearchSort) -> None:
+    total = transcripts.count(query)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(int(state.get(PAGE, 0)), pages - 1)  # the results may have shrunk since
+    hits = transcripts.search(query, sort=sort, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     filtered = query != Query()
     if total == 0:
         st.info("No conversation matches." if filtered else
@@ -204,75 +174,69 @@ def _results(engine: Engine, query: Query, sort: SearchSort) -> None:
 # -- one conversation ------------------------------------------------------------------------------------
 
 
-def _save(engine: Engine, conversation_id: int, field: str) -> None:
+def _save(transcripts: Transcripts, conversation_id: int, field: str) -> None:
     value = str(state[f"tr-{field}-{conversation_id}"])
-    with Session(engine) as session:
+    try:
         if field == "title":
-            repo.set_title(session=session, conversation_id=conversation_id, title=value)
+            transcripts.rename(conversation_id, value)
         else:
-            repo.set_notes(session=session, conversation_id=conversation_id, notes=value)
+            transcripts.set_notes(conversation_id, value)
+    except USER_ERRORS as e:
+        st.toast(escape_markdown(f"Not saved: {e}"))
+        return
     st.toast(f"{field.capitalize()} saved")
 
 
-def _export(engine: Engine, conversation_id: int, fmt: str) -> str:
-    # Runs only when the button is pressed (a deferred download), so rereading the page exports nothing.
-    with Session(engine) as session:
-        export = repo.export_conversation(session=session, conversation_id=conversation_id)
-    return exports.FORMATS[fmt](export)
-
-
-def _downloads(engine: Engine, conversation_id: int) -> None:
-    for (fmt, (label, mime)), column in zip(DOWNLOADS.items(), st.columns(len(DOWNLOADS)), strict=True):
+def _downloads(transcripts: Transcripts, conversation_id: int) -> None:
+    for (fmt, (label, mime, about)), column in zip(DOWNLOADS.items(), st.columns(len(DOWNLOADS)), strict=True):
         column.download_button(
             label,
-            data=functools.partial(_export, engine, conversation_id, fmt),
+            # Runs only when the button is pressed (a deferred download), so rereading the page exports nothing.
+            data=functools.partial(transcripts.export, [conversation_id], fmt),
             file_name=f"conversation-{conversation_id}.{fmt if fmt != 'dpo' else 'dpo.jsonl'}",
             mime=mime,
             key=f"tr-download-{fmt}",
-            help=DOWNLOAD_HELP[fmt],
+            help=about,
             icon=":material/download:",
             on_click="ignore",
         )
 
 
-def _conversation(current: Settings, engine: Engine, conversation_id: int) -> None:
-    with Session(engine) as session:
-        try:
-            conversation = repo.get_conversation(session=session, conversation_id=conversation_id)
-        except repo.NotFound:
-            st.warning(f"Conversation #{conversation_id} no longer exists.")
-            _close()
-            return
+def _conversation(current: Settings, transcripts: Transcripts, conversation_id: int) -> None:
+    try:
+        conversation = transcripts.conversation(conversation_id)
+    except NotFound:
+        st.warning(f"Conversation #{conversation_id} no longer exists.")
+        _close()
+        return
     back, _, go = st.columns([1, 3, 1])
     back.button("‹ Back to results", key="tr-back", on_click=_close)
     if go.button("Continue in Compare", key="tr-continue", icon=":material/forum:"):
         state["conversation_id"] = conversation_id
         st.switch_page(COMPARE_PAGE)
     st.text_input("Title", value=conversation.title, key=f"tr-title-{conversation_id}",
-                  on_change=_save, args=(engine, conversation_id, "title"))  # fmt: skip
+                  on_change=_save, args=(transcripts, conversation_id, "title"))  # fmt: skip
     st.text_area("Notes", value=conversation.notes, key=f"tr-notes-{conversation_id}", height=80,
-                 on_change=_save, args=(engine, conversation_id, "notes"),
+                 on_change=_save, args=(transcripts, conversation_id, "notes"),
                  placeholder="What this conversation shows")  # fmt: skip
-    _downloads(engine, conversation_id)
+    _downloads(transcripts, conversation_id)
     st.divider()
-    show_conversation(resources.conversations(current), conversation_id, key="tr-")
+    show_conversation(resources.conversations(current), transcripts, conversation_id, key="tr-")
 
 
 def render() -> None:
     current = resources.settings()
-    engine = resources.engine(current.resolved_database_url)
-    with Session(engine) as session:
-        options = repo.search_filters(session=session)
+    transcripts = resources.transcripts(current)
     with st.sidebar:
-        query, sort = _search_controls(options)
-        _import_control(engine)
+        query, sort = _search_controls(transcripts.filters())
+        _import_control(transcripts)
     if (error := state.pop(IMPORT_ERROR, None)) is not None:
         st.error(escape_markdown(f"Import failed: {error}"))
     opened = state.get(OPEN)
     if opened is None:
-        _results(engine, query, sort)
+        _results(transcripts, query, sort)
     else:
-        _conversation(current, engine, int(opened))
+        _conversation(current, transcripts, int(opened))
 
 
 render()

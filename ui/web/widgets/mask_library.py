@@ -12,7 +12,7 @@ from personas.cards import export_card_json, export_card_png
 from personas.catalog import delete_user_mask, free_name, is_builtin, mask_to_toml, save_user_mask
 from personas.importing import import_into_library
 from personas.mask import Mask, MaskError
-from ui.view import escape_markdown
+from ui.web.widgets.view import escape_markdown
 
 DEFAULT = "assistant"
 OPEN, REV, NOTICE, PICK, UPLOAD = "masks-open", "masks-rev", "masks-notice", "masks-pick", "masks-upload"

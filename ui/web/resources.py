@@ -8,13 +8,13 @@ import threading
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from personas.catalog import list_masks
 from personas.mask import Mask
 from simulator.errors import SimulacraError
 from simulator.registry import Registry
-from storage.db import make_engine
-from ui.conversations import Conversations
-from ui.settings import Settings, load_dotenv_keys
+from ui.service.conversations import Conversations
+from ui.service.settings import Settings, load_dotenv_keys
+from ui.service.transcripts import Transcripts
+from ui.service.workspace import Workspace, open_database
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,7 +35,8 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Opening the database…")
 def engine(url: str) -> Engine:
-    return make_engine(url)
+    """Raises ServiceError when the database cannot be opened (not cached: the next rerun tries again)."""
+    return open_database(url)
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,10 +59,25 @@ def registry(current: Settings) -> Registry:
     return _registry(current.model_dump_json(include={"n_ctx", "threads", "models"}), current)
 
 
-def conversations(current: Settings | None = None) -> Conversations:
+def workspace(current: Settings | None = None) -> Workspace:
+    """This process's database and models under the current settings.
+
+    Raises:
+        ServiceError: the database cannot be opened.
+    """
     current = current or settings()
-    return Conversations(engine(current.resolved_database_url), registry(current), current.resolved_masks_dir)
+    return Workspace(current, engine(current.resolved_database_url), registry(current))
 
 
-def masks(current: Settings) -> list[Mask]:
-    return list_masks(current.resolved_masks_dir)
+def conversations(current: Settings | None = None) -> Conversations:
+    return workspace(current).conversations
+
+
+def transcripts(current: Settings | None = None) -> Transcripts:
+    """Saved conversations only: no model is loaded for them."""
+    current = current or settings()
+    return Transcripts(engine(current.resolved_database_url))
+
+
+def masks(current: Settings | None = None) -> list[Mask]:
+    return workspace(current).masks()

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import streamlit as st
-from sqlmodel import Session
 
 from personas.mask import DocumentPart, HistoryTurn, Mask
 from simulator.events import Reply, SamplingSettings
-from simulator.turn import LaneConfig, run_turn
-from storage import repo
-from storage.tables import Lane
-from ui import resources
-from ui.conversations import history_for_lane
-from ui.settings import Settings
-from ui.view import escape_markdown, show_reply
+from ui.service.models import Lane
+from ui.service.settings import Settings
+from ui.web import resources
+from ui.web.widgets.view import escape_markdown, show_reply
 
 SAMPLE = 0  # the conversation picker's entry for the sample conversation (saved conversations have ids >= 1)
 SAMPLE_TURNS = [
@@ -32,8 +29,7 @@ TRY_KEY = "masks-try-result"
 def choose_history(current: Settings, mask_name: str) -> list[HistoryTurn]:
     """Which conversation the preview renders, and the user's next message; returns that history."""
     service = resources.conversations(current)
-    with Session(service.engine) as session:
-        titles = {c.id: c.title or "(untitled)" for c in repo.list_conversations(session=session, limit=50)}
+    titles = {c.id: c.title or "(untitled)" for c in resources.transcripts(current).recent(limit=50)}
     options = [SAMPLE, *titles]
     open_in_compare = st.session_state.get("conversation_id")
     pick, message = st.columns(2)
@@ -50,7 +46,7 @@ def choose_history(current: Settings, mask_name: str) -> list[HistoryTurn]:
         if chosen != SAMPLE:
             lanes = service.lanes(chosen)
             lane_id = _pick_lane(lanes, mask_name, chosen)
-            history = history_for_lane(service.path(chosen), lane_id)
+            history = service.history(chosen, lane_id)
     with message:
         text = st.text_area("Your next message", value=NEXT_MESSAGE, height=80, key="masks-preview-message")
     if text or chosen == SAMPLE:
@@ -138,8 +134,8 @@ def try_it(current: Settings, mask: Mask | None, history: list[HistoryTurn]) -> 
     """One turn of the mask being edited in a scratch lane: nothing is saved, nothing is added to a conversation."""
     st.subheader("Try it")
     st.caption("One turn in a scratch lane, on the conversation above, with the mask as it is in the editor.")
-    registry = resources.registry(current)
-    names = list(registry.entries)
+    service = resources.conversations(current)
+    names = service.model_names()
     model_col, temperature_col, tokens_col, go_col = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     model = model_col.selectbox(
         "Model", names, index=names.index("base") if "base" in names else 0, key="masks-try-model"
@@ -152,33 +148,24 @@ def try_it(current: Settings, mask: Mask | None, history: list[HistoryTurn]) -> 
             st.caption("Fix the fields marked in the editor to try the mask.")
         elif go:
             settings = SamplingSettings(temperature=float(temperature), max_tokens=int(max_tokens))
-            reply = _stream(LaneConfig(label="try", model=model, mask=mask, settings=settings, key="masks-try"),
-                            history, current)
+            reply = _stream(service.try_mask(model, mask, history, settings))
             st.session_state[TRY_KEY] = (mask.name, model, reply)
         elif (last := st.session_state.get(TRY_KEY)) and last[0] == mask.name:
             st.caption(escape_markdown(f"Last try, with {last[1]} (not saved):"))
             show_reply(last[2])
 
 
-def _stream(lane: LaneConfig, history: list[HistoryTurn], current: Settings) -> Reply:
+def _stream(replies: Iterator[Reply]) -> Reply:
     placeholder = st.empty()
     placeholder.caption("waiting for the model…")
     reply = Reply()
     last_draw = 0.0
-    for event in run_turn([lane], [history], resources.registry(current)):
-        if event.kind == "notice" and event.notice:
-            reply.notices.append(event.notice)
-        elif event.kind == "token" and event.token is not None:
-            reply.tokens.append(event.token)
-            reply.text += event.token.text
-        elif event.kind in ("done", "error"):
-            reply.status = "error" if event.kind == "error" else "complete"
-            reply.finish_reason = event.finish_reason or ("error" if event.kind == "error" else None)
-            reply.error = event.error
-        reply.timings = event.timings
+    for reply in replies:
         now = time.monotonic()
-        if event.kind != "token" or now - last_draw >= REDRAW_EVERY_S:
+        if reply.status != "incomplete" or now - last_draw >= REDRAW_EVERY_S:
             with placeholder.container():
                 show_reply(reply)
             last_draw = now
+    with placeholder.container():
+        show_reply(reply)
     return reply

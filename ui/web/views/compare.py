@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import streamlit as st
-from sqlmodel import Session
 
-from simulator.errors import SimulacraError
 from simulator.events import SamplingSettings
-from storage import repo
-from storage.tables import Lane
-from ui import resources
-from ui.conversations import Conversations, LaneSetup, lane_settings, parse_lane_spec
-from ui.review import USER_ERRORS, lane_headers, load, send_turn, show_turns
-from ui.settings import Settings
-from ui.view import DraftLane, escape_markdown, lane_editor, sampling_summary, setup_from_state
+from ui.service.conversations import Conversations, LaneSpec, parse_lane_spec
+from ui.service.errors import USER_ERRORS, LaneSpecError
+from ui.service.settings import Settings
+from ui.service.transcripts import Transcripts
+from ui.web import resources
+from ui.web.widgets.review import lane_headers, load, send_turn, show_turns
+from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6
 DEFAULT_SAMPLING = SamplingSettings(temperature=0.7, max_tokens=128)
@@ -22,26 +20,27 @@ state = st.session_state
 
 
 # -- session state: the open conversation, or the draft lanes of a new one ---------------------------
+# Draft lanes are kept by a uid that keys their widgets, so removing one lane keeps the others' edits.
 
 
-def _new_draft(setups: list[LaneSetup]) -> list[DraftLane]:
+def _new_draft(specs: list[LaneSpec]) -> dict[int, LaneSpec]:
     first = int(state.get("next_lane_uid", 0))
-    state["next_lane_uid"] = first + len(setups)
-    return [DraftLane(uid=first + i, setup=setup) for i, setup in enumerate(setups)]
+    state["next_lane_uid"] = first + len(specs)
+    return {first + i: spec for i, spec in enumerate(specs)}
 
 
-def _default_setups(current: Settings) -> list[LaneSetup]:
-    setups = []
-    for spec in current.default_lanes:
+def _default_specs(current: Settings) -> list[LaneSpec]:
+    specs = []
+    for text in current.default_lanes:
         try:
-            setups.append(parse_lane_spec(spec, DEFAULT_SAMPLING))
-        except SimulacraError as e:
+            specs.append(parse_lane_spec(text, DEFAULT_SAMPLING))
+        except LaneSpecError as e:
             st.warning(escape_markdown(f"default_lanes: {e}"))
-    return setups or [LaneSetup(model="chat", settings=DEFAULT_SAMPLING)]
+    return specs or [LaneSpec(model="chat", settings=DEFAULT_SAMPLING)]
 
 
-def _drafts() -> list[DraftLane]:
-    drafts: list[DraftLane] = state["draft_lanes"]
+def _drafts() -> dict[int, LaneSpec]:
+    drafts: dict[int, LaneSpec] = state["draft_lanes"]
     return drafts
 
 
@@ -54,34 +53,28 @@ def _new_conversation() -> None:
     state["conversation_id"] = None
 
 
-def _new_with_lanes(setups: list[LaneSetup]) -> None:
-    state["draft_lanes"] = _new_draft(setups)
+def _new_with_lanes(specs: list[LaneSpec]) -> None:
+    state["draft_lanes"] = _new_draft(specs)
     state["conversation_id"] = None
 
 
 def _add_draft_lane() -> None:
     drafts = _drafts()
-    template = drafts[-1].setup if drafts else LaneSetup(model="chat", settings=DEFAULT_SAMPLING)
-    drafts.extend(_new_draft([template.model_copy(deep=True)]))
+    template = list(drafts.values())[-1] if drafts else LaneSpec(model="chat", settings=DEFAULT_SAMPLING)
+    drafts.update(_new_draft([template.model_copy(deep=True)]))
 
 
 def _remove_draft_lane(uid: int) -> None:
-    state["draft_lanes"] = [d for d in _drafts() if d.uid != uid]
-
-
-def _setup_of(lane: Lane) -> LaneSetup:
-    return LaneSetup(model=lane.model, mask=lane.mask_name, system_prompt=lane.system_prompt,
-                     settings=lane_settings(lane))
+    _drafts().pop(uid, None)
 
 
 # -- sidebar ---------------------------------------------------------------------------------------
 
 
-def _sidebar(service: Conversations) -> None:
+def _sidebar(transcripts: Transcripts) -> None:
     with st.sidebar:
         st.button("New conversation", icon=":material/add:", on_click=_new_conversation, width="stretch")
-        with Session(service.engine) as session:
-            summaries = repo.list_conversations(session=session, limit=50)
+        summaries = transcripts.recent(limit=50)
         if summaries:
             st.caption("Saved conversations")
         for summary in summaries:
@@ -107,38 +100,37 @@ def _draft_view(service: Conversations, current: Settings) -> None:
     top[1].button(
         "Add lane", icon=":material/add:", on_click=_add_draft_lane, disabled=len(drafts) >= MAX_LANES, width="stretch"
     )
-    model_names = list(service.registry.entries)
+    model_names = service.model_names()
     mask_names = [mask.name for mask in resources.masks(current)]
-    for draft, column in zip(drafts, st.columns(len(drafts)), strict=True):
+    for uid, column in zip(list(drafts), st.columns(len(drafts)), strict=True):
         with column:
             header = st.container()
             with st.popover("Settings", icon=":material/tune:"):
-                draft.setup = lane_editor(f"draft-{draft.uid}", draft.setup, model_names, mask_names)
+                drafts[uid] = lane_editor(f"draft-{uid}", drafts[uid], model_names, mask_names)
                 st.button(
                     "Remove lane",
-                    key=f"remove-{draft.uid}",
+                    key=f"remove-{uid}",
                     icon=":material/delete:",
                     on_click=_remove_draft_lane,
-                    args=(draft.uid,),
+                    args=(uid,),
                     disabled=len(drafts) <= 1,
                 )
-            s = draft.setup.settings
-            header.markdown(f"**{escape_markdown(draft.setup.display_label or '(choose a model)')}**")
-            header.caption(sampling_summary("draft", s.temperature, s.max_tokens, s.seed))
+            header.markdown(f"**{escape_markdown(drafts[uid].display_label or '(choose a model)')}**")
+            header.caption(sampling_summary("draft", drafts[uid].settings))
 
 
 def _add_lane_popover(service: Conversations, current: Settings, conversation_id: int, count: int) -> None:
     with st.popover("Add lane", icon=":material/add:", disabled=count >= MAX_LANES, width="stretch"):
         st.caption("The new lane answers from the next message on.")
-        setup = lane_editor(
+        spec = lane_editor(
             "add",
-            LaneSetup(model="chat", settings=DEFAULT_SAMPLING),
-            list(service.registry.entries),
+            LaneSpec(model="chat", settings=DEFAULT_SAMPLING),
+            service.model_names(),
             [mask.name for mask in resources.masks(current)],
         )
         if st.button("Add this lane", key="add-confirm"):
             try:
-                service.add_lane(conversation_id, setup)
+                service.add_lane(conversation_id, spec)
             except USER_ERRORS as e:
                 st.error(escape_markdown(str(e)))
             else:
@@ -146,16 +138,20 @@ def _add_lane_popover(service: Conversations, current: Settings, conversation_id
 
 
 def _conversation_view(service: Conversations, current: Settings, conversation_id: int, prompt: str | None) -> None:
-    review = load(service, conversation_id, key="")
-    with Session(service.engine) as session:
-        title = repo.get_conversation(session=session, conversation_id=conversation_id).title
+    try:
+        review = load(service, resources.transcripts(current), conversation_id, key="")
+    except USER_ERRORS as e:  # deleted meanwhile, or the database went away
+        st.error(escape_markdown(str(e)))
+        st.button("New conversation", key="gone-new", on_click=_new_conversation)
+        return
+    title = review.view.conversation.title
     top = st.columns([3, 1, 1])
     top[0].markdown(f"#### {escape_markdown(title or '(untitled)')}")
     top[1].button(
         "New conversation with these lanes",
         icon=":material/content_copy:",
         on_click=_new_with_lanes,
-        args=([_setup_of(lane) for lane in review.lanes],),
+        args=([LaneSpec.of(lane) for lane in review.lanes],),
         width="stretch",
         help="Saved lanes cannot be removed or changed (their replies depend on them); start a copy instead.",
     )
@@ -171,9 +167,9 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
 def _start(service: Conversations, prompt: str) -> int | None:
     """Save the draft lanes as a new conversation when its first message is sent."""
     # Widget values are read from session state: they may have changed in the same rerun as the message.
-    setups = [setup_from_state(f"draft-{d.uid}") or d.setup for d in _drafts()]
+    specs = [spec_from_state(f"draft-{uid}") or spec for uid, spec in _drafts().items()]
     try:
-        conversation_id = service.create(setups)
+        conversation_id = service.create(specs)
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))
         # Nothing was saved, so keep what the user typed where they can copy it after fixing the lane.
@@ -190,8 +186,8 @@ def render() -> None:
     service = resources.conversations(current)
     state.setdefault("conversation_id", None)
     if state.get("draft_lanes") is None and state["conversation_id"] is None:
-        state["draft_lanes"] = _new_draft(_default_setups(current))
-    _sidebar(service)
+        state["draft_lanes"] = _new_draft(_default_specs(current))
+    _sidebar(resources.transcripts(current))
     # Read before the lanes are drawn: the first message turns the draft into a saved conversation.
     prompt = st.chat_input("Message every lane")
     conversation_id = state["conversation_id"]

@@ -4,12 +4,11 @@ the user presses Save, and editable or deletable afterwards. Everything the user
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from storage import repo
-from storage.tables import Annotation
-from ui.view import escape_markdown
+from ui.service.errors import USER_ERRORS
+from ui.service.models import Annotation, SavedMessage
+from ui.service.transcripts import Transcripts
+from ui.web.widgets.view import escape_markdown
 
 SUGGESTED_TAGS = ("in-character", "broke-character", "refused", "hallucinated", "self-report", "interesting")
 RATINGS = {"−1": -1, "0": 0, "+1": 1}
@@ -41,7 +40,7 @@ def show_annotations(annotations: list[Annotation]) -> None:
 
 
 def _form(
-    engine: Engine,
+    transcripts: Transcripts,
     key: str,
     *,
     message_id: int | None,
@@ -64,32 +63,31 @@ def _form(
     if not values["tags"] and values["rating"] is None and not values["note"]:
         st.warning("Pick a tag, a rating or write a note first.")
         return
-    with Session(engine) as session:
+    try:
         if existing is not None and existing.id is not None:
-            repo.update_annotation(session=session, annotation_id=existing.id, **values)  # type: ignore[arg-type]
+            transcripts.update_annotation(existing.id, **values)  # type: ignore[arg-type]
         else:
-            repo.add_annotation(
-                session=session, message_id=message_id, conversation_id=conversation_id, **values  # type: ignore[arg-type]
-            )
+            transcripts.annotate(message_id=message_id, conversation_id=conversation_id, **values)  # type: ignore[arg-type]
+    except USER_ERRORS as e:  # the reply or the annotation was deleted meanwhile
+        st.error(escape_markdown(f"Not saved: {e}"))
+        return
     st.rerun()
 
 
-def _delete(engine: Engine, annotation_id: int) -> None:
-    with Session(engine) as session:
-        repo.delete_annotation(session=session, annotation_id=annotation_id)
+def _delete(transcripts: Transcripts, annotation_id: int) -> None:
+    try:
+        transcripts.delete_annotation(annotation_id)
+    except USER_ERRORS:
+        pass  # already gone: the rerun shows the annotations as they are
 
 
 def annotation_editor(
-    engine: Engine,
-    *,
-    key: str,
-    conversation_id: int,
-    message_id: int | None,
-    annotations: list[Annotation],
-    known_tags: list[str],
+    transcripts: Transcripts, *, key: str, conversation_id: int, message: SavedMessage, known_tags: list[str]
 ) -> None:
-    """Add an annotation, or edit or delete the ones there; every change is saved when its button is pressed."""
-    for annotation in annotations:
+    """Add an annotation to a reply, or edit or delete the ones there; every change is saved when its button
+    is pressed."""
+    message_id = message.id
+    for annotation in message.annotations:
         assert annotation.id is not None
         with st.container(border=True):
             show_annotations([annotation])
@@ -97,9 +95,9 @@ def annotation_editor(
             editing = edit.toggle("Edit", key=f"{key}-edit-{annotation.id}")
             delete.button(
                 "Delete", key=f"{key}-delete-{annotation.id}", icon=":material/delete:", on_click=_delete,
-                args=(engine, annotation.id),
+                args=(transcripts, annotation.id),
             )  # fmt: skip
             if editing:
-                _form(engine, f"{key}-form-{annotation.id}", message_id=message_id, conversation_id=conversation_id,
+                _form(transcripts, f"{key}-form-{annotation.id}", message_id=message_id, conversation_id=conversation_id,
                       known_tags=known_tags, existing=annotation)  # fmt: skip
-    _form(engine, f"{key}-new", message_id=message_id, conversation_id=conversation_id, known_tags=known_tags)
+    _form(transcripts, f"{key}-new", message_id=message_id, conversation_id=conversation_id, known_tags=known_tags)

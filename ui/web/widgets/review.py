@@ -10,21 +10,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
-from sqlmodel import Session
 from streamlit.delta_generator import DeltaGenerator
 
-from personas.mask import MaskError
-from simulator.errors import SimulacraError
-from simulator.events import Token
-from storage import repo
-from storage.tables import Annotation, Lane, Message
-from ui.annotations import annotation_editor, show_annotations
-from ui.conversations import MAX_SAMPLES, Conversations, Turn, TurnUpdate, reply_choice, user_choice
-from ui.tokens import token_view
-from ui.view import escape_markdown, lane_details, reply_details, sampling_summary, show_reply, show_saved_reply
+from simulator.events import FidelityMetrics, Token
+from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, reply_choice, user_choice
+from ui.service.errors import USER_ERRORS
+from ui.service.models import ConversationView, Lane, SavedMessage, Turn
+from ui.service.transcripts import Transcripts
+from ui.web.widgets.annotations import annotation_editor, show_annotations
+from ui.web.widgets.tokens import token_view
+from ui.web.widgets.view import (
+    escape_markdown,
+    lane_details,
+    reply_details,
+    sampling_summary,
+    show_reply,
+    show_saved_reply,
+)
 
 REDRAW_EVERY_S = 0.05  # per reply: faster redraws only cost bandwidth, the eye cannot follow them
-USER_ERRORS: tuple[type[Exception], ...] = (SimulacraError, MaskError, repo.StorageError)
 ACTION = "review_action"  # session state: the one streaming action to run in this script run
 
 state = st.session_state
@@ -35,12 +39,21 @@ class Review:
     """Everything one drawing of a conversation needs, read once per script run."""
 
     service: Conversations
-    conversation_id: int
-    lanes: list[Lane]
-    turns: list[Turn]
-    annotations: dict[int | None, list[Annotation]]
-    known_tags: list[str]
+    transcripts: Transcripts
+    view: ConversationView
     key: str  # prefixes every widget key: "" on Compare, "tr-" on Transcripts
+
+    @property
+    def conversation_id(self) -> int:
+        return self.view.conversation_id
+
+    @property
+    def lanes(self) -> list[Lane]:
+        return self.view.lanes
+
+    @property
+    def turns(self) -> list[Turn[SavedMessage]]:
+        return self.view.turns
 
 
 def selection(conversation_id: int) -> dict[str, int]:
@@ -53,56 +66,50 @@ def _select(conversation_id: int, choice: str, message_id: int) -> None:
     selection(conversation_id)[choice] = message_id
 
 
-def load(service: Conversations, conversation_id: int, *, key: str) -> Review:
-    turns = service.path(conversation_id, selection(conversation_id))
-    with Session(service.engine) as session:
-        annotations = repo.list_annotations(session=session, conversation_id=conversation_id)
-        known_tags = repo.search_filters(session=session).tags
-    by_message: dict[int | None, list[Annotation]] = {}
-    for annotation in annotations:
-        by_message.setdefault(annotation.message_id, []).append(annotation)
-    return Review(service, conversation_id, service.lanes(conversation_id), turns, by_message, known_tags, key)
+def load(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+    """Raises NotFound when the conversation no longer exists."""
+    return Review(service, transcripts, service.view(conversation_id, selection(conversation_id)), key)
 
 
 # -- what a reply shows ---------------------------------------------------------------------------------
 
 
-def metric_badges(metrics: dict[str, Any] | None) -> str:
+def metric_badges(metrics: FidelityMetrics | None) -> str:
     """Mask-fidelity figures as Markdown badges: built only from numbers and our own words."""
-    if not metrics:
+    if metrics is None:
         return ""
     parts = []
-    if metrics.get("in_character_p") is not None:
-        parts.append(f":violet-badge[in character {metrics['in_character_p']:.2f}]")
-    if metrics.get("spoke_for_user"):
+    if metrics.in_character_p is not None:
+        parts.append(f":violet-badge[in character {metrics.in_character_p:.2f}]")
+    if metrics.spoke_for_user:
         parts.append(":orange-badge[began the user's turn]")
-    elif metrics.get("ended_by"):
-        parts.append(f":gray-badge[ended: {str(metrics['ended_by']).replace('_', ' ')}]")
-    if metrics.get("perplexity") is not None:
-        parts.append(f":gray-badge[perplexity {metrics['perplexity']:.1f}]")
-    if metrics.get("mask_effect") is not None:
-        parts.append(f":blue-badge[mask effect ×{metrics['mask_effect']:.2f}]")
+    elif metrics.ended_by:
+        parts.append(f":gray-badge[ended: {metrics.ended_by.replace('_', ' ')}]")
+    if metrics.perplexity is not None:
+        parts.append(f":gray-badge[perplexity {metrics.perplexity:.1f}]")
+    if metrics.mask_effect is not None:
+        parts.append(f":blue-badge[mask effect ×{metrics.mask_effect:.2f}]")
     return " ".join(parts)
 
 
-def lane_summary(turns: list[Turn], lane_id: int) -> str:
+def lane_summary(turns: list[Turn[SavedMessage]], lane_id: int) -> str:
     """Per-lane averages of the mask-fidelity figures along the path, for the lane header."""
-    metrics = [t.replies[lane_id].metrics for t in turns if lane_id in t.replies and t.replies[lane_id].metrics]
+    metrics = [m for t in turns if lane_id in t.replies and (m := t.replies[lane_id].metrics) is not None]
     if not metrics:
         return ""
     parts = []
-    in_character = [m["in_character_p"] for m in metrics if m and m.get("in_character_p") is not None]
+    in_character = [m.in_character_p for m in metrics if m.in_character_p is not None]
     if in_character:
         parts.append(f"in character {sum(in_character) / len(in_character):.2f} avg")
-    spoke = sum(1 for m in metrics if m and m.get("spoke_for_user"))
+    spoke = sum(1 for m in metrics if m.spoke_for_user)
     parts.append(f"began the user's turn {spoke}/{len(metrics)}")
-    effects = [m["mask_effect"] for m in metrics if m and m.get("mask_effect") is not None]
+    effects = [m.mask_effect for m in metrics if m.mask_effect is not None]
     if effects:
         parts.append(f"mask effect ×{sum(effects) / len(effects):.2f} avg")
     return " · ".join(parts)
 
 
-def _version_nav(review: Review, versions: list[Message], shown: Message, choice: str, key: str) -> None:
+def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
     """‹ 2/3 › between the siblings of a message; choosing one changes the path every view follows."""
     if len(versions) < 2:
         return
@@ -132,17 +139,15 @@ def _pending(review: Review, user_id: int, lane_id: int) -> dict[str, Any] | Non
     return None
 
 
-def _actions(review: Review, lane: Lane, user: Message, reply: Message, key: str) -> None:
+def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
     common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
     base = lane.kind == "simulator"
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     row.button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
                     on_click=_request, kwargs={**common, "kind": "regenerate"})  # fmt: skip
     with row.popover("", icon=":material/edit_note:", help="Annotate", key=f"{key}-annotate-open"):
-        annotation_editor(
-            review.service.engine, key=f"{key}-annotate", conversation_id=review.conversation_id,
-            message_id=reply.id, annotations=review.annotations.get(reply.id, []), known_tags=review.known_tags,
-        )  # fmt: skip
+        annotation_editor(review.transcripts, key=f"{key}-annotate", conversation_id=review.conversation_id,
+                          message=reply, known_tags=review.view.known_tags)  # fmt: skip
     with row.popover("", icon=":material/info:", help="Details", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
     if not base:
@@ -158,7 +163,7 @@ def _actions(review: Review, lane: Lane, user: Message, reply: Message, key: str
     row.toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
 
 
-def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn, number: int) -> None:
+def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessage], number: int) -> None:
     assert lane.id is not None and turn.user.id is not None
     # Widgets get keys of their own shape: only the container's starts with "reply-", which tests look for.
     key = f"{review.key}lane{position}-turn{number}"
@@ -171,29 +176,28 @@ def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn, number: i
         if reply is None:
             st.caption("no reply: this lane was added later")
             return
-        assert reply.id is not None
         _version_nav(review, turn.reply_versions[lane.id], reply, reply_choice(turn.user.id, lane.id), key)
         _show_provenance(reply)
         show_saved_reply(reply)
         if badges := metric_badges(reply.metrics):
             st.markdown(badges)
-        show_annotations(review.annotations.get(reply.id, []))
+        show_annotations(reply.annotations)
         _actions(review, lane, turn.user, reply, key)
 
 
-def _token_panel(review: Review, lane: Lane, turn: Turn, reply: Message, key: str) -> None:
+def _token_panel(review: Review, lane: Lane, turn: Turn[SavedMessage], reply: SavedMessage, key: str) -> None:
     """The token view of one reply, full width under its turn; picking an alternative branches there."""
     st.markdown(f"**Tokens of {escape_markdown(lane.label)}, reply \\#{reply.id}**")
     if reply.diverged_at is not None:
         st.caption(f"This reply diverged from reply #{reply.diverged_from_id} at token #{reply.diverged_at}.")
-    request = token_view([Token.from_compact(t) for t in reply.tokens or []], key=key)
+    request = token_view(reply.tokens, key=key)
     if request is not None:
         where = {"conversation_id": review.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
         _request(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
 
 
-def _show_provenance(reply: Message) -> None:
+def _show_provenance(reply: SavedMessage) -> None:
     if reply.diverged_at is not None:
         st.caption(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
     replays: dict[int, tuple[int, bool]] = state.get("replay_results", {})
@@ -205,7 +209,7 @@ def _show_provenance(reply: Message) -> None:
             st.warning(f"Replay of reply #{source}: the text differs.")
 
 
-def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
+def _run_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
     """Stream the requested regenerate / samples / replay / branch into this cell, then show the result."""
     del state[ACTION]
     service, selected = review.service, selection(review.conversation_id)
@@ -222,7 +226,7 @@ def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
         updates = service.regenerate(review.conversation_id, action["user_id"], action["lane_id"],
                                      samples=count, selection=selected)  # fmt: skip
     placeholders = [st.empty() for _ in range(count)]
-    finished = stream_into(updates, placeholders)
+    finished = stream_into(updates, placeholders, [f"sample {n + 1}" for n in range(count)] if count > 1 else None)
     if finished is None:
         return
     new_ids = [u.message_id for u in finished if u.message_id is not None]
@@ -238,8 +242,11 @@ def _run_action(review: Review, action: dict[str, Any], turn: Turn) -> None:
     st.rerun()
 
 
-def stream_into(updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator]) -> list[TurnUpdate] | None:
-    """Draw every reply as its events arrive; the final update of each, or None if nothing could run."""
+def stream_into(
+    updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator], captions: list[str] | None = None
+) -> list[TurnUpdate] | None:
+    """Draw every reply as its events arrive, under its caption if given; the final update of each, or None
+    if nothing could run."""
     last_draw = [0.0] * len(placeholders)
     final: dict[int, TurnUpdate] = {}
     try:
@@ -248,8 +255,8 @@ def stream_into(updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator
             now = time.monotonic()
             if update.event.kind != "token" or now - last_draw[i] >= REDRAW_EVERY_S:
                 with placeholders[i].container():
-                    if len(placeholders) > 1:
-                        st.caption(f"sample {i + 1}")
+                    if captions:
+                        st.caption(escape_markdown(captions[i]))
                     show_reply(update.reply)
                 last_draw[i] = now
             if update.event.kind in ("done", "error"):
@@ -263,7 +270,7 @@ def stream_into(updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator
 # -- samples grid ------------------------------------------------------------------------------------
 
 
-def _samples_grid(review: Review, lane: Lane, turn: Turn) -> None:
+def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
     assert lane.id is not None and turn.user.id is not None
     versions = turn.reply_versions.get(lane.id, [])
     head, close = st.columns([5, 1])
@@ -272,21 +279,18 @@ def _samples_grid(review: Review, lane: Lane, turn: Turn) -> None:
     per_row = 4
     for start in range(0, len(versions), per_row):
         for version, cell in zip(versions[start : start + per_row], st.columns(per_row), strict=False):
-            assert version.id is not None
             with cell.container(border=True, key=f"{review.key}sample-{version.id}"):
                 st.caption(f"reply #{version.id} · seed {version.seed if version.seed is not None else '—'}")
                 show_saved_reply(version)
                 if badges := metric_badges(version.metrics):
                     st.markdown(badges)
-                show_annotations(review.annotations.get(version.id, []))
+                show_annotations(version.annotations)
                 st.button("Continue from this one", key=f"{review.key}use-{version.id}", on_click=_select,
                           args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id))  # fmt: skip
                 with st.popover("Annotate", icon=":material/edit_note:"):
-                    annotation_editor(
-                        review.service.engine, key=f"{review.key}grid-annotate-{version.id}",
-                        conversation_id=review.conversation_id, message_id=version.id,
-                        annotations=review.annotations.get(version.id, []), known_tags=review.known_tags,
-                    )  # fmt: skip
+                    annotation_editor(review.transcripts, key=f"{review.key}grid-annotate-{version.id}",
+                                      conversation_id=review.conversation_id, message=version,
+                                      known_tags=review.view.known_tags)  # fmt: skip
 
 
 # -- rows ------------------------------------------------------------------------------------------------
@@ -296,7 +300,7 @@ def lane_headers(review: Review) -> None:
     for lane, column in zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False):
         with column:
             st.markdown(f"**{escape_markdown(lane.label)}**")
-            st.caption(sampling_summary(lane.kind, lane.temperature, lane.max_tokens, lane.seed))
+            st.caption(sampling_summary(lane.kind, lane.settings))
             assert lane.id is not None
             if summary := lane_summary(review.turns, lane.id):
                 st.caption(summary)
@@ -304,7 +308,7 @@ def lane_headers(review: Review) -> None:
                 st.text(lane_details(lane))
 
 
-def _user_row(review: Review, turn: Turn, number: int) -> None:
+def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
     key = f"{review.key}user-{number}"
     with st.chat_message("user"):
         _version_nav(review, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
@@ -367,7 +371,8 @@ def send_turn(review: Review, text: str, *, replacing: int | None = None) -> Non
     updates = review.service.send(
         review.conversation_id, text, selection=selection(review.conversation_id), replacing=replacing
     )
-    if stream_into(_new_user_selected(review, updates, replacing), placeholders) is not None:
+    captions = [lane.label for lane in review.lanes]
+    if stream_into(_new_user_selected(review, updates, replacing), placeholders, captions) is not None:
         st.rerun()
 
 
@@ -380,9 +385,9 @@ def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing:
         yield update
 
 
-def show_conversation(service: Conversations, conversation_id: int, *, key: str) -> Review:
+def show_conversation(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
     """The whole side-by-side review of one conversation, as Transcripts shows it."""
-    review = load(service, conversation_id, key=key)
+    review = load(service, transcripts, conversation_id, key=key)
     lane_headers(review)
     show_turns(review)
     return review

@@ -13,7 +13,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from personas.catalog import is_builtin
 from personas.mask import Mask, field_errors
-from ui.view import escape_markdown
+from ui.web.widgets.view import escape_markdown
 
 # Fields a card import brings that the editor leaves as they are, so an edited card still exports losslessly.
 KEPT = ("alternate_greetings", "post_history_instructions", "card", "card_image")
@@ -46,74 +46,98 @@ def _slot(name: str) -> DeltaGenerator:
     return st.container(key=f"mask-field-{name}")
 
 
+@dataclass
+class _Form:
+    """The editor's widgets as they are drawn: what each one holds, and the box under it for its errors."""
+
+    prefix: str  # keys the widgets: a new prefix shows a freshly loaded mask
+    off: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    boxes: dict[str, DeltaGenerator] = field(default_factory=dict)
+
+    def text_input(self, name: str, label: str, value: str, **kwargs: Any) -> None:
+        with _slot(name):
+            self.values[name] = st.text_input(
+                label, value=value, key=f"{self.prefix}-{name}", disabled=self.off, **kwargs
+            )
+            self.boxes[name] = st.empty()
+
+    def text_area(self, name: str, label: str, value: str, height: int = 100, **kwargs: Any) -> None:
+        with _slot(name):
+            self.values[name] = st.text_area(
+                label, value=value, key=f"{self.prefix}-{name}", disabled=self.off, height=height, **kwargs
+            )
+            self.boxes[name] = st.empty()
+
+
 def draw(mask: Mask, prefix: str, *, read_only: bool, taken: set[str]) -> Edited:
     """Draw the editor showing `mask`; return what the widgets now hold, validated.
 
     `prefix` keys the widgets: a new prefix shows a freshly loaded mask. `taken` are the names of the other
     masks, which a saved mask may not take.
     """
-    off = read_only
-    boxes: dict[str, DeltaGenerator] = {}
-    values: dict[str, Any] = {}
+    form = _Form(prefix=prefix, off=read_only)
+    _persona_fields(form, mask)
+    _turn_fields(form, mask)
+    _about_fields(form, mask)
+    form.boxes["(mask)"] = st.empty()
 
-    def text_input(name: str, label: str, value: str, **kwargs: Any) -> None:
-        with _slot(name):
-            values[name] = st.text_input(label, value=value, key=f"{prefix}-{name}", disabled=off, **kwargs)
-            boxes[name] = st.empty()
+    edited = _validate(form.values, mask, taken, read_only)
+    for name, problems in edited.errors.items():
+        box = form.boxes.get(name, form.boxes["(mask)"])
+        box.error(escape_markdown("\n".join(f"{name}: {problem}" for problem in problems)))
+    return edited
 
-    def text_area(name: str, label: str, value: str, height: int = 100, **kwargs: Any) -> None:
-        with _slot(name):
-            values[name] = st.text_area(
-                label, value=value, key=f"{prefix}-{name}", disabled=off, height=height, **kwargs
-            )
-            boxes[name] = st.empty()
 
-    text_input("name", "Name", mask.name, help="Lower-case letters, digits, '-', '_' or '.'; also the file name.")
-    text_input("shows", "What it shows", mask.shows, help="One line: what this mask shows about base models.")
-    text_area("description", "Description", mask.description, height=68)
-    text_area(
+def _persona_fields(form: _Form, mask: Mask) -> None:
+    """Name and summary, then who speaks and the document they speak in: frame, speaker names, example turns."""
+    form.text_input("name", "Name", mask.name, help="Lower-case letters, digits, '-', '_' or '.'; also the file name.")
+    form.text_input("shows", "What it shows", mask.shows, help="One line: what this mask shows about base models.")
+    form.text_area("description", "Description", mask.description, height=68)
+    form.text_area(
         "frame", "Frame", mask.frame, height=180,
         help="The document preamble, before any turn. {user} and {char} become the speaker names.",
     )  # fmt: skip
     names = st.columns(2)
     with names[0]:
-        text_input("user_name", "User name", mask.user_name)
+        form.text_input("user_name", "User name", mask.user_name)
     with names[1]:
-        text_input("character_name", "Character name", mask.character_name)
+        form.text_input("character_name", "Character name", mask.character_name)
     with _slot("examples"):
-        values["examples"] = _examples(mask, prefix, off)
-        boxes["examples"] = st.empty()
-    text_area("greeting", "Greeting", mask.greeting, height=68, help="The character's first message, if any.")
-    text_input(
+        form.values["examples"] = _examples(mask, form.prefix, form.off)
+        form.boxes["examples"] = st.empty()
+
+
+def _turn_fields(form: _Form, mask: Mask) -> None:
+    """How the conversation is written and where the model stops, and what a chat lane is told instead."""
+    form.text_area("greeting", "Greeting", mask.greeting, height=68, help="The character's first message, if any.")
+    form.text_input(
         "turn_format", "Turn format", escape_breaks(mask.turn_format),
         help="How one turn is written: {name} is the speaker, {text} the message. Write \\n for a line break.",
     )  # fmt: skip
-    text_area(
+    form.text_area(
         "stop", "Extra stop sequences", "\n".join(escape_breaks(s) for s in mask.stop), height=68,
         help="One per line; write \\n for a line break inside one. The user's next turn always stops the model.",
     )  # fmt: skip
-    text_area(
+    form.text_area(
         "system_prompt", "System prompt for chat lanes", mask.system_prompt or "", height=68,
         help="Empty: a chat lane gets the frame as its system prompt.",
     )  # fmt: skip
-    text_input("tags", "Tags", ", ".join(mask.tags), help="Separated by commas.")
+
+
+def _about_fields(form: _Form, mask: Mask) -> None:
+    """Tags, author and version, and a note on what an imported card keeps that the editor does not show."""
+    form.text_input("tags", "Tags", ", ".join(mask.tags), help="Separated by commas.")
     meta = st.columns(2)
     with meta[0]:
-        text_input("author", "Author", mask.author)
+        form.text_input("author", "Author", mask.author)
     with meta[1]:
-        text_input("version", "Version", mask.version)
+        form.text_input("version", "Version", mask.version)
     if mask.card is not None:
         st.caption(
             "Imported from a character card: its alternate greetings, post-history instructions, character book"
             " and extensions are kept and exported unchanged."
         )
-    boxes["(mask)"] = st.empty()
-
-    edited = _validate(values, mask, taken, read_only)
-    for name, problems in edited.errors.items():
-        box = boxes.get(name, boxes["(mask)"])
-        box.error(escape_markdown("\n".join(f"{name}: {problem}" for problem in problems)))
-    return edited
 
 
 def _examples(mask: Mask, prefix: str, off: bool) -> list[dict[str, str]]:

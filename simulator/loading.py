@@ -1,0 +1,108 @@
+"""Opening llama.cpp's native objects (weights, contexts, samplers) with the settings this app depends on.
+
+Kept apart from `simulator.base` so the generation code reads without llama.cpp's parameter plumbing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simulator.contexts import BATCH, Context
+from simulator.errors import ModelUnavailable
+from simulator.events import SamplingSettings
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp import _internals as internals
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
+    """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it).
+
+    Raises:
+        ModelUnavailable: the file is missing or llama.cpp cannot load it.
+    """
+    if not path.exists():
+        raise ModelUnavailable(f"model file not found: {path}")
+    from llama_cpp import Llama
+
+    try:
+        return Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=512,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError) as e:
+        raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
+
+
+def load_model(path: Path) -> internals.LlamaModel:
+    """Load the weights once (mmap'd); every context of a simulator shares them.
+
+    Raises:
+        ModelUnavailable: the file is missing or llama.cpp cannot load it.
+    """
+    if not path.exists():
+        raise ModelUnavailable(f"model file not found: {path}")
+    import llama_cpp
+    from llama_cpp import _internals as internals
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)  # llama.cpp's loading chatter goes to stderr otherwise
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers = 0
+    # mmap, as llama-cpp-python's `Llama` loads: the default (auto) ran single-token decodes 4x slower for
+    # the first ten seconds after loading (measured).
+    params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
+    try:
+        return internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+    except ValueError as e:
+        raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
+
+
+def new_context(model: internals.LlamaModel, path: Path, *, n_ctx: int, n_threads: int, key: str) -> Context:
+    """A fresh context over the shared `model` (loaded from `path`, named in errors).
+
+    Raises:
+        ModelUnavailable: llama.cpp cannot create the context.
+    """
+    import llama_cpp
+    from llama_cpp import _internals as internals
+
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = BATCH
+    params.n_threads = params.n_threads_batch = n_threads
+    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    params.no_perf = False  # keep llama.cpp's counters: tests read how many prompt tokens were evaluated
+    try:
+        native = internals.LlamaContext(model=model, params=params, verbose=False)
+    except ValueError as e:
+        raise ModelUnavailable(f"llama.cpp could not create a context for {path.name}: {e}") from e
+    batch = internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
+    return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key)
+
+
+def new_sampler(settings: SamplingSettings, seed: int) -> internals.LlamaSampler:
+    """The same chain llama-cpp-python builds (its no-op stages left out), seeded afresh for every reply."""
+    from llama_cpp import _internals as internals
+
+    sampler = internals.LlamaSampler()
+    if settings.temperature <= 0:
+        sampler.add_greedy()
+        return sampler
+    sampler.add_top_k(settings.top_k)
+    sampler.add_top_p(settings.top_p, 1)
+    sampler.add_temp(settings.temperature)
+    sampler.add_dist(seed)
+    return sampler

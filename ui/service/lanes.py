@@ -1,0 +1,91 @@
+"""Lanes as the user names them (`MODEL[@MASK]` plus settings) and as a turn runs them. The three lane types:
+`LaneSpec` (a lane asked for, not yet saved), `Lane` (the saved row) and `LaneConfig` (a lane running a turn)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from pydantic import BaseModel, ConfigDict
+
+from personas.mask import Mask
+from simulator.errors import LaneSpecError
+from simulator.events import SamplingSettings
+from simulator.turn import LaneConfig
+from storage.tables import Lane
+
+MAX_SAMPLES = 8
+
+_SPEC = re.compile(r"^(?P<model>[^@\s]+)(?:@(?P<mask>[a-z0-9][a-z0-9_.-]*))?$")
+
+
+class LaneSpec(BaseModel):
+    """A lane before it is saved: `MODEL[@MASK]` plus settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    mask: str | None = None
+    system_prompt: str | None = None
+    settings: SamplingSettings = SamplingSettings()
+    label: str = ""
+
+    @property
+    def display_label(self) -> str:
+        return self.label or (f"{self.model}@{self.mask}" if self.mask else self.model)
+
+    @classmethod
+    def of(cls, lane: Lane) -> LaneSpec:
+        """A saved lane as a spec, to start a new conversation with the same lanes."""
+        return cls(model=lane.model, mask=lane.mask_name, system_prompt=lane.system_prompt, settings=lane.settings)
+
+
+def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> LaneSpec:
+    """Parse `MODEL[@MASK]`, e.g. `base@assistant`, `chat`, `openai/gpt-4o-mini@assistant`.
+
+    Raises:
+        LaneSpecError: the text is not of that form.
+    """
+    match = _SPEC.match(spec.strip())
+    if not match:
+        raise LaneSpecError(
+            f"cannot read lane '{spec}': write MODEL or MODEL@MASK, e.g. base@assistant, chat,"
+            " or openai/gpt-4o-mini@assistant (mask names are lower-case)"
+        )
+    return LaneSpec(model=match["model"], mask=match["mask"], settings=settings or SamplingSettings())
+
+
+def lane_config(lane: Lane) -> LaneConfig:
+    """How a saved lane runs: its own mask snapshot and settings, and a llama.cpp context of its own."""
+    mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
+    return LaneConfig(
+        label=lane.label,
+        model=lane.model,
+        mask=mask,
+        system_prompt=lane.system_prompt,
+        settings=lane.settings,
+        key=f"lane-{lane.id}",
+    )
+
+
+def sample_configs(lane: Lane, samples: int) -> list[LaneConfig]:
+    """`samples` copies of the lane's config; each copy has its own llama.cpp context key, so they run
+    side by side, and its own seed: random, or the lane's fixed seed plus the sample's number.
+
+    Raises:
+        LaneSpecError: samples is outside 1..MAX_SAMPLES.
+    """
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise LaneSpecError(f"draw between 1 and {MAX_SAMPLES} samples, not {samples}")
+    config = lane_config(lane)
+    if samples == 1:
+        return [config]
+    seed = config.settings.seed
+    return [
+        replace(
+            config,
+            key=f"{config.key}-s{n}",
+            settings=config.settings.model_copy(update={"seed": None if seed is None else seed + n}),
+        )
+        for n in range(samples)
+    ]

@@ -1,0 +1,142 @@
+"""Saved conversations after the fact: find them, rename and note them, annotate replies, export and import.
+Every function opens its own short session, so a front end never holds one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from storage import repo
+from storage.search import MARK, SearchSort
+from storage.tables import RATINGS
+from ui.service.exports import FORMATS, render
+from ui.service.models import Annotation, Conversation, ConversationSummary, SearchFilters, SearchHit
+
+__all__ = ["MARK", "RATINGS", "Query", "SearchSort", "Transcripts"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a search asks for: words, and the filters."""
+
+    query: str = ""
+    tag: str | None = None
+    rating: int | None = None
+    model: str | None = None
+    mask: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Transcripts:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- finding ----------------------------------------------------------------------------------------
+
+    def recent(self, limit: int = 50) -> list[ConversationSummary]:
+        """Conversations with the most recent activity first."""
+        with Session(self.engine) as session:
+            return repo.list_conversations(session=session, limit=limit)
+
+    def all_ids(self) -> list[int]:
+        return [summary.id for summary in self.recent(limit=1_000_000)]
+
+    def filters(self) -> SearchFilters:
+        """The tags, models and masks in use: what the search filters offer."""
+        with Session(self.engine) as session:
+            return repo.search_filters(session=session)
+
+    def search(
+        self, query: Query, *, sort: SearchSort = "newest", limit: int = 20, offset: int = 0
+    ) -> list[SearchHit]:
+        """Raises InvalidValue for an unknown sort or a rating outside -1, 0, +1."""
+        _check_rating(query.rating)
+        with Session(self.engine) as session:
+            return repo.search(session=session, **asdict(query), sort=sort, limit=limit, offset=offset)
+
+    def count(self, query: Query) -> int:
+        _check_rating(query.rating)
+        with Session(self.engine) as session:
+            return repo.count_conversations(session=session, **asdict(query))
+
+    # -- one conversation -------------------------------------------------------------------------------
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        """Raises NotFound when there is no such conversation."""
+        with Session(self.engine) as session:
+            return repo.get_conversation(session=session, conversation_id=conversation_id)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        with Session(self.engine) as session:
+            repo.set_title(session=session, conversation_id=conversation_id, title=title)
+
+    def set_notes(self, conversation_id: int, notes: str) -> None:
+        with Session(self.engine) as session:
+            repo.set_notes(session=session, conversation_id=conversation_id, notes=notes)
+
+    # -- annotations ------------------------------------------------------------------------------------
+
+    def annotate(
+        self,
+        *,
+        message_id: int | None,
+        conversation_id: int | None = None,
+        tags: Iterable[str] = (),
+        rating: int | None = None,
+        note: str = "",
+    ) -> Annotation:
+        """Tag, rate (-1, 0 or +1) or note a reply, or the whole conversation when message_id is None.
+
+        Raises NotFound for unknown ids, InvalidValue for a rating outside -1, 0, +1.
+        """
+        with Session(self.engine) as session:
+            return repo.add_annotation(session=session, message_id=message_id, conversation_id=conversation_id,
+                                       tags=list(tags), rating=rating, note=note)  # fmt: skip
+
+    def update_annotation(self, annotation_id: int, *, tags: Iterable[str], rating: int | None, note: str) -> None:
+        with Session(self.engine) as session:
+            repo.update_annotation(session=session, annotation_id=annotation_id, tags=list(tags), rating=rating,
+                                   note=note)  # fmt: skip
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        with Session(self.engine) as session:
+            repo.delete_annotation(session=session, annotation_id=annotation_id)
+
+    # -- export and import ------------------------------------------------------------------------------
+
+    def export(self, conversation_ids: list[int], fmt: str, *, as_list: bool = False) -> str:
+        """The conversations in one export format (see ui.service.exports).
+
+        Raises NotFound for an unknown conversation, InvalidValue for an unknown format.
+        """
+        if fmt not in FORMATS:
+            raise repo.InvalidValue(f"format {fmt!r} is not one of {', '.join(sorted(FORMATS))}")
+        with Session(self.engine) as session:
+            data = [repo.export_conversation(session=session, conversation_id=i) for i in conversation_ids]
+        return render(data, fmt, as_list=as_list)
+
+    def import_bytes(self, raw: bytes, name: str) -> int:
+        """Check a json export completely, then save it as a new conversation; returns its id.
+
+        Raises ImportError_ naming the file's problem; nothing is written then.
+        """
+        data = repo.load_export_bytes(raw, name)
+        with Session(self.engine) as session:
+            return repo.import_conversation(session=session, data=data)
+
+    def import_file(self, path: Path) -> int:
+        """As import_bytes, reading the file (refused before reading when it is too large)."""
+        data = repo.load_export_file(path)
+        with Session(self.engine) as session:
+            return repo.import_conversation(session=session, data=data)
+
+
+def _check_rating(rating: int | None) -> None:
+    if rating is not None and rating not in RATINGS:
+        raise repo.InvalidValue(f"rating {rating} is not one of -1, 0, +1")

@@ -1,0 +1,116 @@
+"""Running replies that save themselves as they stream: each is saved as `incomplete` when its lane starts,
+written at least every FLUSH_EVERY_S seconds, and finalised when the lane ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from personas.mask import HistoryTurn
+from simulator.events import LaneEvent, Reply
+from simulator.registry import Registry
+from simulator.turn import LaneConfig, run_turn
+from storage import repo
+from storage.tables import Lane
+
+FLUSH_EVERY_S = 0.5  # a streaming reply is written at least this often, so a crash loses under a second
+
+
+@dataclass
+class TurnUpdate:
+    """What a front end redraws after each event: the job's position, the event, and the reply so far."""
+
+    position: int
+    event: LaneEvent
+    reply: Reply
+    message_id: int | None
+    lane_id: int | None = None
+    user_id: int | None = None  # the user message the reply answers
+
+
+@dataclass(frozen=True)
+class Job:
+    """One reply to produce: which lane, with what config and history, under which user message."""
+
+    lane: Lane
+    config: LaneConfig
+    history: list[HistoryTurn]
+    parent_id: int
+    diverged_from_id: int | None = None
+    diverged_at: int | None = None
+
+
+class _Saver:
+    """Writes one job's reply to the database as its events arrive."""
+
+    def __init__(self, session: Session, conversation_id: int, job: Job) -> None:
+        self.session = session
+        self.conversation_id = conversation_id
+        self.job = job
+        self.message_id: int | None = None
+        self.last_flush = 0.0
+
+    def start(self, prompt: Any) -> None:
+        message = repo.start_reply(
+            session=self.session,
+            conversation_id=self.conversation_id,
+            lane_id=self.job.lane.id or 0,
+            parent_id=self.job.parent_id,
+            prompt=prompt if prompt is not None else "",
+            diverged_from_id=self.job.diverged_from_id,
+            diverged_at=self.job.diverged_at,
+        )
+        self.message_id = message.id
+        self.last_flush = time.monotonic()
+
+    def progress(self, reply: Reply) -> None:
+        if self.message_id is None or time.monotonic() - self.last_flush < FLUSH_EVERY_S:
+            return
+        tokens = [t.compact() for t in reply.tokens]
+        repo.update_reply(session=self.session, message_id=self.message_id, content=reply.text, tokens=tokens)
+        self.last_flush = time.monotonic()
+
+    def finish(self, reply: Reply) -> None:
+        if self.message_id is None:  # failed before it started: the error is still saved, in its lane
+            self.start(reply.prompt)
+        assert self.message_id is not None
+        repo.finish_reply(
+            session=self.session,
+            message_id=self.message_id,
+            content=reply.text,
+            tokens=[t.compact() for t in reply.tokens],
+            status=reply.status,
+            finish_reason=reply.finish_reason,
+            error=reply.error,
+            ttft_ms=reply.timings.ttft_ms,
+            total_ms=reply.timings.total_ms,
+            tokens_per_s=reply.timings.tokens_per_s,
+            seed=reply.seed,
+            model_sha256=reply.model_sha256,
+            metrics=None if reply.metrics is None else reply.metrics.model_dump(mode="json"),
+        )
+
+
+def run_jobs(engine: Engine, registry: Registry, conversation_id: int, jobs: list[Job]) -> Iterator[TurnUpdate]:
+    """Run every job at once, saving each reply as it streams; yield an update per event."""
+    replies = [Reply(diverged_at=job.diverged_at) for job in jobs]
+    with Session(engine) as session:
+        savers = [_Saver(session, conversation_id, job) for job in jobs]
+        events = run_turn([job.config for job in jobs], [job.history for job in jobs], registry)
+        for event in events:
+            i = event.lane_index
+            reply, saver = replies[i], savers[i]
+            reply.apply(event)
+            if event.kind == "start":
+                saver.start(event.prompt)
+            elif event.kind == "token":
+                saver.progress(reply)
+            elif event.kind in ("done", "error"):
+                saver.finish(reply)
+            yield TurnUpdate(position=i, event=event, reply=reply, message_id=saver.message_id,
+                             lane_id=jobs[i].lane.id, user_id=jobs[i].parent_id)

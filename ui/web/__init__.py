@@ -1,0 +1,1 @@
+"""The Streamlit app: the router, its pages (views/) and the widgets they share."""
