@@ -34,15 +34,19 @@ def main() -> int:
 
     def ours() -> float:
         started = time.perf_counter()
-        n = sum(1 for step in simulator.continue_document(PROMPT, settings, lane_key="bench", alternatives=5)
-                if not isinstance(step, Finished))
+        n = sum(
+            1
+            for step in simulator.continue_document(PROMPT, settings, lane_key="bench", alternatives=5)
+            if not isinstance(step, Finished)
+        )
         return n / (time.perf_counter() - started)
 
     def plain() -> float:
         reference.set_seed(7)
         started = time.perf_counter()
-        result = reference.create_completion(PROMPT, max_tokens=args.tokens, temperature=0.8, top_p=0.95,
-                                             top_k=40, min_p=0.0, repeat_penalty=1.0, seed=7)
+        result = reference.create_completion(
+            PROMPT, max_tokens=args.tokens, temperature=0.8, top_p=0.95, top_k=40, min_p=0.0, repeat_penalty=1.0, seed=7
+        )
         return result["usage"]["completion_tokens"] / (time.perf_counter() - started)
 
     ours(), plain()  # warm-up: page in the weights, fill the prompt cache for both

@@ -39,7 +39,11 @@ def main() -> int:
         env = {**os.environ, "SIMULACRA_DATA_DIR": data_dir, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         result = subprocess.run(
             [sys.executable, "-c", CHILD, str(ROOT / "ui" / "web" / "app.py")],
-            env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -53,8 +57,10 @@ def main() -> int:
     print(f"process before the app (reference): {mb['baseline']:7.0f} MB")
     print(f"app after a three-lane turn:        {mb['rss']:7.0f} MB  (peak {mb['peak']:.0f} MB)")
     print(f"models and app on top of the reference: {mb['rss'] - mb['baseline']:.0f} MB")
-    print(f"peak / budget: {mb['peak'] / BUDGET_MB:.2f}  (budget {BUDGET_MB:.0f} MB: "
-          f"{'met' if mb['peak'] <= BUDGET_MB else 'NOT met'})")
+    print(
+        f"peak / budget: {mb['peak'] / BUDGET_MB:.2f}  (budget {BUDGET_MB:.0f} MB: "
+        f"{'met' if mb['peak'] <= BUDGET_MB else 'NOT met'})"
+    )
     return 0 if mb["peak"] <= BUDGET_MB else 1
 
 

@@ -85,22 +85,50 @@ def _tokens(rng: random.Random, count: int) -> list[Any]:
 def _lane(lane_id: int, cid: int, position: int, now: datetime) -> dict[str, Any]:
     kind, model, mask = (("simulator", "base", "assistant"), ("chat", "chat", None))[position % 2]
     return {
-        "id": lane_id, "conversation_id": cid, "position": position, "label": f"{model}@{mask}" if mask else model,
-        "kind": kind, "model": model, "mask_name": mask, "mask_snapshot": None, "system_prompt": None,
-        "temperature": 0.7, "top_p": 1.0, "top_k": 40, "max_tokens": 128, "seed": None, "stop": [], "created_at": now,
-    }  # fmt: skip
+        "id": lane_id,
+        "conversation_id": cid,
+        "position": position,
+        "label": f"{model}@{mask}" if mask else model,
+        "kind": kind,
+        "model": model,
+        "mask_name": mask,
+        "mask_snapshot": None,
+        "system_prompt": None,
+        "temperature": 0.7,
+        "top_p": 1.0,
+        "top_k": 40,
+        "max_tokens": 128,
+        "seed": None,
+        "stop": [],
+        "created_at": now,
+    }
 
 
 def _message(
     message_id: int, cid: int, lane_id: int | None, parent: int | None, content: str, when: datetime, **extra: Any
 ) -> dict[str, Any]:
     row = {
-        "id": message_id, "conversation_id": cid, "lane_id": lane_id, "parent_id": parent,
-        "role": "user" if lane_id is None else "model", "content": content, "status": "complete", "error": None,
-        "finish_reason": None if lane_id is None else "stop", "tokens": None, "prompt": None, "ttft_ms": None,
-        "total_ms": None, "tokens_per_s": None, "seed": None, "model_sha256": None, "metrics": None,
-        "diverged_from_id": None, "diverged_at": None, "created_at": when,
-    }  # fmt: skip
+        "id": message_id,
+        "conversation_id": cid,
+        "lane_id": lane_id,
+        "parent_id": parent,
+        "role": "user" if lane_id is None else "model",
+        "content": content,
+        "status": "complete",
+        "error": None,
+        "finish_reason": None if lane_id is None else "stop",
+        "tokens": None,
+        "prompt": None,
+        "ttft_ms": None,
+        "total_ms": None,
+        "tokens_per_s": None,
+        "seed": None,
+        "model_sha256": None,
+        "metrics": None,
+        "diverged_from_id": None,
+        "diverged_at": None,
+        "created_at": when,
+    }
     row.update(extra)
     return row
 
@@ -140,25 +168,43 @@ class Seeder:
                     reply = self._next("message")
                     extra = {"tokens": _tokens(self.rng, tokens)} if tokens else {}
                     rows["message"].append(
-                        _message(reply, cid, lane_id, user, self.text.passage(10, 120), when, ttft_ms=120.0,
-                                 total_ms=2400.0, tokens_per_s=40.0, **extra)
-                    )  # fmt: skip
+                        _message(
+                            reply,
+                            cid,
+                            lane_id,
+                            user,
+                            self.text.passage(10, 120),
+                            when,
+                            ttft_ms=120.0,
+                            total_ms=2400.0,
+                            tokens_per_s=40.0,
+                            **extra,
+                        )
+                    )
                     if self.rng.random() < 0.05:
                         rows["annotation"].append(self._annotation(reply, cid, when))
                 parent = user
         with self.engine.begin() as connection:
-            for table, model in (("conversation", Conversation), ("lane", Lane), ("message", Message),
-                                 ("annotation", Annotation)):  # fmt: skip
+            for table, model in (
+                ("conversation", Conversation),
+                ("lane", Lane),
+                ("message", Message),
+                ("annotation", Annotation),
+            ):
                 if rows[table]:
                     connection.execute(insert(model.__table__), rows[table])  # type: ignore[attr-defined]
         return len(rows["message"])
 
     def _annotation(self, message_id: int, cid: int, when: datetime) -> dict[str, Any]:
         return {
-            "id": self._next("annotation"), "message_id": message_id, "conversation_id": cid,
-            "tags": self.rng.sample(TAGS, self.rng.randint(0, 2)), "rating": self.rng.choice((-1, 0, 1, None)),
-            "note": self.text.passage(0, 12, searched=False), "created_at": when,
-        }  # fmt: skip
+            "id": self._next("annotation"),
+            "message_id": message_id,
+            "conversation_id": cid,
+            "tags": self.rng.sample(TAGS, self.rng.randint(0, 2)),
+            "rating": self.rng.choice((-1, 0, 1, None)),
+            "note": self.text.passage(0, 12, searched=False),
+            "created_at": when,
+        }
 
 
 def timed(run: Callable[[], Any], rounds: int) -> tuple[float, Any]:
@@ -190,8 +236,9 @@ ORDER BY conversation.updated_at DESC, conversation.id DESC LIMIT 20
 
 def _search_word(engine: Engine, session: Session, word: str, rounds: int) -> bool:
     with engine.connect() as connection:
-        containing = connection.execute(text("SELECT count(*) FROM message WHERE content LIKE :p"),
-                                        {"p": f"%{word}%"}).scalar_one()  # fmt: skip
+        containing = connection.execute(
+            text("SELECT count(*) FROM message WHERE content LIKE :p"), {"p": f"%{word}%"}
+        ).scalar_one()
         like_s, like_rows = timed(
             lambda: connection.execute(text(LIKE_FIRST_PAGE), {"pattern": f"%{word}%"}).scalars().all(), rounds
         )
@@ -200,12 +247,16 @@ def _search_word(engine: Engine, session: Session, word: str, rounds: int) -> bo
     same = [h.conversation_id for h in hits] == list(like_rows)
     ratio = like_s / search_s
     ok = search_s * 1000 < SEARCH_TARGET_MS and ratio >= SEARCH_RATIO_TARGET and same
-    print(f"{word!r} ({containing:,} messages, {total} conversations): first page of 20 with snippets"
-          f" {search_s * 1000:.1f} ms (target < {SEARCH_TARGET_MS:.0f} ms); the total for the pager"
-          f" {count_s * 1000:.1f} ms")
-    print(f"  LIKE scan for the same first page (reference): {like_s * 1000:.1f} ms; same conversations:"
-          f" {'yes' if same else 'NO'}; ratio {ratio:.1f} x faster (target >= {SEARCH_RATIO_TARGET:.0f} x)"
-          f"  {verdict(ok)}")
+    print(
+        f"{word!r} ({containing:,} messages, {total} conversations): first page of 20 with snippets"
+        f" {search_s * 1000:.1f} ms (target < {SEARCH_TARGET_MS:.0f} ms); the total for the pager"
+        f" {count_s * 1000:.1f} ms"
+    )
+    print(
+        f"  LIKE scan for the same first page (reference): {like_s * 1000:.1f} ms; same conversations:"
+        f" {'yes' if same else 'NO'}; ratio {ratio:.1f} x faster (target >= {SEARCH_RATIO_TARGET:.0f} x)"
+        f"  {verdict(ok)}"
+    )
     return ok
 
 
@@ -256,10 +307,14 @@ def bench_export(directory: Path, rounds: int) -> bool:
     finally:
         engine.dispose()
     ok = export_s < EXPORT_TARGET_S
-    print(f"export of a {messages:,}-message conversation to JSON ({len(data) / 1e6:.1f} MB): {export_s:.2f} s"
-          f"  (target < {EXPORT_TARGET_S:.0f} s)  {verdict(ok)}")
-    print(f"the same rows read with plain SQL, JSON decoded and dumped (reference): {raw_s:.2f} s;"
-          f" ratio {export_s / raw_s:.2f}")
+    print(
+        f"export of a {messages:,}-message conversation to JSON ({len(data) / 1e6:.1f} MB): {export_s:.2f} s"
+        f"  (target < {EXPORT_TARGET_S:.0f} s)  {verdict(ok)}"
+    )
+    print(
+        f"the same rows read with plain SQL, JSON decoded and dumped (reference): {raw_s:.2f} s;"
+        f" ratio {export_s / raw_s:.2f}"
+    )
     return ok
 
 
@@ -274,7 +329,9 @@ def _page_seconds(database_url: str, rounds: int) -> tuple[float, float, int]:
     renders = []
     shown = 0
     for _ in range(rounds + 1):
-        app = AppTest.from_file(str(ROOT / "ui" / "web" / "app.py"), default_timeout=60).switch_page("views/transcripts.py")
+        app = AppTest.from_file(str(ROOT / "ui" / "web" / "app.py"), default_timeout=60).switch_page(
+            "views/transcripts.py"
+        )
         started = time.perf_counter()
         app.run()
         renders.append(time.perf_counter() - started)
@@ -296,11 +353,15 @@ def bench_page(directory: Path, rounds: int) -> bool:
     empty_first, empty_s, _ = _page_seconds(f"sqlite:///{directory / 'empty.db'}", rounds)
     full_first, full_s, shown = _page_seconds(f"sqlite:///{directory / 'page.db'}", rounds)
     ok = full_first < PAGE_TARGET_S and full_s < PAGE_TARGET_S and shown == 20
-    print(f"Transcripts page over 1,000 conversations, first page ({shown} shown): {full_s * 1000:.0f} ms"
-          f" for a new session, {full_first * 1000:.0f} ms the first time (opens the database)"
-          f"  (target < {PAGE_TARGET_S:.0f} s)  {verdict(ok)}")
-    print(f"the same page over an empty database (reference): {empty_s * 1000:.0f} ms"
-          f" ({empty_first * 1000:.0f} ms the first time); ratio {full_s / empty_s:.2f}")
+    print(
+        f"Transcripts page over 1,000 conversations, first page ({shown} shown): {full_s * 1000:.0f} ms"
+        f" for a new session, {full_first * 1000:.0f} ms the first time (opens the database)"
+        f"  (target < {PAGE_TARGET_S:.0f} s)  {verdict(ok)}"
+    )
+    print(
+        f"the same page over an empty database (reference): {empty_s * 1000:.0f} ms"
+        f" ({empty_first * 1000:.0f} ms the first time); ratio {full_s / empty_s:.2f}"
+    )
     return ok
 
 
@@ -310,8 +371,11 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="simulacra-bench-") as tmp:
         directory = Path(tmp)
-        results = [bench_search(directory, args.rounds), bench_export(directory, max(1, args.rounds // 2)),
-                   bench_page(directory, args.rounds)]  # fmt: skip
+        results = [
+            bench_search(directory, args.rounds),
+            bench_export(directory, max(1, args.rounds // 2)),
+            bench_page(directory, args.rounds),
+        ]
         os.chdir(ROOT)  # leave the directory before it is removed
     return 0 if all(results) else 1
 

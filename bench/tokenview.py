@@ -128,10 +128,22 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
         page_file.write_text(BROWSER_PAGE)
         port = free_port()
         command = [
-            sys.executable, "-m", "streamlit", "run", str(page_file), "--server.port", str(port),
-            "--server.headless", "true", "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false", "--", str(data),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(page_file),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+            "--",
+            str(data),
+        ]
         server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -168,15 +180,17 @@ def main() -> int:
     else:
         started = time.perf_counter()
         compact = [t.compact() for t in generate(args.tokens, args.seed)]
-        print(f"generated a {len(compact)}-token reply with the bundled base model in"
-              f" {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated a {len(compact)}-token reply with the bundled base model in"
+            f" {time.perf_counter() - started:.1f} s"
+        )
         if args.save:
             args.save.write_text(json.dumps(compact))
     tokens = [Token.from_compact(item) for item in compact]
     pick = min(range(len(tokens)), key=lambda i: tokens[i].p or 1.0)
 
-    # Every page of the app imports ui.web.widgets.view (and with it storage and SQLModel) before any token view is drawn;
-    # the first view itself then pays for importing Altair and pandas and loading Altair's schema.
+    # Every page of the app imports ui.web.widgets.view (and with it storage and SQLModel) before any token view
+    # is drawn; the first view itself then pays for importing Altair and pandas and loading Altair's schema.
     import ui.web.widgets.view  # noqa: F401
 
     cold = timed(AppTest.from_function(view_page, args=(compact,), default_timeout=60))
@@ -184,19 +198,25 @@ def main() -> int:
     view, text, picked = (statistics.median(times[name]) for name in ("view", "text", "pick"))
     worst = max(max(times["view"]), max(times["pick"]))
     print(f"token view of {len(tokens)} tokens, AppTest, median of {args.rounds} rounds:")
-    print(f"  first render in a new session: {view * 1000:6.0f} ms   (plain st.text reference: {text * 1000:.0f} ms,"
-          f" ratio {view / text:.1f})")
+    print(
+        f"  first render in a new session: {view * 1000:6.0f} ms   (plain st.text reference: {text * 1000:.0f} ms,"
+        f" ratio {view / text:.1f})"
+    )
     print(f"  rerun picking token #{pick}:      {picked * 1000:6.0f} ms   (table and branch buttons)")
     print(f"  slowest of all rounds:          {worst * 1000:6.0f} ms")
-    print(f"  first view in the process:      {cold * 1000:6.0f} ms   (imports Altair and pandas: once per server"
-          " process, not part of the target)")
+    print(
+        f"  first view in the process:      {cold * 1000:6.0f} ms   (imports Altair and pandas: once per server"
+        " process, not part of the target)"
+    )
     passed = worst < TARGET_S
     if args.browser:
         drawn = browser_rounds(compact, args.rounds)
         if drawn is not None:
             shown, plain = statistics.median(drawn["tokens"]), statistics.median(drawn["text"])
-            print(f"  in Chromium, request to drawn:  {shown * 1000:6.0f} ms   (plain text reference:"
-                  f" {plain * 1000:.0f} ms, ratio {shown / plain:.1f}; slowest {max(drawn['tokens']) * 1000:.0f} ms)")
+            print(
+                f"  in Chromium, request to drawn:  {shown * 1000:6.0f} ms   (plain text reference:"
+                f" {plain * 1000:.0f} ms, ratio {shown / plain:.1f}; slowest {max(drawn['tokens']) * 1000:.0f} ms)"
+            )
             passed = passed and max(drawn["tokens"]) < TARGET_S
     print(f"target: under {TARGET_S:.0f} s: {'PASS' if passed else 'FAIL'}")
     return 0 if passed else 1

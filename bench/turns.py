@@ -51,8 +51,9 @@ LANES = [("base", "assistant"), ("base", "interview"), ("chat", None)]  # (model
 def lanes(max_tokens: int) -> list[LaneConfig]:
     settings = SamplingSettings(temperature=0.0, max_tokens=max_tokens, seed=1)
     return [
-        LaneConfig(f"{model}@{mask}" if mask else model, model, load_mask(mask) if mask else None, settings,
-                   key=mask or model)  # fmt: skip
+        LaneConfig(
+            f"{model}@{mask}" if mask else model, model, load_mask(mask) if mask else None, settings, key=mask or model
+        )
         for model, mask in LANES
     ]
 
@@ -85,9 +86,7 @@ def one_turn(
     return [first.get(i, float("nan")) for i in range(len(configs))], texts, lengths
 
 
-def conversation(
-    registry: Registry, configs: list[LaneConfig], number: int, *, show: bool
-) -> list[list[float]]:
+def conversation(registry: Registry, configs: list[LaneConfig], number: int, *, show: bool) -> list[list[float]]:
     """One ten-turn conversation; its first message names the round, so no cache holds any of it yet."""
     base_lanes = [i for i, c in enumerate(configs) if c.model == "base"]
     histories: list[list[HistoryTurn]] = [[] for _ in configs]
@@ -117,6 +116,7 @@ def own_steps(firsts: list[float]) -> list[float]:
 
 def summary(rounds: list[list[list[float]]], labels: list[str]) -> bool:
     """Print the medians per turn and the turn 10 / turn 2 ratios; True when every ratio meets the target."""
+
     def median(figure: int, turn: int, rows: list[list[list[float]]]) -> float:
         return statistics.median(r[turn][figure] for r in rows)
 
@@ -127,12 +127,16 @@ def summary(rounds: list[list[list[float]]], labels: list[str]) -> bool:
         cells = [f"{median(i, t, rounds):.0f} ({median(i, t, own):.0f})" for i in range(len(labels))]
         print(f"{t + 1:>4}  " + "".join(f"{c:>24}" for c in cells) + f"{median(0, t, every):>12.0f}")
     met = True
-    for name, rows, i in [*((f"{label} own first step", own, i) for i, label in enumerate(labels)),
-                          ("all lanes streaming", every, 0)]:  # fmt: skip
+    for name, rows, i in [
+        *((f"{label} own first step", own, i) for i, label in enumerate(labels)),
+        ("all lanes streaming", every, 0),
+    ]:
         late, early = median(i, len(MESSAGES) - 1, rows), median(i, 1, rows)
         met &= late / early <= TARGET
-        print(f"{name}: turn 10 {late:.0f} ms vs turn 2 {early:.0f} ms (reference): ratio {late / early:.2f}"
-              f"  (target <= {TARGET}: {'met' if late / early <= TARGET else 'NOT met'})")
+        print(
+            f"{name}: turn 10 {late:.0f} ms vs turn 2 {early:.0f} ms (reference): ratio {late / early:.2f}"
+            f"  (target <= {TARGET}: {'met' if late / early <= TARGET else 'NOT met'})"
+        )
     return met
 
 

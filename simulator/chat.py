@@ -120,8 +120,7 @@ def make_local_provider(models: LocalChatModels) -> Any:
 
 def _chunk(text: str, *, finished: bool, reason: str) -> dict[str, Any]:
     """litellm's GenericStreamingChunk."""
-    return {"text": text, "is_finished": finished, "finish_reason": reason, "index": 0, "tool_use": None,
-            "usage": None}
+    return {"text": text, "is_finished": finished, "finish_reason": reason, "index": 0, "tool_use": None, "usage": None}
 
 
 def install_local_provider(models: LocalChatModels) -> None:

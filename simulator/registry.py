@@ -69,10 +69,20 @@ class Registry:
         self._simulators: dict[str, Simulator] = {}
         self._lock = threading.Lock()
         self._provider_installed = False
-        self.add(ModelEntry(name="base", kind="simulator", path=gemma_base_path,
-                            description="gemma-3-270m base model (bundled)"))
-        self.add(ModelEntry(name="chat", kind="chat", path=smollm2_chat_path, litellm=BUNDLED_CHAT,
-                            description="SmolLM2-135M-Instruct chat model (bundled)"))
+        self.add(
+            ModelEntry(
+                name="base", kind="simulator", path=gemma_base_path, description="gemma-3-270m base model (bundled)"
+            )
+        )
+        self.add(
+            ModelEntry(
+                name="chat",
+                kind="chat",
+                path=smollm2_chat_path,
+                litellm=BUNDLED_CHAT,
+                description="SmolLM2-135M-Instruct chat model (bundled)",
+            )
+        )
         for entry in extra or []:
             self.add(entry)
 

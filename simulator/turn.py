@@ -122,11 +122,14 @@ def _document(
         return lane.config.document, history
     fitted = simulator.fit(mask, history, lane.config.settings.max_tokens)
     if fitted.dropped_turns:
-        lane.put("notice", notice=(
-            f"The conversation is longer than {simulator.name}'s context ({simulator.n_ctx} tokens):"
-            f" the {fitted.dropped_turns} oldest message(s) were left out; the mask's frame was kept."
-        ))
-    return fitted.document, history[fitted.dropped_turns:]
+        lane.put(
+            "notice",
+            notice=(
+                f"The conversation is longer than {simulator.name}'s context ({simulator.n_ctx} tokens):"
+                f" the {fitted.dropped_turns} oldest message(s) were left out; the mask's frame was kept."
+            ),
+        )
+    return fitted.document, history[fitted.dropped_turns :]
 
 
 def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> None:
@@ -140,8 +143,13 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         lane.put("token", token=token, timings=lane.clock.timings())
     steps: Iterator[Token | Finished] = registry.worker.submit(
         lambda: simulator.continue_document(
-            document, settings, lane_key=config.key, alternatives=config.alternatives, cancel=lane.cancel,
-            reply_prefix="".join(t.text for t in config.prefix), cue=cue(mask, document) if config.metrics else "",
+            document,
+            settings,
+            lane_key=config.key,
+            alternatives=config.alternatives,
+            cancel=lane.cancel,
+            reply_prefix="".join(t.text for t in config.prefix),
+            cue=cue(mask, document) if config.metrics else "",
         ),
         lane.cancel,
     )
@@ -150,18 +158,26 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
     reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
     metrics = _metrics(lane, simulator, reply) if config.metrics else None
     reason = finished.reason if finished is not None else ("cancelled" if lane.cancel.is_set() else "stop")
-    lane.put("done", finish_reason=reason, timings=timings, seed=settings.seed, metrics=metrics,
-             model_sha256=registry.model_sha256(entry))  # fmt: skip
+    lane.put(
+        "done",
+        finish_reason=reason,
+        timings=timings,
+        seed=settings.seed,
+        metrics=metrics,
+        model_sha256=registry.model_sha256(entry),
+    )
 
 
 def _sampling(config: LaneConfig, mask: Mask) -> SamplingSettings:
     """The lane's settings with the mask's stop sequences and a seed drawn now (so even a cancelled reply
     reports it); a branch's reply keeps its length limit, the prefix included, with at least one new token."""
-    return config.settings.model_copy(update={
-        "stop": list(dict.fromkeys([*mask.stop_sequences(), *config.settings.stop])),
-        "seed": config.settings.seed if config.settings.seed is not None else random.randrange(2**31),
-        "max_tokens": max(1, config.settings.max_tokens - len(config.prefix)),
-    })
+    return config.settings.model_copy(
+        update={
+            "stop": list(dict.fromkeys([*mask.stop_sequences(), *config.settings.stop])),
+            "seed": config.settings.seed if config.settings.seed is not None else random.randrange(2**31),
+            "max_tokens": max(1, config.settings.max_tokens - len(config.prefix)),
+        }
+    )
 
 
 def _stream(lane: _Lane, steps: Iterator[Token | Finished]) -> tuple[list[Token], Finished | None]:

@@ -3,7 +3,7 @@
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from storage.imports import AnnotationRow, ExportFile, LaneRow, MessageRow, validate_export
 from storage.tree import walk
@@ -97,13 +97,15 @@ def _sent(tree: "_Tree", lane: LaneRow, path: list[MessageRow]) -> list[dict[str
     return None
 
 
-def _is_message_list(prompt: Any) -> bool:
+def _is_message_list(prompt: Any) -> TypeGuard[list[dict[str, str]]]:
     """A stored prompt that is a chat message list (an imported file may hold anything JSON)."""
     return (
         isinstance(prompt, list)
         and bool(prompt)
         and all(
-            isinstance(m, dict) and set(m) == {"role", "content"} and m["role"] in ("system", "user", "assistant")
+            isinstance(m, dict)
+            and set(m) == {"role", "content"}
+            and m["role"] in ("system", "user", "assistant")
             and isinstance(m["content"], str)
             for m in prompt
         )
@@ -167,8 +169,13 @@ def _annotation_lines(notes: list[AnnotationRow]) -> list[str]:
 
 
 def _settings(lane: LaneRow) -> str:
-    parts = [f"temperature {lane.temperature:g}", f"top_p {lane.top_p:g}", f"top_k {lane.top_k}",
-             f"max_tokens {lane.max_tokens}", f"seed {lane.seed}" if lane.seed is not None else "no seed"]  # fmt: skip
+    parts = [
+        f"temperature {lane.temperature:g}",
+        f"top_p {lane.top_p:g}",
+        f"top_k {lane.top_k}",
+        f"max_tokens {lane.max_tokens}",
+        f"seed {lane.seed}" if lane.seed is not None else "no seed",
+    ]
     if lane.stop:
         parts.append("stop " + ", ".join(json.dumps(s, ensure_ascii=False) for s in lane.stop))
     return ", ".join(parts)
@@ -233,9 +240,11 @@ def to_markdown(export: dict[str, Any]) -> str:
     md = _Markdown(tree)
     conversation = data.conversation
     md.out += [f"# {conversation.title.strip() or 'Untitled conversation'}", ""]
-    when = [f"{name} {value.isoformat(timespec='seconds')}"
-            for name, value in (("created", conversation.created_at), ("updated", conversation.updated_at))
-            if value is not None]  # fmt: skip
+    when = [
+        f"{name} {value.isoformat(timespec='seconds')}"
+        for name, value in (("created", conversation.created_at), ("updated", conversation.updated_at))
+        if value is not None
+    ]
     md.out += [f"_Conversation {conversation.id}" + ("; " + ", ".join(when) if when else "") + "_", ""]
     if conversation.notes:
         md.out += [conversation.notes, ""]

@@ -136,9 +136,7 @@ def _check_tree(export: ExportFile) -> None:
         if m.lane_id is not None and m.lane_id not in lanes:
             raise ImportError_(f"message {m.id} is a reply from lane {m.lane_id}, which is not in the file")
         if m.diverged_from_id is not None and m.diverged_from_id not in messages:
-            raise ImportError_(
-                f"message {m.id} diverged from message {m.diverged_from_id}, which is not in the file"
-            )
+            raise ImportError_(f"message {m.id} diverged from message {m.diverged_from_id}, which is not in the file")
         if m.parent_id is None:
             continue
         parent = messages.get(m.parent_id)
@@ -175,11 +173,14 @@ def validate_export(data: Any) -> ExportFile:
     if not isinstance(data, dict):
         raise ImportError_(f"expected a JSON object (a Simulacra conversation export), got a {type(data).__name__}")
     if data.get("format") != EXPORT_FORMAT:
-        raise ImportError_(f"not a Simulacra conversation export: format is {data.get('format')!r:.60}, "
-                           f"expected {EXPORT_FORMAT!r}")  # fmt: skip
+        raise ImportError_(
+            f"not a Simulacra conversation export: format is {data.get('format')!r:.60}, expected {EXPORT_FORMAT!r}"
+        )
     if data.get("version") != EXPORT_VERSION:
-        raise ImportError_(f"export version {data.get('version')!r:.20} is not supported; "
-                           f"this Simulacra reads version {EXPORT_VERSION}")  # fmt: skip
+        raise ImportError_(
+            f"export version {data.get('version')!r:.20} is not supported; "
+            f"this Simulacra reads version {EXPORT_VERSION}"
+        )
     try:
         with paused_gc():  # a row object for every message and annotation; see storage.bulk
             export = ExportFile.model_validate(data)
@@ -300,10 +301,13 @@ def _add_conversation(session: Session, source: ConversationRow, now: datetime) 
 def _add_lanes(session: Session, source: list[LaneRow], cid: int, now: datetime) -> dict[int, int | None]:
     """Insert the lanes; returns each file id's new id."""
     lanes = [
-        Lane(**lane.model_dump(exclude={"id", "conversation_id", "created_at"}), conversation_id=cid,
-             created_at=_when(lane.created_at, now))
+        Lane(
+            **lane.model_dump(exclude={"id", "conversation_id", "created_at"}),
+            conversation_id=cid,
+            created_at=_when(lane.created_at, now),
+        )
         for lane in source
-    ]  # fmt: skip
+    ]
     session.add_all(lanes)
     session.flush()
     return {old.id: new.id for old, new in zip(source, lanes, strict=True)}

@@ -113,9 +113,7 @@ def add_lane(
     return lane
 
 
-def add_user_message(
-    *, session: Session, conversation_id: int, parent_id: int | None, content: str
-) -> Message:
+def add_user_message(*, session: Session, conversation_id: int, parent_id: int | None, content: str) -> Message:
     """Save a user message shared by every lane; parent_id is the previous user message on its path.
 
     Raises NotFound for an unknown conversation or parent, InvalidValue for a parent that is not a
@@ -273,18 +271,14 @@ def set_notes(*, session: Session, conversation_id: int, notes: str) -> Conversa
 
 def list_lanes(*, session: Session, conversation_id: int) -> list[Lane]:
     statement = (
-        select(Lane)
-        .where(col(Lane.conversation_id) == conversation_id)
-        .order_by(col(Lane.position), col(Lane.id))
+        select(Lane).where(col(Lane.conversation_id) == conversation_id).order_by(col(Lane.position), col(Lane.id))
     )
     return list(session.exec(statement))
 
 
 def list_messages(*, session: Session, conversation_id: int) -> list[Message]:
     """Every message of the conversation, oldest first; rebuild the tree from parent_id."""
-    statement = (
-        select(Message).where(col(Message.conversation_id) == conversation_id).order_by(col(Message.id))
-    )
+    statement = select(Message).where(col(Message.conversation_id) == conversation_id).order_by(col(Message.id))
     with paused_gc():  # each reply's token JSON builds thousands of lists; see storage.bulk
         return list(session.exec(statement))
 
@@ -320,9 +314,7 @@ def list_conversations(*, session: Session, limit: int = 50, offset: int = 0) ->
         .group_by(col(Message.conversation_id))
     )
     firsts: dict[int, str] = dict(
-        session.exec(
-            select(Message.conversation_id, Message.content).where(col(Message.id).in_(first_ids))
-        ).all()
+        session.exec(select(Message.conversation_id, Message.content).where(col(Message.id).in_(first_ids))).all()
     )
     return [
         ConversationSummary(

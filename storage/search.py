@@ -89,8 +89,10 @@ _PASSAGES: dict[int, tuple[Any, Any]] = {
 def _fts_sql(columns: str, extra: str = "") -> str:
     """One SELECT per FTS table joined to the rows it indexes, UNION ALL; `columns` and `extra` may name
     {kind}, {fts}, {table}, {owner} (the conversation id) and {column} (for snippet())."""
-    template = f"SELECT {columns} FROM {{fts}} JOIN {{table}} ON {{table}}.id = {{fts}}.rowid" \
-               f" WHERE {{fts}} MATCH :query AND {{owner}} IS NOT NULL {extra}"  # fmt: skip
+    template = (
+        f"SELECT {columns} FROM {{fts}} JOIN {{table}} ON {{table}}.id = {{fts}}.rowid"
+        f" WHERE {{fts}} MATCH :query AND {{owner}} IS NOT NULL {extra}"
+    )
     return " UNION ALL ".join(
         template.format(kind=kind, fts=fts, table=table, owner=owner, column=column)
         for kind, (fts, table, owner, column) in _FTS_SOURCES.items()
@@ -102,14 +104,18 @@ def _fts_sql(columns: str, extra: str = "") -> str:
 # a common word (bm25 for 80,000 matching messages takes 0.1 s). That is done for the page shown only.
 _FTS_MATCHES = text(_fts_sql("{owner} AS conversation_id")).columns(conversation_id=Integer)
 # The rowid range narrows what FTS5 reads to the page's rows (a common word otherwise costs the whole index again).
-_FTS_PASSAGES = text(_fts_sql(
-    "{owner}, {kind}, {fts}.rank, snippet({fts}, {column}, :mark, :mark, '…', :words)",
-    "AND {fts}.rowid BETWEEN :low{kind} AND :high{kind} AND {owner} IN :ids",
-)).bindparams(bindparam("ids", expanding=True))  # fmt: skip
-_ROW_RANGES = text(" UNION ALL ".join(
-    f"SELECT {kind}, min({table}.id), max({table}.id) FROM {table} WHERE {owner} IN :ids"
-    for kind, (_, table, owner, _) in _FTS_SOURCES.items()
-)).bindparams(bindparam("ids", expanding=True))  # fmt: skip
+_FTS_PASSAGES = text(
+    _fts_sql(
+        "{owner}, {kind}, {fts}.rank, snippet({fts}, {column}, :mark, :mark, '…', :words)",
+        "AND {fts}.rowid BETWEEN :low{kind} AND :high{kind} AND {owner} IN :ids",
+    )
+).bindparams(bindparam("ids", expanding=True))
+_ROW_RANGES = text(
+    " UNION ALL ".join(
+        f"SELECT {kind}, min({table}.id), max({table}.id) FROM {table} WHERE {owner} IN :ids"
+        for kind, (_, table, owner, _) in _FTS_SOURCES.items()
+    )
+).bindparams(bindparam("ids", expanding=True))
 _HAS_FTS = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fts_message'")
 
 

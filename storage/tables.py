@@ -153,9 +153,7 @@ class Annotation(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int | None = Field(default=None, foreign_key="message.id", index=True, ondelete="CASCADE")
-    conversation_id: int | None = Field(
-        default=None, foreign_key="conversation.id", index=True, ondelete="CASCADE"
-    )
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True, ondelete="CASCADE")
     tags: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
     rating: int | None = None
     note: str = Field(default="", sa_type=Text)

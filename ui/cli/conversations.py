@@ -28,14 +28,24 @@ def serve(port: int | None, host: str | None) -> None:
     """Serve the app on http://127.0.0.1:8501."""
     current = settings()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", host or current.host,
-        "--server.port", str(port or current.port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",  # offline: no telemetry
-        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local tool
-        "--global.developmentMode", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        host or current.host,
+        "--server.port",
+        str(port or current.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",  # offline: no telemetry
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this is a local tool
+        "--global.developmentMode",
+        "false",
+    ]
     click.echo(f"Simulacra on http://{host or current.host}:{port or current.port}")
     os.execv(command[0], command) if os.name == "posix" else sys.exit(subprocess.call(command))
 
@@ -53,8 +63,13 @@ def serve(port: int | None, host: str | None) -> None:
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
 @click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
-@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
-              help="Replies each base lane draws, each with its own recorded seed.")  # fmt: skip
+@click.option(
+    "--samples",
+    type=click.IntRange(1, MAX_SAMPLES),
+    default=1,
+    show_default=True,
+    help="Replies each base lane draws, each with its own recorded seed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ask(
     prompt: str,
@@ -146,7 +161,7 @@ def branch(message_id: int, at: int, token: str, as_json: bool) -> None:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         kept = "".join(t["text"] for t in result["tokens"][:at])
-        click.echo(f"{kept}[{token}]{result['text'][len(kept) + len(token):]}")
+        click.echo(f"{kept}[{token}]{result['text'][len(kept) + len(token) :]}")
         click.echo(f"\nreply {result['message_id']} (branched from {message_id} at token {at})")
     if result["status"] != "complete":
         sys.exit(1)

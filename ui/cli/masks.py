@@ -45,8 +45,13 @@ def masks_show(name: str) -> None:
 @masks.command(name="render")
 @click.argument("name")
 @click.option("--user", "user_text", default=None, help="The user's message (default: 'Hello!').")
-@click.option("--conversation", "conversation_id", type=int, default=None,
-              help="Render this conversation's current path instead (its first lane's replies).")
+@click.option(
+    "--conversation",
+    "conversation_id",
+    type=int,
+    default=None,
+    help="Render this conversation's current path instead (its first lane's replies).",
+)
 def masks_render(name: str, user_text: str | None, conversation_id: int | None) -> None:
     """Print the exact document the simulator reads."""
     current = settings()
@@ -63,8 +68,9 @@ def masks_render(name: str, user_text: str | None, conversation_id: int | None) 
     click.echo(mask.render(history))
     for forged in mask.forged_lines(history):
         # stderr: stdout stays the exact document, ready to pipe into another tool.
-        click.echo(f"note: quoted a line that opens with a speaker tag: {forged.line!r} -> {forged.written!r}",
-                   err=True)
+        click.echo(
+            f"note: quoted a line that opens with a speaker tag: {forged.line!r} -> {forged.written!r}", err=True
+        )
 
 
 @masks.command(name="import")
@@ -88,8 +94,9 @@ def masks_import(file: Path) -> None:
 
 @masks.command(name="export")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["toml", "card-json", "card-png"]), default="toml",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["toml", "card-json", "card-png"]), default="toml", show_default=True
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def masks_export(name: str, fmt: str, out: Path) -> None:
     """Write a mask as TOML, a V2 JSON character card, or a PNG character card."""

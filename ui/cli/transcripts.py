@@ -54,8 +54,16 @@ def import_(file: Path) -> None:
 @click.option("--sort", type=click.Choice(["newest", "most_annotated"]), default="newest", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search(query: str, tag: str | None, rating: int | None, model: str | None, mask: str | None, sort: str,
-           limit: int, as_json: bool) -> None:  # fmt: skip
+def search(
+    query: str,
+    tag: str | None,
+    rating: int | None,
+    model: str | None,
+    mask: str | None,
+    sort: str,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Full-text search over messages, annotation notes and titles."""
     wanted = Query(query=query, tag=tag, rating=rating, model=model, mask=mask)
     try:

@@ -275,8 +275,9 @@ class Conversations:
         return source, lane, history
 
 
-def _save_lane(session: Session, conversation_id: int, position: int, spec: LaneSpec, kind: str,
-               mask: Mask | None) -> Lane:  # fmt: skip
+def _save_lane(
+    session: Session, conversation_id: int, position: int, spec: LaneSpec, kind: str, mask: Mask | None
+) -> Lane:
     return repo.add_lane(
         session=session,
         conversation_id=conversation_id,

@@ -25,8 +25,9 @@ def chat_opening(lane: LaneRow) -> list[dict[str, str]]:
         mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
     except ValidationError:
         mask = None  # a snapshot no mask reads: then only the lane's own system prompt is known
-    config = LaneConfig(label=lane.label, model=lane.model, mask=mask, settings=_NO_SETTINGS,
-                        system_prompt=lane.system_prompt)  # fmt: skip
+    config = LaneConfig(
+        label=lane.label, model=lane.model, mask=mask, settings=_NO_SETTINGS, system_prompt=lane.system_prompt
+    )
     return lane_messages(config, [])
 
 
@@ -40,12 +41,18 @@ FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {**exports.FORMATS, "jsonl
 # format -> (button label, MIME type, what it holds); the file is conversation-<id>.<format>
 DOWNLOADS = {
     "md": ("Markdown", "text/markdown", "Readable: lanes as sections, annotations inline."),
-    "json": ("JSON", "application/json",
-             "Everything, for `simulacra import`: lanes, masks, settings, every branch, tokens, annotations."),
+    "json": (
+        "JSON",
+        "application/json",
+        "Everything, for `simulacra import`: lanes, masks, settings, every branch, tokens, annotations.",
+    ),
     "jsonl": ("OpenAI JSONL", "application/jsonl", "OpenAI chat format: one line per lane and path."),
-    "dpo": ("DPO pairs", "application/jsonl",
-            "Preference pairs from replies to the same message rated differently (empty when there are none)."),
-}  # fmt: skip
+    "dpo": (
+        "DPO pairs",
+        "application/jsonl",
+        "Preference pairs from replies to the same message rated differently (empty when there are none).",
+    ),
+}
 
 
 def render(data: list[dict[str, Any]], fmt: str, *, as_list: bool) -> str:

@@ -52,9 +52,7 @@ class Transcripts:
         with Session(self.engine) as session:
             return repo.search_filters(session=session)
 
-    def search(
-        self, query: Query, *, sort: SearchSort = "newest", limit: int = 20, offset: int = 0
-    ) -> list[SearchHit]:
+    def search(self, query: Query, *, sort: SearchSort = "newest", limit: int = 20, offset: int = 0) -> list[SearchHit]:
         """Raises InvalidValue for an unknown sort or a rating outside -1, 0, +1."""
         _check_rating(query.rating)
         with Session(self.engine) as session:
@@ -96,13 +94,20 @@ class Transcripts:
         Raises NotFound for unknown ids, InvalidValue for a rating outside -1, 0, +1.
         """
         with Session(self.engine) as session:
-            return repo.add_annotation(session=session, message_id=message_id, conversation_id=conversation_id,
-                                       tags=list(tags), rating=rating, note=note)  # fmt: skip
+            return repo.add_annotation(
+                session=session,
+                message_id=message_id,
+                conversation_id=conversation_id,
+                tags=list(tags),
+                rating=rating,
+                note=note,
+            )
 
     def update_annotation(self, annotation_id: int, *, tags: Iterable[str], rating: int | None, note: str) -> None:
         with Session(self.engine) as session:
-            repo.update_annotation(session=session, annotation_id=annotation_id, tags=list(tags), rating=rating,
-                                   note=note)  # fmt: skip
+            repo.update_annotation(
+                session=session, annotation_id=annotation_id, tags=list(tags), rating=rating, note=note
+            )
 
     def delete_annotation(self, annotation_id: int) -> None:
         with Session(self.engine) as session:

@@ -112,5 +112,11 @@ def run_jobs(engine: Engine, registry: Registry, conversation_id: int, jobs: lis
                 saver.progress(reply)
             elif event.kind in ("done", "error"):
                 saver.finish(reply)
-            yield TurnUpdate(position=i, event=event, reply=reply, message_id=saver.message_id,
-                             lane_id=jobs[i].lane.id, user_id=jobs[i].parent_id)
+            yield TurnUpdate(
+                position=i,
+                event=event,
+                reply=reply,
+                message_id=saver.message_id,
+                lane_id=jobs[i].lane.id,
+                user_id=jobs[i].parent_id,
+            )

@@ -10,7 +10,8 @@ from ui.service.errors import USER_ERRORS, LaneSpecError
 from ui.service.settings import Settings
 from ui.service.transcripts import Transcripts
 from ui.web import resources
-from ui.web.widgets.review import lane_headers, load, send_turn, show_turns
+from ui.web.widgets.review import lane_headers, send_turn, show_turns
+from ui.web.widgets.review_state import load
 from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6

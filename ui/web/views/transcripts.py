@@ -85,8 +85,9 @@ def _search_controls(options: SearchFilters) -> tuple[Query, SearchSort]:
     rating = st.radio("Rating", [ANY, *RATINGS], key="tr-rating", horizontal=True, **common)
     model = st.selectbox("Model", [ANY, *options.models], key="tr-model", **common)
     mask = st.selectbox("Mask", [ANY, *options.masks], key="tr-mask", **common)
-    days = st.date_input("Updated between", value=[], key="tr-dates", help="Dates in UTC, both days included.",
-                         **common)  # fmt: skip
+    days = st.date_input(
+        "Updated between", value=[], key="tr-dates", help="Dates in UTC, both days included.", **common
+    )
     sort = st.radio("Sort", list(SORTS), key="tr-sort", horizontal=True, **common)
     since, until = date_range(days)
     query = Query(
@@ -107,8 +108,14 @@ def _search_controls(options: SearchFilters) -> tuple[Query, SearchSort]:
 def _import_control(transcripts: Transcripts) -> None:
     # A new key after each attempt empties the uploader, so a rerun never imports the same file twice.
     key = f"tr-import-{state.get(IMPORT_ROUND, 0)}"
-    st.file_uploader("Import JSON", type=["json"], key=key, on_change=_import, args=(transcripts, key),
-                     help="A conversation exported as JSON (`simulacra export ID`), up to 200 MB.")  # fmt: skip
+    st.file_uploader(
+        "Import JSON",
+        type=["json"],
+        key=key,
+        on_change=_import,
+        args=(transcripts, key),
+        help="A conversation exported as JSON (`simulacra export ID`), up to 200 MB.",
+    )
 
 
 def _import(transcripts: Transcripts, key: str) -> None:
@@ -161,8 +168,11 @@ def _results(transcripts: Transcripts, query: Query, sort: SearchSort) -> None:
     hits = transcripts.search(query, sort=sort, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     filtered = query != Query()
     if total == 0:
-        st.info("No conversation matches." if filtered else
-                "No conversations yet: start one on the Compare page, or import a JSON export.")  # fmt: skip
+        st.info(
+            "No conversation matches."
+            if filtered
+            else "No conversations yet: start one on the Compare page, or import a JSON export."
+        )
         return
     st.caption(f"{total} conversation{'s' if total != 1 else ''}")
     for hit in hits:
@@ -214,11 +224,22 @@ def _conversation(current: Settings, transcripts: Transcripts, conversation_id: 
     if go.button("Continue in Compare", key="tr-continue", icon=":material/forum:"):
         state["conversation_id"] = conversation_id
         st.switch_page(COMPARE_PAGE)
-    st.text_input("Title", value=conversation.title, key=f"tr-title-{conversation_id}",
-                  on_change=_save, args=(transcripts, conversation_id, "title"))  # fmt: skip
-    st.text_area("Notes", value=conversation.notes, key=f"tr-notes-{conversation_id}", height=80,
-                 on_change=_save, args=(transcripts, conversation_id, "notes"),
-                 placeholder="What this conversation shows")  # fmt: skip
+    st.text_input(
+        "Title",
+        value=conversation.title,
+        key=f"tr-title-{conversation_id}",
+        on_change=_save,
+        args=(transcripts, conversation_id, "title"),
+    )
+    st.text_area(
+        "Notes",
+        value=conversation.notes,
+        key=f"tr-notes-{conversation_id}",
+        height=80,
+        on_change=_save,
+        args=(transcripts, conversation_id, "notes"),
+        placeholder="What this conversation shows",
+    )
     _downloads(transcripts, conversation_id)
     st.divider()
     show_conversation(resources.conversations(current), transcripts, conversation_id, key="tr-")

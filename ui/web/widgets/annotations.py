@@ -54,8 +54,9 @@ def _form(
         other = st.text_input("Other tags", key=f"{key}-free", placeholder="comma-separated")
         ratings = [NO_RATING, *RATINGS]
         current = RATING_LABELS.get(existing.rating, NO_RATING) if existing and existing.rating is not None else None
-        rating = st.radio("Rating", ratings, index=ratings.index(current or NO_RATING), horizontal=True,
-                          key=f"{key}-rating")  # fmt: skip
+        rating = st.radio(
+            "Rating", ratings, index=ratings.index(current or NO_RATING), horizontal=True, key=f"{key}-rating"
+        )
         note = st.text_area("Note", value=existing.note if existing else "", key=f"{key}-note")
         if not st.form_submit_button("Save" if existing else "Add annotation"):
             return
@@ -94,10 +95,19 @@ def annotation_editor(
             edit, delete = st.columns(2)
             editing = edit.toggle("Edit", key=f"{key}-edit-{annotation.id}")
             delete.button(
-                "Delete", key=f"{key}-delete-{annotation.id}", icon=":material/delete:", on_click=_delete,
+                "Delete",
+                key=f"{key}-delete-{annotation.id}",
+                icon=":material/delete:",
+                on_click=_delete,
                 args=(transcripts, annotation.id),
-            )  # fmt: skip
+            )
             if editing:
-                _form(transcripts, f"{key}-form-{annotation.id}", message_id=message_id, conversation_id=conversation_id,
-                      known_tags=known_tags, existing=annotation)  # fmt: skip
+                _form(
+                    transcripts,
+                    f"{key}-form-{annotation.id}",
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    known_tags=known_tags,
+                    existing=annotation,
+                )
     _form(transcripts, f"{key}-new", message_id=message_id, conversation_id=conversation_id, known_tags=known_tags)

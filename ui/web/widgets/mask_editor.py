@@ -95,9 +95,12 @@ def _persona_fields(form: _Form, mask: Mask) -> None:
     form.text_input("shows", "What it shows", mask.shows, help="One line: what this mask shows about base models.")
     form.text_area("description", "Description", mask.description, height=68)
     form.text_area(
-        "frame", "Frame", mask.frame, height=180,
+        "frame",
+        "Frame",
+        mask.frame,
+        height=180,
         help="The document preamble, before any turn. {user} and {char} become the speaker names.",
-    )  # fmt: skip
+    )
     names = st.columns(2)
     with names[0]:
         form.text_input("user_name", "User name", mask.user_name)
@@ -112,17 +115,25 @@ def _turn_fields(form: _Form, mask: Mask) -> None:
     """How the conversation is written and where the model stops, and what a chat lane is told instead."""
     form.text_area("greeting", "Greeting", mask.greeting, height=68, help="The character's first message, if any.")
     form.text_input(
-        "turn_format", "Turn format", escape_breaks(mask.turn_format),
+        "turn_format",
+        "Turn format",
+        escape_breaks(mask.turn_format),
         help="How one turn is written: {name} is the speaker, {text} the message. Write \\n for a line break.",
-    )  # fmt: skip
+    )
     form.text_area(
-        "stop", "Extra stop sequences", "\n".join(escape_breaks(s) for s in mask.stop), height=68,
+        "stop",
+        "Extra stop sequences",
+        "\n".join(escape_breaks(s) for s in mask.stop),
+        height=68,
         help="One per line; write \\n for a line break inside one. The user's next turn always stops the model.",
-    )  # fmt: skip
+    )
     form.text_area(
-        "system_prompt", "System prompt for chat lanes", mask.system_prompt or "", height=68,
+        "system_prompt",
+        "System prompt for chat lanes",
+        mask.system_prompt or "",
+        height=68,
         help="Empty: a chat lane gets the frame as its system prompt.",
-    )  # fmt: skip
+    )
 
 
 def _about_fields(form: _Form, mask: Mask) -> None:
@@ -158,9 +169,13 @@ def _examples(mask: Mask, prefix: str, off: bool) -> list[dict[str, str]]:
             disabled=off,
         )
         text = text_col.text_area(
-            f"Text of turn {i + 1}", value=given.text if given else "", key=f"{prefix}-example-{i}-text",
-            disabled=off, height=68, label_visibility="collapsed",
-        )  # fmt: skip
+            f"Text of turn {i + 1}",
+            value=given.text if given else "",
+            key=f"{prefix}-example-{i}-text",
+            disabled=off,
+            height=68,
+            label_visibility="collapsed",
+        )
         turns.append({"role": role, "text": text})
     if not off:
         add, drop = st.columns(2)

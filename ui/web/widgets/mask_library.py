@@ -111,27 +111,37 @@ def library(masks: list[Mask], open_name: str) -> None:
         return
     st.dataframe(
         [
-            {"name": m.name, "kind": "built-in" if is_builtin(m.name) else "yours", "shows": m.shows,
-             "tags": ", ".join(m.tags)}
+            {
+                "name": m.name,
+                "kind": "built-in" if is_builtin(m.name) else "yours",
+                "shows": m.shows,
+                "tags": ", ".join(m.tags),
+            }
             for m in found
         ],
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(found), 300),
-    )  # fmt: skip
+    )
 
 
 def actions(mask: Mask, builtin: bool, user_dir: Path) -> None:
     new, duplicate, delete, import_, export = st.columns(5)
     new.button("New mask", icon=":material/add:", on_click=_create, args=(user_dir,), width="stretch")
     duplicate.button(
-        "Duplicate", icon=":material/content_copy:", on_click=_duplicate, args=(mask, user_dir), width="stretch",
+        "Duplicate",
+        icon=":material/content_copy:",
+        on_click=_duplicate,
+        args=(mask, user_dir),
+        width="stretch",
         help="Built-in masks are read-only: duplicate one to edit your own copy.",
-    )  # fmt: skip
+    )
     with delete.popover("Delete", icon=":material/delete:", disabled=builtin, width="stretch"):
         st.caption(escape_markdown(f"Removes {user_dir / (mask.name + '.toml')}. Saved conversations keep their copy."))
         st.button(
-            escape_markdown(f"Delete '{mask.name}' for good"), key="masks-delete-confirm", on_click=_delete,
+            escape_markdown(f"Delete '{mask.name}' for good"),
+            key="masks-delete-confirm",
+            on_click=_delete,
             args=(mask.name, user_dir),
         )
     with import_.popover("Import", icon=":material/upload:", width="stretch"):
@@ -154,19 +164,31 @@ def _png_card(mask_json: str) -> bytes:
 def _exports(mask: Mask) -> None:
     st.caption("The saved mask (press Save first to include edits).")
     st.download_button(
-        "Mask file (TOML)", mask_to_toml(mask).encode("utf-8"), file_name=f"{mask.name}.toml",
-        mime="application/toml", on_click="ignore", key="masks-export-toml",
-    )  # fmt: skip
+        "Mask file (TOML)",
+        mask_to_toml(mask).encode("utf-8"),
+        file_name=f"{mask.name}.toml",
+        mime="application/toml",
+        on_click="ignore",
+        key="masks-export-toml",
+    )
     st.download_button(
-        "Character card (V2 JSON)", export_card_json(mask), file_name=f"{mask.name}.json",
-        mime="application/json", on_click="ignore", key="masks-export-card-json",
-    )  # fmt: skip
+        "Character card (V2 JSON)",
+        export_card_json(mask),
+        file_name=f"{mask.name}.json",
+        mime="application/json",
+        on_click="ignore",
+        key="masks-export-card-json",
+    )
     try:
         png = _png_card(mask.model_dump_json())
     except MaskError as e:
         st.error(escape_markdown(str(e)))
         return
     st.download_button(
-        "Character card (PNG)", png, file_name=f"{mask.name}.png", mime="image/png", on_click="ignore",
+        "Character card (PNG)",
+        png,
+        file_name=f"{mask.name}.png",
+        mime="image/png",
+        on_click="ignore",
         key="masks-export-card-png",
-    )  # fmt: skip
+    )

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from simulator.events import FidelityMetrics, Token
+from simulator.events import Token
 from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, reply_choice, user_choice
 from ui.service.errors import USER_ERRORS
-from ui.service.models import ConversationView, Lane, SavedMessage, Turn
+from ui.service.models import Lane, SavedMessage, Turn
 from ui.service.transcripts import Transcripts
 from ui.web.widgets.annotations import annotation_editor, show_annotations
+from ui.web.widgets.badges import lane_summary, metric_badges
+from ui.web.widgets.review_state import ACTION, Review, load, pending, select, selection, state
+from ui.web.widgets.review_state import request as request_action
 from ui.web.widgets.tokens import token_view
 from ui.web.widgets.view import (
     escape_markdown,
@@ -29,84 +31,6 @@ from ui.web.widgets.view import (
 )
 
 REDRAW_EVERY_S = 0.05  # per reply: faster redraws only cost bandwidth, the eye cannot follow them
-ACTION = "review_action"  # session state: the one streaming action to run in this script run
-
-state = st.session_state
-
-
-@dataclass
-class Review:
-    """Everything one drawing of a conversation needs, read once per script run."""
-
-    service: Conversations
-    transcripts: Transcripts
-    view: ConversationView
-    key: str  # prefixes every widget key: "" on Compare, "tr-" on Transcripts
-
-    @property
-    def conversation_id(self) -> int:
-        return self.view.conversation_id
-
-    @property
-    def lanes(self) -> list[Lane]:
-        return self.view.lanes
-
-    @property
-    def turns(self) -> list[Turn[SavedMessage]]:
-        return self.view.turns
-
-
-def selection(conversation_id: int) -> dict[str, int]:
-    """The branch choices the user made in this conversation (kept for the browser session)."""
-    selections: dict[int, dict[str, int]] = state.setdefault("selections", {})
-    return selections.setdefault(conversation_id, {})
-
-
-def _select(conversation_id: int, choice: str, message_id: int) -> None:
-    selection(conversation_id)[choice] = message_id
-
-
-def load(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
-    """Raises NotFound when the conversation no longer exists."""
-    return Review(service, transcripts, service.view(conversation_id, selection(conversation_id)), key)
-
-
-# -- what a reply shows ---------------------------------------------------------------------------------
-
-
-def metric_badges(metrics: FidelityMetrics | None) -> str:
-    """Mask-fidelity figures as Markdown badges: built only from numbers and our own words."""
-    if metrics is None:
-        return ""
-    parts = []
-    if metrics.in_character_p is not None:
-        parts.append(f":violet-badge[in character {metrics.in_character_p:.2f}]")
-    if metrics.spoke_for_user:
-        parts.append(":orange-badge[began the user's turn]")
-    elif metrics.ended_by:
-        parts.append(f":gray-badge[ended: {metrics.ended_by.replace('_', ' ')}]")
-    if metrics.perplexity is not None:
-        parts.append(f":gray-badge[perplexity {metrics.perplexity:.1f}]")
-    if metrics.mask_effect is not None:
-        parts.append(f":blue-badge[mask effect ×{metrics.mask_effect:.2f}]")
-    return " ".join(parts)
-
-
-def lane_summary(turns: list[Turn[SavedMessage]], lane_id: int) -> str:
-    """Per-lane averages of the mask-fidelity figures along the path, for the lane header."""
-    metrics = [m for t in turns if lane_id in t.replies and (m := t.replies[lane_id].metrics) is not None]
-    if not metrics:
-        return ""
-    parts = []
-    in_character = [m.in_character_p for m in metrics if m.in_character_p is not None]
-    if in_character:
-        parts.append(f"in character {sum(in_character) / len(in_character):.2f} avg")
-    spoke = sum(1 for m in metrics if m.spoke_for_user)
-    parts.append(f"began the user's turn {spoke}/{len(metrics)}")
-    effects = [m.mask_effect for m in metrics if m.mask_effect is not None]
-    if effects:
-        parts.append(f"mask effect ×{sum(effects) / len(effects):.2f} avg")
-    return " · ".join(parts)
 
 
 def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
@@ -116,38 +40,45 @@ def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessa
     index = next(i for i, m in enumerate(versions) if m.id == shown.id)
     back, label, forward = st.columns([1, 2, 1], vertical_alignment="center")
     previous, following = versions[max(0, index - 1)], versions[min(len(versions) - 1, index + 1)]
-    back.button("‹", key=f"{key}-prev", disabled=index == 0, on_click=_select,
-                args=(review.conversation_id, choice, previous.id), help="Previous version")  # fmt: skip
+    back.button(
+        "‹",
+        key=f"{key}-prev",
+        disabled=index == 0,
+        on_click=select,
+        args=(review.conversation_id, choice, previous.id),
+        help="Previous version",
+    )
     label.caption(f"{index + 1}/{len(versions)}")
-    forward.button("›", key=f"{key}-next", disabled=index == len(versions) - 1, on_click=_select,
-                   args=(review.conversation_id, choice, following.id), help="Next version")  # fmt: skip
-
-
-def _request(**action: Any) -> None:
-    state[ACTION] = action
-
-
-def _pending(review: Review, user_id: int, lane_id: int) -> dict[str, Any] | None:
-    action: dict[str, Any] | None = state.get(ACTION)
-    if (
-        action
-        and action.get("conversation_id") == review.conversation_id
-        and action.get("user_id") == user_id
-        and action.get("lane_id") == lane_id
-    ):
-        return action
-    return None
+    forward.button(
+        "›",
+        key=f"{key}-next",
+        disabled=index == len(versions) - 1,
+        on_click=select,
+        args=(review.conversation_id, choice, following.id),
+        help="Next version",
+    )
 
 
 def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
     common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
     base = lane.kind == "simulator"
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
-    row.button("", key=f"{key}-regenerate", icon=":material/refresh:", help="Regenerate: a new sibling reply",
-                    on_click=_request, kwargs={**common, "kind": "regenerate"})  # fmt: skip
+    row.button(
+        "",
+        key=f"{key}-regenerate",
+        icon=":material/refresh:",
+        help="Regenerate: a new sibling reply",
+        on_click=request_action,
+        kwargs={**common, "kind": "regenerate"},
+    )
     with row.popover("", icon=":material/edit_note:", help="Annotate", key=f"{key}-annotate-open"):
-        annotation_editor(review.transcripts, key=f"{key}-annotate", conversation_id=review.conversation_id,
-                          message=reply, known_tags=review.view.known_tags)  # fmt: skip
+        annotation_editor(
+            review.transcripts,
+            key=f"{key}-annotate",
+            conversation_id=review.conversation_id,
+            message=reply,
+            known_tags=review.view.known_tags,
+        )
     with row.popover("", icon=":material/info:", help="Details", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
     if not base:
@@ -155,11 +86,20 @@ def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage
     with row.popover("", icon=":material/grid_view:", help="Samples and replay", key=f"{key}-samples-open"):
         st.number_input("Samples", 1, MAX_SAMPLES, value=3, key=f"{key}-samples-n")
         # The count is read when the action runs, as the edit's text is.
-        st.button("Draw", key=f"{key}-samples-go", on_click=_request,
-                  kwargs={**common, "kind": "samples", "samples_key": f"{key}-samples-n"})  # fmt: skip
-        st.button("Replay this reply", key=f"{key}-replay", on_click=_request,
-                  kwargs={**common, "kind": "replay", "message_id": reply.id}, disabled=reply.seed is None,
-                  help="Same model file, document, settings and seed: the text should match exactly.")  # fmt: skip
+        st.button(
+            "Draw",
+            key=f"{key}-samples-go",
+            on_click=request_action,
+            kwargs={**common, "kind": "samples", "samples_key": f"{key}-samples-n"},
+        )
+        st.button(
+            "Replay this reply",
+            key=f"{key}-replay",
+            on_click=request_action,
+            kwargs={**common, "kind": "replay", "message_id": reply.id},
+            disabled=reply.seed is None,
+            help="Same model file, document, settings and seed: the text should match exactly.",
+        )
     row.toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
 
 
@@ -168,7 +108,7 @@ def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessa
     # Widgets get keys of their own shape: only the container's starts with "reply-", which tests look for.
     key = f"{review.key}lane{position}-turn{number}"
     with st.container(key=f"{review.key}reply-{position}-{number}"):
-        action = _pending(review, turn.user.id, lane.id)
+        action = pending(review, turn.user.id, lane.id)
         if action is not None:
             _run_action(review, action, turn)
             return
@@ -193,7 +133,7 @@ def _token_panel(review: Review, lane: Lane, turn: Turn[SavedMessage], reply: Sa
     request = token_view(reply.tokens, key=key)
     if request is not None:
         where = {"conversation_id": review.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
-        _request(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
+        request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
 
 
@@ -223,15 +163,16 @@ def _run_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]
         updates = service.replay(action["message_id"], selection=selected)
     else:
         count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
-        updates = service.regenerate(review.conversation_id, action["user_id"], action["lane_id"],
-                                     samples=count, selection=selected)  # fmt: skip
+        updates = service.regenerate(
+            review.conversation_id, action["user_id"], action["lane_id"], samples=count, selection=selected
+        )
     placeholders = [st.empty() for _ in range(count)]
     finished = stream_into(updates, placeholders, [f"sample {n + 1}" for n in range(count)] if count > 1 else None)
     if finished is None:
         return
     new_ids = [u.message_id for u in finished if u.message_id is not None]
     if new_ids:
-        _select(review.conversation_id, reply_choice(action["user_id"], action["lane_id"]), max(new_ids))
+        select(review.conversation_id, reply_choice(action["user_id"], action["lane_id"]), max(new_ids))
     if kind == "replay" and new_ids:
         original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
         if original is not None:
@@ -285,12 +226,20 @@ def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
                 if badges := metric_badges(version.metrics):
                     st.markdown(badges)
                 show_annotations(version.annotations)
-                st.button("Continue from this one", key=f"{review.key}use-{version.id}", on_click=_select,
-                          args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id))  # fmt: skip
+                st.button(
+                    "Continue from this one",
+                    key=f"{review.key}use-{version.id}",
+                    on_click=select,
+                    args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id),
+                )
                 with st.popover("Annotate", icon=":material/edit_note:"):
-                    annotation_editor(review.transcripts, key=f"{review.key}grid-annotate-{version.id}",
-                                      conversation_id=review.conversation_id, message=version,
-                                      known_tags=review.view.known_tags)  # fmt: skip
+                    annotation_editor(
+                        review.transcripts,
+                        key=f"{review.key}grid-annotate-{version.id}",
+                        conversation_id=review.conversation_id,
+                        message=version,
+                        known_tags=review.view.known_tags,
+                    )
 
 
 # -- rows ------------------------------------------------------------------------------------------------
@@ -318,17 +267,28 @@ def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
         ):
             st.text_area("Message", value=turn.user.content, key=f"{key}-edit-text")
             # The text is read when the action runs: arguments bound here would hold the previous run's value.
-            st.button("Send as a new branch", key=f"{key}-edit-send", on_click=_request,
-                      kwargs={"conversation_id": review.conversation_id, "kind": "edit", "turn": number,
-                              "text_key": f"{key}-edit-text"})  # fmt: skip
+            st.button(
+                "Send as a new branch",
+                key=f"{key}-edit-send",
+                on_click=request_action,
+                kwargs={
+                    "conversation_id": review.conversation_id,
+                    "kind": "edit",
+                    "turn": number,
+                    "text_key": f"{key}-edit-text",
+                },
+            )
 
 
 def show_turns(review: Review) -> None:
     """Every turn on the selected path, each user message once across the lanes and the replies beneath it;
     an edit requested on a turn is sent here, replacing that turn and everything after it on the path."""
     action: dict[str, Any] | None = state.get(ACTION)
-    editing = action if action and action.get("kind") == "edit" and action.get("conversation_id") == \
-        review.conversation_id else None  # fmt: skip
+    editing = (
+        action
+        if action and action.get("kind") == "edit" and action.get("conversation_id") == review.conversation_id
+        else None
+    )
     grid = state.get("samples_grid")
     for number, turn in enumerate(review.turns):
         if editing is not None and number == editing["turn"]:
@@ -381,7 +341,7 @@ def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing:
     parent = review.turns[replacing - 1].user.id if replacing else None
     for update in updates:
         if replacing is not None and update.user_id is not None:
-            _select(review.conversation_id, user_choice(parent), update.user_id)
+            select(review.conversation_id, user_choice(parent), update.user_id)
         yield update
 
 

@@ -1,0 +1,41 @@
+"""Mask-fidelity figures as badges under a reply and as averages in a lane's header."""
+
+from __future__ import annotations
+
+from simulator.events import FidelityMetrics
+from ui.service.models import SavedMessage, Turn
+
+
+def metric_badges(metrics: FidelityMetrics | None) -> str:
+    """Mask-fidelity figures as Markdown badges: built only from numbers and our own words."""
+    if metrics is None:
+        return ""
+    parts = []
+    if metrics.in_character_p is not None:
+        parts.append(f":violet-badge[in character {metrics.in_character_p:.2f}]")
+    if metrics.spoke_for_user:
+        parts.append(":orange-badge[began the user's turn]")
+    elif metrics.ended_by:
+        parts.append(f":gray-badge[ended: {metrics.ended_by.replace('_', ' ')}]")
+    if metrics.perplexity is not None:
+        parts.append(f":gray-badge[perplexity {metrics.perplexity:.1f}]")
+    if metrics.mask_effect is not None:
+        parts.append(f":blue-badge[mask effect ×{metrics.mask_effect:.2f}]")
+    return " ".join(parts)
+
+
+def lane_summary(turns: list[Turn[SavedMessage]], lane_id: int) -> str:
+    """Per-lane averages of the mask-fidelity figures along the path, for the lane header."""
+    metrics = [m for t in turns if lane_id in t.replies and (m := t.replies[lane_id].metrics) is not None]
+    if not metrics:
+        return ""
+    parts = []
+    in_character = [m.in_character_p for m in metrics if m.in_character_p is not None]
+    if in_character:
+        parts.append(f"in character {sum(in_character) / len(in_character):.2f} avg")
+    spoke = sum(1 for m in metrics if m.spoke_for_user)
+    parts.append(f"began the user's turn {spoke}/{len(metrics)}")
+    effects = [m.mask_effect for m in metrics if m.mask_effect is not None]
+    if effects:
+        parts.append(f"mask effect ×{sum(effects) / len(effects):.2f} avg")
+    return " · ".join(parts)
