@@ -69,6 +69,7 @@ class MessageRow(_Row):
     seed: int | None = None
     model_sha256: str | None = None
     metrics: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
     diverged_from_id: int | None = None
     diverged_at: int | None = Field(default=None, ge=0)
     created_at: AwareDatetime | None = None

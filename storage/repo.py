@@ -145,12 +145,14 @@ def start_reply(
     prompt: str | Sequence[Mapping[str, Any]],
     diverged_from_id: int | None = None,
     diverged_at: int | None = None,
+    settings: SamplingSettings | None = None,
 ) -> Message:
     """Save an empty, incomplete reply before the first token, so it survives a crash mid-stream.
 
     parent_id is the user message it answers. A branch from a token names the reply it copies its first
-    `diverged_at` tokens from. Raises NotFound for an unknown conversation, lane or
-    parent, InvalidValue when the lane or parent belongs elsewhere or the parent is not a user message.
+    `diverged_at` tokens from; `settings` are the sampling settings it runs with. Raises NotFound for an
+    unknown conversation, lane or parent, InvalidValue when the lane or parent belongs elsewhere or the parent
+    is not a user message.
     """
     conversation = get_row(session, Conversation, conversation_id)
     lane = get_row(session, Lane, lane_id)
@@ -174,6 +176,7 @@ def start_reply(
         content="",
         status="incomplete",
         prompt=prompt if isinstance(prompt, str) else [dict(m) for m in prompt],
+        settings=None if settings is None else settings.model_dump(mode="json"),
         created_at=now,
     )
     conversation.updated_at = now

@@ -141,6 +141,9 @@ class Message(SQLModel, table=True):
     model_sha256: str | None = None
     # Opaque to storage; simulator/ writes FidelityMetrics.model_dump() (in-character probability, ...).
     metrics: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
+    # The SamplingSettings the reply ran with: its lane's, or the turn's overrides of them. None for user
+    # messages and replies saved before migration 0004 (they ran with their lane's).
+    settings: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
     # A branch from a token: the reply it copies its first `diverged_at` tokens from. No foreign key,
     # see migration 0003.
     diverged_from_id: int | None = None

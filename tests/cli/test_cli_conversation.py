@@ -43,3 +43,22 @@ def test_continuing_a_conversation_with_new_lanes_is_an_error(cli: Run, tmp_path
     assert result.stderr.strip().splitlines() == [
         "error: --conversation continues with the conversation's own lanes; leave out --lane"
     ]
+
+
+@pytest.mark.model
+def test_settings_typed_with_a_follow_up_apply_to_that_turn_and_are_recorded(cli: Run, tmp_path: Path) -> None:
+    first = cli(tmp_path, "ask", "Tell me a long story about a dragon.", "--lane", "base@raw", "--json",
+                "--temperature", "0", "--max-tokens", "64")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    conversation = str(json.loads(first.stdout)["conversation_id"])
+
+    follow_up = cli(tmp_path, "ask", "Go on.", "--conversation", conversation, "--max-tokens", "5", "--json")
+
+    assert follow_up.returncode == 0, follow_up.stderr
+    [lane] = json.loads(follow_up.stdout)["lanes"]
+    assert len(lane["tokens"]) <= 5 and lane["finish_reason"] == "length"
+    exported = json.loads(cli(tmp_path, "export", conversation).stdout)
+    first_reply, second_reply = (m for m in exported["messages"] if m["role"] == "model")
+    # Only what was typed changes: the lane's temperature 0 still holds, and the lane itself is unchanged.
+    assert (first_reply["settings"]["max_tokens"], second_reply["settings"]["max_tokens"]) == (64, 5)
+    assert second_reply["settings"]["temperature"] == 0 and exported["lanes"][0]["max_tokens"] == 64

@@ -84,8 +84,14 @@ def ask(
     """Send PROMPT to every lane at once and print the replies side by side."""
     current = settings()
     sampling = SamplingSettings(temperature=temperature, max_tokens=max_tokens, seed=seed)
-    if conversation_id is not None and lanes:
-        fail("--conversation continues with the conversation's own lanes; leave out --lane")
+    overrides: dict[str, Any] = {}
+    if conversation_id is not None:
+        if lanes:
+            fail("--conversation continues with the conversation's own lanes; leave out --lane")
+        # Only what was typed: the lanes' own settings stand for the rest.
+        context = click.get_current_context()
+        given = ("max_tokens", "temperature", "seed")
+        overrides = {name: getattr(sampling, name) for name in given if _typed(context, name)}
     try:
         specs = [parse_lane_spec(spec, sampling) for spec in (lanes or current.default_lanes)]
         service = workspace(current).conversations
@@ -93,7 +99,7 @@ def ask(
             conversation_id = service.create(specs)
         final: dict[int, list[TurnUpdate]] = {}
         notices: list[str] = []
-        for update in service.send(conversation_id, prompt, samples=samples):
+        for update in service.send(conversation_id, prompt, samples=samples, overrides=overrides):
             if update.event.kind in ("done", "error") and update.lane_id is not None:
                 final.setdefault(update.lane_id, []).append(update)
             if update.event.kind == "notice" and update.event.notice and not as_json:
@@ -117,6 +123,10 @@ def ask(
         click.echo(f"\nconversation {conversation_id}")
     if any(r["status"] != "complete" for r in results):
         sys.exit(1)
+
+
+def _typed(context: click.Context, name: str) -> bool:
+    return context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def _lane_result(lane: Lane, update: TurnUpdate) -> dict[str, Any]:

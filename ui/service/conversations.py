@@ -3,9 +3,10 @@ save themselves as they stream. Plain Python shared by the CLI and the Streamlit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -139,16 +140,20 @@ class Conversations:
         selection: Selection | None = None,
         replacing: int | None = None,
         samples: int = 1,
+        overrides: Mapping[str, Any] | None = None,
     ) -> Iterator[TurnUpdate]:
         """Broadcast `text` to every lane and stream their replies, saving as they go.
 
+        `overrides` change sampling settings for this turn only (each reply records what it ran with).
         The message continues the selected path; with `replacing` (a turn index on that path) it is an
         edit of that turn's user message instead: a sibling of it, which starts a new branch. Each base
         lane draws `samples` replies (siblings, each with its own recorded seed); chat lanes draw one.
         The user's message is saved before any lane starts.
         """
         lanes = self.lanes(conversation_id)
-        configs = {lane.id: sample_configs(lane, samples if lane.kind == "simulator" else 1) for lane in lanes}
+        configs = {
+            lane.id: sample_configs(lane, samples if lane.kind == "simulator" else 1, overrides) for lane in lanes
+        }
         turns = self.path(conversation_id, selection)
         if replacing is not None:
             if not 0 <= replacing < len(turns):
@@ -217,7 +222,8 @@ class Conversations:
         if weighed and not token.top:
             # Same document, same first tokens: the model weighed the same alternatives at this position.
             token = token.model_copy(update={"top": weighed})
-        config = replace(lane_config(lane), document=source.prompt, prefix=(*tokens[:at], token))
+        settings = source.settings or lane.settings
+        config = replace(lane_config(lane), document=source.prompt, prefix=(*tokens[:at], token), settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
         yield from run_jobs(self.engine, self.registry, source.conversation_id, [job])
@@ -233,7 +239,7 @@ class Conversations:
         if lane.kind != "simulator" or not isinstance(source.prompt, str) or source.seed is None:
             raise LaneSpecError(f"message {message_id} has no recorded document and seed to replay")
         prefix = tuple(source.tokens[: source.diverged_at + 1]) if source.diverged_at is not None else ()
-        settings = lane.settings.model_copy(update={"seed": source.seed})
+        settings = (source.settings or lane.settings).model_copy(update={"seed": source.seed})
         config = replace(lane_config(lane), document=source.prompt, prefix=prefix, settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, source.diverged_from_id, source.diverged_at)

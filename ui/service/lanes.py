@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from personas.mask import Mask
 from simulator.errors import LaneSpecError
@@ -68,16 +70,32 @@ def lane_config(lane: Lane) -> LaneConfig:
     )
 
 
-def sample_configs(lane: Lane, samples: int) -> list[LaneConfig]:
-    """`samples` copies of the lane's config; each copy has its own llama.cpp context key, so they run
-    side by side, and its own seed: random, or the lane's fixed seed plus the sample's number.
+def with_overrides(settings: SamplingSettings, overrides: Mapping[str, Any] | None) -> SamplingSettings:
+    """The lane's settings with this turn's overrides (e.g. `ask --max-tokens`), checked like the lane's.
 
     Raises:
-        LaneSpecError: samples is outside 1..MAX_SAMPLES.
+        LaneSpecError: an override is out of range or not a setting.
+    """
+    if not overrides:
+        return settings
+    try:
+        return SamplingSettings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in e.errors())
+        raise LaneSpecError(f"invalid settings for this turn: {problems}") from e
+
+
+def sample_configs(lane: Lane, samples: int, overrides: Mapping[str, Any] | None = None) -> list[LaneConfig]:
+    """`samples` copies of the lane's config (with this turn's `overrides`); each copy has its own llama.cpp
+    context key, so they run side by side, and its own seed: random, or the fixed seed plus the sample's number.
+
+    Raises:
+        LaneSpecError: samples is outside 1..MAX_SAMPLES, or an override is invalid.
     """
     if not 1 <= samples <= MAX_SAMPLES:
         raise LaneSpecError(f"draw between 1 and {MAX_SAMPLES} samples, not {samples}")
     config = lane_config(lane)
+    config = replace(config, settings=with_overrides(config.settings, overrides))
     if samples == 1:
         return [config]
     seed = config.settings.seed

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from simulator.events import FidelityMetrics, Reply, Status, Timings, Token
+from simulator.events import FidelityMetrics, Reply, SamplingSettings, Status, Timings, Token
 from simulator.registry import ModelStatus
 from storage.repo import ConversationSummary, SearchFilters, SearchHit
 from storage.tables import Annotation, Conversation, Lane, Message
@@ -51,6 +51,7 @@ class SavedMessage:
     seed: int | None
     model_sha256: str | None
     metrics: FidelityMetrics | None
+    settings: SamplingSettings | None  # what the reply ran with; None: its lane's (saved before they were kept)
     diverged_from_id: int | None
     diverged_at: int | None
     created_at: datetime
@@ -75,6 +76,7 @@ class SavedMessage:
             seed=row.seed,
             model_sha256=row.model_sha256,
             metrics=_metrics(row.metrics),
+            settings=_settings(row.settings),
             diverged_from_id=row.diverged_from_id,
             diverged_at=row.diverged_at,
             created_at=row.created_at,
@@ -111,6 +113,15 @@ def _metrics(stored: dict[str, Any] | None) -> FidelityMetrics | None:
         return FidelityMetrics.model_validate(stored)
     except ValidationError:
         return None  # written by another version: the reply still shows, without badges
+
+
+def _settings(stored: dict[str, Any] | None) -> SamplingSettings | None:
+    if not stored:
+        return None
+    try:
+        return SamplingSettings.model_validate(stored)
+    except ValidationError:
+        return None
 
 
 @dataclass

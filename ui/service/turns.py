@@ -64,6 +64,7 @@ class _Saver:
             prompt=prompt if prompt is not None else "",
             diverged_from_id=self.job.diverged_from_id,
             diverged_at=self.job.diverged_at,
+            settings=self.job.config.settings,
         )
         self.message_id = message.id
         self.last_flush = time.monotonic()
