@@ -65,6 +65,7 @@ class SamplingSettings(BaseModel):
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+STOPPED = "stopped"  # a cancelled reply's error: the user stopped the turn
 Status = Literal["complete", "incomplete", "error"]
 EndedBy = Literal["user_turn", "natural", "length", "cancelled", "error"]
 EventKind = Literal["start", "notice", "token", "done", "error"]
@@ -166,6 +167,8 @@ class Reply:
         self.status = "error" if failed else "complete"
         self.finish_reason = event.finish_reason or ("error" if failed else None)
         self.error = event.error
+        if self.finish_reason == "cancelled":  # the user pressed Stop: kept, but not a finished reply
+            self.status, self.error = "incomplete", STOPPED
         self.seed = event.seed
         self.model_sha256 = event.model_sha256
         self.metrics = event.metrics

@@ -3,6 +3,7 @@ save themselves as they stream. Plain Python shared by the CLI and the Streamlit
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from storage.tables import Lane, Message
 from storage.tree import Selection, picking, reply_choice, user_choice, walk
 from ui.service.lanes import MAX_SAMPLES, LaneSpec, lane_config, parse_lane_spec, sample_configs
 from ui.service.models import ConversationView, SavedMessage, Turn
-from ui.service.turns import FLUSH_EVERY_S, Job, TurnUpdate, run_jobs
+from ui.service.turns import FLUSH_EVERY_S, Job, Plan, TurnUpdate, run_jobs
 
 __all__ = [
     "FLUSH_EVERY_S",
@@ -142,7 +143,30 @@ class Conversations:
         samples: int = 1,
         overrides: Mapping[str, Any] | None = None,
     ) -> Iterator[TurnUpdate]:
-        """Broadcast `text` to every lane and stream their replies, saving as they go.
+        """plan_send, then run it here, streaming the updates (the CLI's way; the web app runs turns in its
+        turn manager instead, so they outlive the page)."""
+        yield from self.run(
+            self.plan_send(
+                conversation_id, text, selection=selection, replacing=replacing, samples=samples, overrides=overrides
+            )
+        )
+
+    def run(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[TurnUpdate]:
+        """Run a planned turn, saving every reply as it streams; setting `cancel` stops it (the lanes that had
+        not finished are saved as incomplete, "stopped")."""
+        yield from run_jobs(self.engine, self.registry, plan.conversation_id, plan.jobs, cancel)
+
+    def plan_send(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        selection: Selection | None = None,
+        replacing: int | None = None,
+        samples: int = 1,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Plan:
+        """Save `text` as the next user message and plan one reply per lane (a broadcast).
 
         `overrides` change sampling settings for this turn only (each reply records what it ran with).
         The message continues the selected path; with `replacing` (a turn index on that path) it is an
@@ -176,7 +200,7 @@ class Conversations:
             for lane in lanes
             for config in configs[lane.id]
         ]
-        yield from run_jobs(self.engine, self.registry, conversation_id, jobs)
+        return Plan(conversation_id, jobs, user_id=user.id)
 
     def regenerate(
         self,
@@ -187,6 +211,20 @@ class Conversations:
         samples: int = 1,
         selection: Selection | None = None,
     ) -> Iterator[TurnUpdate]:
+        """plan_regenerate, run here."""
+        yield from self.run(
+            self.plan_regenerate(conversation_id, user_message_id, lane_id, samples=samples, selection=selection)
+        )
+
+    def plan_regenerate(
+        self,
+        conversation_id: int,
+        user_message_id: int,
+        lane_id: int,
+        *,
+        samples: int = 1,
+        selection: Selection | None = None,
+    ) -> Plan:
         """Draw `samples` new replies from one lane to one user message on the selected path: new siblings
         of the replies already there, each with its own seed (recorded), unless the lane fixes one.
 
@@ -196,11 +234,15 @@ class Conversations:
         lane, turns, index = self._locate(conversation_id, user_message_id, lane_id, selection)
         history = [*history_for_lane(turns[:index], lane_id), HistoryTurn(role="user", text=turns[index].user.content)]
         jobs = [Job(lane, config, history, user_message_id) for config in sample_configs(lane, samples)]
-        yield from run_jobs(self.engine, self.registry, conversation_id, jobs)
+        return Plan(conversation_id, jobs, user_id=user_message_id)
 
     def branch(
         self, message_id: int, at: int, token: Token | str, *, selection: Selection | None = None
     ) -> Iterator[TurnUpdate]:
+        """plan_branch, run here."""
+        yield from self.run(self.plan_branch(message_id, at, token, selection=selection))
+
+    def plan_branch(self, message_id: int, at: int, token: Token | str, *, selection: Selection | None = None) -> Plan:
         """Continue a base-lane reply from its first `at` tokens plus `token` instead of what it wrote there:
         a new sibling that keeps the original's document and records where it diverged. A token given as
         text gets the probability the model gave it there, when it was among the alternatives.
@@ -226,9 +268,13 @@ class Conversations:
         config = replace(lane_config(lane), document=source.prompt, prefix=(*tokens[:at], token), settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
-        yield from run_jobs(self.engine, self.registry, source.conversation_id, [job])
+        return Plan(source.conversation_id, [job], user_id=source.parent_id)
 
     def replay(self, message_id: int, *, selection: Selection | None = None) -> Iterator[TurnUpdate]:
+        """plan_replay, run here."""
+        yield from self.run(self.plan_replay(message_id, selection=selection))
+
+    def plan_replay(self, message_id: int, *, selection: Selection | None = None) -> Plan:
         """Run a base-lane reply again from its saved document, settings and seed: a new sibling that should
         match it exactly on the same model file (compare `model_sha256`).
 
@@ -243,16 +289,21 @@ class Conversations:
         config = replace(lane_config(lane), document=source.prompt, prefix=prefix, settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, source.diverged_from_id, source.diverged_at)
-        yield from run_jobs(self.engine, self.registry, source.conversation_id, [job])
+        return Plan(source.conversation_id, [job], user_id=source.parent_id)
 
     def try_mask(
-        self, model: str, mask: Mask, history: list[HistoryTurn], settings: SamplingSettings
+        self,
+        model: str,
+        mask: Mask,
+        history: list[HistoryTurn],
+        settings: SamplingSettings,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Reply]:
         """One unsaved turn of `mask` (as edited, perhaps not saved) in a scratch lane: the reply after each
         event. Nothing is written to the database."""
         reply = Reply()
         config = LaneConfig(label="try", model=model, mask=mask, settings=settings, key="masks-try")
-        for event in run_turn([config], [history], self.registry):
+        for event in run_turn([config], [history], self.registry, cancel=cancel):
             reply.apply(event)
             yield reply
 

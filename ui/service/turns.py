@@ -3,6 +3,7 @@ written at least every FLUSH_EVERY_S seconds, and finalised when the lane ends."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,16 @@ class Job:
     parent_id: int
     diverged_from_id: int | None = None
     diverged_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A turn ready to run: its replies to produce, and the user message they answer (for a broadcast, the
+    message just saved)."""
+
+    conversation_id: int
+    jobs: list[Job]
+    user_id: int | None = None
 
 
 class _Saver:
@@ -97,12 +108,19 @@ class _Saver:
         )
 
 
-def run_jobs(engine: Engine, registry: Registry, conversation_id: int, jobs: list[Job]) -> Iterator[TurnUpdate]:
-    """Run every job at once, saving each reply as it streams; yield an update per event."""
+def run_jobs(
+    engine: Engine,
+    registry: Registry,
+    conversation_id: int,
+    jobs: list[Job],
+    cancel: threading.Event | None = None,
+) -> Iterator[TurnUpdate]:
+    """Run every job at once, saving each reply as it streams; yield an update per event. Setting `cancel`
+    stops the lanes still running: each ends with what it wrote so far, saved as incomplete ("stopped")."""
     replies = [Reply(diverged_at=job.diverged_at) for job in jobs]
     with Session(engine) as session:
         savers = [_Saver(session, conversation_id, job) for job in jobs]
-        events = run_turn([job.config for job in jobs], [job.history for job in jobs], registry)
+        events = run_turn([job.config for job in jobs], [job.history for job in jobs], registry, cancel=cancel)
         for event in events:
             i = event.lane_index
             reply, saver = replies[i], savers[i]

@@ -7,11 +7,11 @@ import streamlit as st
 from simulator.events import SamplingSettings
 from ui.service.conversations import Conversations, LaneSpec, parse_lane_spec
 from ui.service.errors import USER_ERRORS, LaneSpecError
+from ui.service.jobs import turn_manager
 from ui.service.settings import Settings
 from ui.service.transcripts import Transcripts
 from ui.web import resources
-from ui.web.widgets.review import lane_headers, send_turn, show_turns
-from ui.web.widgets.review_state import load
+from ui.web.widgets.review import lane_headers, open_review, send_turn, show_turns
 from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6
@@ -140,11 +140,14 @@ def _add_lane_popover(service: Conversations, current: Settings, conversation_id
 
 def _conversation_view(service: Conversations, current: Settings, conversation_id: int, prompt: str | None) -> None:
     try:
-        review = load(service, resources.transcripts(current), conversation_id, key="")
+        review = open_review(service, resources.transcripts(current), conversation_id, key="")
     except USER_ERRORS as e:  # deleted meanwhile, or the database went away
         st.error(escape_markdown(str(e)))
         st.button("New conversation", key="gone-new", on_click=_new_conversation)
         return
+    if prompt is not None:
+        # Starts the turn and redraws: its replies then stream in their cells, and the sidebar has the title.
+        send_turn(review, prompt)
     title = review.view.conversation.title
     top = st.columns([3, 1, 1])
     top[0].markdown(f"#### {escape_markdown(title or '(untitled)')}")
@@ -160,9 +163,6 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         _add_lane_popover(service, current, conversation_id, len(review.lanes))
     lane_headers(review)
     show_turns(review)
-    if prompt is not None:
-        # Redraws from the database when done: the sidebar gains the new title and the replies show as saved.
-        send_turn(review, prompt)
 
 
 def _start(service: Conversations, prompt: str) -> int | None:
@@ -182,18 +182,40 @@ def _start(service: Conversations, prompt: str) -> int | None:
     return conversation_id
 
 
+def _follow_the_address() -> None:
+    """The open conversation is in the address too (`?conversation=ID`), so a reload or a link opens it again,
+    and with it any turn still running there."""
+    wanted = st.query_params.get("conversation")
+    # Read once per browser session (a reload starts a new one); afterwards the session decides, so "New
+    # conversation" is not undone by the old address.
+    if not state.get("address_read"):
+        state["address_read"] = True
+        if state.get("conversation_id") is None and wanted and wanted.isdigit():
+            state["conversation_id"] = int(wanted)
+    if state.get("conversation_id") is None:
+        st.query_params.pop("conversation", None)
+    else:
+        st.query_params["conversation"] = str(state["conversation_id"])
+
+
 def render() -> None:
     current = resources.settings()
     service = resources.conversations(current)
     state.setdefault("conversation_id", None)
+    _follow_the_address()
     if state.get("draft_lanes") is None and state["conversation_id"] is None:
         state["draft_lanes"] = _new_draft(_default_specs(current))
     _sidebar(resources.transcripts(current))
     # Read before the lanes are drawn: the first message turns the draft into a saved conversation.
-    prompt = st.chat_input("Message every lane")
     conversation_id = state["conversation_id"]
+    # One turn at a time per conversation: the next one's history needs this one's replies.
+    busy = conversation_id is not None and bool(turn_manager().running(conversation_id))
+    prompt = st.chat_input(
+        "The lanes are writing… (Stop ends them early)" if busy else "Message every lane", disabled=busy
+    )
     if prompt and conversation_id is None:
         conversation_id = _start(service, prompt)
+        _follow_the_address()
     if conversation_id is None:
         _draft_view(service, current)
     else:

@@ -4,13 +4,17 @@ for a saved conversation or a sample one; and "Try it", one unsaved turn with th
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 
 import streamlit as st
 
 from personas.mask import DocumentPart, HistoryTurn, Mask
 from simulator.events import Reply, SamplingSettings
+from ui.service.conversations import Conversations
+from ui.service.jobs import TurnJob, turn_manager
 from ui.service.models import Lane
 from ui.service.settings import Settings
 from ui.web import resources
@@ -23,7 +27,7 @@ SAMPLE_TURNS = [
 ]
 NEXT_MESSAGE = "And the deepest ocean trench?"
 REDRAW_EVERY_S = 0.05
-TRY_KEY = "masks-try-result"
+HEARTBEAT_S = 0.5
 
 
 def choose_history(current: Settings, mask_name: str) -> list[HistoryTurn]:
@@ -146,26 +150,48 @@ def try_it(current: Settings, mask: Mask | None, history: list[HistoryTurn]) -> 
     with st.container(key="masks-try-reply"):
         if mask is None:
             st.caption("Fix the fields marked in the editor to try the mask.")
-        elif go:
+            return
+        manager = turn_manager()
+        if go:
             settings = SamplingSettings(temperature=float(temperature), max_tokens=int(max_tokens))
-            reply = _stream(service.try_mask(model, mask, history, settings))
-            st.session_state[TRY_KEY] = (mask.name, model, reply)
-        elif (last := st.session_state.get(TRY_KEY)) and last[0] == mask.name:
-            st.caption(escape_markdown(f"Last try, with {last[1]} (not saved):"))
-            show_reply(last[2])
+            replies = partial(_try, service, model, mask, history, settings)
+            manager.run_replies("try", mask.name, replies, caption=model, meta={"model": model})
+        job = manager.latest("try", mask.name)
+        if job is not None:
+            _follow_try(job)
 
 
-def _stream(replies: Iterator[Reply]) -> Reply:
+def _try(
+    service: Conversations,
+    model: str,
+    mask: Mask,
+    history: list[HistoryTurn],
+    settings: SamplingSettings,
+    cancel: threading.Event,
+) -> Iterator[Reply]:
+    return service.try_mask(model, mask, history, settings, cancel=cancel)
+
+
+def _follow_try(job: TurnJob) -> None:
+    """The try as it stands; while it runs, follow it (it runs on in the server if the page is left)."""
+    snapshot = job.snapshot()
+    if snapshot.done:
+        st.caption(escape_markdown(f"Last try, with {snapshot.meta['model']} (not saved):"))
+        if snapshot.error:
+            st.error(escape_markdown(snapshot.error))
+        elif snapshot.replies:
+            show_reply(snapshot.replies[0])
+        return
+    st.button("Stop", key="masks-try-stop", icon=":material/stop_circle:", on_click=job.stop)
     placeholder = st.empty()
-    placeholder.caption("waiting for the model…")
-    reply = Reply()
-    last_draw = 0.0
-    for reply in replies:
-        now = time.monotonic()
-        if reply.status != "incomplete" or now - last_draw >= REDRAW_EVERY_S:
+    seen, drawn = -1, 0.0
+    while not snapshot.done:
+        # Redrawn at least every HEARTBEAT_S: Streamlit notices a click (Stop) only when the script draws.
+        if (snapshot.version != seen or time.monotonic() - drawn >= HEARTBEAT_S) and snapshot.replies:
             with placeholder.container():
-                show_reply(reply)
-            last_draw = now
-    with placeholder.container():
-        show_reply(reply)
-    return reply
+                show_reply(snapshot.replies[0])
+            seen, drawn = snapshot.version, time.monotonic()
+        job.wait(seen, timeout=REDRAW_EVERY_S * 2)
+        time.sleep(REDRAW_EVERY_S)
+        snapshot = job.snapshot()
+    st.rerun()

@@ -4,20 +4,30 @@ sampled, replayed, opened in the token view and branched from a token, and every
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from simulator.events import Token
-from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, reply_choice, user_choice
-from ui.service.errors import USER_ERRORS
+from ui.service.conversations import MAX_SAMPLES, Conversations, reply_choice, user_choice
+from ui.service.jobs import turn_manager
 from ui.service.models import Lane, SavedMessage, Turn
 from ui.service.transcripts import Transcripts
+from ui.service.turns import Plan
 from ui.web.widgets.annotations import annotation_editor, show_annotations
 from ui.web.widgets.badges import lane_summary, metric_badges
+from ui.web.widgets.live import (
+    draw_cells,
+    follow,
+    running_in,
+    select_new_user,
+    settle,
+    show_error,
+    started,
+    stop_button,
+)
 from ui.web.widgets.review_state import ACTION, Review, load, pending, select, selection, state
 from ui.web.widgets.review_state import request as request_action
 from ui.web.widgets.tokens import token_view
@@ -26,11 +36,8 @@ from ui.web.widgets.view import (
     lane_details,
     reply_details,
     sampling_summary,
-    show_reply,
     show_saved_reply,
 )
-
-REDRAW_EVERY_S = 0.05  # per reply: faster redraws only cost bandwidth, the eye cannot follow them
 
 
 def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
@@ -110,7 +117,9 @@ def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessa
     with st.container(key=f"{review.key}reply-{position}-{number}"):
         action = pending(review, turn.user.id, lane.id)
         if action is not None:
-            _run_action(review, action, turn)
+            _start_action(review, action, turn)
+        if running := running_in(review, turn.user.id, lane.id):
+            draw_cells(review, running)
             return
         reply = turn.replies.get(lane.id)
         if reply is None:
@@ -149,63 +158,35 @@ def _show_provenance(reply: SavedMessage) -> None:
             st.warning(f"Replay of reply #{source}: the text differs.")
 
 
-def _run_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
-    """Stream the requested regenerate / samples / replay / branch into this cell, then show the result."""
+def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
+    """Start the requested regenerate / samples / replay / branch as a job; its cell then follows it."""
     del state[ACTION]
-    service, selected = review.service, selection(review.conversation_id)
-    kind = action["kind"]
-    count = 1
-    updates: Iterator[TurnUpdate]
+    service, selected, kind = review.service, selection(review.conversation_id), action["kind"]
+    meta = {"user_id": action["user_id"], "lane_id": action["lane_id"], "message_id": action.get("message_id")}
+    plan: Callable[[], Plan]
     if kind == "branch":
         token = Token(text=action["token"], p=action.get("p"))
-        updates = service.branch(action["message_id"], action["at"], token, selection=selected)
+        plan = partial(service.plan_branch, action["message_id"], action["at"], token, selection=selected)
     elif kind == "replay":
-        updates = service.replay(action["message_id"], selection=selected)
+        original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
+        meta["original_text"] = original.content if original is not None else None
+        plan = partial(service.plan_replay, action["message_id"], selection=selected)
     else:
         count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
-        updates = service.regenerate(
-            review.conversation_id, action["user_id"], action["lane_id"], samples=count, selection=selected
+        plan = partial(
+            service.plan_regenerate,
+            review.conversation_id,
+            action["user_id"],
+            action["lane_id"],
+            samples=count,
+            selection=selected,
         )
-    placeholders = [st.empty() for _ in range(count)]
-    finished = stream_into(updates, placeholders, [f"sample {n + 1}" for n in range(count)] if count > 1 else None)
-    if finished is None:
-        return
-    new_ids = [u.message_id for u in finished if u.message_id is not None]
-    if new_ids:
-        select(review.conversation_id, reply_choice(action["user_id"], action["lane_id"]), max(new_ids))
-    if kind == "replay" and new_ids:
-        original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
-        if original is not None:
-            same = finished[-1].reply.text == original.content
-            state.setdefault("replay_results", {})[new_ids[-1]] = (action["message_id"], same)
-    if kind == "samples":
-        state["samples_grid"] = (review.conversation_id, action["user_id"], action["lane_id"])
-    st.rerun()
+    job = turn_manager().run_plan(kind, review.conversation_id, plan, service.run, _sample_captions, meta)
+    started(job)
 
 
-def stream_into(
-    updates: Iterator[TurnUpdate], placeholders: list[DeltaGenerator], captions: list[str] | None = None
-) -> list[TurnUpdate] | None:
-    """Draw every reply as its events arrive, under its caption if given; the final update of each, or None
-    if nothing could run."""
-    last_draw = [0.0] * len(placeholders)
-    final: dict[int, TurnUpdate] = {}
-    try:
-        for update in updates:
-            i = update.position
-            now = time.monotonic()
-            if update.event.kind != "token" or now - last_draw[i] >= REDRAW_EVERY_S:
-                with placeholders[i].container():
-                    if captions:
-                        st.caption(escape_markdown(captions[i]))
-                    show_reply(update.reply)
-                last_draw[i] = now
-            if update.event.kind in ("done", "error"):
-                final[i] = update
-    except USER_ERRORS as e:
-        st.error(escape_markdown(str(e)))
-        return None
-    return [final[i] for i in sorted(final)]
+def _sample_captions(plan: Plan) -> list[str]:
+    return [f"sample {n + 1}" for n in range(len(plan.jobs))]
 
 
 # -- samples grid ------------------------------------------------------------------------------------
@@ -290,6 +271,8 @@ def show_turns(review: Review) -> None:
         else None
     )
     grid = state.get("samples_grid")
+    show_error()
+    stop_button(review)
     for number, turn in enumerate(review.turns):
         if editing is not None and number == editing["turn"]:
             del state[ACTION]
@@ -314,40 +297,40 @@ def show_turns(review: Review) -> None:
             if sampled is not None:
                 with st.container(border=True):
                     _samples_grid(review, sampled, turn)
+    follow(review)
 
 
 def send_turn(review: Review, text: str, *, replacing: int | None = None) -> None:
-    """Send a new turn to every lane (or an edit of turn `replacing`), streaming each reply in its column,
-    then redraw from the database; when the turn cannot run at all, the error stays on the page instead."""
-    with st.chat_message("user"):
-        st.text(text)
-    number = len(review.turns) if replacing is None else replacing
-    placeholders: list[DeltaGenerator] = []
-    for index, column in enumerate(st.columns(max(1, len(review.lanes)))):
-        with column, st.container(key=f"{review.key}reply-{index}-{number}"):
-            placeholder = st.empty()
-            placeholder.caption("waiting for the model…")
-            placeholders.append(placeholder)
-    updates = review.service.send(
-        review.conversation_id, text, selection=selection(review.conversation_id), replacing=replacing
-    )
-    captions = [lane.label for lane in review.lanes]
-    if stream_into(_new_user_selected(review, updates, replacing), placeholders, captions) is not None:
-        st.rerun()
+    """Send a new turn to every lane (or an edit of turn `replacing`) as a job, then redraw: its replies
+    stream in their cells. When the turn cannot run at all, the error shows and the page stays as it was."""
+    service, selected = review.service, selection(review.conversation_id)
+    plan = partial(service.plan_send, review.conversation_id, text, selection=selected, replacing=replacing)
+    job = turn_manager().run_plan("send", review.conversation_id, plan, service.run, _lane_captions)
+    started(job)
+    select_new_user(review, job, replacing)
+    if job.done and job.error:
+        show_error()
+        st.caption("Not sent. Your message:")
+        st.code(text, language=None, wrap_lines=True)
+        return
+    st.rerun()
 
 
-def _new_user_selected(review: Review, updates: Iterator[TurnUpdate], replacing: int | None) -> Iterator[TurnUpdate]:
-    """Pass the updates on; an edit's new message goes on the path instead of the sibling it replaces."""
-    parent = review.turns[replacing - 1].user.id if replacing else None
-    for update in updates:
-        if replacing is not None and update.user_id is not None:
-            select(review.conversation_id, user_choice(parent), update.user_id)
-        yield update
+def _lane_captions(plan: Plan) -> list[str]:
+    return [job.lane.label for job in plan.jobs]
+
+
+def open_review(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+    """Settle this session's finished jobs (their selections first), then read the conversation.
+
+    Raises NotFound when it no longer exists."""
+    settle(conversation_id)
+    return load(service, transcripts, conversation_id, key=key)
 
 
 def show_conversation(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
     """The whole side-by-side review of one conversation, as Transcripts shows it."""
-    review = load(service, transcripts, conversation_id, key=key)
+    review = open_review(service, transcripts, conversation_id, key=key)
     lane_headers(review)
     show_turns(review)
     return review

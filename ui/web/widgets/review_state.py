@@ -3,7 +3,7 @@ streaming action a button asked for, both kept in session state for the browser 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -25,6 +25,7 @@ class Review:
     transcripts: Transcripts
     view: ConversationView
     key: str  # prefixes every widget key: "" on Compare, "tr-" on Transcripts
+    live: list[Any] = field(default_factory=list)  # live.Cell: running replies drawn in this script run
 
     @property
     def conversation_id(self) -> int:

@@ -53,16 +53,19 @@ def show_reply(reply: Reply) -> None:
         if not reply.text.strip():
             st.caption("(empty reply)")
         st.caption(caption_for(reply.status, reply.timings, reply.finish_reason))
+    elif reply.error:  # incomplete, and over: stopped
+        st.caption(escape_markdown(f"incomplete: {reply.error}"))
     elif not reply.text:
         st.caption("waiting for the first token…")
 
 
 def show_saved_reply(message: SavedMessage) -> None:
     if message.status == "incomplete":
-        # Saved mid-stream and never finished (the tab closed or the turn was interrupted).
+        # Saved mid-stream and never finished: stopped on purpose (error "stopped"), or the process writing it
+        # ended (a killed server or CLI) before it could.
         if message.content:
             st.text(message.content)
-        st.caption("incomplete: the turn was interrupted")
+        st.caption(escape_markdown(f"incomplete: {message.error or 'the turn was interrupted'}"))
         return
     show_reply(message.as_reply())
 
