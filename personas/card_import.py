@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import unicodedata
 from pathlib import Path
@@ -13,12 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from personas.bounded import json_type as _json_type
 from personas.catalog import is_builtin
 from personas.mask import HistoryTurn, Mask, MaskError, describe_validation_error
 
 V2_SPEC, V3_SPEC = "chara_card_v2", "chara_card_v3"
-# Real cards nest a few levels (character_book entries); a limit keeps copying and serialising safe.
-MAX_DEPTH = 64
 
 V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
 _TEXT_FIELDS = (*V1_FIELDS, "creator_notes", "system_prompt", "post_history_instructions", "creator")
@@ -47,58 +45,6 @@ EXTENSION_KEY = "simulacra"
 _CARD_MACRO = re.compile(r"\{\{(char|user)\}\}|<(bot|user)>", re.IGNORECASE)
 _ORIGINAL_MACRO = re.compile(r"\{\{original\}\}", re.IGNORECASE)
 _START = re.compile(r"<start>", re.IGNORECASE)
-
-
-def parse_json(data: bytes, where: str) -> dict[str, Any]:
-    """A card file's JSON object, refused (MaskError) unless it could be written back exactly."""
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as e:
-        raise MaskError(f"{where} is not UTF-8 text: {e}") from e
-    try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-        # Lone surrogates (`"\ud800"`) parse but can never be written back as UTF-8.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except RecursionError as e:
-        raise MaskError(f"{where} is nested too deeply to be a character card") from e
-    except UnicodeEncodeError as e:
-        raise MaskError(f"{where} holds text that is not valid Unicode: {e.reason}") from e
-    except ValueError as e:
-        raise MaskError(f"{where} is not valid JSON: {e}") from e
-    if not isinstance(value, dict):
-        raise MaskError(f"{where}: a character card is a JSON object, not {_json_type(value)}")
-    if _depth_exceeds(value, MAX_DEPTH):
-        raise MaskError(f"{where} is nested more than {MAX_DEPTH} levels deep; no character card is")
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} is too large a number")
-    return value
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "true or false", int: "a number"}
-    return "null" if value is None else names.get(type(value), "a number")
 
 
 def mask_from_card(card: dict[str, Any], image: bytes | None, where: str, filename: str) -> Mask:

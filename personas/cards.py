@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from personas.card_export import card_from_mask
-from personas.card_import import V3_SPEC, mask_from_card, parse_json
+from personas.bounded import MAX_FILE_BYTES, parse_json_object, read_limited
+from personas.card_export import as_v2, card_from_mask, exported_card
+from personas.card_import import V3_SPEC, mask_from_card
 from personas.card_png import (
     PNG_SIGNATURE,
     card_chunk,
@@ -27,11 +28,12 @@ __all__ = [
     "card_from_mask",
     "export_card_json",
     "export_card_png",
+    "exported_card",
     "import_card",
     "import_card_bytes",
 ]
 
-MAX_CARD_BYTES = 20 * 1024 * 1024
+MAX_CARD_BYTES = MAX_FILE_BYTES
 
 
 def import_card(path: Path) -> Mask:
@@ -40,25 +42,17 @@ def import_card(path: Path) -> Mask:
     Raises:
         MaskError: the file is unreadable, over 20 MB, or not a valid V1/V2/V3 card (the message says why).
     """
-    try:
-        size = path.stat().st_size
-        if size > MAX_CARD_BYTES:
-            raise MaskError(f"{path.name}: card file is {size} bytes; the limit is 20 MB")
-        with path.open("rb") as file:
-            data = file.read(MAX_CARD_BYTES + 1)
-    except OSError as e:
-        raise MaskError(f"cannot read card file {path}: {e}") from e
-    return import_card_bytes(data, path.name)
+    return import_card_bytes(read_limited(path, "card file"), path.name)
 
 
 def import_card_bytes(data: bytes, filename: str) -> Mask:
     """A card's bytes as a mask; `filename` names it in errors and gives a mask name when the card's won't do.
 
-    The mask keeps the original card (and PNG image) so `card_from_mask` gives back every field.
+    The mask keeps the original card (and PNG image) so `exported_card` gives back every field.
 
     Raises:
         MaskError: over 20 MB, malformed JSON or PNG, no card chunk, bad base64, not UTF-8, unknown spec,
-            or fields of the wrong type.
+            nested more than 64 levels, or fields of the wrong type.
     """
     if len(data) > MAX_CARD_BYTES:
         raise MaskError(f"{filename}: card file is {len(data)} bytes; the limit is 20 MB")
@@ -70,7 +64,7 @@ def import_card_bytes(data: bytes, filename: str) -> Mask:
         where = f"{filename} ({keyword} chunk)"
         data = _unbase64(payload, where)
         image = join_chunks(chunk for chunk in chunks if not is_card_chunk(chunk))
-    card = parse_json(data, where)
+    card = parse_json_object(data, where)
     return mask_from_card(card, image, where, filename)
 
 
@@ -82,23 +76,26 @@ def _unbase64(payload: bytes, where: str) -> bytes:
 
 
 def export_card_json(mask: Mask) -> bytes:
-    """The mask as a V2 JSON card file (UTF-8)."""
-    return json.dumps(card_from_mask(mask), ensure_ascii=False, indent=2).encode("utf-8")
+    """The mask as a JSON card file (UTF-8): an imported V2 or V3 card in its own spec, else a V2 card.
+
+    An imported card not edited since gives back its JSON exactly (parsed: nulls, key order and unknown keys).
+    """
+    return json.dumps(exported_card(mask), ensure_ascii=False, indent=2).encode("utf-8")
 
 
 def export_card_png(mask: Mask) -> bytes:
-    """The mask as a PNG card: the V2 card in a `chara` text chunk, plus a `ccv3` chunk if it came from V3.
+    """The mask as a PNG card: the V2 card in a `chara` text chunk, plus the V3 card in a `ccv3` chunk if it
+    came from V3, as SillyTavern writes them.
 
     The picture is the imported card's own, byte for byte, or a generated placeholder.
 
     Raises:
         MaskError: the mask's stored card image is not base64 of a PNG.
     """
-    card = card_from_mask(mask)
-    chunks = [text_chunk(b"chara", _base64_json(card))]
-    if mask.card is not None and mask.card.get("spec") == V3_SPEC:
-        v3 = card | {"spec": V3_SPEC, "spec_version": mask.card.get("spec_version", "3.0")}
-        chunks.append(text_chunk(b"ccv3", _base64_json(v3)))
+    card = exported_card(mask)
+    chunks = [text_chunk(b"chara", _base64_json(as_v2(card)))]
+    if card.get("spec") == V3_SPEC:
+        chunks.append(text_chunk(b"ccv3", _base64_json(card)))
     try:
         image = base64.b64decode(mask.card_image, validate=True) if mask.card_image else placeholder(mask)
     except (binascii.Error, ValueError) as e:

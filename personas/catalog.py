@@ -7,6 +7,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from personas.bounded import MAX_FILE_BYTES
+from personas.card_store import CARD_KEY, card_to_toml
 from personas.mask import Mask, MaskError, load_mask_file
 
 # The same rule as `Mask.name`; checked before a name becomes a path, so `../x` can never be read.
@@ -117,18 +119,35 @@ def _toml_files(folder: Path) -> list[Path]:
 
 
 def _load_file(path: Path) -> Mask:
-    """Load one mask file whose `name`, if given, must match the file name."""
-    mask = load_mask_file(path)
+    """Load one mask file whose `name`, if given, must match the file name.
+
+    Raises:
+        MaskError: for any failure at all, so one bad file in the folder is one reported problem and never
+            takes the library (the masks list, the Masks page, Compare) down with it.
+    """
+    try:
+        mask = load_mask_file(path)
+    except MaskError:
+        raise
+    except Exception as e:  # a parser or validator bug this file found: still only this file's problem
+        raise MaskError(f"mask file {path} cannot be read: {type(e).__name__}: {e}") from e
     if mask.name != path.stem:
         raise MaskError(f"mask file {path}: name {mask.name!r} does not match the file name {path.stem!r}")
     return mask
 
 
 def mask_to_toml(mask: Mask) -> str:
-    """The mask as a TOML file, in the same shape as the built-in library (defaults left out)."""
+    """The mask as a TOML file, in the same shape as the built-in library (defaults left out); an imported
+    character card is kept whole under `card_json` (see personas.card_store).
+
+    Raises:
+        MaskError: the mask's card cannot be written as JSON (only possible for a card built in code).
+    """
     import tomli_w
 
-    data = mask.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    data = mask.model_dump(mode="json", exclude_defaults=True, exclude_none=True, exclude={"card"})
+    if mask.card is not None:
+        data[CARD_KEY] = card_to_toml(mask.card, mask.name)
     return tomli_w.dumps(data, multiline_strings=True)
 
 
@@ -136,17 +155,30 @@ def save_user_mask(mask: Mask, user_dir: Path) -> Path:
     """Write a user mask to `user_dir/NAME.toml`.
 
     Raises:
-        MaskError: the name belongs to a built-in, or the file cannot be written.
+        MaskError: the name belongs to a built-in, the file would be over 20 MB (a big card image), or it
+            cannot be written.
     """
     if is_builtin(mask.name):
         raise MaskError(f"'{mask.name}' is a built-in mask; save it under another name")
+    _refuse_oversize(mask.name, len(mask.card_image or ""))  # before spending seconds writing 20 MB of TOML
+    text = mask_to_toml(mask).encode("utf-8")
+    _refuse_oversize(mask.name, len(text))
+    path = user_dir / f"{mask.name}.toml"
     try:
         user_dir.mkdir(parents=True, exist_ok=True)
-        path = user_dir / f"{mask.name}.toml"
-        path.write_text(mask_to_toml(mask), encoding="utf-8")
+        path.write_bytes(text)
     except OSError as e:
         raise MaskError(f"cannot save mask '{mask.name}' in {user_dir}: {e}") from e
     return path
+
+
+def _refuse_oversize(name: str, size: int) -> None:
+    """Never write a mask file the library would refuse to read back."""
+    if size > MAX_FILE_BYTES:
+        raise MaskError(
+            f"cannot save mask '{name}': its file would be at least {size} bytes (a character card's picture and"
+            " text are kept in it); the limit is 20 MB"
+        )
 
 
 def delete_user_mask(name: str, user_dir: Path) -> None:

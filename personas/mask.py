@@ -14,7 +14,6 @@ are left as written, and a chat lane (`as_messages`) gets the text as typed: its
 
 from __future__ import annotations
 
-import tomllib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-class MaskError(Exception):
-    """A mask that cannot be found, parsed or validated; the message names the file and field."""
-
+from personas.bounded import parse_toml, read_limited
+from personas.card_store import card_from_toml
+from personas.errors import MaskError  # defined there for the parsers; most of the app imports it from here
 
 Role = Literal["user", "character"]
 PartKind = Literal["frame", "example", "greeting", "turn", "cue"]
@@ -251,14 +249,14 @@ def load_mask_file(path: Path) -> Mask:
     """Read one mask TOML file; a file without `name` takes its file name.
 
     Raises:
-        MaskError: the file is unreadable, not TOML, or has unknown or invalid keys (named).
+        MaskError: the file is unreadable, over 20 MB, not TOML, nested too deeply, or has unknown or
+            invalid keys (named).
     """
+    data = read_limited(path, "mask file", str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # as importing.read_mask_bytes reads it
     except UnicodeDecodeError as e:
         raise MaskError(f"mask file {path} is not UTF-8 text: {e}") from e
-    except OSError as e:
-        raise MaskError(f"cannot read mask file {path}: {e}") from e
     return parse_mask_toml(text, str(path), default_name=path.stem)
 
 
@@ -266,12 +264,11 @@ def parse_mask_toml(text: str, where: str, default_name: str | None = None) -> M
     """A mask from the text of a TOML file; `where` names the file in errors.
 
     Raises:
-        MaskError: not TOML, or unknown or invalid keys (each named).
+        MaskError: over 20 MB, not TOML, nested more than 64 levels, a stored card that does not decode,
+            or unknown or invalid keys (each named).
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise MaskError(f"mask file {where} is not valid TOML: {e}") from e
+    data = parse_toml(text, where)
+    card_from_toml(data, where)
     if default_name is not None:
         data.setdefault("name", default_name)
     try:

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from simulator.base import Finished, default_threads, load_llama
-from simulator.errors import LaneError, ModelUnavailable, PromptTooLong, SimulacraError
+from simulator.credentials import NO_KEY, env_secrets, guarded_client, server_key
+from simulator.errors import LaneError, LaneTimeout, ModelUnavailable, PromptTooLong, SimulacraError
 from simulator.events import FinishReason, SamplingSettings, Token
 from simulator.litellm_boot import litellm, register_provider
+from simulator.watchdog import Timeouts, watched
 from simulator.worker import LocalWorker
 
 LOCAL_PROVIDER = "local"
@@ -128,12 +130,22 @@ def install_local_provider(models: LocalChatModels) -> None:
 
 
 class ChatModel:
-    """A litellm model string (plus optional api_base) that streams a chat reply as `Token`s."""
+    """A litellm model string that streams a chat reply as `Token`s. With `api_base` it talks to a server the
+    user named, which is sent the key in `api_key_env` or no key at all; without, litellm reads the provider's
+    own variable. Server lanes run within `timeouts`; the in-process `local/` models need none."""
 
-    def __init__(self, model: str, *, api_base: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.model = model
         self.api_base = api_base
-        self.timeout = timeout
+        self.api_key_env = api_key_env
+        self.timeouts = timeouts or Timeouts()
 
     @property
     def is_local(self) -> bool:
@@ -145,8 +157,10 @@ class ChatModel:
         Raises:
             LaneError: litellm cannot tell, e.g. for a model string it cannot parse.
         """
-        if self.is_local or self.api_base:
+        if self.is_local:
             return []
+        if self.api_base:
+            return [self.api_key_env] if self.api_key_env and not os.environ.get(self.api_key_env) else []
         try:
             report = litellm().validate_environment(model=self.model)
         except Exception as e:  # noqa: BLE001 - litellm raises its own types for strings it cannot parse
@@ -154,10 +168,10 @@ class ChatModel:
         return [str(name) for name in report.get("missing_keys") or []]
 
     def check(self) -> None:
-        """Fail early, with the variable to set, when a cloud model's key is missing.
+        """Fail early, with the variable to set, when a key the model needs is missing.
 
         Raises:
-            LaneError: an API key the provider needs is not in the environment or .env.
+            LaneError: an API key the provider (or the server's config) needs is not in the environment or .env.
         """
         missing = self.missing_keys()
         if missing:
@@ -176,40 +190,24 @@ class ChatModel:
         """Stream the reply as `Token`s (no probabilities: chat APIs do not share them), then `Finished`.
 
         Raises:
-            LaneError: the key is missing, the server cannot be reached or answers with an error.
+            LaneError: the key is missing, the server cannot be reached, answers with an error or closes the
+                connection mid-reply.
+            LaneTimeout: the server gave no first token, or stopped giving tokens, within `timeouts`.
         """
         self.check()
-        module = litellm()
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "max_tokens": settings.max_tokens,
-            "timeout": self.timeout,
-        }
-        if settings.seed is not None:
-            kwargs["seed"] = settings.seed
-        if settings.stop:
-            kwargs["stop"] = settings.stop
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
-            # OpenAI-compatible local servers ignore the key, but the client insists on one.
-            kwargs["api_key"] = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
-        reason: FinishReason = "stop"
+        reason: FinishReason | None = None
+        replied = False
         try:
-            response = module.completion(**kwargs)
-            for chunk in response:
-                if cancel is not None and cancel.is_set():
-                    reason = "cancelled"
-                    break
+            for chunk in self._chunks(self._request(messages, settings), cancel):
                 choice = chunk.choices[0]
                 piece = getattr(choice.delta, "content", None) or ""
                 if piece:
+                    replied = True
                     yield Token(text=piece)
-                if choice.finish_reason == "length":
-                    reason = "length"
+                if choice.finish_reason:
+                    reason = "length" if choice.finish_reason == "length" else "stop"
+        except LaneTimeout as e:
+            raise LaneTimeout(f"{self.model}: {e}") from None
         except LaneError:
             raise
         except Exception as e:  # litellm maps every provider's failures onto its own exception types
@@ -217,19 +215,72 @@ class ChatModel:
             ours = next((c for c in _causes(e) if isinstance(c, SimulacraError)), None)
             if ours is not None:
                 raise ours from None
-            raise LaneError(describe_litellm_error(self.model, self.api_base, e)) from e
+            raise LaneError(describe_litellm_error(self.model, self.api_base, e, mid_reply=replied)) from e
+        if reason is None:  # the stream ended without saying why: stopped by the user, or the server just ended
+            reason = "cancelled" if cancel is not None and cancel.is_set() else "stop"
         yield Finished(reason=reason, seed=settings.seed if settings.seed is not None else -1)
 
+    def _request(self, messages: list[dict[str, str]], settings: SamplingSettings) -> dict[str, Any]:
+        """litellm's arguments. Retries are off (litellm's and the OpenAI client's, which retries twice by
+        default): a retried stream would hold a lane three times its limits."""
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_tokens": settings.max_tokens,
+            "timeout": self.timeouts.http(),
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        if settings.seed is not None:
+            kwargs["seed"] = settings.seed
+        if settings.stop:
+            kwargs["stop"] = settings.stop
+        if self.api_base:
+            key = server_key(self.model, self.api_key_env)
+            kwargs["api_base"] = self.api_base
+            kwargs["api_key"] = key or NO_KEY
+            kwargs["client"] = guarded_client(self.api_base, key, self.timeouts.http())
+        return kwargs
 
-def describe_litellm_error(model: str, api_base: str | None, error: Exception) -> str:
+    def _chunks(self, kwargs: dict[str, Any], cancel: threading.Event | None) -> Iterator[Any]:
+        """litellm's chunks; a server's within the lane's time limits, until `cancel` is set."""
+        module = litellm()
+        if self.is_local:  # in-process, on the local worker: no server to stall
+            for chunk in module.completion(**kwargs):
+                if cancel is not None and cancel.is_set():
+                    return
+                yield chunk
+            return
+        client = kwargs.get("client")
+        try:
+            yield from watched(lambda: module.completion(**kwargs), _is_token, self.timeouts, cancel=cancel)
+        finally:
+            if client is not None:  # also frees a reading thread the lane gave up on
+                client.close()
+
+
+def _is_token(chunk: Any) -> bool:
+    choices = getattr(chunk, "choices", None) or []
+    return bool(choices) and bool(getattr(choices[0].delta, "content", None) or choices[0].finish_reason)
+
+
+def describe_litellm_error(model: str, api_base: str | None, error: Exception, *, mid_reply: bool = False) -> str:
+    """One line for the user, in the app's words where the cause is known; never a key."""
     kind = type(error).__name__
     detail = scrub_secrets(str(error)).strip().splitlines()[0][:300] if str(error).strip() else kind
     where = f" at {api_base}" if api_base else ""
     # litellm reports a refused connection as InternalServerError, and uses APIConnectionError for any
     # failure it cannot classify: only the network errors underneath say what really happened.
     causes = _causes(error)
+    if any(type(c).__name__ == "ConnectTimeout" for c in causes):
+        return f"{model}: cannot reach the server{where}: it did not accept the connection in time. Is it running?"
     if kind == "Timeout" or any(isinstance(c, TimeoutError) or "Timeout" in type(c).__name__ for c in causes):
         return f"{model}: no answer{where} in time ({detail})"
+    if mid_reply and any(_hung_up(c) for c in causes):
+        return f"{model}: the server closed the connection mid-reply; the reply so far is saved"
     network = [c for c in causes if isinstance(c, ConnectionError) or type(c).__name__ in _NETWORK_ERRORS]
     if network:
         reason = scrub_secrets(str(network[-1])).strip()[:300] or type(network[-1]).__name__
@@ -245,6 +296,13 @@ def describe_litellm_error(model: str, api_base: str | None, error: Exception) -
 
 # httpx's and requests' names for "could not connect" (neither subclasses the built-in ConnectionError).
 _NETWORK_ERRORS = {"ConnectError", "ConnectionError"}
+# What a stream that loses its server mid-reply raises, by layer: httpx (the body ended early or the socket
+# failed), the OpenAI client ("Connection error") and litellm, which wraps any mid-stream failure.
+_HUNG_UP = {"RemoteProtocolError", "ReadError", "APIConnectionError", "MidStreamFallbackError"}
+
+
+def _hung_up(error: BaseException) -> bool:
+    return isinstance(error, ConnectionError) or type(error).__name__ in _HUNG_UP
 
 
 def _causes(error: BaseException) -> list[BaseException]:
@@ -262,7 +320,6 @@ _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,})")
 
 def scrub_secrets(text: str) -> str:
     """Remove API keys from an error message before it is shown or stored."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name or "SECRET" in name):
-            text = text.replace(value, "***")
+    for value in env_secrets():
+        text = text.replace(value, "***")
     return _KEY_LIKE.sub("***", text)

@@ -13,6 +13,10 @@ class ModelUnavailable(SimulacraError):
     """A model name is unknown, or its file or key is missing."""
 
 
+class LaneTimeout(LaneError):
+    """A chat server did not answer, or stopped answering, within the lane's time limits."""
+
+
 class PromptTooLong(LaneError):
     """Even the mask's frame plus the newest user turn do not fit in the model's context."""
 

@@ -12,10 +12,15 @@ from typing import TYPE_CHECKING
 from simulator.contexts import BATCH, Context
 from simulator.errors import ModelUnavailable
 from simulator.events import SamplingSettings
+from simulator.logs import route_llama_logs
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
     from llama_cpp import _internals as internals
+
+# Routed when the loaders are imported, not when one of them runs: simulator.base also opens a
+# vocabulary-only `Llama` itself, often before the first context, and llama.cpp logs from that load on.
+route_llama_logs()
 
 
 def default_threads() -> int:
@@ -55,9 +60,7 @@ def load_model(path: Path) -> internals.LlamaModel:
         raise ModelUnavailable(f"model file not found: {path}")
     import llama_cpp
     from llama_cpp import _internals as internals
-    from llama_cpp._logger import set_verbose
 
-    set_verbose(False)  # llama.cpp's loading chatter goes to stderr otherwise
     llama_cpp.llama_backend_init()
     params = llama_cpp.llama_model_default_params()
     params.n_gpu_layers = 0

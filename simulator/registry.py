@@ -14,6 +14,7 @@ from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_l
 from simulator.errors import ModelUnavailable, SimulacraError
 from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
+from simulator.watchdog import Timeouts
 from simulator.worker import LocalWorker, shared_worker
 
 BUNDLED_CHAT = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
@@ -21,7 +22,8 @@ BUNDLED_CHAT = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model a lane can name. `path` for GGUF files, `litellm` for everything reached through litellm."""
+    """A model a lane can name. `path` for GGUF files, `litellm` for everything reached through litellm;
+    `api_key_env` names the variable holding the key for the server at `api_base` (none: no key is sent)."""
 
     name: str
     kind: Literal["simulator", "chat"]
@@ -29,6 +31,7 @@ class ModelEntry:
     litellm: str | None = None
     api_base: str | None = None
     description: str = ""
+    api_key_env: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -60,9 +63,11 @@ class Registry:
         n_threads: int | None = None,
         extra: list[ModelEntry] | None = None,
         worker: LocalWorker | None = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.timeouts = timeouts or Timeouts()
         self.worker = worker or shared_worker()
         self.local_chat = LocalChatModels(self.worker, n_ctx=n_ctx, n_threads=n_threads)
         self.entries: dict[str, ModelEntry] = {}
@@ -135,7 +140,7 @@ class Registry:
                 if not self._provider_installed:
                     install_local_provider(self.local_chat)
                     self._provider_installed = True
-        return ChatModel(entry.litellm, api_base=entry.api_base)
+        return ChatModel(entry.litellm, api_base=entry.api_base, api_key_env=entry.api_key_env, timeouts=self.timeouts)
 
     def model_sha256(self, model: ModelEntry | str) -> str:
         """The sha256 of a local model's file (computed once per file, then cached), recorded with every
@@ -194,10 +199,10 @@ def _known_context(entry: ModelEntry) -> int | None:
 
 
 def _key_status(entry: ModelEntry) -> str:
-    if entry.is_local or entry.api_base or entry.litellm is None:
+    if entry.is_local or entry.litellm is None or (entry.api_base and not entry.api_key_env):
         return "not needed"
     try:
-        missing = ChatModel(entry.litellm).missing_keys()
+        missing = ChatModel(entry.litellm, api_base=entry.api_base, api_key_env=entry.api_key_env).missing_keys()
     except SimulacraError as e:
         return str(e)
     return "missing: " + ", ".join(missing) if missing else "present"

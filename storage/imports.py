@@ -1,197 +1,41 @@
-# The conversation file format (what repo.export_conversation writes) as pydantic models, the checks
-# that run before anything is written, and the import itself: a new conversation in one transaction.
+# Reading a conversation file and importing it: the file's size, nesting and text are checked before it is parsed,
+# its every field (storage.exportfile) before anything is written, and the import is one transaction.
 
 import heapq
 import json
+import re
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from storage.bulk import paused_gc
 from storage.errors import ImportError_
-from storage.tables import Annotation, Conversation, Lane, LaneKind, Message, MessageStatus, Role, utcnow
 
-EXPORT_FORMAT = "simulacra.conversation"
-EXPORT_VERSION = 1
+# Re-exported: the file format's names have always been reached through storage.imports.
+from storage.exportfile import EXPORT_FORMAT as EXPORT_FORMAT
+from storage.exportfile import EXPORT_VERSION as EXPORT_VERSION
+from storage.exportfile import AnnotationRow as AnnotationRow
+from storage.exportfile import ConversationRow as ConversationRow
+from storage.exportfile import ExportFile as ExportFile
+from storage.exportfile import LaneRow as LaneRow
+from storage.exportfile import MessageRow as MessageRow
+from storage.exportfile import describe_problems as describe_problems
+from storage.exportfile import validate_export as validate_export
+from storage.exportfile import where
+from storage.tables import Annotation, Conversation, Lane, Message, utcnow
+
+# Module attributes, read on every call, so a test can lower them.
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+MAX_IMPORT_DEPTH = 64  # levels of objects and lists; an export uses about 7
 
-
-class _Row(BaseModel):
-    # Unknown keys are refused and named: they are typos or a file from another tool.
-    model_config = ConfigDict(extra="forbid")
-
-
-class ConversationRow(_Row):
-    id: int
-    title: str = ""
-    notes: str = ""
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
-
-
-class LaneRow(_Row):
-    id: int
-    conversation_id: int
-    position: int
-    label: str
-    kind: LaneKind
-    model: str
-    mask_name: str | None = None
-    mask_snapshot: dict[str, Any] | None = None
-    system_prompt: str | None = None
-    temperature: float
-    top_p: float
-    top_k: int
-    max_tokens: int
-    seed: int | None = None
-    stop: list[str] = Field(default_factory=list)
-    created_at: AwareDatetime | None = None
-
-
-class MessageRow(_Row):
-    id: int
-    conversation_id: int
-    lane_id: int | None = None
-    parent_id: int | None = None
-    role: Role
-    content: str = ""
-    status: MessageStatus = "complete"
-    error: str | None = None
-    finish_reason: str | None = None
-    tokens: list[Any] | None = None
-    prompt: str | list[Any] | None = None
-    ttft_ms: float | None = None
-    total_ms: float | None = None
-    tokens_per_s: float | None = None
-    seed: int | None = None
-    model_sha256: str | None = None
-    metrics: dict[str, Any] | None = None
-    settings: dict[str, Any] | None = None
-    diverged_from_id: int | None = None
-    diverged_at: int | None = Field(default=None, ge=0)
-    created_at: AwareDatetime | None = None
-
-
-class AnnotationRow(_Row):
-    id: int
-    message_id: int | None = None
-    conversation_id: int | None = None
-    tags: list[str] = Field(default_factory=list)
-    rating: int | None = Field(default=None, ge=-1, le=1)
-    note: str = ""
-    created_at: AwareDatetime | None = None
-
-
-class ExportFile(_Row):
-    """One conversation with its lanes, message tree and annotations, ids as they were in the database."""
-
-    format: Literal["simulacra.conversation"]
-    version: Literal[1]
-    conversation: ConversationRow
-    lanes: list[LaneRow] = Field(default_factory=list)
-    messages: list[MessageRow] = Field(default_factory=list)
-    annotations: list[AnnotationRow] = Field(default_factory=list)
-
-
-def _describe(error: ValidationError, data: dict[str, Any], limit: int = 3) -> str:
-    problems = []
-    for item in error.errors()[:limit]:
-        loc = item["loc"]
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-        if len(loc) > 2 and isinstance(loc[1], int):  # name the row by its id too: messages[3] (id 17).role
-            rows = data.get(str(loc[0]))
-            row = rows[loc[1]] if isinstance(rows, list) and loc[1] < len(rows) else None
-            if isinstance(row, dict) and "id" in row:
-                where = f"{loc[0]}[{loc[1]}] (id {row['id']!r:.20})" + where[len(f"{loc[0]}[{loc[1]}]") :]
-        got = "" if item["type"] in ("missing", "extra_forbidden") else f", got {item['input']!r:.60}"
-        problems.append(f"{where or 'file'}: {item['msg']}{got}")
-    more = error.error_count() - limit
-    return "; ".join(problems) + (f" (and {more} more problems)" if more > 0 else "")
-
-
-def _check_duplicates(kind: str, ids: list[int]) -> None:
-    seen: set[int] = set()
-    for row_id in ids:
-        if row_id in seen:
-            raise ImportError_(f"duplicate {kind} id {row_id}")
-        seen.add(row_id)
-
-
-def _check_tree(export: ExportFile) -> None:
-    cid = export.conversation.id
-    lanes = {lane.id for lane in export.lanes}
-    messages = {m.id: m for m in export.messages}
-    for lane in export.lanes:
-        if lane.conversation_id != cid:
-            raise ImportError_(f"lane {lane.id} belongs to conversation {lane.conversation_id}, not {cid}")
-    for m in export.messages:
-        if m.conversation_id != cid:
-            raise ImportError_(f"message {m.id} belongs to conversation {m.conversation_id}, not {cid}")
-        if m.role == "user" and m.lane_id is not None:
-            raise ImportError_(f"message {m.id} is a user message but has lane_id {m.lane_id}")
-        if m.role == "model" and m.lane_id is None:
-            raise ImportError_(f"message {m.id} is a reply without a lane_id")
-        if m.lane_id is not None and m.lane_id not in lanes:
-            raise ImportError_(f"message {m.id} is a reply from lane {m.lane_id}, which is not in the file")
-        if m.diverged_from_id is not None and m.diverged_from_id not in messages:
-            raise ImportError_(f"message {m.id} diverged from message {m.diverged_from_id}, which is not in the file")
-        if m.parent_id is None:
-            continue
-        parent = messages.get(m.parent_id)
-        if parent is None:
-            raise ImportError_(f"message {m.id} has parent_id {m.parent_id}, which is not a message in the file")
-        if parent.role != "user":
-            raise ImportError_(f"message {m.id} has parent {m.parent_id}, a reply; parents are user messages")
-    # Follow each chain of parents once; meeting the chain being walked again is a cycle.
-    done: set[int] = set()
-    for m in export.messages:
-        chain: list[int] = []
-        current: int | None = m.id
-        while current is not None and current not in done:
-            if current in chain:
-                loop = chain[chain.index(current) :] + [current]
-                raise ImportError_(f"messages {' -> '.join(map(str, loop))} form a parent_id cycle")
-            chain.append(current)
-            current = messages[current].parent_id
-        done.update(chain)
-    for a in export.annotations:
-        if a.message_id is None and a.conversation_id is None:
-            raise ImportError_(f"annotation {a.id} has neither a message_id nor a conversation_id")
-        if a.message_id is not None and a.message_id not in messages:
-            raise ImportError_(f"annotation {a.id} is on message {a.message_id}, which is not in the file")
-        if a.conversation_id is not None and a.conversation_id != cid:
-            raise ImportError_(f"annotation {a.id} belongs to conversation {a.conversation_id}, not {cid}")
-
-
-def validate_export(data: Any) -> ExportFile:
-    """Check a decoded export completely: format, version, fields, ids and the message tree.
-
-    Raises ImportError_ naming the first problem.
-    """
-    if not isinstance(data, dict):
-        raise ImportError_(f"expected a JSON object (a Simulacra conversation export), got a {type(data).__name__}")
-    if data.get("format") != EXPORT_FORMAT:
-        raise ImportError_(
-            f"not a Simulacra conversation export: format is {data.get('format')!r:.60}, expected {EXPORT_FORMAT!r}"
-        )
-    if data.get("version") != EXPORT_VERSION:
-        raise ImportError_(
-            f"export version {data.get('version')!r:.20} is not supported; "
-            f"this Simulacra reads version {EXPORT_VERSION}"
-        )
-    try:
-        with paused_gc():  # a row object for every message and annotation; see storage.bulk
-            export = ExportFile.model_validate(data)
-    except ValidationError as e:
-        raise ImportError_(f"not a valid conversation export: {_describe(e, data)}") from e
-    _check_duplicates("lane", [lane.id for lane in export.lanes])
-    _check_duplicates("message", [m.id for m in export.messages])
-    _check_duplicates("annotation", [a.id for a in export.annotations])
-    _check_tree(export)
-    return export
+# What is not a bracket that nests, once escapes are gone: a JSON string, or a run of anything but brackets and
+# quotes. Each quote starts at most one scan to the end of the text (an unclosed string), so this is linear.
+_NOT_NESTING = re.compile(r'"[^"]*"|[^"\[\]{}]+')
+# \ud800-\udfff written as an escape: half of a UTF-16 pair, which may stand alone after parsing.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _check_size(source: str, size: int) -> None:
@@ -200,21 +44,89 @@ def _check_size(source: str, size: int) -> None:
         raise ImportError_(f"{source} is {size / 1024 / 1024:.0f} MB; imports are limited to {limit} MB")
 
 
-def _decode(raw: bytes, source: str) -> dict[str, Any]:
-    """Parse and fully check an export's bytes; every error message starts with `source`."""
-    if not raw.strip():
+def _deeper_than(brackets: str, limit: int) -> bool:
+    """Whether a text of `[` and `]` nests more than `limit` deep: each pass removes the innermost pairs, so
+    text nested n deep is empty after n passes. No recursion, and at most `limit` linear passes."""
+    if "[" * (limit + 1) in brackets:
+        return True  # a run of openers: plainly deeper, no passes needed
+    for _ in range(limit):
+        inner_gone = brackets.replace("[]", "")
+        if len(inner_gone) == len(brackets):
+            break  # no pair left: nothing, or brackets that never close (bad JSON, which json then names)
+        brackets = inner_gone
+    # Pairs left after every pass are nested deeper; so are more unclosed brackets than the limit.
+    return "[]" in brackets or brackets.count("[") > limit
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse JSON nested deeper than MAX_IMPORT_DEPTH before it is parsed: json's parser recurses once a level
+    and raises RecursionError on a file of a million `[` (or crashes, under a raised recursion limit)."""
+    # Escaped backslashes first, then escaped quotes: `\\"` ends a string, `\\\"` does not.
+    unescaped = text.replace("\\\\", "").replace('\\"', "")
+    brackets = _NOT_NESTING.sub("", unescaped).replace('"', "").replace("{", "[").replace("}", "]")
+    if _deeper_than(brackets, MAX_IMPORT_DEPTH):
+        raise ImportError_(
+            f"{source} nests objects and lists more than {MAX_IMPORT_DEPTH} levels deep; "
+            f"imports allow {MAX_IMPORT_DEPTH}"
+        )
+
+
+def _strings(data: Any) -> Iterator[tuple[tuple[int | str, ...], str, bool]]:
+    """Every string in decoded JSON with where it is, and whether it is a key (then `where` is its object's
+    place); iterative, so as deep as the file goes."""
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, str):
+            yield loc, value, False
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield loc, key, True
+                stack.append(((*loc, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), item) for i, item in enumerate(value))
+
+
+def _check_text(data: Any, text: str) -> None:
+    # A lone surrogate parses into a str that no database can encode: the write would fail halfway with a
+    # UnicodeEncodeError. Only a file with such escapes is searched for one.
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    for loc, value, is_key in _strings(data):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = f"\\u{ord(value[e.start]):04x}"
+            what = "a key" if is_key else "text"
+            raise ImportError_(f"{where(loc, data)}: {what} holds {bad}, half of a UTF-16 pair, alone") from e
+
+
+def _parse(raw: bytes, source: str) -> tuple[Any, str]:
+    """The decoded JSON and its text, once size, encoding, nesting and syntax are fine."""
+    if not raw or raw.isspace():
         raise ImportError_(f"{source} is empty")
     try:
+        text = raw.decode(json.detect_encoding(raw))  # strict: raw surrogates are not UTF-8 either
+    except UnicodeDecodeError as e:
+        raise ImportError_(f"{source} is not UTF-8 text: {e.reason} at byte {e.start}") from e
+    _check_depth(text, source)
+    try:
         with paused_gc():
-            data = json.loads(raw)
+            return json.loads(text), text
     except json.JSONDecodeError as e:
         ends_early = e.pos >= len(e.doc.rstrip()) or e.msg.startswith("Unterminated string")
         truncated = "; the file ends early: is it truncated?" if ends_early else ""
         raise ImportError_(f"{source} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}){truncated}") from e
-    except UnicodeDecodeError as e:
-        raise ImportError_(f"{source} is not UTF-8 text: {e.reason} at byte {e.start}") from e
+    except ValueError as e:  # an integer of more than 4,300 digits; the rest of the message is for programmers
+        raise ImportError_(f"{source} is not valid JSON here: {str(e).split(';')[0]}") from e
+
+
+def _decode(raw: bytes, source: str) -> dict[str, Any]:
+    """Parse and fully check an export's bytes; every error message starts with `source`."""
+    data, text = _parse(raw, source)
     try:
         validate_export(data)
+        _check_text(data, text)
     except ImportError_ as e:
         raise ImportError_(f"{source}: {e}") from e
     return data  # type: ignore[no-any-return]
@@ -229,9 +141,11 @@ def load_export_file(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     try:
         _check_size(str(path), path.stat().st_size)  # before reading: the file may be huge
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_IMPORT_BYTES + 1)  # no further: it may have grown, or be a device that never ends
     except OSError as e:
         raise ImportError_(f"cannot read {path}: {e.strerror or e}") from e
+    _check_size(str(path), len(raw))
     return _decode(raw, str(path))
 
 

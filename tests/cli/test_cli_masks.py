@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from testsupport import card_chunk, one_error_line, png_with_text
 
 from personas.cards import import_card
@@ -34,6 +35,7 @@ def png(path: Path, card: dict[str, object] | None) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_card_goes_in_renders_and_comes_back_out(cli: Run, tmp_path: Path) -> None:
     masks = tmp_path / "data" / "masks"
     card = png(tmp_path / "nemo.png", CARD)
@@ -87,3 +89,66 @@ def test_bad_files_are_one_error_line_and_nothing_is_saved(cli: Run, tmp_path: P
     missing = one_error_line(cli(tmp_path, "masks", "export", "pirate", "--format", "toml", "--out", "x.toml"))
     assert "unknown mask 'pirate'" in missing
     assert not (tmp_path / "x.toml").exists()
+
+
+# A SillyTavern-style card: nulls in its world-info entries and elsewhere (TOML has none), an unknown app's
+# nested extension, and SillyTavern's own key order (the V1 mirror before `spec`).
+NULLS: dict[str, object] = {
+    "name": "Seraphina",
+    "description": "{{char}} guards the glade.",
+    "creatorcomment": None,
+    "spec": "chara_card_v2",
+    "spec_version": "2.0",
+    "data": {
+        "name": "Seraphina",
+        "description": "{{char}} guards the glade.",
+        "first_mes": "You're awake, {{user}}.",
+        "system_prompt": None,
+        "extensions": {"world": None, "chub": {"full_path": None, "related": [None, {"a": None}]}},
+        "character_book": {
+            "entries": [
+                {"keys": ["glade"], "content": "An enchanted glade.", "position": None,
+                 "extensions": {"scan_depth": None, "match_whole_words": None, "case_sensitive": None}},
+            ],
+            "scan_depth": None,
+        },
+    },
+    "create_date": "2024-7-4 @18h 22m 10s 123ms",
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_card_with_nulls_goes_in_and_comes_back_out_exactly(cli: Run, tmp_path: Path) -> None:
+    imported = cli(tmp_path, "masks", "import", str(png(tmp_path / "seraphina.png", NULLS)))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("imported mask 'seraphina' to ")
+    rendered = cli(tmp_path, "masks", "render", "seraphina", "--user", "Hi")
+    assert rendered.stdout == "Seraphina guards the glade.\n\nSeraphina: You're awake, User.\nUser: Hi\nSeraphina:\n"
+
+    out = tmp_path / "out.json"
+    exported = cli(tmp_path, "masks", "export", "seraphina", "--format", "card-json", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert json.dumps(json.loads(out.read_text(encoding="utf-8"))) == json.dumps(NULLS)  # values and key order
+
+
+@pytest.mark.slow
+def test_a_deep_mask_file_is_skipped_with_one_warning_and_the_rest_listed(cli: Run, tmp_path: Path) -> None:
+    masks = tmp_path / "data" / "masks"
+    masks.mkdir(parents=True)
+    (masks / "pirate.toml").write_text('shows = "Arr."\ncharacter_name = "Captain"\n', encoding="utf-8")
+    deep = masks / "deep.toml"
+    deep.write_text("stop = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+
+    listed = cli(tmp_path, "masks", "list")
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert "assistant" in names and names[-1] == "pirate" and "deep" not in names
+    (warning,) = listed.stderr.splitlines()
+    assert warning.startswith("warning: mask file ") and str(deep) in warning
+    assert "nested more than 64 levels deep" in warning and "Traceback" not in listed.stderr
+
+    as_json = cli(tmp_path, "masks", "list", "--json")
+    assert as_json.returncode == 0 and [row["name"] for row in json.loads(as_json.stdout)][-1] == "pirate"
+    assert len(as_json.stderr.splitlines()) == 1
+    shown = one_error_line(cli(tmp_path, "masks", "show", "deep"))
+    assert str(deep) in shown and "nested more than 64 levels deep" in shown

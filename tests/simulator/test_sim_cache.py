@@ -45,6 +45,7 @@ def test_two_base_lanes_with_different_masks_keep_their_own_caches(registry: Reg
         assert 0 < read < new_tokens + GRAIN, (config.label, read, new_tokens, len(base.tokenize(new)))
 
 
+@pytest.mark.slow
 def test_samples_beyond_the_pools_size_do_not_cost_another_lane_its_cache(registry: Registry) -> None:
     shared = registry.simulator(registry.resolve("base"))
     base = Simulator(shared.path, n_ctx=shared.n_ctx, n_threads=shared.n_threads, max_contexts=3)

@@ -72,6 +72,7 @@ def test_a_branch_keeps_the_first_tokens_then_the_chosen_one_and_continues_from_
     assert text_of(branch[at + 1 :]) == text_of(expected)
 
 
+@pytest.mark.slow
 def test_replay_from_the_saved_document_and_seed_gives_the_same_text(registry: Registry) -> None:
     # Turn 2 is written on a context that already holds turn 1, so its prompt is read partly from the
     # KV cache; the replays read it from a cache holding something else, and from no cache at all.
@@ -98,6 +99,7 @@ def test_replay_from_the_saved_document_and_seed_gives_the_same_text(registry: R
     assert fresh[-1].model_sha256 == done.model_sha256
 
 
+@pytest.mark.slow
 def test_four_samples_of_one_lane_run_together_with_four_seeds_and_texts(registry: Registry) -> None:
     hot = WARM.model_copy(update={"temperature": 0.9, "max_tokens": 16})
     samples = [base_lane(f"lane-3-s{i}", hot) for i in range(1, 5)]

@@ -3,6 +3,7 @@
 
 import copy
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,10 @@ def _write(tmp_path: Path, data: Any, name: str = "export.json") -> Path:
 
 
 def test_round_trip_is_identical_but_for_ids(
-    engine: Engine, session: Session, exported: dict[str, Any], tmp_path: Path,
+    engine: Engine,
+    session: Session,
+    exported: dict[str, Any],
+    tmp_path: Path,
     without_ids: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     path = _write(tmp_path, exported)
@@ -89,10 +93,12 @@ def test_import_accepts_any_order_of_messages(session: Session, exported: dict[s
     shuffled["messages"].reverse()  # children before parents
     new_id = repo.import_conversation(session=session, data=shuffled)
     again = repo.export_conversation(session=session, conversation_id=new_id)
+
     # Same tree: each message has the same parent content and lane label as before.
     def shape(export: dict[str, Any]) -> list[tuple[Any, ...]]:
         by_id = {m["id"]: m for m in export["messages"]}
         labels = {lane["id"]: lane["label"] for lane in export["lanes"]}
+
         def parent(m: dict[str, Any]) -> str | None:
             return by_id[m["parent_id"]]["content"] if m["parent_id"] else None
 
@@ -173,6 +179,46 @@ BROKEN = [
     ("annotation target", _set("annotations.0.message_id", 31337), "on message 31337, which is not in the file"),
     ("rating", _set("annotations.0.rating", 9), r"annotations\[0\]" + ROW + "rating: .*less than or equal to 1"),
     ("empty object", lambda d: d.clear(), "format is None"),
+    # Sampling settings as a turn reads them back (SamplingSettings), and integers SQLite can hold.
+    (
+        "hot lane",
+        _set("lanes.0.temperature", 50),
+        r"lanes\[0\]" + ROW + "temperature: .*less than or equal to 2, got 50",
+    ),
+    ("NaN temperature", _set("lanes.0.temperature", float("nan")), r"lanes\[0\]" + ROW + "temperature: "),
+    ("temperature text", _set("lanes.0.temperature", "warm"), r"temperature: Input should be a valid number"),
+    ("long lane", _set("lanes.1.max_tokens", 10_000_000), r"lanes\[1\]" + ROW + "max_tokens: .*4096"),
+    ("no top_p", _set("lanes.0.top_p", 0), r"top_p: Input should be greater than 0"),
+    ("negative top_k", _set("lanes.0.top_k", -1), r"top_k: Input should be greater than or equal to 0"),
+    ("stop not a list", _set("lanes.0.stop", "User:"), r"lanes\[0\]" + ROW + "stop: Input should be a valid list"),
+    ("lane seed 2**70", _set("lanes.0.seed", 2**70), r"lanes\[0\]" + ROW + "seed: .*9223372036854775807, got 1180"),
+    ("reply seed 2**70", _set("messages.1.seed", 2**70), r"messages\[1\]" + ROW + "seed: .*9223372036854775807"),
+    ("position 2**63", _set("lanes.1.position", 2**63), r"lanes\[1\]" + ROW + "position: .*less than or equal"),
+    ("branch at 2**64", _set("messages.2.diverged_at", 2**64), r"messages\[2\]" + ROW + "diverged_at: .*less than"),
+    ("id -2**70", _set("annotations.0.id", -(2**70)), r"annotations\[0\] \(id -1180\d+\)\.id: .*greater than or equal"),
+    ("hot reply", _set("messages.1.settings", {"temperature": 50}), r"messages\[1\]" + ROW + "settings.temperature"),
+    ("odd setting", _set("messages.1.settings", {"foo": 1}), r"settings.foo: Extra inputs are not permitted"),
+    ("settings list", _set("messages.1.settings", [0.8]), r"settings: Input should be a valid dictionary"),
+    ("setting seed 2**70", _set("messages.1.settings", {"seed": 2**70}), r"settings: seed 1180\d+ does not fit in 64"),
+    # Tokens as simulator.events.Token.compact writes them.
+    (
+        "tokens of anything",
+        _set("messages.1.tokens", [5, [], "x"]),
+        r"messages\[1\]" + ROW + r"tokens\[0\]: A token is",
+    ),
+    ("tokens not a list", _set("messages.1.tokens", "Hello"), r"tokens: Input should be a valid list"),
+    ("token text a number", _set("messages.1.tokens.0", [5, 0.5, []]), r"tokens\[0\]: A token is \[text\]"),
+    ("token p above 1", _set("messages.1.tokens.1", ["x", 1.5, []]), r"tokens\[1\]: .*from 0 to 1, got \['x', 1.5"),
+    ("token p negative", _set("messages.1.tokens.1", ["x", -0.1, []]), r"tokens\[1\]: .*from 0 to 1"),
+    ("token p null", _set("messages.1.tokens.1", ["x", None]), r"tokens\[1\]: A token is"),
+    ("token p true", _set("messages.1.tokens.1", ["x", True, []]), r"tokens\[1\]: A token is"),
+    ("token too long", _set("messages.1.tokens.1", ["x", 0.5, [], 1]), r"tokens\[1\]: A token is"),
+    ("empty token", _set("messages.1.tokens.1", []), r"tokens\[1\]: A token is"),
+    ("alternatives text", _set("messages.1.tokens.1", ["x", 0.5, "y"]), r"tokens\[1\]: A token is"),
+    ("alternative short", _set("messages.1.tokens.1", ["x", 0.5, [["y"]]]), r"tokens\[1\]: A token is"),
+    ("alternative p", _set("messages.1.tokens.1", ["x", 0.5, [["y", 2]]]), r"tokens\[1\]: A token is"),
+    ("year 10000 in UTC", _set("messages.1.created_at", "9999-12-31T23:00:00-05:00"), r"created_at: .*years 1 to 9999"),
+    ("odd key", _set("lanes.0.a\nb", 1), r"lanes\[0\]" + ROW[:-2] + r"\['a\\nb'\]: Extra inputs are not permitted"),
 ]
 
 
@@ -269,10 +315,123 @@ def test_a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
 def test_a_failure_while_writing_rolls_everything_back(
     engine: Engine, session: Session, exported: dict[str, Any]
 ) -> None:
-    # Valid by the format, but the last message's tokens cannot be stored: the database refuses mid-import.
-    data = _broken(exported, lambda d: d["messages"][-1].update(tokens=[{1, 2}]))
+    # Valid by the format (a prompt is any JSON list), but a set cannot be stored: the database refuses mid-import.
+    data = _broken(exported, lambda d: d["messages"][-1].update(prompt=[{1, 2}]))
     before = _counts(engine)
     with pytest.raises(StatementError):
         repo.import_conversation(session=session, data=data)
     assert _counts(engine) == before
     assert repo.import_conversation(session=session, data=exported) > 0  # the session is usable again
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _deep_metrics(depth: int) -> Callable[[dict[str, Any]], None]:
+    # The whole file's depth: the root object, messages, the message, metrics, then the lists inside.
+    return _set("messages.1.metrics", {"deep": _nested(depth - 4)})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 1_000_000,  # never closes: json's parser would recurse a million times
+        '{"a": ' * 5000 + "1" + "}" * 5000,
+        "[" * 65 + "]" * 65,
+        json.dumps({"format": "simulacra.conversation", "x": _nested(200)}),
+        "[" * 30 + '{"a": "' + "[" * 100 + '"}' + "]" * 30 + "[" * 65,  # unclosed, and more than 64
+    ],
+    ids=["a million [", "5000 deep object", "65 deep", "200 deep inside", "65 unclosed"],
+)
+def test_deeply_nested_files_are_refused_before_parsing(engine: Engine, tmp_path: Path, content: str) -> None:
+    before = _counts(engine)
+    with pytest.raises(repo.ImportError_, match=r"^upload\.json nests objects and lists more than 64 levels deep"):
+        repo.load_export_bytes(content.encode(), "upload.json")
+    with pytest.raises(repo.ImportError_, match=r"nests objects and lists more than 64 levels deep; imports allow 64$"):
+        repo.load_export_file(_write(tmp_path, content))
+    assert _counts(engine) == before
+
+
+def test_nesting_is_counted_outside_strings_only(session: Session, exported: dict[str, Any]) -> None:
+    # 64 levels is allowed, and brackets inside strings (quotes and backslashes escaped) are text, not nesting.
+    with pytest.raises(repo.ImportError_, match="expected a JSON object"):
+        repo.load_export_bytes(("[" * 64 + "]" * 64).encode(), "edge.json")
+    data = _broken(exported, _deep_metrics(64))
+    data["conversation"]["title"] = '[[[[\\"{{' * 100 + "\\" * 3
+    data["messages"][0]["content"] = '"' + "[" * 200
+    loaded = repo.load_export_bytes(json.dumps(data).encode(), "brackets.json")
+    new_id = repo.import_conversation(session=session, data=loaded)
+    again = repo.export_conversation(session=session, conversation_id=new_id)
+    assert again["conversation"]["title"] == data["conversation"]["title"]
+    with pytest.raises(repo.ImportError_, match="more than 64 levels deep"):
+        repo.load_export_bytes(json.dumps(_broken(exported, _deep_metrics(65))).encode(), "deeper.json")
+
+
+def test_a_number_too_long_to_read_is_refused(engine: Engine, exported: dict[str, Any]) -> None:
+    text = json.dumps(exported).replace('"seed": 1,', '"seed": ' + "9" * 5000 + ",", 1)
+    assert "9" * 5000 in text
+    with pytest.raises(
+        repo.ImportError_, match=r"^long\.json is not valid JSON here: Exceeds the limit \(4300 digits\)"
+    ):
+        repo.load_export_bytes(text.encode(), "long.json")
+
+
+@pytest.mark.parametrize(
+    ("path", "escape", "problem"),
+    [
+        ("messages.1.content", "\ud800", r"messages\[1\]" + ROW + r"content: text holds \\ud800"),
+        ("conversation.title", "a\udfff", r"conversation.title: text holds \\udfff, half of a UTF-16 pair, alone"),
+        ("messages.1.metrics", {"\udc00": 1}, r"messages\[1\]" + ROW + r"metrics: a key holds \\udc00"),
+    ],
+)
+def test_lone_surrogates_are_refused(
+    engine: Engine, exported: dict[str, Any], path: str, escape: Any, problem: str
+) -> None:
+    # json.dumps writes them as \uXXXX escapes, as another tool might; no database can store the result.
+    data = _broken(exported, _set(path, escape))
+    data["conversation"]["notes"] = "🐉"  # a pair, also escaped: fine
+    before = _counts(engine)
+    with pytest.raises(repo.ImportError_, match=r"^upload\.json: " + problem) as raised:
+        repo.load_export_bytes(json.dumps(data).encode(), "upload.json")
+    assert "\n" not in str(raised.value)
+    str(raised.value).encode("utf-8")  # printable: the message itself holds no surrogate
+    assert _counts(engine) == before
+
+
+def test_paired_surrogate_escapes_import(session: Session, exported: dict[str, Any]) -> None:
+    data = _broken(exported, _set("conversation.title", "dragon 🐉"))
+    text = json.dumps(data, ensure_ascii=True)
+    assert "\\ud83d\\udc09" in text
+    new_id = repo.import_conversation(session=session, data=repo.load_export_bytes(text.encode(), "pairs.json"))
+    assert repo.get_conversation(session=session, conversation_id=new_id).title == "dragon 🐉"
+
+
+def test_the_size_limit_can_be_lowered(
+    engine: Engine, exported: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = json.dumps(exported).encode() + b" " * (1024 * 1024)
+    monkeypatch.setattr("storage.imports.MAX_IMPORT_BYTES", 1024 * 1024)
+    before = _counts(engine)
+    with pytest.raises(repo.ImportError_, match=r"^big\.json is 1 MB; imports are limited to 1 MB$"):
+        repo.load_export_bytes(raw, "big.json")
+    path = tmp_path / "big.json"
+    path.write_bytes(raw)
+    with pytest.raises(repo.ImportError_, match=r"big\.json is 1 MB; imports are limited to 1 MB$"):
+        repo.load_export_file(path)
+    with pytest.raises(repo.ImportError_, match=r"^/dev/zero is 1 MB; imports are limited to 1 MB$"):
+        repo.load_export_file("/dev/zero")  # its size says 0, and it never ends: read no further than the limit
+    assert _counts(engine) == before
+    assert repo.load_export_bytes(raw[: 1024 * 1024], "edge.json")["format"] == "simulacra.conversation"
+
+
+def test_escaped_quotes_keep_the_depth_check_linear() -> None:
+    # Each `\"` could start a string that never ends: a check that rescanned from every one took 17 s on 40 KB.
+    started = time.monotonic()
+    for content in ['"' + '\\"' * 200_000, '\\"' * 200_000, '["' + "\\\\" * 200_000 + '"]']:
+        with pytest.raises(repo.ImportError_, match=r"^escapes\.json is not valid JSON|expected a JSON object"):
+            repo.load_export_bytes(content.encode(), "escapes.json")
+    assert time.monotonic() - started < 10

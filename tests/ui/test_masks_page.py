@@ -259,7 +259,9 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     assert "NOT FOR THE PROMPT" not in document(at)
     assert part_texts(at, "greeting") == ["Captain Nemo: Welcome aboard the Nautilus, User."]
     assert [b.label for b in at.download_button] == [
-        "Mask file (TOML)", "Character card (V2 JSON)", "Character card (PNG)"
+        "Mask file (TOML)",
+        "Character card (JSON)",
+        "Character card (PNG)",
     ]
 
     # Use it in a lane: the Compare page offers it, and a base lane wearing it answers.
@@ -293,6 +295,27 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     assert document(at).endswith(
         f"User: Who are you?\nCaptain Nemo: {reply.content.strip()}\nUser: And the deepest ocean trench?\nCaptain Nemo:"
     )
+
+
+@pytest.mark.model
+def test_a_deep_mask_file_is_a_warning_and_the_library_still_works(app: AppTest, data_dir: Path) -> None:
+    folder = data_dir / "masks"
+    folder.mkdir(parents=True)
+    (folder / "pirate.toml").write_text('character_name = "Captain"\n', encoding="utf-8")
+    deep = folder / "deep.toml"
+    deep.write_text("stop = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+
+    at = app.run()  # Compare lists the masks too
+    assert not at.exception
+    assert "pirate" in at.selectbox(key="draft-1-mask").options
+    at.switch_page("views/masks.py").run()
+    assert not at.exception
+    (warning,) = [plain(w.value) for w in at.warning]
+    assert warning.startswith(f"mask file {deep} is nested more than 64 levels deep")
+    assert list(at.dataframe[0].value["name"])[-1] == "pirate"
+    at.selectbox(key="masks-pick").set_value("pirate").run()
+    assert not at.exception
+    assert document(at).endswith("User: And the deepest ocean trench?\nCaptain:")
 
 
 @given(st.text(alphabet=st.sampled_from(["\\", "n", "t", "r", "\n", "\t", "\r", "x", "\u2028"]), max_size=20))

@@ -343,6 +343,59 @@ def test_a_broken_file_shows_one_error_and_imports_nothing(
     assert not at.error  # shown once, not on every rerun
 
 
+def _with(path: str, value: Any) -> Any:
+    def change(good: bytes) -> bytes:
+        data = json.loads(good)
+        *keys, last = path.split(".")
+        target = data
+        for key in keys:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[last] = value
+        return json.dumps(data).encode()
+
+    return change
+
+
+def _padded_past(limit: int) -> Any:
+    return lambda good: good + b" " * (limit + 1 - len(good))
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (_with("lanes.0.temperature", 50), r"lanes\[0\] \(id \d+\)\.temperature: .*less than or equal to 2"),
+        (_with("lanes.0.max_tokens", 10_000_000), r"max_tokens: .*less than or equal to 4096"),
+        (_with("lanes.0.mask_snapshot", {"foo": 1}), r"mask_snapshot\.name: Field required"),
+        (_with("messages.1.tokens", [5, [], "x"]), r"messages\[1\] \(id \d+\)\.tokens\[0\]: A token is"),
+        (_with("lanes.0.seed", 2**70), r"seed: Input should be less than or equal to 9223372036854775807"),
+        (lambda good: b"[" * 1_000_000, "nests objects and lists more than 64 levels deep"),
+        (lambda good: b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nests objects and lists more than 64 levels deep"),
+        (_padded_past(1024 * 1024), "is 1 MB; imports are limited to 1 MB"),
+    ],
+    ids=[
+        "temperature 50",
+        "max_tokens 1e7",
+        "odd mask snapshot",
+        "broken tokens",
+        "seed 2**70",
+        "a million [",
+        "5000 deep object",
+        "over the limit",
+    ],
+)
+def test_a_file_that_would_fail_later_is_refused_with_one_error(
+    app: AppTest, seed: Seed, monkeypatch: pytest.MonkeyPatch, content: Any, problem: str
+) -> None:
+    monkeypatch.setattr("storage.imports.MAX_IMPORT_BYTES", 1024 * 1024)  # the same check as 200 MB, smaller
+    cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
+    at = _upload(transcripts(app), "broken.json", content(_export_bytes(seed, cid)))
+    [error] = at.error
+    message = _plain(error.value)
+    assert message.startswith("Import failed: broken.json") and re.search(problem, message), message
+    assert seed.conversations() == 1
+    assert hits(at) == ["Original"]
+
+
 # -- hostile text ----------------------------------------------------------------------------------------
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
+from ui.cli.common import Simulacra, configure_logging
 from ui.cli.conversations import ask, branch, list_conversations, serve
 from ui.cli.masks import masks
 from ui.cli.transcripts import annotate, export, import_, search
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.group(cls=Simulacra, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Also show llama.cpp's log and other diagnostics on stderr.")
+def main(verbose: bool) -> None:
     """Simulacra: base models wearing masks, side by side with chat models."""
+    configure_logging(verbose)
 
 
 for command in (serve, ask, branch, list_conversations, masks, export, import_, search, annotate):

@@ -1,20 +1,27 @@
-"""What every command shares: the one way to fail with a message, and the settings and services it runs on."""
+"""What every command shares: the one way to fail with a message, the settings and services it runs on, and the
+`simulacra` group that refuses undecodable arguments and words a refusing database, whichever command met it."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
 import tomllib
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
-from ui.service.errors import USER_ERRORS
+from simulator.logs import LLAMA_LOGGER
+from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
 from ui.service.settings import Settings, load_dotenv_keys
-from ui.service.workspace import Workspace
+from ui.service.workspace import Workspace, database_name
 
-__all__ = ["USER_ERRORS", "fail", "settings", "workspace"]
+__all__ = ["USER_ERRORS", "Simulacra", "fail", "settings", "workspace"]
+
+_DATABASE = "simulacra.database"  # the click meta key: which database this command opened, for its messages
 
 
 def fail(message: str) -> NoReturn:
@@ -36,7 +43,72 @@ def settings() -> Settings:
 
 def workspace(current: Settings | None = None) -> Workspace:
     """The settings' database and models; a database that cannot be opened ends the command with one line."""
+    current = current or settings()
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[_DATABASE] = database_name(current.resolved_database_url)
     try:
-        return Workspace.open(current or settings())
+        return Workspace.open(current)
     except USER_ERRORS as e:
         fail(str(e))
+
+
+def configure_logging(verbose: bool) -> None:
+    """Warnings to stderr; llama.cpp's own log (which it writes on every model load) only with --verbose."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    if verbose:
+        for name in ("simulacra", "simulator", "personas", "storage", "ui"):  # ours; not every library's debug
+            logging.getLogger(name).setLevel(logging.DEBUG)
+    else:
+        logging.getLogger(LLAMA_LOGGER).setLevel(logging.CRITICAL + 1)
+
+
+class Simulacra(click.Group):
+    """The `simulacra` group. Every command added to it refuses arguments that are not valid UTF-8 before it
+    runs, and a database that refuses a write (read-only, locked, full) ends any command with one line."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _refuse_undecodable(cmd)
+        super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as e:
+            fail(database_problem(e, ctx.meta.get(_DATABASE, "in use")))
+
+
+def _refuse_undecodable(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _refuse_undecodable(sub)
+    elif command.callback is not None and not getattr(command.callback, "_checks_utf8", False):
+        command.callback = _checking_utf8(command.callback)
+
+
+def _checking_utf8(callback: Callable[..., Any]) -> Callable[..., Any]:
+    # Python decodes argv with surrogateescape: a byte that is not UTF-8 arrives as a lone surrogate, which
+    # the database then refuses with a UnicodeEncodeError half-way through a command. Paths are exempt: the
+    # file system takes such names as they are.
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for param in click.get_current_context().command.params:
+            if isinstance(param.type, click.Path | click.File) or param.name not in kwargs:
+                continue
+            value = kwargs[param.name]
+            values = value if isinstance(value, tuple) else (value,)  # an option given many times is a tuple
+            if any(isinstance(v, str) and _has_lone_surrogate(v) for v in values):
+                name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+                fail(f"{name} is not valid UTF-8: check the terminal's or the script's encoding")
+        return callback(*args, **kwargs)
+
+    checked._checks_utf8 = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -51,7 +51,14 @@ def serve(port: int | None, host: str | None) -> None:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
+@click.option(
+    "--file",
+    "prompt_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the prompt from this UTF-8 file (PROMPT `-` reads it from stdin).",
+)
 @click.option(
     "--lane",
     "lanes",
@@ -72,7 +79,8 @@ def serve(port: int | None, host: str | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ask(
-    prompt: str,
+    prompt: str | None,
+    prompt_file: Path | None,
     lanes: tuple[str, ...],
     conversation_id: int | None,
     max_tokens: int,
@@ -81,7 +89,10 @@ def ask(
     samples: int,
     as_json: bool,
 ) -> None:
-    """Send PROMPT to every lane at once and print the replies side by side."""
+    """Send PROMPT to every lane at once and print the replies side by side.
+
+    PROMPT `-` reads the prompt from stdin, and --file from a file: for prompts too long for an argument."""
+    prompt = _read_prompt(prompt, prompt_file)
     current = settings()
     sampling = SamplingSettings(temperature=temperature, max_tokens=max_tokens, seed=seed)
     overrides: dict[str, Any] = {}
@@ -123,6 +134,25 @@ def ask(
         click.echo(f"\nconversation {conversation_id}")
     if any(r["status"] != "complete" for r in results):
         sys.exit(1)
+
+
+def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
+    if (prompt is None) == (prompt_file is None):
+        fail("give the prompt as PROMPT, as - to read it from stdin, or as --file PATH (exactly one of these)")
+    where = ""
+    if prompt_file is not None or prompt == "-":
+        where = f" in {prompt_file}" if prompt_file is not None else " on stdin"
+        try:
+            raw = prompt_file.read_bytes() if prompt_file is not None else sys.stdin.buffer.read()
+            prompt = raw.decode("utf-8")
+        except OSError as e:
+            fail(f"cannot read the prompt from {prompt_file}: {e.strerror or e}")
+        except UnicodeDecodeError as e:
+            fail(f"the prompt{where} is not valid UTF-8 (byte {e.start})")
+    assert prompt is not None
+    if not prompt.strip():
+        fail(f"the prompt{where} is empty: write something for the lanes to answer")
+    return prompt
 
 
 def _typed(context: click.Context, name: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
-from personas.catalog import list_masks, load_mask, mask_to_toml
+from personas.catalog import list_masks, load_mask, mask_to_toml, user_mask_problems
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, MaskError
 from ui.cli.common import USER_ERRORS, fail, settings, workspace
@@ -22,8 +22,11 @@ def masks() -> None:
 @masks.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
 def masks_list(as_json: bool) -> None:
-    """List built-in and user masks with what each shows."""
-    found = list_masks(settings().resolved_masks_dir)
+    """List built-in and user masks with what each shows; a broken mask file is skipped with a warning."""
+    user_dir = settings().resolved_masks_dir
+    found = list_masks(user_dir)
+    for problem in user_mask_problems(user_dir):  # stderr: stdout stays the list (or valid JSON)
+        click.echo(f"warning: {' '.join(str(problem).split())} (skipped)", err=True)
     if as_json:
         rows = [m.model_dump(mode="json", exclude={"card", "card_image"}) for m in found]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -99,7 +102,7 @@ def masks_import(file: Path) -> None:
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def masks_export(name: str, fmt: str, out: Path) -> None:
-    """Write a mask as TOML, a V2 JSON character card, or a PNG character card."""
+    """Write a mask as TOML, a JSON character card (V2; an imported V3 card stays V3), or a PNG card."""
     try:
         mask = load_mask(name, settings().resolved_masks_dir)
         data = {

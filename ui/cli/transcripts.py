@@ -30,8 +30,17 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write(out, text)
         click.echo(f"wrote {out}", err=True)
+
+
+def _write(out: Path, text: str) -> None:
+    try:
+        out.write_text(text, encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"cannot write {out}: the folder {out.parent} does not exist")
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
 
 
 @click.command(name="import")

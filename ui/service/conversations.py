@@ -120,7 +120,13 @@ class Conversations:
     def history(
         self, conversation_id: int, lane_id: int | None = None, selection: Selection | None = None
     ) -> list[HistoryTurn]:
-        """What a lane (by default the first) has seen on the selected path, e.g. to render a mask on it."""
+        """What a lane (by default the first) has seen on the selected path, e.g. to render a mask on it.
+
+        Raises:
+            NotFound: there is no such conversation.
+        """
+        with Session(self.engine) as session:
+            repo.get_conversation(session=session, conversation_id=conversation_id)
         if lane_id is None:
             lanes = self.lanes(conversation_id)
             lane_id = lanes[0].id if lanes else None

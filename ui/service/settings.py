@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from simulator.registry import ModelEntry, Registry
+from simulator.watchdog import Timeouts
 
 
 def default_data_dir() -> Path:
@@ -23,7 +24,8 @@ def default_data_dir() -> Path:
 
 
 class ModelConfig(BaseModel):
-    """A model the user adds in simulacra.toml: a GGUF file, or a litellm model string with its server."""
+    """A model the user adds in simulacra.toml: a GGUF file, or a litellm model string with its server.
+    `api_key_env` names the variable holding that server's key; the key itself never enters the settings."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +34,7 @@ class ModelConfig(BaseModel):
     path: Path | None = None
     litellm: str | None = None
     api_base: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
@@ -39,6 +42,9 @@ class ModelConfig(BaseModel):
             raise ValueError(f"model '{self.name}': give exactly one of `path` (a GGUF file) or `litellm`")
         if self.kind == "simulator" and self.path is None:
             raise ValueError(f"model '{self.name}': a simulator needs a GGUF `path`")
+        if self.api_key_env and not self.api_base:
+            # Without a server of the user's own, litellm reads the provider's variable (ANTHROPIC_API_KEY, ...).
+            raise ValueError(f"model '{self.name}': `api_key_env` names the key for the server at `api_base`; set both")
         return self
 
     def entry(self) -> ModelEntry:
@@ -50,6 +56,7 @@ class ModelConfig(BaseModel):
             litellm=self.litellm or (f"local/{self.name}" if self.kind == "chat" else None),
             api_base=self.api_base,
             description=str(path) if path else (self.litellm or ""),
+            api_key_env=self.api_key_env,
         )
 
 
@@ -80,6 +87,7 @@ class Settings(BaseSettings):
     port: int = 8501
     default_lanes: list[str] = Field(default_factory=lambda: ["base@raw", "base@assistant", "chat"])
     models: list[ModelConfig] = Field(default_factory=list)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
 
     @classmethod
     def settings_customise_sources(
@@ -109,7 +117,9 @@ class Settings(BaseSettings):
         return self.masks_dir or self.data_dir / "masks"
 
     def registry(self) -> Registry:
-        return Registry(n_ctx=self.n_ctx, n_threads=self.threads, extra=[m.entry() for m in self.models])
+        return Registry(
+            n_ctx=self.n_ctx, n_threads=self.threads, extra=[m.entry() for m in self.models], timeouts=self.timeouts
+        )
 
 
 def load_dotenv_keys() -> None:

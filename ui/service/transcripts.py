@@ -7,11 +7,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from personas.mask import Mask
 from storage import repo
+from storage.imports import describe_problems
 from storage.search import MARK, SearchSort
 from storage.tables import RATINGS
 from ui.service.exports import FORMATS, render
@@ -131,15 +135,32 @@ class Transcripts:
 
         Raises ImportError_ naming the file's problem; nothing is written then.
         """
-        data = repo.load_export_bytes(raw, name)
-        with Session(self.engine) as session:
-            return repo.import_conversation(session=session, data=data)
+        return self._import(repo.load_export_bytes(raw, name), name)
 
     def import_file(self, path: Path) -> int:
         """As import_bytes, reading the file (refused before reading when it is too large)."""
-        data = repo.load_export_file(path)
+        return self._import(repo.load_export_file(path), str(path))
+
+    def _import(self, data: dict[str, Any], source: str) -> int:
+        _check_masks(data, source)
         with Session(self.engine) as session:
             return repo.import_conversation(session=session, data=data)
+
+
+def _check_masks(data: dict[str, Any], source: str) -> None:
+    """Every lane's mask snapshot reads as a Mask, as each of its turns will read it (ui.service.lanes).
+
+    Storage checks the rest of the file but knows no masks. Raises ImportError_ naming the lane and field.
+    """
+    for i, lane in enumerate(data.get("lanes", [])):
+        snapshot = lane.get("mask_snapshot")
+        if not snapshot:  # None or {}: a lane without a mask, as lane_config reads it
+            continue
+        try:
+            Mask.model_validate(snapshot)
+        except ValidationError as e:
+            problems = describe_problems(e.errors(), data, at=("lanes", i, "mask_snapshot"))
+            raise repo.ImportError_(f"{source}: not a valid conversation export: {problems}") from e
 
 
 def _check_rating(rating: int | None) -> None:

@@ -13,7 +13,7 @@ from personas.mask import Mask
 from simulator.registry import ModelStatus, Registry
 from storage.db import make_engine
 from ui.service.conversations import Conversations
-from ui.service.errors import ServiceError
+from ui.service.errors import ServiceError, first_line, known_database_problem
 from ui.service.settings import Settings
 from ui.service.transcripts import Transcripts
 
@@ -22,22 +22,56 @@ def open_database(url: str) -> Engine:
     """The database at `url`, migrated to the current schema.
 
     Raises:
-        ServiceError: it cannot be opened; the message names it (without a password) and what to check.
+        ServiceError: it cannot be opened; the message names it (without a password) and what to check, or
+            the package to install when the URL names a driver that is not installed.
     """
+    where = database_name(url)
     try:
+        _check_synchronous(url)
         return make_engine(url)
+    except ImportError as e:
+        raise ServiceError(_missing_driver(url, e)) from e
     except (OSError, SQLAlchemyError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        known = known_database_problem(e, where)
         raise ServiceError(
-            f"cannot open the database {_shown(url)}: {reason}. Check SIMULACRA_DATA_DIR or SIMULACRA_DATABASE_URL"
+            known
+            or f"cannot open the database {where}: {first_line(e)}. Check SIMULACRA_DATA_DIR or SIMULACRA_DATABASE_URL"
         ) from e
 
 
-def _shown(url: str) -> str:
+def database_name(url: str) -> str:
+    """How messages name the database: the file of a SQLite URL, any other URL without its password."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return repr(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+# What to install for the drivers SQLAlchemy imports by default, where the package is not the module's name.
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+
+
+def _missing_driver(url: str, error: ImportError) -> str:
+    module = (error.name or str(error)).split(".")[0]
+    package = _DRIVER_PACKAGES.get(module, module)
+    return f"the database {database_name(url)} needs {module}, which is not installed: pip install '{package}'"
+
+
+def _check_synchronous(url: str) -> None:
+    # The app talks to its database from plain threads: an asyncio driver (postgresql+asyncpg, sqlite+aiosqlite)
+    # would only fail later, on the first query, with a message about greenlets.
+    parsed = make_url(url)
+    if getattr(parsed.get_dialect(), "is_async", False):
+        backend = parsed.get_backend_name()
+        instead = (
+            "postgresql+psycopg:// (pip install 'psycopg[binary]')" if backend == "postgresql" else f"{backend}://"
+        )
+        raise ServiceError(
+            f"{parsed.drivername} is an asyncio driver and Simulacra needs a synchronous one: use {instead}"
+        )
 
 
 @dataclass

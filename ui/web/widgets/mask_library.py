@@ -172,12 +172,13 @@ def _exports(mask: Mask) -> None:
         key="masks-export-toml",
     )
     st.download_button(
-        "Character card (V2 JSON)",
+        "Character card (JSON)",
         export_card_json(mask),
         file_name=f"{mask.name}.json",
         mime="application/json",
         on_click="ignore",
         key="masks-export-card-json",
+        help="A V2 card, or V3 for a card imported as V3: every field it came with is kept.",
     )
     try:
         png = _png_card(mask.model_dump_json())

@@ -1,0 +1,155 @@
+"""HeaderRecordingServer: a stand-in chat server on 127.0.0.1, for what no real server shows or does on demand.
+
+It records every request's headers (a real server does not tell what credentials it was sent) and answers in
+the wire format the path asks for: OpenAI-style SSE (`.../chat/completions`), Ollama NDJSON (`/api/generate`,
+`/api/chat`) or Anthropic SSE (`.../messages`). Paths under a prefix inject a fault:
+
+- `/fail/...` answers 503, to count retries;
+- `/echo/...` answers 401 with the Authorization header it was sent in the error message, as a careless proxy does;
+- `/ping/...` sends one token, then SSE keep-alive comments and never another token.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PIECES = ["Hel", "lo", " there"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    headers: dict[str, str]  # names lower-cased
+
+    def credentials(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers.items() if k in ("authorization", "x-api-key", "api-key")}
+
+
+class HeaderRecordingServer:
+    """Start with `with HeaderRecordingServer() as server:`; `server.url` is `http://127.0.0.1:PORT`."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.closing = threading.Event()
+        self._http = _QuietServer(("127.0.0.1", 0), _Handler)
+        self._http.recorder = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def __enter__(self) -> HeaderRecordingServer:
+        threading.Thread(target=self._http.serve_forever, name="header-recording-server", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing.set()
+        self._http.shutdown()
+        self._http.server_close()
+
+    def requests_to(self, suffix: str) -> list[Seen]:
+        """The recorded requests whose path ends with `suffix` (litellm also asks Ollama for /api/show)."""
+        return [seen for seen in self.seen if seen.path.endswith(suffix)]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up and hung up is expected
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # the test reads what it needs from `seen`
+
+    @property
+    def recorder(self) -> HeaderRecordingServer:
+        return self.server.recorder  # type: ignore[attr-defined, no-any-return]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.recorder.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        if self.path.startswith("/fail/"):
+            self._send(503, "application/json", [json.dumps({"error": {"message": "overloaded"}})])
+        elif self.path.startswith("/echo/"):
+            message = f"bad credentials: {self.headers.get('authorization')}"
+            self._send(401, "application/json", [json.dumps({"error": {"message": message}})])
+        elif self.path.startswith("/ping/"):
+            self._send(200, "text/event-stream", self._pings())
+        elif self.path.endswith("/chat/completions"):
+            self._send(200, "text/event-stream", _openai_sse())
+        elif self.path.endswith("/messages"):
+            self._send(200, "text/event-stream", _anthropic_sse())
+        elif self.path in ("/api/generate", "/api/chat"):
+            self._send(200, "application/x-ndjson", _ollama_ndjson(self.path == "/api/chat"))
+        else:
+            self._send(404, "application/json", ["{}"])
+
+    def do_GET(self) -> None:
+        self.recorder.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        self._send(404, "application/json", ["{}"])
+
+    def _pings(self) -> Iterator[str]:
+        yield from list(_openai_sse())[:1]
+        while not self.recorder.closing.wait(0.3):
+            yield ": ping\n\n"
+
+    def _send(self, status: int, content_type: str, parts: Any) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            for part in parts:
+                data = part.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away, as a lane that gave up does
+            self.close_connection = True
+
+
+def _openai_sse() -> Iterator[str]:
+    def chunk(delta: dict[str, str], finish: str | None) -> str:
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "stand-in"}
+        body["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]  # type: ignore[list-item]
+        return f"data: {json.dumps(body)}\n\n"
+
+    for piece in PIECES:
+        yield chunk({"role": "assistant", "content": piece}, None)
+    yield chunk({}, "stop")
+    yield "data: [DONE]\n\n"
+
+
+def _anthropic_sse() -> Iterator[str]:
+    message = {"id": "m", "type": "message", "role": "assistant", "model": "stand-in", "content": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"message": {**message, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        *[("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}}) for p in PIECES],
+        ("content_block_stop", {"index": 0}),
+        ("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(PIECES)}}),
+        ("message_stop", {}),
+    ]
+    for name, data in events:
+        yield f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+
+def _ollama_ndjson(chat: bool) -> Iterator[str]:
+    def line(text: str, done: bool) -> str:
+        body: dict[str, Any] = {"model": "stand-in", "created_at": "2025-01-01T00:00:00Z", "done": done}
+        body.update({"message": {"role": "assistant", "content": text}} if chat else {"response": text})
+        if done:
+            body.update(done_reason="stop", prompt_eval_count=1, eval_count=len(PIECES))
+        return json.dumps(body) + "\n"
+
+    for piece in PIECES:
+        yield line(piece, False)
+    yield line("", True)
