@@ -175,6 +175,7 @@ def _reply_result(update: TurnUpdate) -> dict[str, Any]:
         ],
         "notices": reply.notices,
         "ttft_ms": reply.timings.ttft_ms,
+        "total_ms": reply.timings.total_ms,
         "tokens_per_s": reply.timings.tokens_per_s,
         "seed": reply.seed,
         "model_sha256": reply.model_sha256,
