@@ -23,9 +23,11 @@ run: setup
 test: setup lint
 	$(BIN)/pytest -q
 
-# The quick loop while working: no model, no browser, nothing slow (under a minute on two cores).
+# The quick loop while working, under a minute on two cores: no model, no browser, nothing slow, no CLI
+# subprocess (each costs ~2 s of imports), a tenth of the property tests' examples, two workers.
+# `make test` runs everything.
 test-fast: setup
-	$(BIN)/pytest -q -m "not model and not browser and not slow"
+	SIMULACRA_EXAMPLES_SCALE=0.1 $(BIN)/pytest -q -n 2 -m "not model and not browser and not slow and not cli"
 
 # ruff (style and formatting), mypy, and the import-linter contracts in pyproject.toml (the layers).
 lint: setup

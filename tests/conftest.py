@@ -40,9 +40,20 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("openai-server") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_chat_path()), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "1024", "--n_threads", str(TEST_THREADS),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm2_chat_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        str(TEST_THREADS),
+    ]
     env = {**os.environ, "GOMP_SPINCOUNT": "10000"}
     with log.open("w") as output:  # a file, not a pipe: llama.cpp's loading chatter would fill a pipe and block
         server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)

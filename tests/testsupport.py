@@ -124,3 +124,9 @@ def png_with_text(chunks: dict[str, str], colour: str = "teal", size: tuple[int,
 def card_chunk(card: dict[str, Any]) -> str:
     """A character card as a `chara` or `ccv3` chunk holds it: base64 of its JSON."""
     return base64.b64encode(json.dumps(card).encode("utf-8")).decode("ascii")
+
+
+def examples(count: int) -> int:
+    """How many examples a property test generates: all of them, or a tenth in the quick loop
+    (`make test-fast` sets SIMULACRA_EXAMPLES_SCALE=0.1); `make test` always runs them all."""
+    return max(10, round(count * float(os.environ.get("SIMULACRA_EXAMPLES_SCALE", "1"))))

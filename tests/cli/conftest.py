@@ -38,6 +38,15 @@ def read_db(home: Path, sql: str) -> list[tuple[Any, ...]]:
         return db.execute(sql).fetchall()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here starts `simulacra` as a process (about 2 s each, most of it imports): marked `cli`, so
+    the quick loop (`make test-fast`) can leave them to `make test`."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.cli)
+
+
 @pytest.fixture(scope="session")
 def cli() -> Run:
     """`cli(home, *args, **env)` runs `simulacra ARGS...` with data in `home/data`; keyword arguments are extra
@@ -52,9 +61,13 @@ def cli_start() -> Callable[..., subprocess.Popen[str]]:
     def start(home: Path, *args: str, stderr: int = subprocess.DEVNULL, **env: str) -> subprocess.Popen[str]:
         home.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(
-            [str(SIMULACRA), *args], cwd=home, env=cli_env(home, **env), text=True,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+            [str(SIMULACRA), *args],
+            cwd=home,
+            env=cli_env(home, **env),
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
     return start
 

@@ -31,6 +31,7 @@ def asked(cli: Run, home: Path) -> tuple[subprocess.CompletedProcess[str], dict[
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_ask_answers_in_every_lane(asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]) -> None:
     result, output = asked
 
@@ -51,6 +52,7 @@ def test_ask_answers_in_every_lane(asked: tuple[subprocess.CompletedProcess[str]
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_export_has_the_question_every_reply_and_each_lanes_mask_and_settings(
     cli: Run, home: Path, asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ) -> None:
@@ -78,6 +80,7 @@ def test_export_has_the_question_every_reply_and_each_lanes_mask_and_settings(
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_list_shows_the_saved_conversation(
     cli: Run, home: Path, asked: tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 ) -> None:
@@ -93,6 +96,7 @@ def test_list_shows_the_saved_conversation(
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_a_lane_without_its_api_key_fails_alone(cli: Run, tmp_path: Path) -> None:
     result = cli(tmp_path, "ask", *ASK, "--lane", "openai/gpt-4o-mini", *SAMPLING)
 

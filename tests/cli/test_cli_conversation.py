@@ -15,6 +15,7 @@ GREEDY = ["--temperature", "0", "--seed", "1", "--max-tokens", "12"]
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_default_lanes_then_a_follow_up_turn_that_remembers_the_first(cli: Run, tmp_path: Path) -> None:
     first = cli(tmp_path, "ask", "What is the capital of France?", "--json", *GREEDY)
     assert first.returncode == 0, first.stderr
@@ -47,8 +48,18 @@ def test_continuing_a_conversation_with_new_lanes_is_an_error(cli: Run, tmp_path
 
 @pytest.mark.model
 def test_settings_typed_with_a_follow_up_apply_to_that_turn_and_are_recorded(cli: Run, tmp_path: Path) -> None:
-    first = cli(tmp_path, "ask", "Tell me a long story about a dragon.", "--lane", "base@raw", "--json",
-                "--temperature", "0", "--max-tokens", "64")  # fmt: skip
+    first = cli(
+        tmp_path,
+        "ask",
+        "Tell me a long story about a dragon.",
+        "--lane",
+        "base@raw",
+        "--json",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "64",
+    )
     assert first.returncode == 0, first.stderr
     conversation = str(json.loads(first.stdout)["conversation_id"])
 

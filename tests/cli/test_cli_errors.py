@@ -84,20 +84,40 @@ def _export(folder: Path) -> dict[str, Any]:
         cid = repo.create_conversation(session=s, title="To import").id
         assert cid is not None
         lanes = [
-            repo.add_lane(session=s, conversation_id=cid, position=i, label=model, kind=kind, model=model,
-                          mask_name=mask, mask_snapshot=None if mask is None else load_mask(mask).model_dump(),
-                          system_prompt=None, settings=settings).id
+            repo.add_lane(
+                session=s,
+                conversation_id=cid,
+                position=i,
+                label=model,
+                kind=kind,
+                model=model,
+                mask_name=mask,
+                mask_snapshot=None if mask is None else load_mask(mask).model_dump(),
+                system_prompt=None,
+                settings=settings,
+            ).id
             for i, (model, kind, mask) in enumerate([("base", "simulator", "assistant"), ("chat", "chat", None)])
-        ]  # fmt: skip
+        ]
         user = repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content="Hello?").id
         for lane in lanes:
             assert lane is not None
-            reply = repo.start_reply(session=s, conversation_id=cid, lane_id=lane, parent_id=user, prompt="Hello?",
-                                     settings=settings)  # fmt: skip
+            reply = repo.start_reply(
+                session=s, conversation_id=cid, lane_id=lane, parent_id=user, prompt="Hello?", settings=settings
+            )
             assert reply.id is not None
-            repo.finish_reply(session=s, message_id=reply.id, content="Hi", tokens=[["Hi", 0.9, [["Hey", 0.1]]]],
-                              status="complete", finish_reason="stop", error=None, ttft_ms=1.0, total_ms=2.0,
-                              tokens_per_s=40.0, seed=1)  # fmt: skip
+            repo.finish_reply(
+                session=s,
+                message_id=reply.id,
+                content="Hi",
+                tokens=[["Hi", 0.9, [["Hey", 0.1]]]],
+                status="complete",
+                finish_reason="stop",
+                error=None,
+                ttft_ms=1.0,
+                total_ms=2.0,
+                tokens_per_s=40.0,
+                seed=1,
+            )
         exported = repo.export_conversation(session=s, conversation_id=cid)
     engine.dispose()
     return exported
@@ -148,9 +168,12 @@ def _counts(db_rows: Callable[[Path, str], list[tuple[Any, ...]]], home: Path) -
 
 @pytest.mark.parametrize(("content", "problem"), [case[1:] for case in BAD_FILES], ids=[case[0] for case in BAD_FILES])
 def test_a_conversation_file_that_would_fail_later_is_one_error_and_writes_nothing(
-    cli: Run, db_rows: Callable[[Path, str], list[tuple[Any, ...]]], imported_once: tuple[Path, dict[str, Any]],
-    content: Callable[[dict[str, Any]], str], problem: str,
-) -> None:  # fmt: skip
+    cli: Run,
+    db_rows: Callable[[Path, str], list[tuple[Any, ...]]],
+    imported_once: tuple[Path, dict[str, Any]],
+    content: Callable[[dict[str, Any]], str],
+    problem: str,
+) -> None:
     home, exported = imported_once
     before = _counts(db_rows, home)
     bad = home / "bad.json"

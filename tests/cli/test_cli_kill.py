@@ -16,9 +16,17 @@ import pytest
 pytestmark = pytest.mark.model
 
 SIMULACRA_ARGS = [
-    "ask", "Write a long story about a dragon.", "--lane", "base@raw",
-    "--max-tokens", "2000", "--temperature", "0.8", "--seed", "3",
-]  # fmt: skip
+    "ask",
+    "Write a long story about a dragon.",
+    "--lane",
+    "base@raw",
+    "--max-tokens",
+    "2000",
+    "--temperature",
+    "0.8",
+    "--seed",
+    "3",
+]
 REPLY = "SELECT id, status, content FROM message WHERE role = 'model'"
 
 

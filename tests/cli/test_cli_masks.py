@@ -107,14 +107,18 @@ NULLS: dict[str, object] = {
         "extensions": {"world": None, "chub": {"full_path": None, "related": [None, {"a": None}]}},
         "character_book": {
             "entries": [
-                {"keys": ["glade"], "content": "An enchanted glade.", "position": None,
-                 "extensions": {"scan_depth": None, "match_whole_words": None, "case_sensitive": None}},
+                {
+                    "keys": ["glade"],
+                    "content": "An enchanted glade.",
+                    "position": None,
+                    "extensions": {"scan_depth": None, "match_whole_words": None, "case_sensitive": None},
+                },
             ],
             "scan_depth": None,
         },
     },
     "create_date": "2024-7-4 @18h 22m 10s 123ms",
-}  # fmt: skip
+}
 
 
 @pytest.mark.slow

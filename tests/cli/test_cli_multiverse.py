@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 METRICS = {"in_character_p", "ended_by", "spoke_for_user", "perplexity", "raw_perplexity", "mask_effect"}
@@ -25,8 +25,22 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sampled(cli: Run, home: Path) -> dict[str, Any]:
-    result = cli(home, "ask", "Tell me a story about a fox.", "--lane", "base@assistant", "--lane", "chat",
-                 "--samples", "3", "--temperature", "1", "--max-tokens", "16", "--json")  # fmt: skip
+    result = cli(
+        home,
+        "ask",
+        "Tell me a story about a fox.",
+        "--lane",
+        "base@assistant",
+        "--lane",
+        "chat",
+        "--samples",
+        "3",
+        "--temperature",
+        "1",
+        "--max-tokens",
+        "16",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     output: dict[str, Any] = json.loads(result.stdout)
     return output

@@ -15,6 +15,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_a_server_added_in_simulacra_toml_is_a_lane(cli: Run, tmp_path: Path, openai_server: str) -> None:
     (tmp_path / "simulacra.toml").write_text(
         f'[[models]]\nname = "server"\nkind = "chat"\nlitellm = "openai/smollm2"\napi_base = "{openai_server}"\n'

@@ -31,8 +31,21 @@ FIRST_TOKEN_S, STALL_S, SLACK_S = 6, 3, 5
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_chat_path()), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm2_chat_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        "1",
+    ]
     with log.open("w") as output:
         process = subprocess.Popen(command, env={**os.environ, "GOMP_SPINCOUNT": "10000"}, stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}/v1"
@@ -101,8 +114,20 @@ def test_a_server_stopped_mid_reply(cli: Run, tmp_path: Path, server: tuple[subp
 
     stopper = threading.Thread(target=stop_when_answering, daemon=True)
     stopper.start()
-    result = cli(tmp_path, "ask", "Write a long story about a dragon.", "--lane", "server", "--lane", "chat",
-                 "--max-tokens", "400", "--temperature", "0", "--json")  # fmt: skip
+    result = cli(
+        tmp_path,
+        "ask",
+        "Write a long story about a dragon.",
+        "--lane",
+        "server",
+        "--lane",
+        "chat",
+        "--max-tokens",
+        "400",
+        "--temperature",
+        "0",
+        "--json",
+    )
     stopper.join(timeout=5)
     stopped, other = lanes(result)["server"], lanes(result)["chat"]
     assert stopped["status"] == "error" and "stopped answering" in str(stopped["error"]), stopped

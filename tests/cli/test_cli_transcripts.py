@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from testsupport import one_error_line
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 VOLATILE = {"id", "conversation_id", "lane_id", "parent_id", "message_id", "diverged_from_id"}
@@ -26,8 +26,22 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def asked(cli: Run, home: Path) -> dict[str, Any]:
-    result = cli(home, "ask", "Where does the walrus sleep?", "--lane", "base@assistant", "--lane", "base@raw",
-                 "--temperature", "0", "--seed", "1", "--max-tokens", "12", "--json")  # fmt: skip
+    result = cli(
+        home,
+        "ask",
+        "Where does the walrus sleep?",
+        "--lane",
+        "base@assistant",
+        "--lane",
+        "base@raw",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
+        "--max-tokens",
+        "12",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     output: dict[str, Any] = json.loads(result.stdout)
     return output
@@ -48,8 +62,10 @@ def test_annotate_then_search_finds_the_note_and_the_tag(cli: Run, home: Path, a
     assert done.returncode == 0 and f"on message {reply}" in done.stdout, done.stderr
     [hit] = json.loads(cli(home, "search", "pinniped", "--json").stdout)
     assert hit["conversation_id"] == asked["conversation_id"] and hit["annotation_count"] == 1
-    assert [h["conversation_id"] for h in json.loads(cli(home, "search", "walrus", "--tag", "in-character",
-                                                         "--json").stdout)] == [asked["conversation_id"]]  # fmt: skip
+    assert [
+        h["conversation_id"]
+        for h in json.loads(cli(home, "search", "walrus", "--tag", "in-character", "--json").stdout)
+    ] == [asked["conversation_id"]]
     assert json.loads(cli(home, "search", "walrus", "--tag", "refused", "--json").stdout) == []
     listed = json.loads(cli(home, "list", "--json").stdout)
     assert [c["id"] for c in listed] == [asked["conversation_id"]]

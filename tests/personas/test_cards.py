@@ -255,9 +255,15 @@ def test_prefers_ccv3_over_chara(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["{{char}} greets {{user}}", "{{Char}} greets {{User}}", "{{CHAR}} greets {{USER}}", "<BOT> greets <USER>",
-     "<bot> greets <user>", "<Bot> greets {{uSeR}}"],
-)  # fmt: skip
+    [
+        "{{char}} greets {{user}}",
+        "{{Char}} greets {{User}}",
+        "{{CHAR}} greets {{USER}}",
+        "<BOT> greets <USER>",
+        "<bot> greets <user>",
+        "<Bot> greets {{uSeR}}",
+    ],
+)
 def test_macros_are_case_insensitive(text: str) -> None:
     card = {"name": "Ada", "description": text, "first_mes": text, "mes_example": f"<start>\n<USER>: {text}"}
     mask = import_card_bytes(json.dumps(card).encode(), "ada.json")

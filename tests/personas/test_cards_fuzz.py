@@ -11,17 +11,38 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from testsupport import examples
 
 from personas.cards import PNG_SIGNATURE, card_from_mask, export_card_json, export_card_png, import_card_bytes
 from personas.mask import HistoryTurn, Mask, MaskError
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILENAMES = st.sampled_from(["card.json", "card.png", "card", "CARD.PNG", "アクア.json"])
 # Text that looks like what cards and masks hold, mixed with anything at all.
 PIECES = st.sampled_from(
-    ["{{char}}", "{{user}}", "{{Char}}", "<BOT>", "<user>", "{char}", "{user}", "<START>", "\n", "{{user}}: ",
-     "{{char}}:", "Ada:", "{{original}}", "{name}", "{text}", " ", "\r\n", "\x00", "é", "😀"]
-)  # fmt: skip
+    [
+        "{{char}}",
+        "{{user}}",
+        "{{Char}}",
+        "<BOT>",
+        "<user>",
+        "{char}",
+        "{user}",
+        "<START>",
+        "\n",
+        "{{user}}: ",
+        "{{char}}:",
+        "Ada:",
+        "{{original}}",
+        "{name}",
+        "{text}",
+        " ",
+        "\r\n",
+        "\x00",
+        "é",
+        "😀",
+    ]
+)
 TEXT = st.lists(st.one_of(PIECES, st.text(max_size=12)), max_size=8).map("".join)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
@@ -29,10 +50,27 @@ JSON = st.recursive(
     max_leaves=20,
 )
 FIELDS = st.sampled_from(
-    ["name", "description", "personality", "scenario", "first_mes", "mes_example", "creator_notes", "system_prompt",
-     "post_history_instructions", "alternate_greetings", "character_book", "tags", "creator", "character_version",
-     "extensions", "nickname", "group_only_greetings", "assets"]
-)  # fmt: skip
+    [
+        "name",
+        "description",
+        "personality",
+        "scenario",
+        "first_mes",
+        "mes_example",
+        "creator_notes",
+        "system_prompt",
+        "post_history_instructions",
+        "alternate_greetings",
+        "character_book",
+        "tags",
+        "creator",
+        "character_version",
+        "extensions",
+        "nickname",
+        "group_only_greetings",
+        "assets",
+    ]
+)
 KNOWN_SPECS = st.sampled_from(["chara_card_v2", "chara_card_v3", "chara_card_v2", "chara_card_v3", None])
 SPECS = st.one_of(KNOWN_SPECS, KNOWN_SPECS, KNOWN_SPECS, st.sampled_from(["chara_card_v1", ""]), JSON)
 LISTS = {"alternate_greetings", "tags", "group_only_greetings", "source"}
@@ -145,8 +183,16 @@ def test_random_card_shaped_dicts(card: dict[str, Any], as_png: bool) -> None:
     event("accepted" if accepts_or_refuses(payload, "card.png" if as_png else "card.json") else "refused")
 
 
-TEXTS = ("description", "personality", "scenario", "first_mes", "mes_example", "creator_notes", "system_prompt",
-         "post_history_instructions")  # fmt: skip
+TEXTS = (
+    "description",
+    "personality",
+    "scenario",
+    "first_mes",
+    "mes_example",
+    "creator_notes",
+    "system_prompt",
+    "post_history_instructions",
+)
 
 
 @FUZZ
@@ -183,9 +229,14 @@ def test_any_valid_v2_card_comes_back_unchanged(
     turn_format=st.sampled_from(["{name}: {text}\n", "{name} wrote:\n{text}\n\n", "{text}\n", "[{name}] {text}\n"]),
 )
 def test_any_mask_comes_back_from_its_card(
-    frame: str, character: str, user: str, greeting: str, examples: list[HistoryTurn], system: str | None,
+    frame: str,
+    character: str,
+    user: str,
+    greeting: str,
+    examples: list[HistoryTurn],
+    system: str | None,
     turn_format: str,
-) -> None:  # fmt: skip
+) -> None:
     mask = Mask(
         name="fuzzed",
         frame=frame,

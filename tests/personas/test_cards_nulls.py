@@ -23,12 +23,29 @@ from personas.mask import HistoryTurn, Mask
 
 # A world-info entry as SillyTavern 1.12 saves it: several of its own settings are null.
 ENTRY_EXTENSIONS: dict[str, Any] = {
-    "position": 0, "exclude_recursion": False, "display_index": 0, "probability": 100, "useProbability": True,
-    "depth": 4, "selectiveLogic": 0, "group": "", "group_override": False, "group_weight": 100,
-    "prevent_recursion": False, "delay_until_recursion": False, "scan_depth": None, "match_whole_words": None,
-    "use_group_scoring": False, "case_sensitive": None, "automation_id": "", "role": 0, "vectorized": False,
-    "sticky": None, "cooldown": None, "delay": None,
-}  # fmt: skip
+    "position": 0,
+    "exclude_recursion": False,
+    "display_index": 0,
+    "probability": 100,
+    "useProbability": True,
+    "depth": 4,
+    "selectiveLogic": 0,
+    "group": "",
+    "group_override": False,
+    "group_weight": 100,
+    "prevent_recursion": False,
+    "delay_until_recursion": False,
+    "scan_depth": None,
+    "match_whole_words": None,
+    "use_group_scoring": False,
+    "case_sensitive": None,
+    "automation_id": "",
+    "role": 0,
+    "vectorized": False,
+    "sticky": None,
+    "cooldown": None,
+    "delay": None,
+}
 BOOK: dict[str, Any] = {
     "entries": [
         {
@@ -195,12 +212,20 @@ def test_a_v1_card_exports_as_the_v2_card_holding_it(tmp_path: Path) -> None:
         "spec": "chara_card_v2",
         "spec_version": "2.0",
         "data": {key: original[key] for key in fields}  # nulls kept
-        | {"creator_notes": "", "system_prompt": "", "post_history_instructions": "", "alternate_greetings": [],
-           "tags": [], "creator": "", "character_version": "", "extensions": {}},
+        | {
+            "creator_notes": "",
+            "system_prompt": "",
+            "post_history_instructions": "",
+            "alternate_greetings": [],
+            "tags": [],
+            "creator": "",
+            "character_version": "",
+            "extensions": {},
+        },
         "avatar": "none",  # the V1 file's other keys, beside the card
         "chat": None,
         "metadata": {"tool": {"name": "TavernAI", "flags": None}},
-    }  # fmt: skip
+    }
     assert exactly(json.loads(export_card_json(mask))) == exactly(expected)
     assert exactly(png_cards(export_card_png(mask))["chara"]) == exactly(expected)
 

@@ -9,16 +9,41 @@ import unicodedata
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from testsupport import examples
 
 from personas.catalog import builtin_names, load_mask
 from personas.mask import QUOTE_MARK, HistoryTurn, Mask, MaskError, parse_mask_toml
 
 # Pieces that come close to a speaker tag in every way we know of, mixed with anything at all.
 PIECES = st.sampled_from(
-    ["{text}", "{name}", "{char}", "{{user}}", "User:", "\nAda:", "\nada:", "\n  Ada:", "\n\u200bAda:", "\nＡｄａ：",
-     "\r", "\r\n", "\u2028", "\x85", "\nUser:", "\noldtimer_bill wrote:", "\nnewbie_sam wrote:\n", "\nHAMLET.",
-     "\nThat-Which-Predicts said:", "\nInterviewer:", "\n", " ", "\x00", "Adam:", "> Ada:"]
-)  # fmt: skip
+    [
+        "{text}",
+        "{name}",
+        "{char}",
+        "{{user}}",
+        "User:",
+        "\nAda:",
+        "\nada:",
+        "\n  Ada:",
+        "\n\u200bAda:",
+        "\nＡｄａ：",
+        "\r",
+        "\r\n",
+        "\u2028",
+        "\x85",
+        "\nUser:",
+        "\noldtimer_bill wrote:",
+        "\nnewbie_sam wrote:\n",
+        "\nHAMLET.",
+        "\nThat-Which-Predicts said:",
+        "\nInterviewer:",
+        "\n",
+        " ",
+        "\x00",
+        "Adam:",
+        "> Ada:",
+    ]
+)
 TEXT = st.one_of(st.text(max_size=200), st.lists(st.one_of(PIECES, st.text(max_size=8)), max_size=8).map("".join))
 turns = st.builds(HistoryTurn, role=st.sampled_from(["user", "character"]), text=TEXT)
 MASKS = {name: load_mask(name) for name in builtin_names()}
@@ -30,7 +55,7 @@ def opens_as(line: str, tag: str) -> bool:
     return unicodedata.normalize("NFKC", visible).lstrip().casefold().startswith(tag.casefold())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(name=st.sampled_from(builtin_names()), history=st.lists(turns, max_size=6))
 def test_render_any_history(name: str, history: list[HistoryTurn]) -> None:
     mask = MASKS[name]
@@ -58,12 +83,22 @@ def fullwidth(text: str) -> str:
 def disguised(tag: str) -> st.SearchStrategy[str]:
     """The tag as someone trying to slip it past a check would write it."""
     return st.sampled_from(
-        [tag, tag.lower(), tag.upper(), "  " + tag, "\t" + tag, "\u200b" + tag, "\ufeff" + tag, "\u2060" + tag,
-         fullwidth(tag), tag[:1] + "\u200d" + tag[1:]]
-    )  # fmt: skip
+        [
+            tag,
+            tag.lower(),
+            tag.upper(),
+            "  " + tag,
+            "\t" + tag,
+            "\u200b" + tag,
+            "\ufeff" + tag,
+            "\u2060" + tag,
+            fullwidth(tag),
+            tag[:1] + "\u200d" + tag[1:],
+        ]
+    )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(name=st.sampled_from([n for n in builtin_names() if MASKS[n].speaker_tags()]), data=st.data())
 def test_user_text_never_opens_a_speakers_line(name: str, data: st.DataObject) -> None:
     mask = MASKS[name]
@@ -80,10 +115,27 @@ def test_user_text_never_opens_a_speakers_line(name: str, data: st.DataObject) -
     assert sum(opens_as(line, user_tag) for line in lines) == len(history)
 
 
-@settings(max_examples=200, deadline=None)
-@given(text=st.text(max_size=300) | st.lists(st.sampled_from(
-    ['name = "x"\n', 'frame = """a\n', 'turn_format = "{name}"\n', "colour = 1\n", "[[examples]]\n",
-     'role = "user"\n', 'text = "hi"\n', "stop = [1]\n", "= nope\n", '"\\ud800" = 1\n']), max_size=6).map("".join))
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    text=st.text(max_size=300)
+    | st.lists(
+        st.sampled_from(
+            [
+                'name = "x"\n',
+                'frame = """a\n',
+                'turn_format = "{name}"\n',
+                "colour = 1\n",
+                "[[examples]]\n",
+                'role = "user"\n',
+                'text = "hi"\n',
+                "stop = [1]\n",
+                "= nope\n",
+                '"\\ud800" = 1\n',
+            ]
+        ),
+        max_size=6,
+    ).map("".join)
+)
 def test_any_toml_text_gives_a_mask_or_one_mask_error(text: str) -> None:
     try:
         mask = parse_mask_toml(text, "fuzz.toml", default_name="fuzz")
@@ -101,7 +153,7 @@ FORMATS = st.tuples(st.text(max_size=6), st.text(max_size=6), st.text(max_size=6
 ) | st.sampled_from(["{text}\n", "{name}: {text}\n", "\n{name}:\n{text}", "[{name}] {text}", "{text} ({name})\n"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 # A speaker whose tag is only an invisible character once leading text is dropped: no tag to match at all.
 @example(user="\u200b", character="Ada", turn_format="{name} {text}", history=[HistoryTurn(role="user", text="a\nb")])
 @given(user=NAMES, character=NAMES, turn_format=FORMATS, history=st.lists(turns, max_size=4))

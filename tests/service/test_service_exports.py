@@ -67,13 +67,32 @@ def test_a_reply_without_a_stored_prompt_opens_by_the_chat_lane_rule(
     snapshot = load_mask(mask).model_dump(mode="json", exclude={"card_image"}) if mask else None
     with Session(engine) as s:
         cid = repo.create_conversation(session=s).id or 0
-        lane = repo.add_lane(session=s, conversation_id=cid, position=0, label="chat", kind="chat", model="chat",
-                             mask_name=mask, mask_snapshot=snapshot, system_prompt=system_prompt,
-                             settings=GREEDY)  # fmt: skip
+        lane = repo.add_lane(
+            session=s,
+            conversation_id=cid,
+            position=0,
+            label="chat",
+            kind="chat",
+            model="chat",
+            mask_name=mask,
+            mask_snapshot=snapshot,
+            system_prompt=system_prompt,
+            settings=GREEDY,
+        )
         user = repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content="Hi")
         reply = repo.start_reply(session=s, conversation_id=cid, lane_id=lane.id or 0, parent_id=user.id, prompt="")
-        repo.finish_reply(session=s, message_id=reply.id or 0, content="Hello", tokens=None, status="complete",
-                          finish_reason="stop", error=None, ttft_ms=None, total_ms=None, tokens_per_s=None)  # fmt: skip
+        repo.finish_reply(
+            session=s,
+            message_id=reply.id or 0,
+            content="Hello",
+            tokens=None,
+            status="complete",
+            finish_reason="stop",
+            error=None,
+            ttft_ms=None,
+            total_ms=None,
+            tokens_per_s=None,
+        )
     [line] = [json.loads(text) for text in to_jsonl(repo_export(engine, cid)).splitlines()]
     system = [m["content"] for m in line["messages"] if m["role"] == "system"]
     if expected == "mask":

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlmodel import Session
-from testsupport import _id
+from testsupport import _id, examples
 
 from personas.catalog import load_mask
 from simulator.events import Alternative, FidelityMetrics, SamplingSettings, Token
@@ -46,15 +46,27 @@ def _write_conversation(engine: Engine) -> dict[str, Any]:
     with Session(engine) as s:
         cid = _id(repo.create_conversation(session=s, title="Mutations").id)
         base, chat = (
-            _id(repo.add_lane(
-                session=s, conversation_id=cid, position=i, label=label, kind=kind, model=model, mask_name=mask,
-                mask_snapshot=None if mask is None else load_mask(mask).model_dump(mode="json"),
-                system_prompt=system, settings=greedy,
-            ).id)
-            for i, (label, kind, model, mask, system) in enumerate([
-                ("Base", "simulator", "base", "assistant", None), ("Chat", "chat", "chat", None, "Be brief."),
-            ])
-        )  # fmt: skip
+            _id(
+                repo.add_lane(
+                    session=s,
+                    conversation_id=cid,
+                    position=i,
+                    label=label,
+                    kind=kind,
+                    model=model,
+                    mask_name=mask,
+                    mask_snapshot=None if mask is None else load_mask(mask).model_dump(mode="json"),
+                    system_prompt=system,
+                    settings=greedy,
+                ).id
+            )
+            for i, (label, kind, model, mask, system) in enumerate(
+                [
+                    ("Base", "simulator", "base", "assistant", None),
+                    ("Chat", "chat", "chat", None, "Be brief."),
+                ]
+            )
+        )
         first = _id(repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content="Hello?").id)
         tokens = [
             Token(text="Hi", p=0.9, top=[Alternative(text="Hey", p=0.05)]).compact(),
@@ -65,13 +77,30 @@ def _write_conversation(engine: Engine) -> dict[str, Any]:
         replies: list[int] = []
         for lane, prompt, branch in ((base, document, None), (chat, sent, None), (base, document, 1)):
             diverged = {} if branch is None else {"diverged_from_id": replies[0], "diverged_at": branch}
-            reply = repo.start_reply(session=s, conversation_id=cid, lane_id=lane, parent_id=first, prompt=prompt,
-                                     settings=greedy.model_copy(update={"max_tokens": 8}), **diverged)  # fmt: skip
+            reply = repo.start_reply(
+                session=s,
+                conversation_id=cid,
+                lane_id=lane,
+                parent_id=first,
+                prompt=prompt,
+                settings=greedy.model_copy(update={"max_tokens": 8}),
+                **diverged,
+            )
             repo.finish_reply(
-                session=s, message_id=_id(reply.id), content="Hi there", tokens=tokens, status="complete",
-                finish_reason="stop", error=None, ttft_ms=5.0, total_ms=40.0, tokens_per_s=41.0, seed=3,
-                model_sha256="ab" * 32, metrics=metrics,
-            )  # fmt: skip
+                session=s,
+                message_id=_id(reply.id),
+                content="Hi there",
+                tokens=tokens,
+                status="complete",
+                finish_reason="stop",
+                error=None,
+                ttft_ms=5.0,
+                total_ms=40.0,
+                tokens_per_s=41.0,
+                seed=3,
+                model_sha256="ab" * 32,
+                metrics=metrics,
+            )
             replies.append(_id(reply.id))
         repo.add_user_message(session=s, conversation_id=cid, parent_id=first, content="And then?")
         repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content="Hello? (edited)")
@@ -141,8 +170,10 @@ def test_a_mask_snapshot_no_mask_reads_is_refused(
     path.write_bytes(raw)
     transcripts = Transcripts(engine)
     before = _counts(engine)
-    for source, run in (("upload.json", lambda: transcripts.import_bytes(raw, "upload.json")),
-                        (str(path), lambda: transcripts.import_file(path))):  # fmt: skip
+    for source, run in (
+        ("upload.json", lambda: transcripts.import_bytes(raw, "upload.json")),
+        (str(path), lambda: transcripts.import_file(path)),
+    ):
         with pytest.raises(repo.ImportError_) as raised:
             run()
         message = str(raised.value)
@@ -165,12 +196,49 @@ def test_no_mask_or_any_valid_mask_imports(
 # -- mutated exports --------------------------------------------------------------------------------------
 
 HOSTILE: list[Any] = [
-    None, True, False, 0, -1, 1, 0.5, 2.5, 50, 10_000_000, 2**63, 2**70, -(2**70), 1e308, math.inf, math.nan,
-    "", "x", "\u2028", "[[{", "2026-01-01T00:00:00+00:00", "9999-12-31T23:00:00-05:00", [], {}, [5, [], "x"],
-    {"foo": 1}, [["a", 0.5, []]], [["a", 1.5, []]], [{"role": "user", "content": "hi"}], {"name": "pirate"},
-]  # fmt: skip
-BAD_TOKENS: list[Any] = [[5, [], "x"], [], ["a", None], ["a", -0.1, []], ["a", 0.5, "b"], ["a", 0.5, [["b"]]],
-                         ["a", True, []], ["a", 0.5, [["b", 2]]], ["a"], ["a", 1, []]]  # fmt: skip
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    0.5,
+    2.5,
+    50,
+    10_000_000,
+    2**63,
+    2**70,
+    -(2**70),
+    1e308,
+    math.inf,
+    math.nan,
+    "",
+    "x",
+    "\u2028",
+    "[[{",
+    "2026-01-01T00:00:00+00:00",
+    "9999-12-31T23:00:00-05:00",
+    [],
+    {},
+    [5, [], "x"],
+    {"foo": 1},
+    [["a", 0.5, []]],
+    [["a", 1.5, []]],
+    [{"role": "user", "content": "hi"}],
+    {"name": "pirate"},
+]
+BAD_TOKENS: list[Any] = [
+    [5, [], "x"],
+    [],
+    ["a", None],
+    ["a", -0.1, []],
+    ["a", 0.5, "b"],
+    ["a", 0.5, [["b"]]],
+    ["a", True, []],
+    ["a", 0.5, [["b", 2]]],
+    ["a"],
+    ["a", 1, []],
+]
 BAD_SNAPSHOT_VALUES = [snapshot for snapshot, _ in BAD_SNAPSHOTS] + [{"name": "ok", "frame": "A frame."}, "mask", []]
 
 
@@ -246,7 +314,9 @@ def mutations(exported: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return mutated(exported)
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(75), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(data=st.data())
 def test_a_mutated_export_is_refused_cleanly_or_works_everywhere(
     engine: Engine, registry: Registry, mutations: st.SearchStrategy[dict[str, Any]], data: st.DataObject

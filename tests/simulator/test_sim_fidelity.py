@@ -84,8 +84,11 @@ def test_metrics_say_a_reply_hit_the_length_limit(registry: Registry) -> None:
 
 
 def test_perplexities_and_mask_effect_on_the_done_event(registry: Registry, base: Simulator) -> None:
-    lanes = [lane("fidelity-mask", ASSISTANT), lane("fidelity-raw", load_mask("raw")), lane("fidelity-chat", None,
-             GREEDY.model_copy(update={"seed": 5, "max_tokens": 8}), model="chat")]  # fmt: skip
+    lanes = [
+        lane("fidelity-mask", ASSISTANT),
+        lane("fidelity-raw", load_mask("raw")),
+        lane("fidelity-chat", None, GREEDY.model_copy(update={"seed": 5, "max_tokens": 8}), model="chat"),
+    ]
 
     masked, raw, chat = collect(run_turn(lanes, [FRANCE] * 3, registry), 3)
 
@@ -100,10 +103,14 @@ def test_perplexities_and_mask_effect_on_the_done_event(registry: Registry, base
     assert perplexity([0.5, 0.125]) == pytest.approx(4.0)
     assert metrics.mask_effect == pytest.approx(metrics.raw_perplexity / metrics.perplexity)
     assert metrics.mask_effect > 1, "the assistant frame makes its own answer more predictable than no frame"
-    assert metrics.compact() == {"in_character_p": round(metrics.in_character_p or 0, 4), "ended_by": "user_turn",
-                                 "spoke_for_user": True, "perplexity": round(metrics.perplexity, 4),
-                                 "raw_perplexity": round(metrics.raw_perplexity, 4),
-                                 "mask_effect": round(metrics.mask_effect, 4)}  # fmt: skip
+    assert metrics.compact() == {
+        "in_character_p": round(metrics.in_character_p or 0, 4),
+        "ended_by": "user_turn",
+        "spoke_for_user": True,
+        "perplexity": round(metrics.perplexity, 4),
+        "raw_perplexity": round(metrics.raw_perplexity, 4),
+        "mask_effect": round(metrics.mask_effect, 4),
+    }
 
     raw_metrics = raw[-1].metrics
     assert raw_metrics is not None and raw_metrics.in_character_p is None, "a raw mask has no speaker tag"
@@ -127,8 +134,11 @@ def test_metrics_can_be_left_out(registry: Registry) -> None:
 def test_score_gives_the_probabilities_generation_reported(base: Simulator) -> None:
     # 40 tokens: more than one decode's worth of logit rows, so the batches are split.
     document = "The history of the Roman Empire begins"
-    tokens = [t for t in base.continue_document(document, SamplingSettings(temperature=0.0, max_tokens=40))
-              if not isinstance(t, Finished)]  # fmt: skip
+    tokens = [
+        t
+        for t in base.continue_document(document, SamplingSettings(temperature=0.0, max_tokens=40))
+        if not isinstance(t, Finished)
+    ]
     text = "".join(t.text for t in tokens)
     assert len(base.tokenize(document + text)) - len(base.tokenize(document)) == len(tokens), "precondition"
 

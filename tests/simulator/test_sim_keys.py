@@ -19,6 +19,9 @@ from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
 from ui.service.settings import Settings
 
+# Every test here drives litellm, whose first import costs about 9 s: more than the quick loop can carry.
+pytestmark = pytest.mark.slow
+
 OPENAI_KEY = "sk-test-openai-SECRET"
 ANTHROPIC_KEY = "sk-ant-test-anthropic-SECRET"
 OLLAMA_KEY = "test-ollama-SECRET-key"

@@ -67,8 +67,9 @@ def test_a_branch_keeps_the_first_tokens_then_the_chosen_one_and_continues_from_
     # What follows is the model's own continuation of the document plus the branch's start.
     base = registry.simulator(registry.resolve("base"))
     settings = greedy.model_copy(update={"max_tokens": len(branch) - at - 1, "stop": ASSISTANT.stop_sequences()})
-    expected = [t for t in base.continue_document(document + text_of(list(prefix)), settings)
-                if not isinstance(t, Finished)]  # fmt: skip
+    expected = [
+        t for t in base.continue_document(document + text_of(list(prefix)), settings) if not isinstance(t, Finished)
+    ]
     assert text_of(branch[at + 1 :]) == text_of(expected)
 
 
@@ -77,8 +78,11 @@ def test_replay_from_the_saved_document_and_seed_gives_the_same_text(registry: R
     # Turn 2 is written on a context that already holds turn 1, so its prompt is read partly from the
     # KV cache; the replays read it from a cache holding something else, and from no cache at all.
     first = one_lane(registry, base_lane("replay"), STORY)
-    history = [*STORY, HistoryTurn(role="character", text=text_of(tokens_of(first)).strip()),
-               HistoryTurn(role="user", text="And what happened the next morning?")]  # fmt: skip
+    history = [
+        *STORY,
+        HistoryTurn(role="character", text=text_of(tokens_of(first)).strip()),
+        HistoryTurn(role="user", text="And what happened the next morning?"),
+    ]
     second = one_lane(registry, base_lane("replay"), history)
     document, done = second[0].prompt, second[-1]
     assert isinstance(document, str) and done.seed is not None and done.model_sha256

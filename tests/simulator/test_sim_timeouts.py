@@ -28,6 +28,9 @@ from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
 from simulator.watchdog import Timeouts
 
+# Every test here drives litellm, whose first import costs about 9 s: more than the quick loop can carry.
+pytestmark = pytest.mark.slow
+
 LIMITS = Timeouts(connect=2, first_token=5, stall=2, total=120)
 SLACK_S = 5.0  # what the acceptance allows over a limit
 LONG = SamplingSettings(temperature=0.0, seed=1, max_tokens=200)
@@ -41,9 +44,20 @@ def chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2; the process and its `/v1` URL."""
     port = free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_chat_path()), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm2_chat_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        "1",
+    ]
     with log.open("w") as output:  # a file: llama.cpp's loading chatter would fill a pipe and block the server
         server = subprocess.Popen(command, env={**os.environ, "GOMP_SPINCOUNT": "10000"}, stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}/v1"

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
-
-from lanerows import with_sampling_settings
 
 from storage import repo
 from storage.db import make_engine
@@ -54,8 +53,9 @@ def make_lane(session: Session) -> Callable[..., Lane]:
             "stop": ["\nUser:"],
         }
         settings.update(overrides)
-        return repo.add_lane(session=session, conversation_id=conversation_id, position=position,
-                             **with_sampling_settings(settings))  # fmt: skip
+        return repo.add_lane(
+            session=session, conversation_id=conversation_id, position=position, **with_sampling_settings(settings)
+        )
 
     return make
 

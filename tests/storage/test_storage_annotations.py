@@ -36,9 +36,12 @@ def test_an_edited_annotation_replaces_tags_rating_and_note(
     assert _found(session, "marmalade") == [cid]
 
     edited = repo.update_annotation(
-        session=session, annotation_id=_id(annotation.id), tags=["in-character", "self-report", "in-character"],
-        rating=1, note="now about quinces",
-    )  # fmt: skip
+        session=session,
+        annotation_id=_id(annotation.id),
+        tags=["in-character", "self-report", "in-character"],
+        rating=1,
+        note="now about quinces",
+    )
     assert (edited.id, edited.message_id, edited.conversation_id) == (annotation.id, message_id, cid)
     with Session(engine) as fresh:
         [saved] = repo.list_annotations(session=fresh, conversation_id=cid)
@@ -90,9 +93,7 @@ def test_edits_are_checked_like_new_annotations(session: Session, reply: tuple[i
     assert (unchanged.rating, unchanged.note) == (1, "fine")
 
 
-def test_conversation_notes_are_saved_and_searchable(
-    engine: Engine, session: Session, reply: tuple[int, int]
-) -> None:
+def test_conversation_notes_are_saved_and_searchable(engine: Engine, session: Session, reply: tuple[int, int]) -> None:
     cid, _ = reply
     before = repo.get_conversation(session=session, conversation_id=cid).updated_at
     repo.set_notes(session=session, conversation_id=cid, notes="Compare the <b>otter</b>\nwith the mink")

@@ -24,9 +24,7 @@ def test_two_engines_on_the_same_file(db_url: str) -> None:
             assert [m.content for m in repo.list_messages(session=session, conversation_id=cid)] == ["Hi"]
             repo.set_title(session=session, conversation_id=cid, title="renamed by the reader")
         with Session(writer) as session:
-            assert (
-                repo.get_conversation(session=session, conversation_id=cid).title == "renamed by the reader"
-            )
+            assert repo.get_conversation(session=session, conversation_id=cid).title == "renamed by the reader"
     finally:
         writer.dispose()
         reader.dispose()
@@ -52,9 +50,17 @@ def test_reply_written_from_another_thread_is_visible(
             started.set()
             proceed.wait(timeout=10)
             repo.finish_reply(
-                session=worker, message_id=_id(reply.id), content="Hello", tokens=None, status="complete",
-                finish_reason="stop", error=None, ttft_ms=1.0, total_ms=5.0, tokens_per_s=200.0,
-            )  # fmt: skip
+                session=worker,
+                message_id=_id(reply.id),
+                content="Hello",
+                tokens=None,
+                status="complete",
+                finish_reason="stop",
+                error=None,
+                ttft_ms=1.0,
+                total_ms=5.0,
+                tokens_per_s=200.0,
+            )
 
     thread = threading.Thread(target=stream)
     thread.start()
@@ -73,9 +79,7 @@ def test_lanes_stream_at_once_while_the_ui_reads(engine: Engine, make_lane: Call
     with Session(engine) as session:
         cid = _id(repo.create_conversation(session=session).id)
         lane_ids = [_id(make_lane(cid, position).id) for position in range(4)]
-        question_id = _id(
-            repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Go").id
-        )
+        question_id = _id(repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Go").id)
     errors: list[BaseException] = []
     steps = 40
 
@@ -92,10 +96,17 @@ def test_lanes_stream_at_once_while_the_ui_reads(engine: Engine, make_lane: Call
                         session=worker, message_id=_id(reply.id), content=f"{lane_id}:{step}", tokens=tokens
                     )
                 repo.finish_reply(
-                    session=worker, message_id=_id(reply.id), content=f"{lane_id}:done", tokens=tokens,
-                    status="complete", finish_reason="length", error=None, ttft_ms=1.0, total_ms=2.0,
+                    session=worker,
+                    message_id=_id(reply.id),
+                    content=f"{lane_id}:done",
+                    tokens=tokens,
+                    status="complete",
+                    finish_reason="length",
+                    error=None,
+                    ttft_ms=1.0,
+                    total_ms=2.0,
                     tokens_per_s=3.0,
-                )  # fmt: skip
+                )
         except BaseException as e:  # reported below, in the test thread
             errors.append(e)
 
@@ -113,6 +124,4 @@ def test_lanes_stream_at_once_while_the_ui_reads(engine: Engine, make_lane: Call
     with Session(engine) as session:
         replies = repo.list_messages(session=session, conversation_id=cid)[1:]
         assert sorted(m.content for m in replies) == sorted(f"{lane_id}:done" for lane_id in lane_ids)
-        assert all(
-            m.status == "complete" and m.tokens is not None and len(m.tokens) == steps for m in replies
-        )
+        assert all(m.status == "complete" and m.tokens is not None and len(m.tokens) == steps for m in replies)

@@ -105,8 +105,7 @@ def test_processes_started_at_once_on_a_new_file(db_url: str) -> None:
     # Two app processes (say a CLI and Streamlit) on a first start must not both create the tables.
     code = "import sys; from storage.db import make_engine; make_engine(sys.argv[1]).dispose()"
     processes = [
-        subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True)
-        for _ in range(3)
+        subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True) for _ in range(3)
     ]
     results = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in processes]
     assert results == [(0, "")] * 3

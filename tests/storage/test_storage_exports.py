@@ -34,10 +34,17 @@ class Builder:
         s = self.session
         reply = repo.start_reply(session=s, conversation_id=self.cid, lane_id=lane, parent_id=parent, prompt="")
         repo.finish_reply(
-            session=s, message_id=_id(reply.id), content=content, tokens=None, status=status,  # type: ignore[arg-type]
-            finish_reason=None, error="boom" if status == "error" else None, ttft_ms=None, total_ms=None,
+            session=s,
+            message_id=_id(reply.id),
+            content=content,
+            tokens=None,
+            status=status,  # type: ignore[arg-type]
+            finish_reason=None,
+            error="boom" if status == "error" else None,
+            ttft_ms=None,
+            total_ms=None,
             tokens_per_s=None,
-        )  # fmt: skip
+        )
         if rating is not None:
             repo.add_annotation(session=s, message_id=reply.id, rating=rating)
         return _id(reply.id)
@@ -78,15 +85,32 @@ def test_jsonl_has_one_line_per_lane_and_path(build: Callable[..., Builder]) -> 
 
     lines = _lines(exports.to_jsonl(b.export(), lane_system_prompt))
     assert lines == [
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-                      {"role": "user", "content": "How are you?"}, {"role": "assistant", "content": "Fine."}]},
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "How are you?"},
+                {"role": "assistant", "content": "Fine."},
+            ]
+        },
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                      {"role": "assistant", "content": "Hi!"}]},  # the error reply and its turn are dropped
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                      {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Who are you?"},
-                      {"role": "assistant", "content": "A chat model."}]},
-    ]  # fmt: skip
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hi!"},
+            ]
+        },  # the error reply and its turn are dropped
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hi!"},
+                {"role": "user", "content": "Who are you?"},
+                {"role": "assistant", "content": "A chat model."},
+            ]
+        },
+    ]
 
 
 def test_dpo_pairs_from_siblings_and_other_lanes(build: Callable[..., Builder]) -> None:
@@ -170,4 +194,4 @@ def test_json_has_one_row_per_line_and_reads_back(build: Callable[..., Builder])
     rows = [json.loads(line.strip().rstrip(",")) for line in text.splitlines() if line.startswith("    {")]
     assert rows == export["lanes"] + export["messages"] + export["annotations"]  # each row is exactly one line
     both = exports.to_json([export, export])
-    assert json.loads(both) == [export, export] and both.startswith("[\n  {\n    \"format\"")
+    assert json.loads(both) == [export, export] and both.startswith('[\n  {\n    "format"')

@@ -44,17 +44,27 @@ def exported(session: Session, make_lane: Callable[..., Lane]) -> dict[str, Any]
             session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="User: Hello?\nAI:"
         )
         repo.finish_reply(
-            session=session, message_id=_id(reply.id), content="Hello there" if status == "complete" else "",
-            tokens=TOKENS, status=status, finish_reason="stop", error="timeout" if status == "error" else None,
-            ttft_ms=1.5, total_ms=20.0, tokens_per_s=41.0,
-        )  # fmt: skip
+            session=session,
+            message_id=_id(reply.id),
+            content="Hello there" if status == "complete" else "",
+            tokens=TOKENS,
+            status=status,
+            finish_reason="stop",
+            error="timeout" if status == "error" else None,
+            ttft_ms=1.5,
+            total_ms=20.0,
+            tokens_per_s=41.0,
+        )
         replies.append(_id(reply.id))
     second = repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="And then?")
     repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="Edited: and then?")
     streaming = repo.start_reply(
-        session=session, conversation_id=cid, lane_id=chat, parent_id=second.id,
+        session=session,
+        conversation_id=cid,
+        lane_id=chat,
+        parent_id=second.id,
         prompt=[{"role": "system", "content": "Be brief"}, {"role": "user", "content": "And then?"}],
-    )  # fmt: skip
+    )
     repo.update_reply(session=session, message_id=_id(streaming.id), content="It was", tokens=[["It"], [" was"]])
     repo.add_annotation(session=session, message_id=replies[0], tags=["polite"], rating=1, note="good\nreally")
     repo.add_annotation(session=session, message_id=replies[1], rating=-1)
@@ -224,9 +234,13 @@ BROKEN = [
 
 @pytest.mark.parametrize(("change", "problem"), [case[1:] for case in BROKEN], ids=[case[0] for case in BROKEN])
 def test_broken_exports_are_refused_before_writing(
-    engine: Engine, session: Session, exported: dict[str, Any], tmp_path: Path,
-    change: Callable[[dict[str, Any]], None], problem: str,
-) -> None:  # fmt: skip
+    engine: Engine,
+    session: Session,
+    exported: dict[str, Any],
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    problem: str,
+) -> None:
     data = _broken(exported, change)
     before = _counts(engine)
     path = _write(tmp_path, data)

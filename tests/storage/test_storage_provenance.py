@@ -27,17 +27,29 @@ class Turn:
 
     def start(self, **branch: int | None) -> int:
         reply = repo.start_reply(
-            session=self.session, conversation_id=self.cid, lane_id=self.lane, parent_id=self.user, prompt="Hi",
+            session=self.session,
+            conversation_id=self.cid,
+            lane_id=self.lane,
+            parent_id=self.user,
+            prompt="Hi",
             **branch,
-        )  # fmt: skip
+        )
         return _id(reply.id)
 
     def finish(self, message_id: int, **replay: object) -> None:
         repo.finish_reply(
-            session=self.session, message_id=message_id, content="Hello", tokens=[["Hello", 0.9, []]],
-            status="complete", finish_reason="stop", error=None, ttft_ms=1.0, total_ms=2.0, tokens_per_s=3.0,
+            session=self.session,
+            message_id=message_id,
+            content="Hello",
+            tokens=[["Hello", 0.9, []]],
+            status="complete",
+            finish_reason="stop",
+            error=None,
+            ttft_ms=1.0,
+            total_ms=2.0,
+            tokens_per_s=3.0,
             **replay,  # type: ignore[arg-type]
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture
@@ -53,8 +65,10 @@ def test_finish_reply_records_seed_model_and_metrics(engine: Engine, turn: Turn)
     with Session(engine) as fresh:
         by_id = {m.id: m for m in repo.list_messages(session=fresh, conversation_id=turn.cid)}
     assert (by_id[replayable].seed, by_id[replayable].model_sha256, by_id[replayable].metrics) == (
-        4_294_967_295, SHA, METRICS,
-    )  # fmt: skip
+        4_294_967_295,
+        SHA,
+        METRICS,
+    )
     assert (by_id[plain].seed, by_id[plain].model_sha256, by_id[plain].metrics) == (None, None, None)
     with engine.connect() as connection:  # no metrics is SQL NULL, not the JSON text 'null'
         assert connection.execute(text("SELECT metrics IS NULL FROM message WHERE id = :id"), {"id": plain}).scalar()

@@ -80,14 +80,19 @@ def test_incomplete_reply_survives_a_restart(db_url: str) -> None:
         cid = _id(repo.create_conversation(session=session).id)
         lane_id = _id(
             repo.add_lane(
-                session=session, conversation_id=cid, position=0, label="Base", kind="simulator", model="m",
-                mask_name=None, mask_snapshot=None, system_prompt=None, settings=SamplingSettings(temperature=0.7,
-                top_p=0.9, top_k=40, max_tokens=32, seed=None, stop=[]),
+                session=session,
+                conversation_id=cid,
+                position=0,
+                label="Base",
+                kind="simulator",
+                model="m",
+                mask_name=None,
+                mask_snapshot=None,
+                system_prompt=None,
+                settings=SamplingSettings(temperature=0.7, top_p=0.9, top_k=40, max_tokens=32, seed=None, stop=[]),
             ).id
-        )  # fmt: skip
-        question = repo.add_user_message(
-            session=session, conversation_id=cid, parent_id=None, content="Go on"
         )
+        question = repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Go on")
         reply = repo.start_reply(
             session=session, conversation_id=cid, lane_id=lane_id, parent_id=question.id, prompt="Go on"
         )
@@ -113,9 +118,17 @@ def test_late_progress_does_not_undo_finish(session: Session, make_lane: Callabl
     )
     mid = _id(reply.id)
     repo.finish_reply(
-        session=session, message_id=mid, content="", tokens=None, status="error", finish_reason=None,
-        error="server unreachable", ttft_ms=None, total_ms=3.0, tokens_per_s=None,
-    )  # fmt: skip
+        session=session,
+        message_id=mid,
+        content="",
+        tokens=None,
+        status="error",
+        finish_reason=None,
+        error="server unreachable",
+        ttft_ms=None,
+        total_ms=3.0,
+        tokens_per_s=None,
+    )
     repo.update_reply(session=session, message_id=mid, content="late", tokens=[])
     saved = repo.list_messages(session=session, conversation_id=cid)[-1]
     assert (saved.status, saved.content, saved.error) == ("error", "", "server unreachable")
@@ -136,16 +149,10 @@ def test_tree_branches_are_siblings(session: Session, make_lane: Callable[..., L
     cid = _id(repo.create_conversation(session=session).id)
     lane_id = _id(make_lane(cid, 0).id)
     first = repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="A")
-    reply = repo.start_reply(
-        session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="A"
-    )
-    again = repo.start_reply(
-        session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="A"
-    )
+    reply = repo.start_reply(session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="A")
+    again = repo.start_reply(session=session, conversation_id=cid, lane_id=lane_id, parent_id=first.id, prompt="A")
     second = repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="B")
-    edited = repo.add_user_message(
-        session=session, conversation_id=cid, parent_id=first.id, content="B, edited"
-    )
+    edited = repo.add_user_message(session=session, conversation_id=cid, parent_id=first.id, content="B, edited")
     assert reply.parent_id == again.parent_id == first.id  # a regenerated reply is a sibling
     assert second.parent_id == edited.parent_id == first.id  # so is an edited user message
 
@@ -166,14 +173,30 @@ def test_values_outside_the_data_model_are_refused(session: Session, make_lane: 
     question = repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Hi")
     with pytest.raises(repo.InvalidValue, match="not a reply"):
         repo.finish_reply(
-            session=session, message_id=_id(question.id), content="", tokens=None, status="complete",
-            finish_reason=None, error=None, ttft_ms=None, total_ms=None, tokens_per_s=None,
-        )  # fmt: skip
+            session=session,
+            message_id=_id(question.id),
+            content="",
+            tokens=None,
+            status="complete",
+            finish_reason=None,
+            error=None,
+            ttft_ms=None,
+            total_ms=None,
+            tokens_per_s=None,
+        )
     with pytest.raises(repo.InvalidValue, match="status 'done'"):
         repo.finish_reply(
-            session=session, message_id=_id(question.id), content="", tokens=None, status="done",  # type: ignore[arg-type]
-            finish_reason=None, error=None, ttft_ms=None, total_ms=None, tokens_per_s=None,
-        )  # fmt: skip
+            session=session,
+            message_id=_id(question.id),
+            content="",
+            tokens=None,
+            status="done",  # type: ignore[arg-type]
+            finish_reason=None,
+            error=None,
+            ttft_ms=None,
+            total_ms=None,
+            tokens_per_s=None,
+        )
     assert repo.list_lanes(session=session, conversation_id=cid) == []
 
 
@@ -198,9 +221,17 @@ def test_updated_at_follows_messages_not_titles(session: Session, make_lane: Cal
     after_progress = repo.get_conversation(session=session, conversation_id=cid).updated_at
     assert after_progress == reply.created_at
     repo.finish_reply(
-        session=session, message_id=_id(reply.id), content="Hello", tokens=None, status="complete",
-        finish_reason="stop", error=None, ttft_ms=1.0, total_ms=2.0, tokens_per_s=3.0,
-    )  # fmt: skip
+        session=session,
+        message_id=_id(reply.id),
+        content="Hello",
+        tokens=None,
+        status="complete",
+        finish_reason="stop",
+        error=None,
+        ttft_ms=1.0,
+        total_ms=2.0,
+        tokens_per_s=3.0,
+    )
     after_finish = repo.get_conversation(session=session, conversation_id=cid).updated_at
     assert after_finish > after_progress
 
@@ -215,9 +246,7 @@ def test_list_conversations_summaries(session: Session, make_lane: Callable[...,
     qid, bid = _id(quiet.id), _id(busy.id)
     make_lane(bid, 1, label="Chat")
     make_lane(bid, 0, label="Base")
-    first = repo.add_user_message(
-        session=session, conversation_id=bid, parent_id=None, content="Tell me a story"
-    )
+    first = repo.add_user_message(session=session, conversation_id=bid, parent_id=None, content="Tell me a story")
     repo.add_user_message(session=session, conversation_id=bid, parent_id=first.id, content="Another")
     repo.add_user_message(session=session, conversation_id=qid, parent_id=None, content="Quiet one")
 

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
+from testsupport import examples
 
 from storage import exports, repo
-from storage.imports import LaneRow
 from storage.db import make_engine
+from storage.imports import LaneRow
 
 # Any character SQLite and JSON can hold (no lone surrogates), NUL and line separators included.
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
@@ -50,9 +51,12 @@ LANE = st.fixed_dictionaries(
 # What simulator/ stores as a reply's metrics: any JSON object (ints kept exact, as JSON does).
 JSON_LEAF = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | NUMBER | TEXT
 METRICS = st.none() | st.dictionaries(
-    TEXT, st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-                       max_leaves=6), max_size=4
-)  # fmt: skip
+    TEXT,
+    st.recursive(
+        JSON_LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=6
+    ),
+    max_size=4,
+)
 SHA256 = st.text("0123456789abcdef", min_size=64, max_size=64)
 REPLY = st.fixed_dictionaries(
     {
@@ -88,13 +92,22 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
         targets = st.tuples(st.integers(0, len(users) - 1), st.integers(0, len(lanes) - 1), REPLY)
         replies = draw(st.lists(targets, max_size=8))
     # A branch from a token copies an earlier reply's first tokens: (that reply's index, how many tokens).
-    branches = [draw(st.none() | st.tuples(st.integers(0, j - 1), st.integers(0, 64))) if j else None
-                for j in range(len(replies))]  # fmt: skip
+    branches = [
+        draw(st.none() | st.tuples(st.integers(0, j - 1), st.integers(0, 64))) if j else None
+        for j in range(len(replies))
+    ]
     count = len(users) + len(replies)
     target = st.none() | st.integers(0, count - 1) if count else st.none()
     annotations = draw(st.lists(st.tuples(target, ANNOTATION), max_size=5))
-    return {"title": draw(TEXT), "notes": draw(TEXT), "lanes": lanes, "users": users, "replies": replies,
-            "branches": branches, "annotations": annotations}  # fmt: skip
+    return {
+        "title": draw(TEXT),
+        "notes": draw(TEXT),
+        "lanes": lanes,
+        "users": users,
+        "replies": replies,
+        "branches": branches,
+        "annotations": annotations,
+    }
 
 
 def no_opening(lane: LaneRow) -> list[dict[str, str]]:
@@ -120,9 +133,13 @@ def _write(session: Session, plan: dict[str, Any]) -> int:
     for (user, lane, reply), branch in zip(plan["replies"], plan["branches"], strict=True):
         diverged = {} if branch is None else {"diverged_from_id": replies[branch[0]], "diverged_at": branch[1]}
         started = repo.start_reply(
-            session=session, conversation_id=cid, lane_id=lanes[lane], parent_id=messages[user],
-            prompt=reply["prompt"], **diverged,
-        )  # fmt: skip
+            session=session,
+            conversation_id=cid,
+            lane_id=lanes[lane],
+            parent_id=messages[user],
+            prompt=reply["prompt"],
+            **diverged,
+        )
         assert started.id is not None
         if reply["status"] is None:
             repo.update_reply(session=session, message_id=started.id, content=reply["content"], tokens=reply["tokens"])
@@ -175,7 +192,9 @@ def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine.dispose()
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(plan=conversations())
 def test_export_import_export_round_trips(
     shared_engine: Engine, without_ids: Callable[[dict[str, Any]], dict[str, Any]], plan: dict[str, Any]

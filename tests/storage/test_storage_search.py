@@ -10,23 +10,58 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlmodel import Session
-from testsupport import _id
+from testsupport import _id, examples
 
 from storage import repo
 from storage.db import alembic_config
 from storage.search import fts_query
 from storage.tables import Lane
 
-HOSTILE = ['"', '""', "*", "NOT", "OR", "AND", "NEAR", "a:b", "-x", "x -y", "(", ")", "^", "col:x", "'", "\\",
-           "%", "_", "a*b", '"unbalanced', "NEAR(a b)", "title:hello", "+", "{a b}", "a OR", ":", "-"]  # fmt: skip
+HOSTILE = [
+    '"',
+    '""',
+    "*",
+    "NOT",
+    "OR",
+    "AND",
+    "NEAR",
+    "a:b",
+    "-x",
+    "x -y",
+    "(",
+    ")",
+    "^",
+    "col:x",
+    "'",
+    "\\",
+    "%",
+    "_",
+    "a*b",
+    '"unbalanced',
+    "NEAR(a b)",
+    "title:hello",
+    "+",
+    "{a b}",
+    "a OR",
+    ":",
+    "-",
+]
 
 
 def _reply(session: Session, cid: int, lane_id: int, parent_id: int, content: str) -> int:
     reply = repo.start_reply(session=session, conversation_id=cid, lane_id=lane_id, parent_id=parent_id, prompt="")
     repo.finish_reply(
-        session=session, message_id=_id(reply.id), content=content, tokens=None, status="complete",
-        finish_reason="stop", error=None, ttft_ms=None, total_ms=None, tokens_per_s=None,
-    )  # fmt: skip
+        session=session,
+        message_id=_id(reply.id),
+        content=content,
+        tokens=None,
+        status="complete",
+        finish_reason="stop",
+        error=None,
+        ttft_ms=None,
+        total_ms=None,
+        tokens_per_s=None,
+    )
     return _id(reply.id)
 
 
@@ -120,8 +155,12 @@ def test_count_is_the_total_behind_the_pages(session: Session, make_lane: Callab
     assert repo.count_conversations(session=session, query="", model="m2") == 1
     assert repo.count_conversations(session=session, query="penguin seal") == 0
     assert repo.count_conversations(session=session, query=" * - ") == 0  # nothing searchable
-    assert repo.count_conversations(session=session, query="", since=repo.get_conversation(
-        session=session, conversation_id=other).updated_at) == 1  # fmt: skip
+    assert (
+        repo.count_conversations(
+            session=session, query="", since=repo.get_conversation(session=session, conversation_id=other).updated_at
+        )
+        == 1
+    )
     # A conversation found through several messages, notes and its title still counts once.
     repo.set_title(session=session, conversation_id=ids[0], title="penguin parade")
     repo.set_notes(session=session, conversation_id=ids[0], notes="penguin notes")
@@ -159,10 +198,20 @@ def test_fts_query_quotes_every_word() -> None:
     assert fts_query(" * - : ") is None
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=st.text(max_size=30))
-def test_any_text_is_a_safe_query(session: Session, query: str) -> None:
-    repo.search(session=session, query=query)
+def test_any_text_is_a_safe_query_and_finds_the_message_that_says_it(session: Session, query: str) -> None:
+    # Whatever a user types, as a message and then as the search: the search answers (never raises), and it
+    # finds that message's conversation, unless the text is only punctuation, which matches nothing.
+    cid = _id(repo.create_conversation(session=session).id)
+    repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content=query)
+
+    found = _ids(repo.search(session=session, query=query, limit=1000))
+
+    if query.split() and not any(ch.isalnum() for ch in query):
+        assert found == [], query
+    else:
+        assert cid in found, query
 
 
 def test_streaming_reply_is_searchable_as_it_grows(session: Session, make_lane: Callable[..., Lane]) -> None:
@@ -184,7 +233,9 @@ def _index(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     out: dict[str, list[tuple[object, ...]]] = {}
     with engine.connect() as connection:
         for table in ("fts_message", "fts_annotation", "fts_conversation"):
-            connection.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.v_{table} USING fts5vocab(main, {table}, instance)")  # noqa: E501
+            connection.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.v_{table} USING fts5vocab(main, {table}, instance)"
+            )  # noqa: E501
             rows = connection.exec_driver_sql(f"SELECT * FROM temp.v_{table} ORDER BY 1, 2, 3, 4").all()
             out[table] = [tuple(row) for row in rows]
     return out
@@ -202,9 +253,17 @@ def test_index_matches_a_rebuild_after_streaming_edits_and_deletes(
     for n in range(1, len(words) + 1):
         repo.update_reply(session=session, message_id=_id(reply.id), content=" ".join(words[:n]), tokens=None)
     repo.finish_reply(
-        session=session, message_id=_id(reply.id), content="the quick brown fox", tokens=None, status="complete",
-        finish_reason="stop", error=None, ttft_ms=None, total_ms=None, tokens_per_s=None,
-    )  # fmt: skip
+        session=session,
+        message_id=_id(reply.id),
+        content="the quick brown fox",
+        tokens=None,
+        status="complete",
+        finish_reason="stop",
+        error=None,
+        ttft_ms=None,
+        total_ms=None,
+        tokens_per_s=None,
+    )
     note = repo.add_annotation(session=session, message_id=reply.id, note="first note")
     dropped = repo.add_annotation(session=session, conversation_id=kept, note="dropped remark")
     repo.set_title(session=session, conversation_id=kept, title="renamed title")
@@ -234,10 +293,18 @@ def test_rows_from_before_the_migration_are_indexed(engine: Engine, session: Ses
         command.downgrade(config, "0001")
     # Plain SQL: the tables as they were at 0001 lack the columns later revisions added to the models.
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO conversation (id, title, notes, created_at, updated_at)"
-                                " VALUES (1, 'old transcript', '', '2026-01-01', '2026-01-01')"))
-        connection.execute(text("INSERT INTO message (conversation_id, role, content, status, created_at)"
-                                " VALUES (1, 'user', 'an ancient question', 'complete', '2026-01-01')"))
+        connection.execute(
+            text(
+                "INSERT INTO conversation (id, title, notes, created_at, updated_at)"
+                " VALUES (1, 'old transcript', '', '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO message (conversation_id, role, content, status, created_at)"
+                " VALUES (1, 'user', 'an ancient question', 'complete', '2026-01-01')"
+            )
+        )
     cid = 1
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -306,8 +373,11 @@ def test_every_hit_on_every_page_has_its_best_passage(
     for sort in ("newest", "most_annotated"):
         for offset in (0, 10, 20):
             for hit in repo.search(session=session, query="heron", limit=10, offset=offset, sort=sort):  # type: ignore[arg-type]
-                expected = {"reply": "grey **heron** number", "note": "a **heron** in the note",
-                            "title": "**heron** watch"}[where[hit.conversation_id]]  # fmt: skip
+                expected = {
+                    "reply": "grey **heron** number",
+                    "note": "a **heron** in the note",
+                    "title": "**heron** watch",
+                }[where[hit.conversation_id]]
                 assert expected in hit.snippet, (where[hit.conversation_id], hit.snippet)
                 seen.append(hit.conversation_id)
     assert sorted(seen) == sorted([*where, *where])  # every conversation once per sort

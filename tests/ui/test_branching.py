@@ -76,8 +76,10 @@ def test_an_edited_message_starts_a_branch_and_the_old_one_can_be_continued(serv
 
     turns = service.path(cid)
     assert [t.user.content for t in turns] == ["What is the capital of Italy?"]
-    assert [m.content for m in turns[0].user_versions] == ["What is the capital of France?",
-                                                          "What is the capital of Italy?"]  # fmt: skip
+    assert [m.content for m in turns[0].user_versions] == [
+        "What is the capital of France?",
+        "What is the capital of Italy?",
+    ]
     assert message(service, edited.message_id).parent_id == turns[0].user.id
     # The old branch is still there, whole, and continuing it keeps it.
     old = {user_choice(None): original[0].user.id or 0}
@@ -127,4 +129,3 @@ def test_replay_repeats_a_sampled_reply_exactly(service: Conversations) -> None:
     assert first.seed is not None and again.seed == first.seed
     assert again.model_sha256 and again.model_sha256 == first.model_sha256
     assert again.content == first.content and again.content.strip()
-

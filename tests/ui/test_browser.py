@@ -13,7 +13,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
 QUESTION = "What is the capital of France?"
 # Per reply container: its text so far, and whether its caption says the reply has ended.

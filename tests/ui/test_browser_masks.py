@@ -19,7 +19,7 @@ from personas.cards import import_card
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
 CARD = {
     "spec": "chara_card_v2",
@@ -39,8 +39,9 @@ SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunni
 
 
 def wait_for_part(page: Any, kind: str, text: str) -> None:
-    page.wait_for_function(f"() => ({PARTS_JS})({json.dumps(kind)}).some(t => t.includes({json.dumps(text)}))",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => ({PARTS_JS})({json.dumps(kind)}).some(t => t.includes({json.dumps(text)}))", timeout=30_000
+    )
 
 
 def settle(page: Any) -> None:

@@ -17,7 +17,7 @@ from test_browser import ask_every_lane
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
 QUESTION = "Describe the planet Mars in one sentence."
 HOSTILE_NOTE = "<script>window.hacked=1</script><b>bold</b> <img src=x onerror=window.hacked=2>"

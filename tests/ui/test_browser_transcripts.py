@@ -20,7 +20,7 @@ from ui.service.settings import Settings
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
 TITLE = "<b>x</b> walrus log"
 NOTES = "<script>window.hacked=1</script>"
@@ -40,18 +40,40 @@ def _seed() -> int:
             repo.set_notes(session=s, conversation_id=cid, notes=NOTES)
             for conversation, answers in ((other, ["Penguins swim."]), (cid, ["Walruses are big.", REPLY])):
                 lane = repo.add_lane(
-                    session=s, conversation_id=conversation, position=0, label="base@assistant", kind="simulator",
-                    model="base", mask_name="assistant", mask_snapshot=None, system_prompt=None, settings=SamplingSettings(
-                    temperature=0.0, top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[]),
-                )  # fmt: skip
+                    session=s,
+                    conversation_id=conversation,
+                    position=0,
+                    label="base@assistant",
+                    kind="simulator",
+                    model="base",
+                    mask_name="assistant",
+                    mask_snapshot=None,
+                    system_prompt=None,
+                    settings=SamplingSettings(temperature=0.0, top_p=1.0, top_k=40, max_tokens=16, seed=1, stop=[]),
+                )
                 user = repo.add_user_message(session=s, conversation_id=conversation, parent_id=None, content="Tell me")
                 replies = []
                 for answer in answers:
-                    reply = repo.start_reply(session=s, conversation_id=conversation, lane_id=lane.id or 0,
-                                             parent_id=user.id, prompt="Tell me")  # fmt: skip
-                    repo.finish_reply(session=s, message_id=reply.id or 0, content=answer, tokens=None,
-                                      status="complete", finish_reason="stop", error=None, ttft_ms=10.0,
-                                      total_ms=50.0, tokens_per_s=40.0, seed=3)  # fmt: skip
+                    reply = repo.start_reply(
+                        session=s,
+                        conversation_id=conversation,
+                        lane_id=lane.id or 0,
+                        parent_id=user.id,
+                        prompt="Tell me",
+                    )
+                    repo.finish_reply(
+                        session=s,
+                        message_id=reply.id or 0,
+                        content=answer,
+                        tokens=None,
+                        status="complete",
+                        finish_reason="stop",
+                        error=None,
+                        ttft_ms=10.0,
+                        total_ms=50.0,
+                        tokens_per_s=40.0,
+                        seed=3,
+                    )
                     replies.append(reply.id)
             repo.add_annotation(session=s, message_id=replies[1], tags=["<b>tag</b>"], rating=1, note=NOTE)
             repo.add_annotation(session=s, message_id=replies[0], rating=-1)

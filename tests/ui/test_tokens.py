@@ -227,8 +227,10 @@ def test_branch_here_returns_the_chosen_alternative_in_the_run_it_was_clicked(la
 
 
 def test_markup_in_tokens_and_alternatives_is_shown_literally(html: list[Token]) -> None:
-    hostile = [Token(text=t, p=0.5, top=[Alternative(text=t, p=0.5), *(Alternative(text=h, p=0.05) for h in HOSTILE)])
-               for t in HOSTILE]  # fmt: skip
+    hostile = [
+        Token(text=t, p=0.5, top=[Alternative(text=t, p=0.5), *(Alternative(text=h, p=0.05) for h in HOSTILE)])
+        for t in HOSTILE
+    ]
     tokens = hostile + html
     at = render(tokens)
     markdown = at.markdown[0].value
@@ -323,6 +325,7 @@ def click_point(page: Any, n: int) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_in_chromium_markup_stays_text_and_a_chart_click_leads_to_a_branch(
     browser: Browser, tmp_path: Path, latex: list[Token]
 ) -> None:
@@ -336,10 +339,22 @@ def test_in_chromium_markup_stays_text_and_a_chart_click_leads_to_a_branch(
     script.write_text(BROWSER_APP)
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-        "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-        "--", str(data),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        str(data),
+    ]
     with streamlit_server(command, port, cwd=tmp_path, log=tmp_path / "server.log") as url:
         page = browser.new_page(viewport={"width": 1200, "height": 1400})
         dialogs: list[str] = []  # an alert() would mean token text ran as script

@@ -62,22 +62,41 @@ class Seed:
         with Session(self.engine) as s:
             cid = _id(repo.create_conversation(session=s, title=title).id)
             lanes = [
-                _id(repo.add_lane(
-                    session=s, conversation_id=cid, position=i, label=f"{model}@{mask}" if mask else model,
-                    kind="simulator" if model == "base" else "chat", model=model, mask_name=mask, mask_snapshot=None,
-                    system_prompt=None, settings=SamplingSettings(temperature=0.0, max_tokens=16, seed=1, top_p=1.0),
-                ).id)
+                _id(
+                    repo.add_lane(
+                        session=s,
+                        conversation_id=cid,
+                        position=i,
+                        label=f"{model}@{mask}" if mask else model,
+                        kind="simulator" if model == "base" else "chat",
+                        model=model,
+                        mask_name=mask,
+                        mask_snapshot=None,
+                        system_prompt=None,
+                        settings=SamplingSettings(temperature=0.0, max_tokens=16, seed=1, top_p=1.0),
+                    ).id
+                )
                 for i, model in enumerate(models)
-            ]  # fmt: skip
+            ]
             user = repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content=question)
             replies = []
             for i, answer in enumerate(answers):
-                reply = repo.start_reply(session=s, conversation_id=cid, lane_id=lanes[i % len(lanes)],
-                                         parent_id=user.id, prompt=question)  # fmt: skip
+                reply = repo.start_reply(
+                    session=s, conversation_id=cid, lane_id=lanes[i % len(lanes)], parent_id=user.id, prompt=question
+                )
                 repo.finish_reply(
-                    session=s, message_id=_id(reply.id), content=answer, tokens=None, status="complete",
-                    finish_reason="stop", error=None, ttft_ms=12.0, total_ms=80.0, tokens_per_s=40.0, seed=7,
-                )  # fmt: skip
+                    session=s,
+                    message_id=_id(reply.id),
+                    content=answer,
+                    tokens=None,
+                    status="complete",
+                    finish_reason="stop",
+                    error=None,
+                    ttft_ms=12.0,
+                    total_ms=80.0,
+                    tokens_per_s=40.0,
+                    seed=7,
+                )
                 replies.append(_id(reply.id))
         return cid, replies
 
@@ -418,8 +437,9 @@ def _assert_no_live_markup(at: AppTest) -> None:
 
 @pytest.mark.model
 def test_html_and_script_show_as_text(app: AppTest, seed: Seed) -> None:
-    cid, [reply] = seed.conversation(BOLD_TAG, "Say something", [f"walrus {HOSTILE} https://evil.example"],
-                                     models=("base",))  # fmt: skip
+    cid, [reply] = seed.conversation(
+        BOLD_TAG, "Say something", [f"walrus {HOSTILE} https://evil.example"], models=("base",)
+    )
     seed.annotate(reply, tags=(BOLD_TAG,), note=f"walrus note {HOSTILE} {BOLD_TAG}")
     with Session(seed.engine) as s:
         repo.set_notes(session=s, conversation_id=cid, notes=f"{HOSTILE}\n{BOLD_TAG}")
