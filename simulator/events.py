@@ -51,6 +51,9 @@ def _significant(p: float) -> float:
     return float(f"{p:.4g}")
 
 
+MAX_SEED = 2**32 - 1  # llama.cpp takes a 32-bit unsigned seed
+
+
 class SamplingSettings(BaseModel):
     """What a lane passes to its model on every turn."""
 
@@ -60,7 +63,7 @@ class SamplingSettings(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     top_k: int = Field(default=40, ge=0)
     max_tokens: int = Field(default=128, ge=1, le=4096)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     stop: list[str] = Field(default_factory=list)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from simulator.events import SamplingSettings
+from simulator.events import MAX_SEED, SamplingSettings
 from ui.cli.common import USER_ERRORS, fail, settings, workspace
 from ui.service.conversations import MAX_SAMPLES, TurnUpdate, parse_lane_spec
 from ui.service.models import Lane
@@ -69,7 +69,12 @@ def serve(port: int | None, host: str | None) -> None:
 @click.option("--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), default=0.7, show_default=True)
-@click.option("--seed", type=int, default=None, help="Fixed seed for every lane (default: random, recorded).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=None,
+    help="Fixed seed for every lane (default: random, recorded).",
+)
 @click.option(
     "--samples",
     type=click.IntRange(1, MAX_SAMPLES),

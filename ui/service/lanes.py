@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from personas.mask import Mask
 from simulator.errors import LaneSpecError
-from simulator.events import SamplingSettings
+from simulator.events import MAX_SEED, SamplingSettings
 from simulator.turn import LaneConfig
 from storage.tables import Lane
 
@@ -103,7 +103,7 @@ def sample_configs(lane: Lane, samples: int, overrides: Mapping[str, Any] | None
         replace(
             config,
             key=f"{config.key}-s{n}",
-            settings=config.settings.model_copy(update={"seed": None if seed is None else seed + n}),
+            settings=config.settings.model_copy(update={"seed": None if seed is None else (seed + n) % (MAX_SEED + 1)}),
         )
         for n in range(samples)
     ]
