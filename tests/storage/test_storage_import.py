@@ -209,7 +209,11 @@ BROKEN = [
     ("hot reply", _set("messages.1.settings", {"temperature": 50}), r"messages\[1\]" + ROW + "settings.temperature"),
     ("odd setting", _set("messages.1.settings", {"foo": 1}), r"settings.foo: Extra inputs are not permitted"),
     ("settings list", _set("messages.1.settings", [0.8]), r"settings: Input should be a valid dictionary"),
-    ("setting seed 2**70", _set("messages.1.settings", {"seed": 2**70}), r"settings\.seed: Input should be less than or equal to 4294967295"),
+    (
+        "setting seed 2**70",
+        _set("messages.1.settings", {"seed": 2**70}),
+        r"settings\.seed: Input should be less than or equal to 4294967295",
+    ),
     # Tokens as simulator.events.Token.compact writes them.
     (
         "tokens of anything",
