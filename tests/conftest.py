@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from testsupport import free_port, stop_process, wait_for_server
+from testsupport import chat_server, free_port
 
 import simulator  # noqa: F401 - sets GOMP_SPINCOUNT before any test imports llama_cpp (10x slower otherwise)
-from simulator.bundled import smollm2_chat_path
 from simulator.registry import Registry
 
 # One llama.cpp thread: other test runs share the two cores, and a decode split over two threads waits
@@ -37,29 +33,5 @@ def registry() -> Iterator[Registry]:
 @pytest.fixture(scope="session")
 def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2; yields its base URL (`.../v1`)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("openai-server") / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_chat_path()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--n_threads",
-        str(TEST_THREADS),
-    ]
-    env = {**os.environ, "GOMP_SPINCOUNT": "10000"}
-    with log.open("w") as output:  # a file, not a pipe: llama.cpp's loading chatter would fill a pipe and block
-        server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_server(f"{base}/models", server, timeout=120, log=log)
+    with chat_server(tmp_path_factory.mktemp("openai-server") / "server.log") as (_, base):
         yield base
-    finally:
-        stop_process(server)

@@ -7,8 +7,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -108,6 +110,42 @@ def streamlit_server(command: list[str], port: int, cwd: Path, log: Path, timeou
         wait_for_server(f"{url}/_stcore/health", process, timeout, log)
         yield url
     finally:
+        stop_process(process)
+
+
+@contextmanager
+def chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2 on one thread, its output in `log`;
+    yields the process and its base URL (`.../v1`) once it answers, and stops it on the way out (continuing it
+    first if a test SIGSTOPped it: a stopped process would not act on SIGTERM)."""
+    from simulator.bundled import smollm2_chat_path
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm2_chat_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        "1",
+    ]
+    env = {**os.environ, "GOMP_SPINCOUNT": "10000"}  # see simulator/__init__.py
+    with log.open("w") as output:  # a file, not a pipe: llama.cpp's loading chatter would fill a pipe and block
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_server(f"{base}/models", process, timeout=120, log=log)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
         stop_process(process)
 
 

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_db
-from testsupport import free_port, stop_process, wait_for_server
-
-from simulator.bundled import smollm2_chat_path
+from testsupport import chat_server
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -29,33 +27,8 @@ FIRST_TOKEN_S, STALL_S, SLACK_S = 6, 3, 5
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_chat_path()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--n_threads",
-        "1",
-    ]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, env={**os.environ, "GOMP_SPINCOUNT": "10000"}, stdout=output, stderr=output)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_server(f"{base}/models", process, timeout=120, log=log)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-        stop_process(process)
+    with chat_server(tmp_path / "server.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

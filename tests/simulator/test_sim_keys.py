@@ -22,10 +22,10 @@ from ui.service.settings import Settings
 # Every test here drives litellm, whose first import costs about 9 s: more than the quick loop can carry.
 pytestmark = pytest.mark.slow
 
-OPENAI_KEY = "sk-test-openai-SECRET"
-ANTHROPIC_KEY = "sk-ant-test-anthropic-SECRET"
-OLLAMA_KEY = "test-ollama-SECRET-key"
-SERVER_KEY = "test-my-server-key-VALUE"
+OPENAI_KEY = "fake-openai-key-for-tests"
+ANTHROPIC_KEY = "fake-anthropic-key-for-tests"
+OLLAMA_KEY = "fake-ollama-key-for-tests"
+SERVER_KEY = "fake-server-key-for-tests"
 SETTINGS = SamplingSettings(temperature=0.0, max_tokens=8)
 MESSAGES = [{"role": "user", "content": "Hello?"}]
 

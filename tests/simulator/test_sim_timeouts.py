@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,10 +16,9 @@ from pathlib import Path
 import pytest
 from lanesupport import tokens_of
 from standins import HeaderRecordingServer
-from testsupport import free_port, stop_process, wait_for_server
+from testsupport import chat_server
 
 from personas.mask import HistoryTurn
-from simulator.bundled import smollm2_chat_path
 from simulator.chat import ChatModel
 from simulator.errors import LaneError, LaneTimeout
 from simulator.events import LaneEvent, SamplingSettings
@@ -40,41 +38,17 @@ HI = [{"role": "user", "content": "Hi"}]
 
 
 @contextmanager
-def chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2; the process and its `/v1` URL."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_chat_path()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--n_threads",
-        "1",
-    ]
-    with log.open("w") as output:  # a file: llama.cpp's loading chatter would fill a pipe and block the server
-        server = subprocess.Popen(command, env={**os.environ, "GOMP_SPINCOUNT": "10000"}, stdout=output, stderr=output)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_server(f"{base}/models", server, timeout=120, log=log)
-        # The first request pays for warming up; the limits under test are about a server that stops.
+def warm_chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A chat server that has answered once: the first request pays for warming up, and the limits under test
+    are about a server that stops."""
+    with chat_server(log) as (server, base):
         list(ChatModel("openai/smollm2", api_base=base).stream(HI, SHORT))
         yield server, base
-    finally:
-        if server.poll() is None:
-            os.kill(server.pid, signal.SIGCONT)  # a stopped process would not act on SIGTERM
-        stop_process(server)
 
 
 @pytest.fixture(scope="module")
 def stoppable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    with chat_server(tmp_path_factory.mktemp("stoppable") / "server.log") as running:
+    with warm_chat_server(tmp_path_factory.mktemp("stoppable") / "server.log") as running:
         yield running
 
 
@@ -187,7 +161,7 @@ def test_the_total_limit_ends_a_lane_that_is_still_streaming(stoppable: tuple[su
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_server_killed_mid_reply_says_so_in_the_apps_words(tmp_path: Path) -> None:
-    with chat_server(tmp_path / "server.log") as (server, base):
+    with warm_chat_server(tmp_path / "server.log") as (server, base):
         model = ChatModel("openai/smollm2", api_base=base, timeouts=LIMITS)
         received = []
         with pytest.raises(LaneError) as failed:
@@ -225,7 +199,7 @@ def test_a_failing_server_is_asked_once() -> None:
 def test_a_failing_cloud_provider_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # No api_base, so litellm builds the OpenAI client itself: the lane's max_retries=0 must reach it.
     with HeaderRecordingServer() as server:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-SECRET")
+        monkeypatch.setenv("OPENAI_API_KEY", "fake-openai-key-for-tests")
         monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/fail/v1")
         with pytest.raises(LaneError):
             list(ChatModel("openai/gpt-4o-mini", timeouts=LIMITS).stream(HI, SHORT))

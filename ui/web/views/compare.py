@@ -145,7 +145,11 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         st.error(escape_markdown(str(e)))
         st.button("New conversation", key="gone-new", on_click=_new_conversation)
         return
-    if prompt is not None:
+    if prompt is not None and turn_manager().running(conversation_id):
+        # One turn at a time per conversation: the next one's history needs this one's replies.
+        st.warning("The lanes are still writing: wait for them, or press Stop. Not sent; your message:")
+        st.code(prompt, language=None, wrap_lines=True)
+    elif prompt is not None:
         # Starts the turn and redraws: its replies then stream in their cells, and the sidebar has the title.
         send_turn(review, prompt)
     title = review.view.conversation.title
@@ -206,13 +210,11 @@ def render() -> None:
     if state.get("draft_lanes") is None and state["conversation_id"] is None:
         state["draft_lanes"] = _new_draft(_default_specs(current))
     _sidebar(resources.transcripts(current))
-    # Read before the lanes are drawn: the first message turns the draft into a saved conversation.
+    # Read before the lanes are drawn: the first message turns the draft into a saved conversation. The box
+    # never changes while a turn runs: a changed placeholder or state is a new widget, and the old one would
+    # stay on the page, faded, for as long as the page follows the turn.
     conversation_id = state["conversation_id"]
-    # One turn at a time per conversation: the next one's history needs this one's replies.
-    busy = conversation_id is not None and bool(turn_manager().running(conversation_id))
-    prompt = st.chat_input(
-        "The lanes are writing… (Stop ends them early)" if busy else "Message every lane", disabled=busy
-    )
+    prompt = st.chat_input("Message every lane")
     if prompt and conversation_id is None:
         conversation_id = _start(service, prompt)
         _follow_the_address()
