@@ -15,7 +15,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from streamlit.testing.v1 import AppTest
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # for testsupport's server helpers
 
-from testsupport import free_port, stop_process, wait_for_server  # noqa: E402
+from testsupport import serve_script  # noqa: E402
 
 import simulator  # noqa: E402, F401 - sets GOMP_SPINCOUNT before llama.cpp loads
 from simulator.base import Finished  # noqa: E402
@@ -126,28 +125,7 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
         data, page_file = Path(folder) / "reply.json", Path(folder) / "page.py"
         data.write_text(json.dumps(compact))
         page_file.write_text(BROWSER_PAGE)
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(page_file),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-            "--",
-            str(data),
-        ]
-        server = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for_server(f"{url}/_stcore/health", server, timeout=60)
+        with serve_script(page_file, str(data), cwd=Path(folder), log=Path(folder) / "server.log") as url:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=["--headless=new", "--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1200, "height": 1000})
@@ -160,8 +138,6 @@ def browser_rounds(compact: list[list[object]], rounds: int) -> dict[str, list[f
                     page.wait_for_function(DRAWN[show], arg=len(compact), timeout=30_000, polling="raf")
                     times[show].append(time.perf_counter() - started)
                 browser.close()
-        finally:
-            stop_process(server)
     return {name: values[1:] for name, values in times.items()}
 
 

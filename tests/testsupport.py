@@ -114,6 +114,31 @@ def streamlit_server(command: list[str], port: int, cwd: Path, log: Path, timeou
 
 
 @contextmanager
+def serve_script(script: Path, *args: str, cwd: Path, log: Path) -> Iterator[str]:
+    """Serve one Streamlit script (its own arguments after `--`) on a free port; yield its base URL."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        *args,
+    ]
+    with streamlit_server(command, port, cwd=cwd, log=log) as url:
+        yield url
+
+
+@contextmanager
 def chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2 on one thread, its output in `log`;
     yields the process and its base URL (`.../v1`) once it answers, and stops it on the way out (continuing it

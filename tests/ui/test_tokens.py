@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import re
 import string
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
-from testsupport import free_port, streamlit_server
+from testsupport import serve_script
 
 from simulator.base import Finished
 from simulator.events import Alternative, SamplingSettings, Token
@@ -337,25 +336,7 @@ def test_in_chromium_markup_stays_text_and_a_chart_click_leads_to_a_branch(
     data.write_text(json.dumps([t.compact() for t in tokens]))
     script = tmp_path / "token_page.py"
     script.write_text(BROWSER_APP)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-        "--",
-        str(data),
-    ]
-    with streamlit_server(command, port, cwd=tmp_path, log=tmp_path / "server.log") as url:
+    with serve_script(script, str(data), cwd=tmp_path, log=tmp_path / "server.log") as url:
         page = browser.new_page(viewport={"width": 1200, "height": 1400})
         dialogs: list[str] = []  # an alert() would mean token text ran as script
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from simulator.events import FidelityMetrics, Reply, SamplingSettings, Status, Timings, Token
 from simulator.registry import ModelStatus
@@ -31,6 +31,9 @@ __all__ = [
     "Selection",
     "Turn",
 ]
+
+
+Stored = TypeVar("Stored", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,8 @@ class SavedMessage:
             timings=Timings(ttft_ms=row.ttft_ms, total_ms=row.total_ms, tokens_per_s=row.tokens_per_s),
             seed=row.seed,
             model_sha256=row.model_sha256,
-            metrics=_metrics(row.metrics),
-            settings=_settings(row.settings),
+            metrics=_decoded(FidelityMetrics, row.metrics),
+            settings=_decoded(SamplingSettings, row.settings),
             diverged_from_id=row.diverged_from_id,
             diverged_at=row.diverged_at,
             created_at=row.created_at,
@@ -110,20 +113,13 @@ class SavedMessage:
         )
 
 
-def _metrics(stored: dict[str, Any] | None) -> FidelityMetrics | None:
+def _decoded(model: type[Stored], stored: dict[str, Any] | None) -> Stored | None:
+    """Stored JSON as its model; None when there is none, or when another version wrote it differently (the
+    reply still shows, without what could not be read)."""
     if not stored:
         return None
     try:
-        return FidelityMetrics.model_validate(stored)
-    except ValidationError:
-        return None  # written by another version: the reply still shows, without badges
-
-
-def _settings(stored: dict[str, Any] | None) -> SamplingSettings | None:
-    if not stored:
-        return None
-    try:
-        return SamplingSettings.model_validate(stored)
+        return model.model_validate(stored)
     except ValidationError:
         return None
 

@@ -43,8 +43,7 @@ def _form(
     transcripts: Transcripts,
     key: str,
     *,
-    message_id: int | None,
-    conversation_id: int,
+    message_id: int,
     known_tags: list[str],
     existing: Annotation | None = None,
 ) -> None:
@@ -68,7 +67,7 @@ def _form(
         if existing is not None and existing.id is not None:
             transcripts.update_annotation(existing.id, **values)  # type: ignore[arg-type]
         else:
-            transcripts.annotate(message_id=message_id, conversation_id=conversation_id, **values)  # type: ignore[arg-type]
+            transcripts.annotate(message_id=message_id, **values)  # type: ignore[arg-type]
     except USER_ERRORS as e:  # the reply or the annotation was deleted meanwhile
         st.error(escape_markdown(f"Not saved: {e}"))
         return
@@ -82,9 +81,7 @@ def _delete(transcripts: Transcripts, annotation_id: int) -> None:
         pass  # already gone: the rerun shows the annotations as they are
 
 
-def annotation_editor(
-    transcripts: Transcripts, *, key: str, conversation_id: int, message: SavedMessage, known_tags: list[str]
-) -> None:
+def annotation_editor(transcripts: Transcripts, *, key: str, message: SavedMessage, known_tags: list[str]) -> None:
     """Add an annotation to a reply, or edit or delete the ones there; every change is saved when its button
     is pressed."""
     message_id = message.id
@@ -106,8 +103,7 @@ def annotation_editor(
                     transcripts,
                     f"{key}-form-{annotation.id}",
                     message_id=message_id,
-                    conversation_id=conversation_id,
                     known_tags=known_tags,
                     existing=annotation,
                 )
-    _form(transcripts, f"{key}-new", message_id=message_id, conversation_id=conversation_id, known_tags=known_tags)
+    _form(transcripts, f"{key}-new", message_id=message_id, known_tags=known_tags)

@@ -82,7 +82,6 @@ def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage
         annotation_editor(
             review.transcripts,
             key=f"{key}-annotate",
-            conversation_id=review.conversation_id,
             message=reply,
             known_tags=review.view.known_tags,
         )
@@ -217,7 +216,6 @@ def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
                     annotation_editor(
                         review.transcripts,
                         key=f"{review.key}grid-annotate-{version.id}",
-                        conversation_id=review.conversation_id,
                         message=version,
                         known_tags=review.view.known_tags,
                     )
