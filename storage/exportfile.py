@@ -19,8 +19,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from simulator.events import SamplingSettings
+from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
-from storage.errors import ImportError_
+from storage.errors import ImportError_, InvalidValue
 from storage.tables import LaneKind, MessageStatus, Role
 
 EXPORT_FORMAT = "simulacra.conversation"
@@ -77,6 +78,17 @@ def _settings_in_int64(settings: SamplingSettings) -> SamplingSettings:
         if value is not None and not -(2**63) <= value < 2**63:
             raise PydanticCustomError("int64", "{name} {value} does not fit in 64 bits", {"name": name, "value": value})
     return settings
+
+
+def _reviewer_name(value: str) -> str:
+    # The rule every reviewer name meets when it is saved (storage.annotations), with its own message.
+    try:
+        return check_reviewer(value)
+    except InvalidValue as e:
+        raise PydanticCustomError("reviewer_name", str(e)) from None
+
+
+ReviewerName = Annotated[str, AfterValidator(_reviewer_name)]
 
 
 class _Row(BaseModel):
@@ -159,6 +171,7 @@ class AnnotationRow(_Row):
     tags: list[str] = Field(default_factory=list)
     rating: int | None = Field(default=None, ge=-1, le=1)
     note: str = ""
+    reviewer: ReviewerName | None = None
     created_at: UtcTime | None = None
 
 

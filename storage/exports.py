@@ -160,7 +160,8 @@ def _annotation_lines(notes: list[AnnotationRow]) -> list[str]:
             parts.append(f"rating {a.rating:+d}")
         if a.tags:
             parts.append("tags " + ", ".join(f"`{t}`" for t in a.tags))
-        head = "> **Annotation**" + (": " + " · ".join(parts) if parts else "")
+        head = "> **Annotation**" + (f" by {a.reviewer}" if a.reviewer else "")
+        head += (": " + " · ".join(parts)) if parts else ""
         lines.append(head)
         if a.note:
             lines += [">", *(f"> {line}" for line in a.note.split("\n"))]

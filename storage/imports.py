@@ -269,6 +269,7 @@ def _add_annotations(
             tags=list(a.tags),
             rating=a.rating,
             note=a.note,
+            reviewer=a.reviewer,
             created_at=_when(a.created_at, now),
         )
         for a in source

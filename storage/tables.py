@@ -160,4 +160,7 @@ class Annotation(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
     rating: int | None = None
     note: str = Field(default="", sa_type=Text)
+    # Who wrote it (the reviewer name of the browser session or the CLI); None: saved without one, or before
+    # migration 0005. storage.annotations.check_reviewer is the rule for a name.
+    reviewer: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ui.cli.common import Simulacra, configure_logging
+from ui.cli.common import Simulacra, configure_logging, reviewer_option
 from ui.cli.conversations import ask, branch, list_conversations, serve
 from ui.cli.masks import masks
 from ui.cli.transcripts import annotate, export, import_, search
@@ -12,6 +12,7 @@ from ui.cli.transcripts import annotate, export, import_, search
 
 @click.group(cls=Simulacra, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Also show llama.cpp's log and other diagnostics on stderr.")
+@reviewer_option
 def main(verbose: bool) -> None:
     """Simulacra: base models wearing masks, side by side with chat models."""
     configure_logging(verbose)

@@ -17,11 +17,13 @@ from pydantic import ValidationError
 from simulator.logs import LLAMA_LOGGER
 from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
 from ui.service.settings import Settings, load_dotenv_keys
+from ui.service.transcripts import check_reviewer
 from ui.service.workspace import Workspace, database_name
 
-__all__ = ["USER_ERRORS", "Simulacra", "fail", "settings", "workspace"]
+__all__ = ["USER_ERRORS", "Simulacra", "fail", "reviewer", "reviewer_option", "settings", "workspace"]
 
 _DATABASE = "simulacra.database"  # the click meta key: which database this command opened, for its messages
+_REVIEWER = "simulacra.reviewer"  # the click meta key: the group's --reviewer, for the commands under it
 
 
 def fail(message: str) -> NoReturn:
@@ -51,6 +53,39 @@ def workspace(current: Settings | None = None) -> Workspace:
         return Workspace.open(current)
     except USER_ERRORS as e:
         fail(str(e))
+
+
+def _take_reviewer(context: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Checked as it is parsed, so a bad name is one line before any work; the last one given wins.
+    if value is None:
+        return None
+    try:
+        name = check_reviewer(value)
+    except USER_ERRORS as e:
+        fail(f"--reviewer: {e}")
+    context.meta[_REVIEWER] = name
+    return name
+
+
+def reviewer_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--reviewer NAME`, for the group and for the commands that sign what they write."""
+    return click.option(
+        "--reviewer",
+        default=None,
+        metavar="NAME",
+        expose_value=False,
+        is_eager=True,
+        callback=_take_reviewer,
+        help="Sign annotations with this name (default: SIMULACRA_REVIEWER).",
+    )(command)
+
+
+def reviewer(current: Settings) -> str | None:
+    """The reviewer name this command signs with: --reviewer (the command's, else the group's), else the
+    settings' SIMULACRA_REVIEWER, else none."""
+    context = click.get_current_context(silent=True)
+    given = context.meta.get(_REVIEWER) if context is not None else None
+    return given or current.reviewer
 
 
 def configure_logging(verbose: bool) -> None:

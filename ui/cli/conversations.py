@@ -14,9 +14,11 @@ from typing import Any
 import click
 
 from simulator.events import MAX_SEED, SamplingSettings
-from ui.cli.common import USER_ERRORS, fail, settings, workspace
+from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
+from ui.service.access import PASSWORD_VARIABLE, check_exposure
 from ui.service.conversations import MAX_SAMPLES, TurnUpdate, parse_lane_spec
 from ui.service.models import Lane
+from ui.service.settings import Settings
 
 APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 
@@ -24,9 +26,15 @@ APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 @click.command(name="ui")
 @click.option("--port", type=int, default=None, help="Port (default 8501, or SIMULACRA_PORT).")
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1: this machine only).")
+@reviewer_option
 def serve(port: int | None, host: str | None) -> None:
-    """Serve the app on http://127.0.0.1:8501."""
+    """Serve the app on http://127.0.0.1:8501 (beyond this machine only with SIMULACRA_PASSWORD)."""
     current = settings()
+    host = host or current.host
+    try:
+        check_exposure(host, current.password)
+    except USER_ERRORS as e:
+        fail(str(e))
     command = [
         sys.executable,
         "-m",
@@ -34,7 +42,7 @@ def serve(port: int | None, host: str | None) -> None:
         "run",
         str(APP),
         "--server.address",
-        host or current.host,
+        host,
         "--server.port",
         str(port or current.port),
         "--server.headless",
@@ -46,8 +54,20 @@ def serve(port: int | None, host: str | None) -> None:
         "--global.developmentMode",
         "false",
     ]
-    click.echo(f"Simulacra on http://{host or current.host}:{port or current.port}")
-    os.execv(command[0], command) if os.name == "posix" else sys.exit(subprocess.call(command))
+    click.echo(f"Simulacra on http://{host}:{port or current.port}")
+    env = _app_environment(current)
+    os.execve(command[0], command, env) if os.name == "posix" else sys.exit(subprocess.call(command, env=env))
+
+
+def _app_environment(current: Settings) -> dict[str, str]:
+    # The password and reviewer reach the app through its environment, never its command line (which any local
+    # user can read in `ps`), wherever they were set: .env, simulacra.toml or the variables themselves.
+    env = dict(os.environ)
+    if current.password is not None:
+        env[PASSWORD_VARIABLE] = current.password.get_secret_value()
+    if name := reviewer(current):
+        env["SIMULACRA_REVIEWER"] = name
+    return env
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ui.cli.common import USER_ERRORS, fail, workspace
+from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
 from ui.service.exports import FORMATS
 from ui.service.transcripts import RATINGS, Query
 
@@ -91,12 +91,16 @@ def search(
 @click.option("--tag", "tags", multiple=True, help="in-character, broke-character, refused, hallucinated, ...")
 @click.option("--rating", type=int, default=None, help="-1 (bad), 0 or +1 (good).")
 @click.option("--note", default="")
+@reviewer_option
 def annotate(message_id: int, tags: tuple[str, ...], rating: int | None, note: str) -> None:
-    """Tag, rate or note a reply."""
+    """Tag, rate or note a reply, signed with the reviewer name."""
     if rating is not None and rating not in RATINGS:
         fail(f"--rating is -1, 0 or +1, not {rating}")
+    current = settings()
+    signed = reviewer(current)
     try:
-        annotation = workspace().transcripts.annotate(message_id=message_id, tags=tags, rating=rating, note=note)
+        transcripts = workspace(current).transcripts
+        annotation = transcripts.annotate(message_id=message_id, tags=tags, rating=rating, note=note, reviewer=signed)
     except USER_ERRORS as e:
         fail(str(e))
-    click.echo(f"annotation {annotation.id} on message {message_id}")
+    click.echo(f"annotation {annotation.id} on message {message_id}" + (f" by {signed}" if signed else ""))

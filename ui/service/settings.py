@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from simulator.registry import ModelEntry, Registry
 from simulator.watchdog import Timeouts
+from storage.annotations import check_reviewer
 
 
 def default_data_dir() -> Path:
@@ -88,6 +89,23 @@ class Settings(BaseSettings):
     default_lanes: list[str] = Field(default_factory=lambda: ["base@raw", "base@assistant", "chat"])
     models: list[ModelConfig] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    # Asked of every browser session; required when the app listens beyond this machine (ui.service.access).
+    # A SecretStr: it shows as ********** in any repr, log or error message.
+    password: SecretStr | None = None
+    # The name annotations are signed with (the CLI's --reviewer and the web sidebar start from it).
+    reviewer: str | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _password_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("the password is empty: unset SIMULACRA_PASSWORD or give it a value")
+        return value
+
+    @field_validator("reviewer")
+    @classmethod
+    def _reviewer_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_reviewer(value)  # InvalidValue is a ValueError
 
     @classmethod
     def settings_customise_sources(

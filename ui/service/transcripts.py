@@ -15,13 +15,14 @@ from sqlmodel import Session
 
 from personas.mask import Mask
 from storage import repo
+from storage.annotations import REVIEWER_MAX_LENGTH, check_reviewer
 from storage.imports import describe_problems
 from storage.search import MARK, SearchSort
 from storage.tables import RATINGS
 from ui.service.exports import FORMATS, render
 from ui.service.models import Annotation, Conversation, ConversationSummary, SearchFilters, SearchHit
 
-__all__ = ["MARK", "RATINGS", "Query", "SearchSort", "Transcripts"]
+__all__ = ["MARK", "RATINGS", "REVIEWER_MAX_LENGTH", "Query", "SearchSort", "Transcripts", "check_reviewer"]
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,13 @@ class Transcripts:
         tags: Iterable[str] = (),
         rating: int | None = None,
         note: str = "",
+        reviewer: str | None = None,
     ) -> Annotation:
-        """Tag, rate (-1, 0 or +1) or note a reply, or the whole conversation when message_id is None.
+        """Tag, rate (-1, 0 or +1) or note a reply, or the whole conversation when message_id is None, signed by
+        `reviewer` (None: unsigned).
 
-        Raises NotFound for unknown ids, InvalidValue for a rating outside -1, 0, +1.
+        Raises NotFound for unknown ids, InvalidValue for a rating outside -1, 0, +1 or a reviewer name that
+        check_reviewer refuses.
         """
         with Session(self.engine) as session:
             return repo.add_annotation(
@@ -105,12 +109,21 @@ class Transcripts:
                 tags=list(tags),
                 rating=rating,
                 note=note,
+                reviewer=reviewer,
             )
 
-    def update_annotation(self, annotation_id: int, *, tags: Iterable[str], rating: int | None, note: str) -> None:
+    def update_annotation(
+        self, annotation_id: int, *, tags: Iterable[str], rating: int | None, note: str, reviewer: str | None = None
+    ) -> None:
+        """The editing reviewer signs the annotation (see storage.annotations.update_annotation)."""
         with Session(self.engine) as session:
             repo.update_annotation(
-                session=session, annotation_id=annotation_id, tags=list(tags), rating=rating, note=note
+                session=session,
+                annotation_id=annotation_id,
+                tags=list(tags),
+                rating=rating,
+                note=note,
+                reviewer=reviewer,
             )
 
     def delete_annotation(self, annotation_id: int) -> None:

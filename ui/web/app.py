@@ -1,4 +1,5 @@
-"""The Streamlit entry point: one router, so every page shares the page config and the settings check."""
+"""The Streamlit entry point: one router, so every page shares the page config, the settings check, the password
+gate and the reviewer name."""
 
 from __future__ import annotations
 
@@ -7,18 +8,25 @@ from pydantic import ValidationError
 
 from ui.service.errors import USER_ERRORS
 from ui.web import resources
+from ui.web.widgets.login import signed_in
+from ui.web.widgets.reviewer import reviewer_field
 from ui.web.widgets.view import escape_markdown
 
 st.set_page_config(page_title="Simulacra", layout="wide")
 
 try:
-    resources.settings()
+    current = resources.settings()
 except ValidationError as e:
-    # Every page needs settings; say what to fix instead of failing on each page with a traceback.
-    st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {e}"))
+    # Every page needs settings; say what to fix instead of failing on each page with a traceback. Only where and
+    # what, never the values: a database URL may hold a password, and the page may be shown before sign-in.
+    problems = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg']}" for p in e.errors())
+    st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {problems}"))
     st.stop()
+if not signed_in(current.password):
+    st.stop()  # nothing of the app, not even its page list, before the password
+reviewer_field(current.reviewer)
 try:
-    resources.transcripts()
+    resources.transcripts(current)
 except USER_ERRORS as e:
     st.error(escape_markdown(str(e)))  # a database that cannot be opened: every page needs it
     st.stop()

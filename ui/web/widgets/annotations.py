@@ -8,6 +8,7 @@ import streamlit as st
 from ui.service.errors import USER_ERRORS
 from ui.service.models import Annotation, SavedMessage
 from ui.service.transcripts import Transcripts
+from ui.web.widgets.reviewer import current_reviewer
 from ui.web.widgets.view import escape_markdown
 
 SUGGESTED_TAGS = ("in-character", "broke-character", "refused", "hallucinated", "self-report", "interesting")
@@ -22,8 +23,10 @@ def free_tags(text: str) -> list[str]:
 
 
 def badges(annotation: Annotation) -> str:
-    """Tags and rating as Markdown badges; tag text is escaped, so a tag can never become markup."""
-    parts = [f":blue-badge[{escape_markdown(tag)}]" for tag in annotation.tags]
+    """Who wrote it, tags and rating as Markdown badges; the text is escaped, so a name or tag can never become
+    markup."""
+    parts = [f":violet-badge[:material/person: {escape_markdown(annotation.reviewer)}]"] if annotation.reviewer else []
+    parts += [f":blue-badge[{escape_markdown(tag)}]" for tag in annotation.tags]
     if annotation.rating is not None:
         colour = {1: "green", -1: "red"}.get(annotation.rating, "gray")
         parts.append(f":{colour}-badge[rating {RATING_LABELS.get(annotation.rating, annotation.rating)}]")
@@ -31,10 +34,10 @@ def badges(annotation: Annotation) -> str:
 
 
 def show_annotations(annotations: list[Annotation]) -> None:
-    """What reviewers wrote about a reply, under it."""
+    """What reviewers wrote about a reply, under it, each with its reviewer's name."""
     for annotation in annotations:
-        if annotation.tags or annotation.rating is not None:
-            st.markdown(badges(annotation))
+        if line := badges(annotation):
+            st.markdown(line)
         if annotation.note:
             st.caption(escape_markdown(annotation.note))
 
@@ -59,7 +62,12 @@ def _form(
         note = st.text_area("Note", value=existing.note if existing else "", key=f"{key}-note")
         if not st.form_submit_button("Save" if existing else "Add annotation"):
             return
-    values = {"tags": [*tags, *free_tags(other)], "rating": RATINGS.get(rating), "note": note.strip()}
+    values = {
+        "tags": [*tags, *free_tags(other)],
+        "rating": RATINGS.get(rating),
+        "note": note.strip(),
+        "reviewer": current_reviewer(),
+    }
     if not values["tags"] and values["rating"] is None and not values["note"]:
         st.warning("Pick a tag, a rating or write a note first.")
         return
