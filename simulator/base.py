@@ -9,6 +9,7 @@ model (the weights, and llama.cpp's repacked copy of them, exist once), and prom
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Generator, Iterator
@@ -27,7 +28,7 @@ from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, new_context, new_sampler
-from simulator.stops import decode_complete, find_stop, stop_prefix_overlap, trim_to
+from simulator.stops import StopWriter
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -207,7 +208,7 @@ class Simulator:
         try:
             cue_probabilities = drain(read_prompt(context, prompt, cue_targets, last=True))
             sampler = new_sampler(settings, seed)
-            writer = _Writer([s for s in settings.stop if s], reply_prefix)
+            writer = StopWriter([s for s in settings.stop if s], reply_prefix)
             reason = yield from self._generate(context, sampler, writer, max_tokens, alternatives, cancel)
             cue_p = float(np.prod(cue_probabilities)) if cue_targets else None
             yield Finished(reason=reason, seed=seed, stop=writer.stopped, cue_p=cue_p)
@@ -220,7 +221,7 @@ class Simulator:
         self,
         context: Context,
         sampler: internals.LlamaSampler,
-        writer: _Writer,
+        writer: StopWriter,
         max_tokens: int,
         alternatives: int,
         cancel: threading.Event | None,
@@ -298,6 +299,10 @@ class Simulator:
         """
         return drain(self.scoring(context, continuation, key=key))
 
+    def cue_probability(self, context: str, cue: str, *, key: str = "score") -> Generator[None, None, float | None]:
+        """P(`cue` | `context`), every token of it, as a step-wise job."""
+        return math.prod((yield from self.scoring(context, cue, key=key)))
+
     def scoring(self, context: str, continuation: str, *, key: str = "score") -> Generator[None, None, list[float]]:
         """`score` as a step-wise job: yields None after each decode, returns the probabilities.
 
@@ -315,44 +320,6 @@ class Simulator:
             return (yield from read_prompt(scorer, full, range(start, len(full)), last=False))
         finally:
             self._scoring.release(scorer, key)
-
-
-class _Writer:
-    """The reply's text so far, and the tokens held back while they might begin a stop sequence."""
-
-    def __init__(self, stops: list[str], prefix: str) -> None:
-        self.stops = stops
-        self.longest = max((len(s) for s in stops), default=0)
-        self.text = prefix  # a branch's start counts: a stop sequence may begin in it
-        self.shown = len(prefix)  # characters of `text` already handed out
-        self.held: list[Token] = []
-        self.pending = b""  # bytes of a character split across tokens
-        self.stopped: str | None = None
-
-    def add(self, piece: bytes, p: float, top: list[Alternative]) -> list[Token]:
-        """Take one generated token; return the tokens that are now safe to show."""
-        self.pending += piece
-        text = decode_complete(self.pending)
-        if text is None:  # a character split across tokens: wait for the rest
-            self.held.append(Token(text="", p=p, top=top))
-            return []
-        self.pending = b""
-        self.text += text
-        self.held.append(Token(text=text, p=p, top=top))
-        found = find_stop(self.text, self.stops, search_from=max(0, self.shown - self.longest))
-        if found is not None:
-            cut, self.stopped = found
-            shown = list(trim_to(self.held, self.shown, cut))
-            self.held = []
-            return shown
-        if stop_prefix_overlap(self.text, self.stops) == 0:
-            self.shown = len(self.text)
-            return self.flush()
-        return []
-
-    def flush(self) -> list[Token]:
-        held, self.held = self.held, []
-        return held
 
 
 def _always(_position: int) -> bool:

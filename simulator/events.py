@@ -84,6 +84,8 @@ class FidelityMetrics(BaseModel):
     perplexity: exp of the mean negative log probability of the reply's tokens under its own mask.
     raw_perplexity: the same reply's perplexity after the `raw` mask's document for the same history.
     mask_effect: raw_perplexity / perplexity; above 1, the mask made the reply more predictable.
+    mask_effect_unavailable: why there is no mask effect, when the model cannot score a given text (a server
+        that returns no prompt probabilities).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -94,6 +96,7 @@ class FidelityMetrics(BaseModel):
     perplexity: float | None = None
     raw_perplexity: float | None = None
     mask_effect: float | None = None
+    mask_effect_unavailable: str | None = None
 
     def compact(self) -> dict[str, object]:
         """The fields that have a value, rounded for badges and JSON output."""
@@ -172,6 +175,8 @@ class Reply:
         self.error = event.error
         if self.finish_reason == "cancelled":  # the user pressed Stop: kept, but not a finished reply
             self.status, self.error = "incomplete", STOPPED
+        elif failed and self.tokens:  # the server died or stalled mid-reply: what it wrote is kept, unfinished
+            self.status = "incomplete"
         self.seed = event.seed
         self.model_sha256 = event.model_sha256
         self.metrics = event.metrics

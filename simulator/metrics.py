@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from personas.mask import HistoryTurn, Mask
 from simulator.base import Finished, Simulator
 from simulator.events import EndedBy, FidelityMetrics, Token
+from simulator.remote import NoPromptProbabilities, RemoteSimulator
 
 RAW = Mask(name="raw", turn_format="{text}\n")
 _FLOOR = 1e-12  # a stored probability rounded to 0 would make the perplexity infinite
@@ -58,19 +59,24 @@ def perplexity(probabilities: Sequence[float]) -> float | None:
 
 
 def measure(
-    simulator: Simulator, reply: Measured, *, score: bool = True
+    simulator: Simulator | RemoteSimulator, reply: Measured, *, score: bool = True
 ) -> Generator[FidelityMetrics | None, None, None]:
-    """Yields None while it scores, then the metrics. Without `score`, only what needs no decode."""
+    """Yields None while it scores, then the metrics. Without `score`, only what needs no decode (or request).
+    A server that cannot score a given text leaves the mask effect out, with the reason."""
     own = perplexity([t.p for t in reply.tokens if t.p is not None])
     in_character = reply.finished.cue_p if reply.finished is not None else None
     tag = cue(reply.mask, reply.document)
     if score and tag and in_character is None:  # the branch's prefix changed the cue's tokens: score it apart
-        in_character = math.prod((yield from simulator.scoring(reply.document[: -len(tag)], tag, key=reply.key)))
+        in_character = yield from simulator.cue_probability(reply.document[: -len(tag)], tag, key=reply.key)
     raw = own if own is not None and _is_raw(reply) else None
     text = "".join(t.text for t in reply.tokens).lstrip()
+    unavailable = None
     if score and raw is None and own is not None and text:
         # Scored as the raw mask would hold the reply: as a line of its own, so without the space after `Ada:`.
-        raw = perplexity((yield from simulator.scoring(RAW.render(reply.history), text, key=f"{reply.key}:raw")))
+        try:
+            raw = perplexity((yield from simulator.scoring(RAW.render(reply.history), text, key=f"{reply.key}:raw")))
+        except NoPromptProbabilities as e:
+            unavailable = str(e)
     how = ended_by(reply.mask, reply.finished)
     yield FidelityMetrics(
         in_character_p=in_character,
@@ -79,6 +85,7 @@ def measure(
         perplexity=own,
         raw_perplexity=raw,
         mask_effect=raw / own if raw is not None and own else None,
+        mask_effect_unavailable=unavailable,
     )
 
 

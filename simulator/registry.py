@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_l
 from simulator.errors import ModelUnavailable, SimulacraError
 from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
+from simulator.remote import RemoteProbe, RemoteSimulator
+from simulator.remote_apis import RemoteApi
 from simulator.watchdog import Timeouts
 from simulator.worker import LocalWorker, shared_worker
 
@@ -22,7 +25,8 @@ BUNDLED_CHAT = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model a lane can name. `path` for GGUF files, `litellm` for everything reached through litellm;
+    """A model a lane can name. `path` for GGUF files, `litellm` for everything reached through litellm, `api` for
+    a base model on an inference server at `api_base` (`model`: its name there, when it serves several);
     `api_key_env` names the variable holding the key for the server at `api_base` (none: no key is sent)."""
 
     name: str
@@ -32,6 +36,12 @@ class ModelEntry:
     api_base: str | None = None
     description: str = ""
     api_key_env: str | None = None
+    api: RemoteApi | None = None
+    model: str | None = None
+
+    @property
+    def is_remote_simulator(self) -> bool:
+        return self.kind == "simulator" and self.api is not None
 
     @property
     def is_local(self) -> bool:
@@ -51,6 +61,7 @@ class ModelStatus:
     threads: int | None
     key: str
     description: str
+    probe: str | None = None  # a remote simulator's probe: what the server said, or why it could not be asked
 
 
 class Registry:
@@ -72,6 +83,7 @@ class Registry:
         self.local_chat = LocalChatModels(self.worker, n_ctx=n_ctx, n_threads=n_threads)
         self.entries: dict[str, ModelEntry] = {}
         self._simulators: dict[str, Simulator] = {}
+        self._remote: dict[str, RemoteSimulator] = {}
         self._lock = threading.Lock()
         self._provider_installed = False
         self.add(
@@ -122,7 +134,11 @@ class Registry:
             " such as openai/gpt-4o-mini or ollama/llama3"
         )
 
-    def simulator(self, entry: ModelEntry) -> Simulator:
+    def simulator(self, entry: ModelEntry) -> Simulator | RemoteSimulator:
+        """The base model behind `entry`: in-process, or on its server."""
+        return self.remote(entry) if entry.is_remote_simulator else self.local_simulator(entry)
+
+    def local_simulator(self, entry: ModelEntry) -> Simulator:
         if entry.kind != "simulator" or entry.path is None:
             raise ModelUnavailable(f"{entry.name} is a chat model, not a simulator")
         with self._lock:
@@ -131,6 +147,42 @@ class Registry:
                 simulator = Simulator(entry.path(), name=entry.name, n_ctx=self.n_ctx, n_threads=self.n_threads)
                 self._simulators[entry.name] = simulator
             return simulator
+
+    def remote(self, entry: ModelEntry) -> RemoteSimulator:
+        """The one client of a remote simulator (it keeps what the server said when probed)."""
+        if entry.api is None or entry.api_base is None:
+            raise ModelUnavailable(f"{entry.name} is not a base model on a server")
+        with self._lock:
+            remote = self._remote.get(entry.name)
+            if remote is None:
+                remote = RemoteSimulator(
+                    entry.name,
+                    entry.api,
+                    entry.api_base,
+                    model=entry.model,
+                    api_key_env=entry.api_key_env,
+                    timeouts=self.timeouts,
+                )
+                self._remote[entry.name] = remote
+            return remote
+
+    def check(self, entry: ModelEntry) -> None:
+        """Make sure a lane on `entry` can run before anything is saved: a remote simulator's server is probed
+        on first use (later calls reuse what it said).
+
+        Raises:
+            ModelUnavailable: the server cannot be reached, does not speak its API, or does not serve the model.
+        """
+        if entry.is_remote_simulator:
+            self.remote(entry).probe()
+
+    def probe(self, entry: ModelEntry) -> RemoteProbe:
+        """Ask a remote simulator's server again what it serves and returns.
+
+        Raises:
+            ModelUnavailable: as `check`, or `entry` is not a remote simulator.
+        """
+        return self.remote(entry).probe(again=True)
 
     def chat(self, entry: ModelEntry) -> ChatModel:
         if entry.litellm is None:
@@ -161,15 +213,27 @@ class Registry:
             kind=entry.kind,
             source=_source(entry),
             api_base=entry.api_base,
-            context=self.n_ctx if entry.is_local else _known_context(entry),
+            context=self._context(entry),
             threads=(self.n_threads or default_threads()) if entry.is_local else None,
             key=_key_status(entry),
             description=entry.description,
+            probe=self._probe_status(entry),
         )
+
+    def _context(self, entry: ModelEntry) -> int | None:
+        if entry.is_remote_simulator:
+            return self.remote(entry).n_ctx
+        return self.n_ctx if entry.is_local else _known_context(entry)
+
+    def _probe_status(self, entry: ModelEntry) -> str | None:
+        if not entry.is_remote_simulator:
+            return None
+        probed = self.remote(entry).probed
+        return probed.summary() if probed else "not probed yet: it is asked on first use"
 
     def warm(self) -> None:
         """Load the bundled models now, so the first turn does not pay for it."""
-        self.simulator(self.entries["base"]).warm(contexts=2)  # the default lanes have two base lanes
+        self.local_simulator(self.entries["base"]).warm(contexts=2)  # the default lanes have two base lanes
         self.chat(self.entries["chat"])
         self.local_chat.warm(BUNDLED_CHAT.split("/", 1)[1])
         self.model_sha256(self.entries["base"])  # about a second for 245 MB, the first time only
@@ -180,6 +244,8 @@ class Registry:
 
 
 def _source(entry: ModelEntry) -> str:
+    if entry.is_remote_simulator:
+        return f"{entry.api} server" + (f", model {entry.model}" if entry.model else "")
     if entry.path is None:
         return entry.litellm or ""
     try:
@@ -199,6 +265,10 @@ def _known_context(entry: ModelEntry) -> int | None:
 
 
 def _key_status(entry: ModelEntry) -> str:
+    if entry.is_remote_simulator:
+        if not entry.api_key_env:
+            return "not needed"
+        return "present" if os.environ.get(entry.api_key_env) else f"missing: {entry.api_key_env}"
     if entry.is_local or entry.litellm is None or (entry.api_base and not entry.api_key_env):
         return "not needed"
     try:

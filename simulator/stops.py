@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from simulator.events import Token
+from simulator.events import Alternative, Token
 
 
 def decode_complete(data: bytes) -> str | None:
@@ -47,3 +47,41 @@ def trim_to(held: list[Token], shown: int, cut: int) -> Iterator[Token]:
         else:
             yield token.model_copy(update={"text": token.text[: cut - position]})
         position = end
+
+
+class StopWriter:
+    """The reply's text so far, and the tokens held back while they might begin a stop sequence."""
+
+    def __init__(self, stops: list[str], prefix: str) -> None:
+        self.stops = stops
+        self.longest = max((len(s) for s in stops), default=0)
+        self.text = prefix  # a branch's start counts: a stop sequence may begin in it
+        self.shown = len(prefix)  # characters of `text` already handed out
+        self.held: list[Token] = []
+        self.pending = b""  # bytes of a character split across tokens
+        self.stopped: str | None = None
+
+    def add(self, piece: bytes, p: float | None, top: list[Alternative]) -> list[Token]:
+        """Take one generated token; return the tokens that are now safe to show."""
+        self.pending += piece
+        text = decode_complete(self.pending)
+        if text is None:  # a character split across tokens: wait for the rest
+            self.held.append(Token(text="", p=p, top=top))
+            return []
+        self.pending = b""
+        self.text += text
+        self.held.append(Token(text=text, p=p, top=top))
+        found = find_stop(self.text, self.stops, search_from=max(0, self.shown - self.longest))
+        if found is not None:
+            cut, self.stopped = found
+            shown = list(trim_to(self.held, self.shown, cut))
+            self.held = []
+            return shown
+        if stop_prefix_overlap(self.text, self.stops) == 0:
+            self.shown = len(self.text)
+            return self.flush()
+        return []
+
+    def flush(self) -> list[Token]:
+        held, self.held = self.held, []
+        return held

@@ -16,6 +16,7 @@ from simulator.errors import SimulacraError
 from simulator.events import EventKind, FidelityMetrics, LaneEvent, SamplingSettings, Timings, Token
 from simulator.metrics import RAW, Measured, cue, measure
 from simulator.registry import ModelEntry, Registry
+from simulator.remote import RemoteSimulator
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
 
@@ -115,7 +116,7 @@ def _run_chat(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> Non
 
 
 def _document(
-    lane: _Lane, simulator: Simulator, mask: Mask, history: list[HistoryTurn]
+    lane: _Lane, simulator: Simulator | RemoteSimulator, mask: Mask, history: list[HistoryTurn]
 ) -> tuple[str, list[HistoryTurn]]:
     """The document to continue and the history it stands for (old turns dropped to fit, with a notice)."""
     if lane.config.document is not None:
@@ -141,8 +142,9 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
     settings = _sampling(config, mask)
     for token in config.prefix:  # a branch's start, shown as it was
         lane.put("token", token=token, timings=lane.clock.timings())
-    steps: Iterator[Token | Finished] = registry.worker.submit(
-        lambda: simulator.continue_document(
+
+    def continuation() -> Iterator[Token | Finished]:
+        return simulator.continue_document(
             document,
             settings,
             lane_key=config.key,
@@ -150,9 +152,11 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
             cancel=lane.cancel,
             reply_prefix="".join(t.text for t in config.prefix),
             cue=cue(mask, document) if config.metrics else "",
-        ),
-        lane.cancel,
-    )
+        )
+
+    # A remote lane waits on the network in its own thread; only local decodes share the local worker.
+    remote = isinstance(simulator, RemoteSimulator)
+    steps = continuation() if remote else registry.worker.submit(continuation, lane.cancel)
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
     reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
@@ -164,7 +168,7 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         timings=timings,
         seed=settings.seed,
         metrics=metrics,
-        model_sha256=registry.model_sha256(entry),
+        model_sha256=None if remote else registry.model_sha256(entry),
     )
 
 
@@ -192,11 +196,14 @@ def _stream(lane: _Lane, steps: Iterator[Token | Finished]) -> tuple[list[Token]
     return tokens, None
 
 
-def _metrics(lane: _Lane, simulator: Simulator, reply: Measured) -> FidelityMetrics | None:
-    """The reply's metrics; scoring runs on the local worker unless the turn was cancelled."""
+def _metrics(lane: _Lane, simulator: Simulator | RemoteSimulator, reply: Measured) -> FidelityMetrics | None:
+    """The reply's metrics; local scoring runs on the local worker, remote requests in the lane's thread."""
     try:
-        # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
-        scored = _last(lane.registry.worker.submit(lambda: measure(simulator, reply), lane.cancel))
+        if isinstance(simulator, RemoteSimulator):
+            scored = None if lane.cancel.is_set() else _last(measure(simulator, reply))
+        else:
+            # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
+            scored = _last(lane.registry.worker.submit(lambda: measure(simulator, reply), lane.cancel))
     except SimulacraError as e:  # the reply itself is fine: say why its metrics are partial
         lane.put("notice", notice=f"Some mask-fidelity metrics could not be computed: {e}")
         scored = None

@@ -72,9 +72,9 @@ class Conversations:
         """Save a conversation with these lanes; every model and mask is checked before anything is saved.
 
         Raises:
-            MaskError, ModelUnavailable: a lane names an unknown mask or model.
+            MaskError, ModelUnavailable: a lane names an unknown mask or model, or a server that cannot serve it.
         """
-        resolved = [(spec, self.registry.resolve(spec.model).kind, self.mask(spec.mask)) for spec in specs]
+        resolved = [(spec, self._checked_kind(spec), self.mask(spec.mask)) for spec in specs]
         with Session(self.engine) as session:
             conversation = repo.create_conversation(session=session, title=title)
             assert conversation.id is not None
@@ -84,11 +84,17 @@ class Conversations:
 
     def add_lane(self, conversation_id: int, spec: LaneSpec) -> Lane:
         """A new lane in a saved conversation: it answers from the next message on."""
-        kind = self.registry.resolve(spec.model).kind
+        kind = self._checked_kind(spec)
         mask = self.mask(spec.mask)
         with Session(self.engine) as session:
             position = len(repo.list_lanes(session=session, conversation_id=conversation_id))
             return _save_lane(session, conversation_id, position, spec, kind, mask)
+
+    def _checked_kind(self, spec: LaneSpec) -> str:
+        """The lane's model kind, once its model is known to answer (a remote server is asked on first use)."""
+        entry = self.registry.resolve(spec.model)
+        self.registry.check(entry)
+        return entry.kind
 
     def lanes(self, conversation_id: int) -> list[Lane]:
         with Session(self.engine) as session:

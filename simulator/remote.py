@@ -1,0 +1,314 @@
+"""A base model on an inference server: the mask is rendered here and the document sent as a text completion.
+
+It offers what `simulator.base.Simulator` offers a lane (fit, continue_document, scoring, cue_probability), so
+token view, branches, samples, replay and the fidelity metrics work the same wherever the server allows.
+Stop sequences are applied here, as for a local lane (the server is not told them), so a reply never shows a
+stop sequence and the lane knows which one ended it; the stream is closed at the stop and the server stops.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from personas.mask import HistoryTurn, Mask
+from simulator.base import Finished, FittedDocument
+from simulator.errors import LaneError, LaneTimeout, ModelUnavailable
+from simulator.events import FinishReason, SamplingSettings, Token
+from simulator.remote_apis import (
+    RemoteApi,
+    RemoteChunk,
+    RemoteToken,
+    ServerAnswer,
+    llama_server_body,
+    llama_server_chunk,
+    ollama_body,
+    ollama_chunk,
+    ollama_models,
+    openai_body,
+    openai_chunk,
+    openai_models,
+    openai_tokens,
+)
+from simulator.remote_http import RemoteFailure, RemoteHttp, describe_http_error
+from simulator.stops import StopWriter
+from simulator.watchdog import Timeouts, watched
+
+NO_PROMPT_PROBABILITIES = "n/a: this server returns no prompt probabilities"
+_PROBE_TOP_K = 20  # vLLM's and Ollama's default ceiling
+_PROBE_PROMPT = "The capital of France is"
+
+
+class NoPromptProbabilities(LaneError):
+    """The server cannot score a given text (no `echo` with logprobs): the mask effect is not available."""
+
+
+@dataclass(frozen=True)
+class RemoteProbe:
+    """What a server said about itself on first use."""
+
+    model: str
+    served: tuple[str, ...]
+    logprobs: bool
+    top_k: int
+    prompt_logprobs: bool
+    context: int | None
+
+    def summary(self) -> str:
+        if not self.logprobs:
+            probabilities = "no token probabilities (text only)"
+        else:
+            probabilities = f"token probabilities, top-{self.top_k}"
+        prompt = "prompt probabilities" if self.prompt_logprobs else "no prompt probabilities"
+        context = f", context {self.context}" if self.context else ""
+        return f"serves {self.model}: {probabilities}, {prompt}{context}"
+
+
+class RemoteSimulator:
+    """One model on one server, reached through `api`."""
+
+    def __init__(
+        self,
+        name: str,
+        api: RemoteApi,
+        api_base: str,
+        *,
+        model: str | None = None,
+        api_key_env: str | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.model = model
+        self.timeouts = timeouts or Timeouts()
+        self.http = RemoteHttp(name, api_base, api_key_env=api_key_env, timeouts=self.timeouts)
+        self._probe: RemoteProbe | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def n_ctx(self) -> int | None:
+        return self._probe.context if self._probe else None
+
+    # -- probing -----------------------------------------------------------------------------------------
+
+    def probe(self, *, again: bool = False) -> RemoteProbe:
+        """The server's model, whether it returns logprobs and how many alternatives; asked once, then kept.
+
+        Raises:
+            ModelUnavailable: the server cannot be reached, does not speak `api`, or does not serve the model.
+        """
+        with self._lock:
+            if self._probe is None or again:
+                try:
+                    self._probe = self._ask_server()
+                except LaneError as e:
+                    raise ModelUnavailable(str(e)) from None
+            return self._probe
+
+    @property
+    def probed(self) -> RemoteProbe | None:
+        return self._probe
+
+    def _ask_server(self) -> RemoteProbe:
+        served = self._served()
+        model = self._pick(served)
+        top_k = 0
+        for k in (_PROBE_TOP_K, 5, 1):
+            try:
+                tokens = self._one_token(model, _PROBE_PROMPT, k)
+            except RemoteFailure:
+                continue  # a server with a lower ceiling refuses the larger top-k
+            top_k = max((len(t.top) for t in tokens if t.p is not None), default=0)
+            if tokens and tokens[0].p is not None:
+                break
+        else:
+            tokens = self._one_token(model, _PROBE_PROMPT, 0)  # no logprobs at all: text still streams
+        logprobs = bool(tokens) and tokens[0].p is not None
+        return RemoteProbe(model, tuple(served), logprobs, top_k, self._has_prompt_logprobs(model), self._context())
+
+    def _served(self) -> list[str]:
+        if self.api == "ollama":
+            return ollama_models(self.http.get_json("/api/tags"))
+        try:
+            return openai_models(self.http.get_json("/v1/models" if self.api == "llama-server" else "/models"))
+        except ServerAnswer as e:
+            raise RemoteFailure(f"{self.name}: the server at {self.http.api_base}: {e}") from None
+
+    def _pick(self, served: list[str]) -> str:
+        listed = ", ".join(served) or "nothing"
+        if self.model is None:
+            if len(served) == 1:
+                return served[0]
+            raise RemoteFailure(
+                f"{self.name}: the server at {self.http.api_base} serves {listed}; name one as `model` in its"
+                " [[models]] entry"
+            )
+        wanted = {self.model, f"{self.model}:latest"} if self.api == "ollama" else {self.model}
+        for name in served:
+            if name in wanted:
+                return name
+        raise RemoteFailure(
+            f"{self.name}: the server at {self.http.api_base} does not serve the model '{self.model}';"
+            f" it serves {listed}"
+        )
+
+    def _has_prompt_logprobs(self, model: str) -> bool:
+        if self.api != "openai-completions":
+            return False
+        try:
+            reply = self.http.text_completion(model, prompt=_PROBE_PROMPT, max_tokens=1, logprobs=1, echo=True)
+        except RemoteFailure:
+            return False
+        logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}
+        return any(value is not None for value in (logprobs.get("token_logprobs") or [])[1:])
+
+    def _context(self) -> int | None:
+        try:
+            if self.api == "llama-server":
+                props = self.http.get_json("/props")
+                return int(props["default_generation_settings"]["n_ctx"])
+            if self.api == "openai-completions":  # vLLM lists max_model_len with each model
+                models = self.http.get_json("/models").get("data") or []
+                lengths = [int(m["max_model_len"]) for m in models if m.get("max_model_len")]
+                return lengths[0] if lengths else None
+        except (RemoteFailure, KeyError, TypeError, ValueError, AttributeError):
+            return None
+        return None
+
+    # -- one-token requests --------------------------------------------------------------------------------
+
+    def _one_token(self, model: str, prompt: str, k: int) -> list[RemoteToken]:
+        settings = SamplingSettings(max_tokens=1, temperature=0.0, top_k=0, seed=0)
+        if self.api == "openai-completions":
+            kwargs: dict[str, Any] = {"prompt": prompt, "max_tokens": 1, "temperature": 0.0}
+            if k:
+                kwargs["logprobs"] = k
+            reply = self.http.text_completion(model, **kwargs)
+            choice = (reply.get("choices") or [{}])[0]
+            return openai_tokens(choice.get("logprobs"), k) or [RemoteToken(choice.get("text") or "", None, [])]
+        if self.api == "llama-server":
+            answer = self.http.post_json("/completion", llama_server_body(prompt, settings, k, stream=False))
+            chunk = llama_server_chunk(answer, k)
+        else:
+            answer = self.http.post_json("/api/generate", ollama_body(model, prompt, settings, k, stream=False))
+            chunk = ollama_chunk(answer, k)
+        if chunk.error:
+            raise RemoteFailure(f"{self.name}: the server answered: {chunk.error}")
+        return chunk.tokens
+
+    def cue_probability(self, context: str, cue: str, *, key: str = "") -> Generator[None, None, float | None]:
+        """P(the cue's first token | context), read from a one-token request's top-k; None when it is not
+        among them. (The rest of a speaker tag such as `Ada:` is near certain once its first token is.)"""
+        probe = self.probe()
+        if not probe.logprobs:
+            return None
+        yield from ()  # a step-wise job like the local scoring: this one has no steps to yield between
+        tokens = self._one_token(probe.model, context, probe.top_k)
+        if not tokens:
+            return None
+        candidates = [alt for alt in tokens[0].top if alt.text and cue.startswith(alt.text)]
+        return max(candidates, key=lambda alt: len(alt.text)).p if candidates else None
+
+    def scoring(self, context: str, continuation: str, *, key: str = "") -> Generator[None, None, list[float]]:
+        """P(each token of `continuation` | `context`), from the prompt's own logprobs (`echo`).
+
+        Raises:
+            NoPromptProbabilities: the server returns no prompt probabilities.
+        """
+        probe = self.probe()
+        if not probe.prompt_logprobs:
+            raise NoPromptProbabilities(NO_PROMPT_PROBABILITIES)
+        yield from ()  # a step-wise job like the local scoring: this one has no steps to yield between
+        reply = self.http.text_completion(
+            probe.model, prompt=context + continuation, max_tokens=1, logprobs=1, echo=True, temperature=0.0
+        )
+        logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}
+        texts, offsets = logprobs.get("tokens") or [], logprobs.get("text_offset") or []
+        values = logprobs.get("token_logprobs") or []
+        scored = []
+        for text, offset, value in zip(texts, offsets, values, strict=False):
+            if offset + len(text) > len(context) and offset < len(context) + len(continuation) and value is not None:
+                scored.append(math.exp(value))
+        return scored
+
+    # -- documents and generation ------------------------------------------------------------------------
+
+    def fit(self, mask: Mask, history: list[HistoryTurn], max_tokens: int) -> FittedDocument:
+        """The whole rendered document: the server's tokenizer is not here to count it, and a server says
+        itself when a prompt is too long."""
+        return FittedDocument(document=mask.render(history), n_tokens=0, dropped_turns=0)
+
+    def continue_document(
+        self,
+        document: str,
+        settings: SamplingSettings,
+        *,
+        lane_key: str = "",
+        alternatives: int = 5,
+        cancel: threading.Event | None = None,
+        reply_prefix: str = "",
+        cue: str = "",
+    ) -> Iterator[Token | Finished]:
+        """Stream the continuation of `document + reply_prefix` as `Simulator.continue_document` does.
+
+        Raises:
+            ModelUnavailable: the first probe of the server failed.
+            LaneTimeout: no first token, or a stall, within the lane's limits; the tokens so far were yielded.
+            LaneError: the server failed or closed the connection mid-reply.
+        """
+        probe = self.probe()
+        top_k = min(alternatives, probe.top_k) if probe.logprobs else 0
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        request = settings.model_copy(update={"seed": seed, "stop": []})
+        path, body, parse = self._streaming(probe.model, document + reply_prefix, request, top_k)
+        writer = StopWriter([s for s in settings.stop if s], reply_prefix)
+        client = self.http.client()
+        reason: FinishReason = "stop"
+        replied = False
+        try:
+            chunks = lambda: self.http.stream(client, path, body, parse)  # noqa: E731
+            for chunk in watched(chunks, _progress, self.timeouts, cancel=cancel):
+                if chunk.error:
+                    raise RemoteFailure(f"{self.name}: the server stopped with an error: {chunk.error}")
+                for token in chunk.tokens:
+                    replied = True
+                    yield from writer.add(token.text.encode("utf-8"), token.p, token.top)
+                    if writer.stopped is not None:
+                        yield Finished(reason="stop", seed=seed, stop=writer.stopped)
+                        return
+                if chunk.finish:
+                    reason = "length" if chunk.finish == "length" else "stop"
+                    break
+            else:
+                reason = "cancelled" if cancel is not None and cancel.is_set() else reason
+        except LaneTimeout as e:
+            yield from writer.flush()
+            raise LaneTimeout(f"{self.name}: {e}") from None
+        except (LaneError, ServerAnswer) as e:
+            yield from writer.flush()
+            raise RemoteFailure(str(e) if isinstance(e, LaneError) else f"{self.name}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - httpx's errors, described for the user
+            yield from writer.flush()
+            raise RemoteFailure(describe_http_error(self.name, self.http.url(path), e, mid_reply=replied)) from e
+        finally:
+            client.close()
+        yield from writer.flush()
+        yield Finished(reason=reason, seed=seed)
+
+    def _streaming(self, model: str, prompt: str, settings: SamplingSettings, k: int) -> tuple[str, Any, Any]:
+        """The path, body and chunk parser of a streamed completion on this server's API."""
+        if self.api == "openai-completions":
+            return "/completions", openai_body(model, prompt, settings, k, stream=True), partial(openai_chunk, k=k)
+        if self.api == "llama-server":
+            body = llama_server_body(prompt, settings, k, stream=True)
+            return "/completion", body, partial(llama_server_chunk, k=k)
+        return "/api/generate", ollama_body(model, prompt, settings, k, stream=True), partial(ollama_chunk, k=k)
+
+
+def _progress(chunk: RemoteChunk) -> bool:
+    return bool(chunk.tokens) or chunk.finish is not None or chunk.error is not None
