@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from simulator.registry import ModelEntry, Registry
+from simulator.remote_apis import RemoteApi
 from simulator.watchdog import Timeouts
 from storage.annotations import check_reviewer
 
@@ -25,7 +26,8 @@ def default_data_dir() -> Path:
 
 
 class ModelConfig(BaseModel):
-    """A model the user adds in simulacra.toml: a GGUF file, or a litellm model string with its server.
+    """A model the user adds in simulacra.toml: a GGUF file, a litellm model string with its server, or a base
+    model on an inference server (`api` and `api_base`; `model` is its name there when the server has several).
     `api_key_env` names the variable holding that server's key; the key itself never enters the settings."""
 
     model_config = ConfigDict(extra="forbid")
@@ -34,15 +36,25 @@ class ModelConfig(BaseModel):
     kind: Literal["simulator", "chat"] = "simulator"
     path: Path | None = None
     litellm: str | None = None
-    api_base: str | None = None
+    api: RemoteApi | None = None
+    api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    model: str | None = Field(default=None, min_length=1)
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
-        if (self.path is None) == (self.litellm is None):
-            raise ValueError(f"model '{self.name}': give exactly one of `path` (a GGUF file) or `litellm`")
-        if self.kind == "simulator" and self.path is None:
-            raise ValueError(f"model '{self.name}': a simulator needs a GGUF `path`")
+        sources = [name for name in ("path", "litellm", "api") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                f"model '{self.name}': give exactly one of `path` (a GGUF file), `litellm` (a litellm model string)"
+                " or `api` with `api_base` (a base model on an inference server)"
+            )
+        if self.kind == "simulator" and self.litellm is not None:
+            raise ValueError(f"model '{self.name}': a simulator needs a GGUF `path`, or `api` and `api_base`")
+        if self.api is not None and (self.kind != "simulator" or not self.api_base):
+            raise ValueError(f"model '{self.name}': `api` is for a simulator on a server: set kind and `api_base`")
+        if self.model is not None and self.api is None:
+            raise ValueError(f"model '{self.name}': `model` names the model on an `api` server")
         if self.api_key_env and not self.api_base:
             # Without a server of the user's own, litellm reads the provider's variable (ANTHROPIC_API_KEY, ...).
             raise ValueError(f"model '{self.name}': `api_key_env` names the key for the server at `api_base`; set both")
@@ -50,14 +62,17 @@ class ModelConfig(BaseModel):
 
     def entry(self) -> ModelEntry:
         path = self.path.expanduser() if self.path else None
+        chat_litellm = f"local/{self.name}" if self.kind == "chat" and path else None
         return ModelEntry(
             name=self.name,
             kind=self.kind,
             path=(lambda: path) if path else None,
-            litellm=self.litellm or (f"local/{self.name}" if self.kind == "chat" else None),
+            litellm=self.litellm or chat_litellm,
             api_base=self.api_base,
-            description=str(path) if path else (self.litellm or ""),
+            description=str(path) if path else (self.litellm or f"{self.api} at {self.api_base}"),
             api_key_env=self.api_key_env,
+            api=self.api,
+            model=self.model,
         )
 
 
