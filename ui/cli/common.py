@@ -39,7 +39,10 @@ def settings() -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as e:
         fail(f"cannot read {os.environ.get('SIMULACRA_CONFIG', 'simulacra.toml')}: {e}")
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg']}" for p in e.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg'].removeprefix('Value error, ')}"
+            for p in e.errors()
+        )
         fail(f"invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {problems}")
 
 

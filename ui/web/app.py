@@ -19,7 +19,9 @@ try:
 except ValidationError as e:
     # Every page needs settings; say what to fix instead of failing on each page with a traceback. Only where and
     # what, never the values: a database URL may hold a password, and the page may be shown before sign-in.
-    problems = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg']}" for p in e.errors())
+    problems = "; ".join(
+        f"{'.'.join(map(str, p['loc'])) or 'settings'}: {p['msg'].removeprefix('Value error, ')}" for p in e.errors()
+    )
     st.error(escape_markdown(f"Invalid settings (SIMULACRA_* variables, .env or simulacra.toml): {problems}"))
     st.stop()
 if not signed_in(current.password):
