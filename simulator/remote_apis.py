@@ -80,6 +80,8 @@ def openai_body(model: str, prompt: str, settings: SamplingSettings, top_k: int,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
         "stream": stream,
+        # llama_cpp.server penalises repeats by default (1.1), which a local lane does not; vLLM ignores it.
+        "repeat_penalty": 1.0,
     }
     if settings.top_k:
         body["top_k"] = settings.top_k  # vLLM and llama_cpp.server take it beside the OpenAI fields
@@ -139,6 +141,7 @@ def llama_server_body(prompt: str, settings: SamplingSettings, top_k: int, *, st
         "top_k": settings.top_k,
         "seed": settings.seed if settings.seed is not None else -1,
         "n_probs": top_k,
+        "repeat_penalty": 1.0,  # older llama-server versions default to 1.1; a local lane has no penalty
         "stream": stream,
         "cache_prompt": True,
     }
@@ -181,6 +184,7 @@ def ollama_body(model: str, prompt: str, settings: SamplingSettings, top_k: int,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
         "top_k": settings.top_k,
+        "repeat_penalty": 1.0,  # Ollama's default is 1.1; a local lane has no penalty
     }
     if settings.seed is not None:
         options["seed"] = settings.seed
