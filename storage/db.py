@@ -1,5 +1,5 @@
 # Builds the engine on demand (never at import) and brings the schema to the latest Alembic revision,
-# so every entry point (CLI, Streamlit, tests) gets a ready database from one call.
+# so every entry point (CLI, Streamlit, tests) gets a ready database from one call: a SQLite file, or PostgreSQL.
 
 import json
 import sqlite3
@@ -9,14 +9,21 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-# Serialises migrations inside one process; BEGIN IMMEDIATE below does it across processes.
+# Serialises migrations inside one process; BEGIN IMMEDIATE (SQLite) or an advisory lock (PostgreSQL) below
+# does it across processes.
 _migrate_lock = threading.Lock()
+# Any fixed number, the same in every Simulacra process: the PostgreSQL advisory lock that migrations hold.
+_MIGRATION_LOCK_KEY = 0x51_4D_55_4C  # "SMUL"
+# An unreachable PostgreSQL host would otherwise keep a command waiting for the operating system's TCP timeout.
+CONNECT_TIMEOUT_S = 10
+# PostgreSQL text cannot hold NUL; SQLite can. Stored as U+FFFD instead, so any message text can be saved.
+_NUL, _NUL_STAND_IN = "\x00", "\ufffd"
 
 
 def default_database_url() -> str:
@@ -46,6 +53,27 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
         cursor.close()
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_NUL, _NUL_STAND_IN) if _NUL in value else value
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_without_nul(item) for item in value)
+    return value
+
+
+def _postgresql_parameters(
+    _connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    return statement, _without_nul(parameters)
+
+
+def is_postgresql(url: str) -> bool:
+    """Whether `url` names a PostgreSQL database (any driver)."""
+    return make_url(url).get_backend_name() == "postgresql"
+
+
 def alembic_config() -> Config:
     """An Alembic config pointing at the packaged migrations; no alembic.ini needed."""
     config = Config()
@@ -72,9 +100,13 @@ def make_engine(url: str) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Replies are written from lane worker threads; the pool hands out one connection at a time.
         kwargs["connect_args"] = {"check_same_thread": False}
+    elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     engine = create_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _postgresql_parameters, retval=True)
     try:
         _upgrade(engine, is_sqlite=is_sqlite)
     except Exception:
@@ -93,6 +125,9 @@ def _upgrade(engine: Engine, *, is_sqlite: bool) -> None:
             # Take the write lock before reading the version, so two processes starting on a new
             # file do not both try to create the tables.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            # Held until the commit below: a second process waits here, then finds the schema up to date.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()

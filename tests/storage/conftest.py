@@ -1,4 +1,6 @@
-# Every storage test runs against a real SQLite file in its own tmp_path, migrated like the app's.
+# Every storage test runs twice, through the one `db_url` fixture: against a real SQLite file in its own tmp_path
+# and against a new database on a real PostgreSQL server (testsupport.postgres_database), migrated like the app's.
+# A test of something only SQLite has (pragmas, FTS5 tables) is marked sqlite_only.
 
 import copy
 from collections.abc import Callable, Iterator
@@ -9,15 +11,34 @@ import pytest
 from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
+from testsupport import postgres_database
 
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Lane
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: runs against SQLite only (tests what only SQLite has)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that reaches db_url (directly or through engine and session) runs on each backend.
+    if "db_url" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("db_url", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True)
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'data' / 'simulacra.db'}"
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database: a SQLite file (that does not exist yet), or a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'simulacra.db'}"
+        return
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-# Full-text search on a real migrated SQLite file: what it finds, its filters, hostile queries, and the
-# FTS5 index staying exactly in step with the rows while replies stream.
+# Full-text search on a real migrated database (SQLite's FTS5 and PostgreSQL's tsvector alike): what it finds, its
+# filters, hostile queries, and the index staying exactly in step with the rows while replies stream.
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -241,6 +241,7 @@ def _index(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+@pytest.mark.sqlite_only
 def test_index_matches_a_rebuild_after_streaming_edits_and_deletes(
     engine: Engine, session: Session, make_lane: Callable[..., Lane]
 ) -> None:
@@ -313,15 +314,12 @@ def test_rows_from_before_the_migration_are_indexed(engine: Engine, session: Ses
     assert _ids(repo.search(session=session, query="transcript")) == [cid]
 
 
+@pytest.mark.sqlite_only
 def test_without_an_index_search_falls_back_to_like(
     engine: Engine, session: Session, make_lane: Callable[..., Lane]
 ) -> None:
-    # What PostgreSQL (or a SQLite without FTS5) runs: a database without the search index.
-    with engine.begin() as connection:
-        for fts in ("fts_message", "fts_annotation", "fts_conversation"):
-            for suffix in ("ai", "ad", "au"):
-                connection.execute(text(f"DROP TRIGGER {fts}_{suffix}"))
-            connection.execute(text(f"DROP TABLE {fts}"))
+    # What a SQLite without FTS5 runs: a database without the search index.
+    _drop_fts5(engine)
     cid, reply = _conversation(session, make_lane, "Bedtime", "Tell me a story", "Once upon a time, a dragon slept.")
     other, _ = _conversation(session, make_lane, "100% sure", "Hi", "Hello", model="other")
     repo.add_annotation(session=session, message_id=reply, tags=["fiction"], note="nice_one")
@@ -347,18 +345,29 @@ def test_search_filters_lists_what_is_in_use(session: Session, make_lane: Callab
     assert (filters.tags, filters.models, filters.masks) == (["a-tag", "b-tag"], ["m1", "m2"], ["pirate"])
 
 
-@pytest.mark.parametrize("fts", [True, False], ids=["fts5", "like"])
-def test_every_hit_on_every_page_has_its_best_passage(
-    engine: Engine, session: Session, make_lane: Callable[..., Lane], fts: bool
+def _drop_fts5(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in ("fts_message", "fts_annotation", "fts_conversation"):
+            for suffix in ("ai", "ad", "au"):
+                connection.execute(text(f"DROP TRIGGER {table}_{suffix}"))
+            connection.execute(text(f"DROP TABLE {table}"))
+
+
+def test_every_hit_on_every_page_has_its_best_passage(session: Session, make_lane: Callable[..., Lane]) -> None:
+    _every_hit_has_its_best_passage(session, make_lane)
+
+
+@pytest.mark.sqlite_only
+def test_without_an_index_every_hit_has_its_best_passage(
+    engine: Engine, session: Session, make_lane: Callable[..., Lane]
 ) -> None:
+    _drop_fts5(engine)
+    _every_hit_has_its_best_passage(session, make_lane)
+
+
+def _every_hit_has_its_best_passage(session: Session, make_lane: Callable[..., Lane]) -> None:
     # Conversations whose rows are far apart, the word in a reply, only in a note or only in the title; the
     # snippet comes from a message first, then a note, then the title, whatever the page and sort.
-    if not fts:
-        with engine.begin() as connection:
-            for table in ("fts_message", "fts_annotation", "fts_conversation"):
-                for suffix in ("ai", "ad", "au"):
-                    connection.execute(text(f"DROP TRIGGER {table}_{suffix}"))
-                connection.execute(text(f"DROP TABLE {table}"))
     where: dict[int, str] = {}
     for n in range(24):
         kind = ("reply", "note", "title")[n % 3]  # where the best passage is; the later kinds match too

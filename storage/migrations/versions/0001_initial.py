@@ -15,6 +15,9 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# llama.cpp seeds go up to 2**32 - 1: SQLite's INTEGER holds 64 bits, PostgreSQL's only 32, so BIGINT there.
+SEED = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -42,7 +45,7 @@ def upgrade() -> None:
         sa.Column("top_p", sa.Float(), nullable=False),
         sa.Column("top_k", sa.Integer(), nullable=False),
         sa.Column("max_tokens", sa.Integer(), nullable=False),
-        sa.Column("seed", sa.Integer(), nullable=True),
+        sa.Column("seed", SEED, nullable=True),
         sa.Column("stop", sa.JSON(none_as_null=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -9,7 +9,12 @@ in step by triggers, and the rowid is the source row's id. The update triggers f
 column really changes, so a streaming reply's progress write re-indexes just that reply's text, and
 finish_reply or a new updated_at re-index nothing.
 
-PostgreSQL (or a SQLite built without FTS5) gets no index: storage.search falls back to ILIKE.
+PostgreSQL gets the same three indexes its own way: a generated tsvector column `fts_document` on each table
+(title and notes together for a conversation) with a GIN index, in a text search configuration `simulacra_search`:
+PostgreSQL's `simple` (lower case, no stemming, no stop words, like FTS5's unicode61) plus `unaccent` where the
+extension can be created (FTS5's remove_diacritics), so `cafe` finds `Café` on both. Generated columns keep
+themselves in step, so there are no triggers there.
+A SQLite built without FTS5 gets no index: storage.search falls back to LIKE.
 A later batch migration that recreates message, annotation or conversation drops their triggers here:
 it must create them again.
 """
@@ -58,8 +63,51 @@ def _has_fts5(bind: Connection) -> bool:
     return "ENABLE_FTS5" in options
 
 
+# PostgreSQL: (table, the text its tsvector is made of)
+DOCUMENTS = (
+    ("message", "content"),
+    ("annotation", "note"),
+    ("conversation", "title || ' ' || notes"),
+)
+CONFIG = "simulacra_search"
+
+
+def _create_config(bind: Connection) -> None:
+    op.execute(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = pg_catalog.simple)")
+    available = bind.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'").first()
+    if available is None:
+        return
+    try:
+        # A savepoint: without the right to create it (a managed server), search just keeps the accents.
+        with bind.begin_nested():
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
+    except Exception:
+        return
+    schema = bind.exec_driver_sql(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'unaccent'"
+    ).scalar_one()
+    op.execute(
+        f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR word, hword, hword_part"
+        f' WITH "{schema}".unaccent, pg_catalog.simple'
+    )
+
+
+def _upgrade_postgresql(bind: Connection) -> None:
+    _create_config(bind)
+    for table, document in DOCUMENTS:
+        op.execute(
+            f"ALTER TABLE {table} ADD COLUMN fts_document tsvector"
+            f" GENERATED ALWAYS AS (to_tsvector('{CONFIG}'::regconfig, {document})) STORED"
+        )
+        op.execute(f"CREATE INDEX fts_{table} ON {table} USING gin (fts_document)")
+
+
 def upgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        _upgrade_postgresql(bind)
+        return
     if bind.dialect.name != "sqlite" or not _has_fts5(bind):
         return
     for fts, source, columns in INDEXES:
@@ -68,6 +116,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table, _document in DOCUMENTS:
+            op.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS fts_document")  # and its index
+        op.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {CONFIG}")
+        return
     if op.get_bind().dialect.name != "sqlite":
         return
     for fts, _source, _columns in INDEXES:

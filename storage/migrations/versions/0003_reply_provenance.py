@@ -19,7 +19,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 COLUMNS = (
-    ("seed", sa.Integer()),
+    # llama.cpp seeds go up to 2**32 - 1: SQLite's INTEGER holds 64 bits, PostgreSQL's only 32, so BIGINT there.
+    ("seed", sa.Integer().with_variant(sa.BigInteger(), "postgresql")),
     ("model_sha256", sa.String()),
     ("metrics", sa.JSON(none_as_null=True)),
     ("diverged_from_id", sa.Integer()),
