@@ -9,6 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
@@ -80,6 +81,26 @@ def alembic_config() -> Config:
     # ConfigParser interpolates '%', which a home directory may contain.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None before the first migration)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def same_database(first: str, second: str) -> bool:
+    """Whether two URLs name one database: the same SQLite file, or the same server, port and database name
+    (whatever the driver, user or password)."""
+    a, b = make_url(first), make_url(second)
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        memory = ("", ":memory:", None)
+        if a.database in memory or b.database in memory:
+            return False
+        return Path(a.database or "").resolve() == Path(b.database or "").resolve()
+    return (a.host or "localhost", a.port, a.database) == (b.host or "localhost", b.port, b.database)
 
 
 def make_engine(url: str) -> Engine:

@@ -32,7 +32,7 @@ def open_database(url: str) -> Engine:
     except ImportError as e:
         raise ServiceError(_missing_driver(url, e)) from e
     except (OSError, SQLAlchemyError) as e:
-        known = known_database_problem(e, where)
+        known = known_database_problem(e, where) or postgresql_problem(e, url)
         raise ServiceError(
             known
             or f"cannot open the database {where}: {first_line(e)}. Check SIMULACRA_DATA_DIR or SIMULACRA_DATABASE_URL"
@@ -48,6 +48,37 @@ def database_name(url: str) -> str:
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return parsed.database
     return parsed.render_as_string(hide_password=True)
+
+
+# What a PostgreSQL server or libpq says when a connection fails (psycopg gives these no SQLSTATE) -> what to check.
+_POSTGRESQL_PROBLEMS = (
+    ("password authentication failed", "the server refused the user name or password"),
+    ("no password supplied", "the server wants a password and the URL has none"),
+    ("no pg_hba.conf entry", "the server does not accept this user from this host (pg_hba.conf)"),
+    ("does not exist", "{detail}: create it, or name another in the URL"),
+    ("connection refused", "nothing accepts connections at {host}:{port}: check that the server runs"),
+    ("timeout expired", "no answer from {host}:{port} within the connect timeout"),
+    ("failed to resolve host", "the host name {host} is unknown"),
+    ("could not translate host name", "the host name {host} is unknown"),
+)
+
+
+def postgresql_problem(error: BaseException, url: str) -> str | None:
+    """One line for a PostgreSQL connection that failed (wrong password, no such database, nothing listening),
+    naming the database without its password and the setting to change; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    message = first_line(error)
+    detail = message.split("FATAL:", 1)[-1].strip()
+    for clue, problem in _POSTGRESQL_PROBLEMS:
+        if clue in message.lower():
+            said = problem.format(detail=detail, host=parsed.host or "localhost", port=parsed.port or 5432)
+            return f"cannot connect to the database {database_name(url)}: {said} (check SIMULACRA_DATABASE_URL)"
+    return None
 
 
 # What to install for the drivers SQLAlchemy imports by default, where the package is not the module's name.
