@@ -24,8 +24,10 @@ APP = Path(__file__).resolve().parents[2] / "ui" / "web" / "app.py"
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("SIMULACRA_DATA_DIR", str(data))
-    for name in ("SIMULACRA_DATABASE_URL", "SIMULACRA_MASKS_DIR", "SIMULACRA_DEFAULT_LANES", "SIMULACRA_MODELS"):
-        monkeypatch.delenv(name, raising=False)
+    # A developer's password or reviewer name would stop every page at the sign-in form or sign annotations.
+    unset = ("DATABASE_URL", "MASKS_DIR", "DEFAULT_LANES", "MODELS", "PASSWORD", "REVIEWER")
+    for name in unset:
+        monkeypatch.delenv(f"SIMULACRA_{name}", raising=False)
     monkeypatch.setenv("SIMULACRA_CONFIG", str(tmp_path / "simulacra.toml"))
     # One thread: other test runs share the two cores, and spinning llama.cpp threads would starve.
     monkeypatch.setenv("SIMULACRA_THREADS", "1")

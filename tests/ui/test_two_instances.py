@@ -1,0 +1,169 @@
+# A team on one PostgreSQL: two real `simulacra ui` processes share a new database on the local server, a headless
+# Chromium page on each sends a message while `simulacra ask` sends a third, all three at once. Every turn must be
+# saved whole (user message, a complete reply with a probability on every token), and each instance's Transcripts
+# page must list all three conversations, whichever process wrote them.
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlmodel import Session
+from testsupport import free_port, postgres_database, streamlit_server
+
+from storage import repo
+from storage.db import make_engine
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
+
+MAX_TOKENS = 12
+# Distinct first messages: each becomes its conversation's title, so the Transcripts pages can be checked for them.
+MESSAGES = {
+    "first": "Which walrus guards the north gate?",
+    "second": "Which otter keeps the harbour lamp?",
+    "cli": "Which narwhal sings at the ferry?",
+}
+# Per reply container: its text so far, and whether its caption says the reply has ended (tests/ui/test_browser.py).
+LANES_JS = """() => [...document.querySelectorAll('[class*="st-key-reply-"]')].map(el => ({
+    text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
+    done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
+        || !!el.querySelector('[data-testid="stAlertContentError"]'),
+}))"""
+
+
+@pytest.fixture
+def shared_database(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new PostgreSQL database for both instances and the CLI (they inherit the environment), and one lane per
+    new conversation, an in-process base lane: three turns on two shared cores stay quick."""
+    with postgres_database() as url:
+        monkeypatch.setenv("SIMULACRA_DATABASE_URL", url)
+        monkeypatch.setenv("SIMULACRA_DEFAULT_LANES", '["base@assistant"]')
+        yield url
+
+
+@pytest.fixture
+def two_instances(shared_database: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Two `simulacra ui` processes on the shared database, each on its own port with its own log."""
+    with ExitStack() as servers:
+        urls = []
+        for name in ("first", "second"):
+            port = free_port()
+            command = [str(Path(sys.executable).with_name("simulacra")), "ui", "--port", str(port)]
+            log = tmp_path / f"{name}.log"
+            urls.append(servers.enter_context(streamlit_server(command, port, cwd=tmp_path, log=log, timeout=90)))
+        yield urls
+
+
+def ready_to_send(page: Page, url: str, message: str) -> Any:
+    """Open Compare, make the one lane's replies short through its popover, and type `message` (not sent yet);
+    returns the message box."""
+    page.goto(f"{url}/")
+    chat = page.get_by_placeholder("Message every lane")
+    chat.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Settings").first.click()
+    field = page.get_by_label("Max tokens").locator("visible=true")
+    field.fill(str(MAX_TOKENS))
+    field.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_text(f"· {MAX_TOKENS} tokens").first.wait_for(timeout=30_000)
+    chat.fill(message)
+    return chat
+
+
+def wait_for_reply(page: Page, timeout: float = 240) -> list[dict[str, Any]]:
+    """The page's reply cells once every one has ended (or as they are when time runs out)."""
+    deadline = time.monotonic() + timeout
+    lanes: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        lanes = page.evaluate(LANES_JS)
+        if lanes and all(lane["done"] for lane in lanes):
+            break
+        page.wait_for_timeout(200)
+    return lanes
+
+
+def saved_turns(database_url: str) -> dict[str, list[Any]]:
+    """Every saved conversation's messages by title, read back from PostgreSQL through storage.repo."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return {
+                summary.title: repo.list_messages(session=session, conversation_id=summary.id)
+                for summary in repo.list_conversations(session=session)
+            }
+    finally:
+        engine.dispose()
+
+
+def assert_saved_whole(turns: dict[str, list[Any]]) -> None:
+    assert sorted(turns) == sorted(MESSAGES.values()), list(turns)
+    for title, messages in turns.items():
+        user, reply = messages
+        assert (user.role, user.content, user.parent_id) == ("user", title, None)
+        assert (reply.role, reply.parent_id, reply.status, reply.error) == ("model", user.id, "complete", None)
+        assert reply.content.strip() and reply.tokens and len(reply.tokens) <= MAX_TOKENS, reply.content
+        assert all(0 < p <= 1 and top for _, p, top in reply.tokens), reply.tokens
+
+
+def generating(reply: Any) -> tuple[datetime, datetime]:
+    """When a saved reply started and ended generating (it is saved as it starts; total_ms is measured)."""
+    start = reply.created_at if reply.created_at.tzinfo else reply.created_at.replace(tzinfo=UTC)
+    return start, start + timedelta(milliseconds=reply.total_ms or 0)
+
+
+def test_two_instances_and_the_cli_write_at_once(
+    browser: Browser, two_instances: list[str], shared_database: str, tmp_path: Path
+) -> None:
+    pages = [browser.new_context().new_page() for _ in two_instances]  # two people, two browser sessions
+    boxes = [
+        ready_to_send(page, url, MESSAGES[name])
+        for page, url, name in zip(pages, two_instances, ("first", "second"), strict=True)
+    ]
+
+    sent_at = datetime.now(UTC)
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("simulacra")), "ask", MESSAGES["cli"]]
+        + ["--lane", "base@assistant", "--max-tokens", str(MAX_TOKENS), "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for box in boxes:
+        box.press("Enter")
+    shown = [wait_for_reply(page) for page in pages]
+    out, err = cli.communicate(timeout=240)
+    for page, name in zip(pages, ("first", "second"), strict=True):
+        page.screenshot(path=str(tmp_path / f"{name}-compare.png"), full_page=True)
+
+    assert cli.returncode == 0, err
+    [lane] = json.loads(out)["lanes"]
+    assert lane["status"] == "complete" and lane["text"].strip(), lane
+    for lanes in shown:
+        assert len(lanes) == 1 and lanes[0]["done"] and lanes[0]["text"], lanes
+    turns = saved_turns(shared_database)
+    assert_saved_whole(turns)
+    # At the same time: the CLI was started before either browser's reply had ended, and every reply began before
+    # every other one ended, so the three were generating (and writing) together.
+    spans = {title: generating(messages[1]) for title, messages in turns.items()}
+    assert all(sent_at < end for _, end in spans.values()), (sent_at, spans)
+    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values()), spans
+
+    for page, url, name in zip(pages, two_instances, ("first", "second"), strict=True):
+        page.goto(f"{url}/transcripts")
+        for message in MESSAGES.values():
+            page.get_by_text(message).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / f"{name}-transcripts.png"), full_page=True)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "Traceback" not in page.inner_text("body")
