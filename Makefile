@@ -42,6 +42,8 @@ bench: setup
 	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/storage.py --database postgresql --only search
+	$(BIN)/python bench/writers.py
 	$(BIN)/python bench/tokenview.py --browser
 
 setup: $(VENV)/.models-stamp

@@ -1,8 +1,10 @@
-"""Transcript storage at scale: search, export and the Transcripts page on large throwaway SQLite files.
+"""Transcript storage at scale: search, export and the Transcripts page on large throwaway databases: SQLite files,
+or with `--database postgresql` new databases on a PostgreSQL server (bench/databases.py says which).
 
 1. 100,000 messages (2,000 conversations of two lanes, with annotations): full-text search for a word returns its
-   first page in under 200 ms, and at least 10 x faster than a `LIKE '%word%'` scan over the same rows (messages,
-   annotation notes, titles and notes) that finds the same first page (the reference, measured in the same run).
+   first page in under 200 ms, and at least 10 x faster than a `LIKE '%word%'` scan (`ILIKE` on PostgreSQL) over the
+   same rows (messages, annotation notes, titles and notes) that finds the same first page (the reference, measured
+   in the same run).
    Two words are measured, one in 1% of the messages and one in 0.1%; a word in nearly every message is shown too.
 2. Exporting a 5,000-message conversation (every reply with per-token probabilities) to JSON takes under 3 s;
    the reference is reading the same rows with plain SQL and dumping them.
@@ -39,6 +41,9 @@ from storage import exports, repo  # noqa: E402
 from storage.bulk import paused_gc  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.tables import Annotation, Conversation, Lane, Message  # noqa: E402
+
+sys.path.append(str(Path(__file__).resolve().parent))  # after the storage package: bench/databases.py
+from databases import BACKENDS, Databases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Words not in the corpus, put into this share of messages: only those messages contain them.
@@ -224,24 +229,25 @@ def verdict(ok: bool) -> str:
 
 # -- 1. search ------------------------------------------------------------------------------------------
 
-# The same first page without the index: every message, annotation note, title and notes read with LIKE.
+# The same first page without the index: every message, annotation note, title and notes read with LIKE (SQLite's
+# LIKE ignores case like the search does; PostgreSQL's does not, so ILIKE there).
 LIKE_FIRST_PAGE = """
 SELECT conversation.id FROM conversation WHERE conversation.id IN (
-    SELECT conversation_id FROM message WHERE content LIKE :pattern
-    UNION ALL SELECT conversation_id FROM annotation WHERE note LIKE :pattern
-    UNION ALL SELECT id FROM conversation WHERE title LIKE :pattern OR notes LIKE :pattern)
+    SELECT conversation_id FROM message WHERE content {like} :pattern
+    UNION ALL SELECT conversation_id FROM annotation WHERE note {like} :pattern
+    UNION ALL SELECT id FROM conversation WHERE title {like} :pattern OR notes {like} :pattern)
 ORDER BY conversation.updated_at DESC, conversation.id DESC LIMIT 20
 """
 
 
 def _search_word(engine: Engine, session: Session, word: str, rounds: int) -> bool:
+    like = "ILIKE" if engine.dialect.name == "postgresql" else "LIKE"
+    scan = text(LIKE_FIRST_PAGE.format(like=like))
     with engine.connect() as connection:
         containing = connection.execute(
-            text("SELECT count(*) FROM message WHERE content LIKE :p"), {"p": f"%{word}%"}
+            text(f"SELECT count(*) FROM message WHERE content {like} :p"), {"p": f"%{word}%"}
         ).scalar_one()
-        like_s, like_rows = timed(
-            lambda: connection.execute(text(LIKE_FIRST_PAGE), {"pattern": f"%{word}%"}).scalars().all(), rounds
-        )
+        like_s, like_rows = timed(lambda: connection.execute(scan, {"pattern": f"%{word}%"}).scalars().all(), rounds)
     search_s, hits = timed(lambda: repo.search(session=session, query=word, limit=20), rounds)
     count_s, total = timed(lambda: repo.count_conversations(session=session, query=word), rounds)
     same = [h.conversation_id for h in hits] == list(like_rows)
@@ -253,18 +259,23 @@ def _search_word(engine: Engine, session: Session, word: str, rounds: int) -> bo
         f" {count_s * 1000:.1f} ms"
     )
     print(
-        f"  LIKE scan for the same first page (reference): {like_s * 1000:.1f} ms; same conversations:"
+        f"  {like} scan for the same first page (reference): {like_s * 1000:.1f} ms; same conversations:"
         f" {'yes' if same else 'NO'}; ratio {ratio:.1f} x faster (target >= {SEARCH_RATIO_TARGET:.0f} x)"
         f"  {verdict(ok)}"
     )
     return ok
 
 
-def bench_search(directory: Path, rounds: int) -> bool:
-    engine = make_engine(f"sqlite:///{directory / 'search.db'}")
+def bench_search(databases: Databases, rounds: int) -> bool:
+    url = databases.url("search")
+    engine = make_engine(url)
     started = time.perf_counter()
     messages = Seeder(engine, random.Random(1)).conversations(2000, 17, start=datetime(2026, 1, 1, tzinfo=UTC))
-    print(f"seeded {messages:,} messages in 2,000 conversations in {time.perf_counter() - started:.1f} s")
+    databases.analyze(url)
+    print(
+        f"{databases.backend}: seeded {messages:,} messages in 2,000 conversations"
+        f" in {time.perf_counter() - started:.1f} s"
+    )
     try:
         with Session(engine) as session:
             results = [_search_word(engine, session, word, rounds) for word in WORDS]
@@ -286,16 +297,18 @@ def _raw_rows(engine: Engine) -> str:
     with engine.connect() as connection, paused_gc():
         result = connection.execute(text("SELECT * FROM message WHERE conversation_id = 1"))
         rows = [dict(row._mapping) for row in result]
-        for row in rows:
-            row.update((name, json.loads(row[name])) for name in JSON_COLUMNS if row[name] is not None)
-        return "\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
+        for row in rows:  # SQLite hands JSON back as text; psycopg decodes it already
+            row.update((name, json.loads(row[name])) for name in JSON_COLUMNS if isinstance(row[name], str))
+        return "\n".join(json.dumps(row, ensure_ascii=False, default=str) for row in rows)
 
 
-def bench_export(directory: Path, rounds: int) -> bool:
-    engine = make_engine(f"sqlite:///{directory / 'export.db'}")
+def bench_export(databases: Databases, rounds: int) -> bool:
+    url = databases.url("export")
+    engine = make_engine(url)
     seeder = Seeder(engine, random.Random(2))
     # One conversation: 1,667 turns x (1 user message + 2 replies) = 5,001 messages, 40 tokens per reply.
     messages = seeder.conversations(1, 1667, start=datetime(2026, 1, 1, tzinfo=UTC), tokens=40)
+    databases.analyze(url)
 
     def export() -> str:  # what `simulacra export ID` and the Transcripts page's JSON download run
         with Session(engine) as session:
@@ -341,17 +354,20 @@ def _page_seconds(database_url: str, rounds: int) -> tuple[float, float, int]:
     return renders[0], statistics.median(renders[1:] or renders), shown
 
 
-def bench_page(directory: Path, rounds: int) -> bool:
-    engine = make_engine(f"sqlite:///{directory / 'page.db'}")
+def bench_page(databases: Databases, rounds: int) -> bool:
+    directory = databases.directory
+    page_url, empty_url, warm_url = databases.url("page"), databases.url("empty"), databases.url("warmup")
+    engine = make_engine(page_url)
     Seeder(engine, random.Random(3)).conversations(1000, 5, start=datetime(2026, 1, 1, tzinfo=UTC))
     engine.dispose()
-    make_engine(f"sqlite:///{directory / 'empty.db'}").dispose()
+    databases.analyze(page_url)
+    make_engine(empty_url).dispose()
     # The app reads its settings from the environment: nothing from the checkout's .env or simulacra.toml.
     os.environ.update(SIMULACRA_DATA_DIR=str(directory), SIMULACRA_CONFIG=str(directory / "none.toml"))
     os.chdir(directory)
-    _page_seconds(f"sqlite:///{directory / 'warm-up.db'}", 0)  # imports and Streamlit's own first run
-    empty_first, empty_s, _ = _page_seconds(f"sqlite:///{directory / 'empty.db'}", rounds)
-    full_first, full_s, shown = _page_seconds(f"sqlite:///{directory / 'page.db'}", rounds)
+    _page_seconds(warm_url, 0)  # imports and Streamlit's own first run
+    empty_first, empty_s, _ = _page_seconds(empty_url, rounds)
+    full_first, full_s, shown = _page_seconds(page_url, rounds)
     ok = full_first < PAGE_TARGET_S and full_s < PAGE_TARGET_S and shown == 20
     print(
         f"Transcripts page over 1,000 conversations, first page ({shown} shown): {full_s * 1000:.0f} ms"
@@ -368,14 +384,16 @@ def bench_page(directory: Path, rounds: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7, help="timed repeats of each measurement (median)")
+    parser.add_argument("--database", choices=BACKENDS, default="sqlite", help="where the throwaway databases live")
+    parser.add_argument("--only", choices=("search", "export", "page"), default=None, help="run one benchmark")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="simulacra-bench-") as tmp:
-        directory = Path(tmp)
-        results = [
-            bench_search(directory, args.rounds),
-            bench_export(directory, max(1, args.rounds // 2)),
-            bench_page(directory, args.rounds),
-        ]
+    benches = {
+        "search": lambda d: bench_search(d, args.rounds),
+        "export": lambda d: bench_export(d, max(1, args.rounds // 2)),
+        "page": lambda d: bench_page(d, args.rounds),
+    }
+    with tempfile.TemporaryDirectory(prefix="simulacra-bench-") as tmp, Databases(args.database, Path(tmp)) as dbs:
+        results = [run(dbs) for name, run in benches.items() if args.only in (None, name)]
         os.chdir(ROOT)  # leave the directory before it is removed
     return 0 if all(results) else 1
 
