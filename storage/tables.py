@@ -13,11 +13,14 @@
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Dialect, Integer, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from simulator.events import SamplingSettings
+
+# Seeds go up to 2**32 - 1 (llama.cpp's range): SQLite's INTEGER holds that, PostgreSQL's needs BIGINT.
+SEED = Integer().with_variant(BigInteger(), "postgresql")
 
 LaneKind = Literal["simulator", "chat"]
 Role = Literal["user", "model"]
@@ -93,7 +96,7 @@ class Lane(SQLModel, table=True):
     top_p: float
     top_k: int
     max_tokens: int
-    seed: int | None = None
+    seed: int | None = Field(default=None, sa_type=SEED)
     stop: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -137,7 +140,7 @@ class Message(SQLModel, table=True):
     total_ms: float | None = None
     tokens_per_s: float | None = None
     # Enough to replay a base-lane reply exactly: the seed actually used and the model file's sha256.
-    seed: int | None = None
+    seed: int | None = Field(default=None, sa_type=SEED)
     model_sha256: str | None = None
     # Opaque to storage; simulator/ writes FidelityMetrics.model_dump() (in-character probability, ...).
     metrics: dict[str, Any] | None = Field(default=None, sa_column=_json(nullable=True))
