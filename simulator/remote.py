@@ -40,6 +40,10 @@ from simulator.stops import StopWriter
 from simulator.watchdog import Timeouts, watched
 
 NO_PROMPT_PROBABILITIES = "n/a: this server returns no prompt probabilities"
+NO_TOKEN_PROBABILITIES = (
+    "this server returns no token probabilities, so the reply streams as text only: no token view, branches"
+    " from a token or fidelity figures for it"
+)
 _PROBE_TOP_K = 20  # vLLM's and Ollama's default ceiling
 _PROBE_PROMPT = "The capital of France is"
 
@@ -224,8 +228,16 @@ class RemoteSimulator:
         if not probe.prompt_logprobs:
             raise NoPromptProbabilities(NO_PROMPT_PROBABILITIES)
         yield from ()  # a step-wise job like the local scoring: this one has no steps to yield between
+        # Up to the lane's whole-reply limit: llama_cpp.server sorts the vocabulary in Python for every prompt
+        # token it echoes (about a second a token for gemma's 262k), where vLLM answers at once.
         reply = self.http.text_completion(
-            probe.model, prompt=context + continuation, max_tokens=1, logprobs=1, echo=True, temperature=0.0
+            probe.model,
+            prompt=context + continuation,
+            max_tokens=1,
+            logprobs=1,
+            echo=True,
+            temperature=0.0,
+            read=self.timeouts.total,
         )
         logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}
         texts, offsets = logprobs.get("tokens") or [], logprobs.get("text_offset") or []
@@ -268,24 +280,24 @@ class RemoteSimulator:
         path, body, parse = self._streaming(probe.model, document + reply_prefix, request, top_k)
         writer = StopWriter([s for s in settings.stop if s], reply_prefix)
         client = self.http.client()
-        reason: FinishReason = "stop"
+        chunks = watched(lambda: self.http.stream(client, path, body, parse), _progress, self.timeouts, cancel=cancel)
+        reason: FinishReason = "cancelled"  # unless the stream says how it ended
         replied = False
         try:
-            chunks = lambda: self.http.stream(client, path, body, parse)  # noqa: E731
-            for chunk in watched(chunks, _progress, self.timeouts, cancel=cancel):
+            for chunk in chunks:
                 if chunk.error:
                     raise RemoteFailure(f"{self.name}: the server stopped with an error: {chunk.error}")
                 for token in chunk.tokens:
                     replied = True
                     yield from writer.add(token.text.encode("utf-8"), token.p, token.top)
                     if writer.stopped is not None:
-                        yield Finished(reason="stop", seed=seed, stop=writer.stopped)
-                        return
-                if chunk.finish:
-                    reason = "length" if chunk.finish == "length" else "stop"
+                        break
+                if writer.stopped is not None or chunk.finish:
+                    reason = "length" if chunk.finish == "length" and writer.stopped is None else "stop"
                     break
             else:
-                reason = "cancelled" if cancel is not None and cancel.is_set() else reason
+                if cancel is None or not cancel.is_set():
+                    reason = "stop"  # the server ended the stream without saying why
         except LaneTimeout as e:
             yield from writer.flush()
             raise LaneTimeout(f"{self.name}: {e}") from None
@@ -296,9 +308,13 @@ class RemoteSimulator:
             yield from writer.flush()
             raise RemoteFailure(describe_http_error(self.name, self.http.url(path), e, mid_reply=replied)) from e
         finally:
+            # Hang up before the last item: the server stops generating only when it sees the connection close,
+            # and the lane's next requests (its metrics) would otherwise queue behind a reply nobody reads.
+            chunks.close()
             client.close()
-        yield from writer.flush()
-        yield Finished(reason=reason, seed=seed)
+        if writer.stopped is None:
+            yield from writer.flush()
+        yield Finished(reason=reason, seed=seed, stop=writer.stopped)
 
     def _streaming(self, model: str, prompt: str, settings: SamplingSettings, k: int) -> tuple[str, Any, Any]:
         """The path, body and chunk parser of a streamed completion on this server's API."""

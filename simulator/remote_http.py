@@ -85,10 +85,14 @@ class RemoteHttp:
                     continue
                 yield parse(decode(payload, f"the server at {url}"))
 
-    def text_completion(self, model: str, **kwargs: Any) -> dict[str, Any]:
-        """One non-streamed `/v1/completions` request through litellm, as a plain dict."""
+    def text_completion(self, model: str, *, read: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        """One non-streamed `/v1/completions` request through litellm, as a plain dict; `read` is how long it may
+        take to answer (by default the lane's usual backstop)."""
+        import httpx
+
         key = self.key()
-        client = guarded_client(self.api_base, key, self.timeouts.http())
+        timeout = self.timeouts.http() if read is None else httpx.Timeout(read, connect=self.timeouts.connect)
+        client = guarded_client(self.api_base, key, timeout)
         try:
             response = litellm().text_completion(
                 model=f"openai/{model}",
@@ -97,7 +101,7 @@ class RemoteHttp:
                 client=client,
                 num_retries=0,
                 max_retries=0,
-                timeout=self.timeouts.http(),
+                timeout=timeout,
                 **kwargs,
             )
         except Exception as e:  # noqa: BLE001 - litellm's exception types, described for the user

@@ -16,7 +16,7 @@ from simulator.errors import SimulacraError
 from simulator.events import EventKind, FidelityMetrics, LaneEvent, SamplingSettings, Timings, Token
 from simulator.metrics import RAW, Measured, cue, measure
 from simulator.registry import ModelEntry, Registry
-from simulator.remote import RemoteSimulator
+from simulator.remote import NO_TOKEN_PROBABILITIES, RemoteSimulator
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
 
@@ -156,6 +156,8 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
 
     # A remote lane waits on the network in its own thread; only local decodes share the local worker.
     remote = isinstance(simulator, RemoteSimulator)
+    if isinstance(simulator, RemoteSimulator) and not simulator.probe().logprobs:
+        lane.put("notice", notice=f"{simulator.name}: {NO_TOKEN_PROBABILITIES}")
     steps = continuation() if remote else registry.worker.submit(continuation, lane.cancel)
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after

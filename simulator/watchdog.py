@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,7 +50,7 @@ def watched(
     limits: Timeouts,
     *,
     cancel: threading.Event | None = None,
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """The items of `open_stream()`, read in a thread, within `limits`; ends early, quietly, if `cancel` is set.
 
     `is_token` tells which items are tokens (a role-only first chunk is not one). A reader the lane stops

@@ -8,6 +8,7 @@ from ui.cli.common import Simulacra, configure_logging, reviewer_option
 from ui.cli.conversations import ask, branch, list_conversations, serve
 from ui.cli.db import db
 from ui.cli.masks import masks
+from ui.cli.models import models
 from ui.cli.transcripts import annotate, export, import_, search
 
 
@@ -19,6 +20,6 @@ def main(verbose: bool) -> None:
     configure_logging(verbose)
 
 
-for command in (serve, ask, branch, list_conversations, masks, export, import_, search, annotate):
+for command in (serve, ask, branch, list_conversations, masks, models, export, import_, search, annotate):
     main.add_command(command)
 main.add_command(db)

@@ -21,6 +21,8 @@ def metric_badges(metrics: FidelityMetrics | None) -> str:
         parts.append(f":gray-badge[perplexity {metrics.perplexity:.1f}]")
     if metrics.mask_effect is not None:
         parts.append(f":blue-badge[mask effect ×{metrics.mask_effect:.2f}]")
+    elif metrics.mask_effect_unavailable:  # our own words, not the stored text (an import could put anything there)
+        parts.append(":gray-badge[mask effect n/a: this server returns no prompt probabilities]")
     return " ".join(parts)
 
 

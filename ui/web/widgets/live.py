@@ -12,6 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from ui.service.conversations import reply_choice, user_choice
 from ui.service.jobs import TurnJob, turn_manager
+from ui.service.replays import replay_verdict
 from ui.web.widgets.review_state import Review, select, state
 from ui.web.widgets.view import escape_markdown, show_reply
 
@@ -64,9 +65,10 @@ def _settle_one(job: TurnJob) -> None:
     if cid is None or not new_ids or "lane_id" not in meta:
         return
     select(cid, reply_choice(meta["user_id"], meta["lane_id"]), max(new_ids))
-    if job.kind == "replay" and "original_text" in meta:
-        same = job.replies[-1].text == meta["original_text"]
-        state.setdefault("replay_results", {})[new_ids[-1]] = (meta["message_id"], same)
+    if job.kind == "replay" and meta.get("original_tokens") is not None:
+        replayed = [t.text for t in job.replies[-1].tokens]
+        verdict = replay_verdict(meta["message_id"], meta["original_tokens"], replayed)
+        state.setdefault("replay_results", {})[new_ids[-1]] = verdict
     if job.kind == "samples":
         state["samples_grid"] = (cid, meta["user_id"], meta["lane_id"])
 

@@ -14,6 +14,7 @@ from simulator.events import Token
 from ui.service.conversations import MAX_SAMPLES, Conversations, reply_choice, user_choice
 from ui.service.jobs import turn_manager
 from ui.service.models import Lane, SavedMessage, Turn
+from ui.service.replays import ReplayVerdict
 from ui.service.transcripts import Transcripts
 from ui.service.turns import Plan
 from ui.web.widgets.annotations import annotation_editor, show_annotations
@@ -148,13 +149,13 @@ def _token_panel(review: Review, lane: Lane, turn: Turn[SavedMessage], reply: Sa
 def _show_provenance(reply: SavedMessage) -> None:
     if reply.diverged_at is not None:
         st.caption(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
-    replays: dict[int, tuple[int, bool]] = state.get("replay_results", {})
+    replays: dict[int, ReplayVerdict] = state.get("replay_results", {})
     if reply.id in replays:
-        source, same = replays[reply.id]
-        if same:
-            st.success(f"Replay of reply #{source}: identical text.")
-        else:
-            st.warning(f"Replay of reply #{source}: the text differs.")
+        verdict = replays[reply.id]
+        if verdict.differs_at is None:
+            st.success(verdict.describe())
+        else:  # a token's text is model output: shown as text, never as Markdown
+            st.warning(escape_markdown(verdict.describe()))
 
 
 def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
@@ -168,7 +169,7 @@ def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessag
         plan = partial(service.plan_branch, action["message_id"], action["at"], token, selection=selected)
     elif kind == "replay":
         original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
-        meta["original_text"] = original.content if original is not None else None
+        meta["original_tokens"] = [t.text for t in original.tokens] if original is not None else None
         plan = partial(service.plan_replay, action["message_id"], selection=selected)
     else:
         count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
