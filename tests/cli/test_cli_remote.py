@@ -1,0 +1,110 @@
+# `simulacra ask` with a base lane on an inference server: the real `python -m llama_cpp.server` serving the bundled
+# gemma beside the in-process lane, and the wrong servers a user really points a lane at (nothing listening, a
+# web server answering HTML or text, a server without the model): one error line each, and nothing saved.
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_runs import Run, counts
+from servers import GEMMA_ALIAS, base_server, static_server
+from testsupport import one_error_line
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+QUESTION = "What is the capital of France?"
+
+
+def configure(home: Path, api_base: str, **fields: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    extra = "".join(f'{key} = "{value}"\n' for key, value in fields.items())
+    (home / "simulacra.toml").write_text(
+        f'[[models]]\nname = "remote-gemma"\nkind = "simulator"\napi = "openai-completions"\n'
+        f'api_base = "{api_base}"\n{extra}\n[timeouts]\nconnect = 2\nfirst_token = 60\nstall = 20\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
+        yield base
+
+
+def test_ask_runs_a_remote_lane_beside_the_local_one(cli: Run, tmp_path: Path, gemma_server: str) -> None:
+    configure(tmp_path, gemma_server)
+    result = cli(
+        tmp_path,
+        "ask",
+        QUESTION,
+        "--lane",
+        "remote-gemma@assistant",
+        "--lane",
+        "base@assistant",
+        "--temperature",
+        "0",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    remote, local = json.loads(result.stdout)["lanes"]
+
+    for lane in (remote, local):
+        assert lane["status"] == "complete", lane["error"]
+        assert lane["tokens"] and all(token["p"] is not None and token["top"] for token in lane["tokens"])
+        assert "Paris" in lane["text"]
+    assert remote["metrics"]["in_character_p"] > 0.5 and remote["metrics"]["mask_effect"] > 0
+
+
+def test_the_models_command_shows_the_probe(cli: Run, tmp_path: Path, gemma_server: str) -> None:
+    configure(tmp_path, gemma_server)
+    result = cli(tmp_path, "models", "--probe")
+
+    assert result.returncode == 0, result.stderr
+    assert f"serves {GEMMA_ALIAS}: token probabilities, top-20, prompt probabilities" in result.stdout
+
+
+def refused_and_nothing_saved(cli: Run, home: Path) -> str:
+    result = cli(home, "ask", QUESTION, "--lane", "remote-gemma@assistant", "--lane", "base@raw")
+    line = one_error_line(result)
+    assert counts(home) == (0, 0, 0, 0)
+    return line
+
+
+def test_an_unreachable_server_is_one_error_and_nothing_saved(cli: Run, tmp_path: Path, closed_port: int) -> None:
+    configure(tmp_path, f"http://127.0.0.1:{closed_port}/v1")
+    line = refused_and_nothing_saved(cli, tmp_path)
+
+    assert line.startswith(f"error: remote-gemma: cannot reach the server at http://127.0.0.1:{closed_port}/v1/models")
+    assert line.endswith("Is it running, and is `api_base` right?")
+
+
+def test_a_web_page_instead_of_a_server_is_one_error_and_nothing_saved(cli: Run, tmp_path: Path) -> None:
+    page = "<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+    with static_server(tmp_path / "site", {"v1/models": page}) as url:
+        configure(tmp_path / "home", f"{url}/v1")
+        line = refused_and_nothing_saved(cli, tmp_path / "home")
+
+    assert "answered with something that is not JSON: '<!doctype html>" in line
+    assert line.endswith("Is `api_base` the server's address?")
+
+
+def test_a_server_answering_text_that_is_not_json_is_one_error_and_nothing_saved(cli: Run, tmp_path: Path) -> None:
+    with static_server(tmp_path / "site", {"v1/models": "OK"}) as url:
+        configure(tmp_path / "home", f"{url}/v1")
+        line = refused_and_nothing_saved(cli, tmp_path / "home")
+
+    assert "answered with something that is not JSON: 'OK'" in line
+
+
+def test_a_model_the_server_does_not_serve_is_one_error_and_nothing_saved(
+    cli: Run, tmp_path: Path, gemma_server: str
+) -> None:
+    configure(tmp_path, gemma_server, model="llama-3-70b")
+    line = refused_and_nothing_saved(cli, tmp_path)
+
+    assert line == (
+        f"error: remote-gemma: the server at {gemma_server} does not serve the model 'llama-3-70b';"
+        f" it serves {GEMMA_ALIAS}"
+    )
