@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -87,6 +88,13 @@ def app_command(port: int) -> list[str]:
 
 
 @pytest.fixture
+def database_url() -> Iterator[str]:
+    """A new database on the local PostgreSQL (skipped without one, failed where CI=true), dropped afterwards."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def llama_stand_in(tmp_path: Path) -> Iterator[str]:
     """`python -m llama_cpp.server` with the bundled gemma base model on 127.0.0.1; its base URL (`.../v1`)."""
     with base_server(tmp_path / "llama.log") as (_, base):
@@ -150,7 +158,7 @@ def send_one_turn(page: Page, url: str) -> list[dict[str, Any]]:
         lanes = page.evaluate(LANES_JS)
         if lanes and all(lane["done"] for lane in lanes):
             break
-        time.sleep(0.2)
+        page.wait_for_timeout(200)
     return lanes
 
 
@@ -160,7 +168,7 @@ def show_first_token(page: Page) -> str:
     number = page.get_by_role("spinbutton", name="Token #")
     number.fill("0")
     number.press("Enter")
-    details = page.get_by_text("Token #0 ")
+    details = page.get_by_text(re.compile(r"^Token #0 .* p [01]\.\d{3}$"))
     details.wait_for(timeout=30_000)
     page.get_by_text("alternatives hold").wait_for(timeout=30_000)
     return details.inner_text()
@@ -182,21 +190,26 @@ def saved_turns(database_url: str) -> list[tuple[str, list[Any]]]:
 
 
 def test_the_app_service_answers_a_turn_on_the_llama_service(
-    browser: Browser, llama_stand_in: str, app_environment: Callable[[dict[str, str]], None], tmp_path: Path
+    database_url: str,
+    llama_stand_in: str,
+    browser: Browser,
+    app_environment: Callable[[dict[str, str]], None],
+    tmp_path: Path,
 ) -> None:
-    with postgres_database() as database_url:
-        app_environment(compose_environment(database_url, llama_stand_in, tmp_path / "data"))
-        port = free_port()
-        started = time.monotonic()
-        with streamlit_server(app_command(port), port, cwd=tmp_path, log=tmp_path / "app.log", timeout=90) as url:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            lanes = send_one_turn(page, url)
-            first_token = show_first_token(page)
-            page.screenshot(path=str(tmp_path / "rehearsal.png"), full_page=True)
-            body = page.inner_text("body")
-            exceptions = page.locator('[data-testid="stException"]').count()
-        elapsed = time.monotonic() - started
-        saved = saved_turns(database_url)
+    app_environment(compose_environment(database_url, llama_stand_in, tmp_path / "data"))
+    port = free_port()
+    started = time.monotonic()
+    with streamlit_server(app_command(port), port, cwd=tmp_path, log=tmp_path / "app.log", timeout=90) as url:
+        healthy = time.monotonic()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        lanes = send_one_turn(page, url)
+        answered = time.monotonic()
+        first_token = show_first_token(page)
+        page.screenshot(path=str(tmp_path / "rehearsal.png"), full_page=True)
+        body = page.inner_text("body")
+        exceptions = page.locator('[data-testid="stException"]').count()
+    saved = saved_turns(database_url)
+    print(f"rehearsal: healthy after {healthy - started:.1f} s, turn answered {answered - healthy:.1f} s later")
 
     assert exceptions == 0 and "Traceback" not in body, body
     assert len(lanes) == 1 and lanes[0]["done"] and lanes[0]["text"], (lanes, body)
@@ -212,4 +225,8 @@ def test_the_app_service_answers_a_turn_on_the_llama_service(
     assert "".join(token[0] for token in reply.tokens).strip() == reply.content.strip()
     assert first_token.endswith(f"p {reply.tokens[0][1]:.3f}"), first_token  # the page shows what was saved
     assert PASSWORD not in (tmp_path / "app.log").read_text(errors="replace")
-    print(f"rehearsal: app up, signed in, one turn on llama saved in {elapsed:.1f} s")
+    waited = (reply.created_at - user.created_at).total_seconds()
+    print(
+        f"rehearsal: the reply began {waited:.1f} s after the message, first token {reply.ttft_ms:.0f} ms, "
+        f"{len(reply.tokens)} tokens in {reply.total_ms:.0f} ms"
+    )
