@@ -167,3 +167,6 @@ class Annotation(SQLModel, table=True):
     # migration 0005. storage.annotations.check_reviewer is the rule for a name.
     reviewer: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+# The experiment tables live in their own module; imported here so the metadata (and Alembic) sees them.
+from storage import experiment_tables as experiment_tables  # noqa: E402,F401
