@@ -1,0 +1,83 @@
+"""Loglikelihood of continuations at the end of a masked document, for the experiments' `next_token` and
+`choice` scorers: one forward pass per continuation and no sampling. As in lm-evaluation-harness, a
+multi-token continuation's probability is the product of its tokens' probabilities given the document."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from personas.mask import HistoryTurn, Mask
+from simulator.base import Simulator
+from simulator.errors import ModelUnavailable
+from simulator.metrics import RAW
+from simulator.registry import Registry
+from simulator.remote import RemoteSimulator
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """P(continuation | document): `p` is the product of `token_ps`, `logprob` the sum of their logs."""
+
+    continuation: str
+    p: float
+    logprob: float
+    token_ps: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Likelihoods:
+    """The exact document scored and each continuation's score, in the order given."""
+
+    document: str
+    scores: tuple[ContinuationScore, ...]
+
+    @property
+    def best(self) -> ContinuationScore:
+        """The most likely continuation (the first of equals): multiple choice by loglikelihood."""
+        return max(self.scores, key=lambda s: s.logprob)
+
+
+def document_for(mask: Mask | None, history: Sequence[HistoryTurn]) -> str:
+    """The document a base lane continues for this history: the mask (or the raw one) rendered, ending in the
+    character's cue."""
+    return (mask or RAW).render(list(history))
+
+
+def continuation_score(continuation: str, token_ps: Sequence[float]) -> ContinuationScore:
+    logprob = sum(math.log(p) if p > 0 else -math.inf for p in token_ps)
+    return ContinuationScore(continuation, math.exp(logprob), logprob, tuple(token_ps))
+
+
+def likelihoods(
+    registry: Registry, model: str, mask: Mask | None, history: Sequence[HistoryTurn], continuations: Sequence[str]
+) -> Likelihoods:
+    """P(each continuation | the lane's document), computed on the local inference worker when the model is
+    in-process (so it never competes with streaming lanes for the CPU), or on the model's server.
+
+    Raises:
+        ModelUnavailable: `model` is a chat model (no token probabilities) or unknown.
+        PromptTooLong, NoPromptProbabilities: the model cannot score this document.
+    """
+    entry = registry.resolve(model)
+    if entry.kind != "simulator":
+        raise ModelUnavailable(f"{entry.name} is a chat model: it gives no probabilities to score continuations")
+    simulator = registry.simulator(entry)
+    document = document_for(mask, history)
+    scores = [continuation_score(c, _token_ps(registry, simulator, document, c)) for c in continuations]
+    return Likelihoods(document, tuple(scores))
+
+
+def _token_ps(
+    registry: Registry, simulator: Simulator | RemoteSimulator, document: str, continuation: str
+) -> list[float]:
+    def job() -> Iterator[list[float] | None]:
+        result = yield from simulator.scoring(document, continuation, key="experiment")
+        yield result
+
+    if isinstance(simulator, RemoteSimulator):
+        items = list(job())
+    else:
+        items = list(registry.worker.submit(job))
+    return next(item for item in reversed(items) if item is not None)
