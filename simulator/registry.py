@@ -245,7 +245,7 @@ class Registry:
 
 def _source(entry: ModelEntry) -> str:
     if entry.is_remote_simulator:
-        return f"{entry.api} server" + (f", model {entry.model}" if entry.model else "")
+        return f"{entry.api} API" + (f", model {entry.model}" if entry.model else "")
     if entry.path is None:
         return entry.litellm or ""
     try:

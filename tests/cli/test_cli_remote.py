@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +111,17 @@ def test_a_model_the_server_does_not_serve_is_one_error_and_nothing_saved(
         f"error: remote-gemma: the server at {gemma_server} does not serve the model 'llama-3-70b';"
         f" it serves {GEMMA_ALIAS}"
     )
+
+
+def test_ask_does_not_hang_on_a_stopped_server(cli: Run, tmp_path: Path) -> None:
+    with base_server(tmp_path / "server.log") as (server, base):
+        configure(tmp_path / "home", base)
+        text = (tmp_path / "home" / "simulacra.toml").read_text().replace("first_token = 60", "first_token = 5")
+        (tmp_path / "home" / "simulacra.toml").write_text(text)
+        os.kill(server.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        line = refused_and_nothing_saved(cli, tmp_path / "home")
+        took = time.monotonic() - started
+
+    assert took < 5 + 15, "the probe's limit plus the command's start"
+    assert line == f"error: remote-gemma: no answer from the server at {base}/models in time"

@@ -76,8 +76,8 @@ def test_token_view_branch_samples_and_replay_on_a_remote_lane(app: AppTest, tmp
     at.button(key="lane0-turn0-samples-go").click().run(timeout=300)
     assert not at.exception and not at.error
     grid = keyed_blocks(at.main, "sample-")
-    assert len(grid) == 4, [b.key for b in grid]  # the reply the samples were drawn from, then the three
-    seeds = {c.value.rsplit("seed ", 1)[1] for block in grid[1:] for c in block.caption if "seed " in c.value}
+    assert len(grid) >= 4, [b.key for b in grid]  # the replies the samples were drawn beside, then the three
+    seeds = {c.value.rsplit("seed ", 1)[1] for block in grid[-3:] for c in block.caption if "seed " in c.value}
     assert len(seeds) == 3
 
     at.button(key="lane0-turn0-replay").click().run(timeout=300)
