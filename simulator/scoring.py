@@ -51,9 +51,14 @@ def continuation_score(continuation: str, token_ps: Sequence[float]) -> Continua
 
 
 def likelihoods(
-    registry: Registry, model: str, mask: Mask | None, history: Sequence[HistoryTurn], continuations: Sequence[str]
+    registry: Registry,
+    model: str,
+    mask: Mask | None,
+    history: Sequence[HistoryTurn],
+    continuations: Sequence[str],
+    document: str | None = None,
 ) -> Likelihoods:
-    """P(each continuation | the lane's document), computed on the local inference worker when the model is
+    """P(each continuation | the lane's document, or `document` when given as is), computed on the local inference worker when the model is
     in-process (so it never competes with streaming lanes for the CPU), or on the model's server.
 
     Raises:
@@ -64,7 +69,7 @@ def likelihoods(
     if entry.kind != "simulator":
         raise ModelUnavailable(f"{entry.name} is a chat model: it gives no probabilities to score continuations")
     simulator = registry.simulator(entry)
-    document = document_for(mask, history)
+    document = document if document is not None else document_for(mask, history)
     scores = [continuation_score(c, _token_ps(registry, simulator, document, c)) for c in continuations]
     return Likelihoods(document, tuple(scores))
 

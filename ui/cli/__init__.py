@@ -7,6 +7,7 @@ import click
 from ui.cli.common import Simulacra, configure_logging, reviewer_option
 from ui.cli.conversations import ask, branch, list_conversations, serve
 from ui.cli.db import db
+from ui.cli.experiments import experiment
 from ui.cli.masks import masks
 from ui.cli.models import models
 from ui.cli.transcripts import annotate, export, import_, search
@@ -23,3 +24,4 @@ def main(verbose: bool) -> None:
 for command in (serve, ask, branch, list_conversations, masks, models, export, import_, search, annotate):
     main.add_command(command)
 main.add_command(db)
+main.add_command(experiment)

@@ -1,0 +1,193 @@
+# The experiment rows' only door (like repo.py for conversations): keyword-only functions taking the session,
+# each write one committed transaction. A sample and its run's progress are written together, so a run killed
+# at any moment has exactly the samples it counts.
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from storage.errors import InvalidValue
+from storage.experiment_tables import RUN_STATUSES, Experiment, Run, RunCell, RunSample
+from storage.rows import commit, get_row
+from storage.tables import Message, utcnow
+
+__all__ = [
+    "Experiment",
+    "Run",
+    "RunCell",
+    "RunSample",
+    "add_cell",
+    "add_sample",
+    "create_run",
+    "delete_unlinked_replies",
+    "experiment_for",
+    "get_experiment",
+    "get_run",
+    "list_cells",
+    "list_runs",
+    "list_samples",
+    "set_cell_likelihoods",
+    "set_run_status",
+]
+
+
+def experiment_for(*, session: Session, suite: Mapping[str, Any]) -> Experiment:
+    """The experiment row of this exact suite snapshot: an existing one, or a new one."""
+    name = str(suite.get("name", ""))
+    for row in session.exec(select(Experiment).where(col(Experiment.name) == name)):
+        if row.suite == dict(suite):
+            return row
+    experiment = Experiment(
+        name=name, description=str(suite.get("description", "")), claim=str(suite.get("claim", "")), suite=dict(suite)
+    )
+    session.add(experiment)
+    commit(session, experiment)
+    return experiment
+
+
+def get_experiment(*, session: Session, experiment_id: int) -> Experiment:
+    return get_row(session, Experiment, experiment_id)
+
+
+def create_run(
+    *,
+    session: Session,
+    experiment_id: int,
+    settings: Mapping[str, Any],
+    model_sha256: Mapping[str, Any],
+    cells_total: int,
+    samples_total: int,
+    replay_of: int | None = None,
+) -> Run:
+    get_row(session, Experiment, experiment_id)
+    run = Run(
+        experiment_id=experiment_id,
+        settings=dict(settings),
+        model_sha256=dict(model_sha256),
+        cells_total=cells_total,
+        samples_total=samples_total,
+        replay_of=replay_of,
+    )
+    session.add(run)
+    commit(session, run)
+    return run
+
+
+def get_run(*, session: Session, run_id: int) -> Run:
+    """Raises: NotFound: there is no such run."""
+    return get_row(session, Run, run_id)
+
+
+def list_runs(*, session: Session, suite: str | None = None) -> list[tuple[Run, Experiment]]:
+    """Runs with their experiment, newest first; only those of the suite called `suite` when given."""
+    statement = select(Run, Experiment).where(col(Run.experiment_id) == col(Experiment.id))
+    if suite is not None:
+        statement = statement.where(col(Experiment.name) == suite)
+    return [(run, experiment) for run, experiment in session.exec(statement.order_by(col(Run.id).desc()))]
+
+
+def set_run_status(*, session: Session, run_id: int, status: str, error: str | None = None) -> Run:
+    """Raises: InvalidValue: not one of RUN_STATUSES."""
+    if status not in RUN_STATUSES:
+        raise InvalidValue(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+    run = get_row(session, Run, run_id)
+    run.status, run.error, run.updated_at = status, error, utcnow()
+    run.finished_at = None if status == "running" else utcnow()
+    session.add(run)
+    commit(session, run)
+    return run
+
+
+def add_cell(
+    *, session: Session, run_id: int, position: int, lane: str, prompt_index: int, conversation_id: int | None
+) -> RunCell:
+    cell = RunCell(
+        run_id=run_id, position=position, lane=lane, prompt_index=prompt_index, conversation_id=conversation_id
+    )
+    session.add(cell)
+    commit(session, cell)
+    return cell
+
+
+def set_cell_likelihoods(*, session: Session, cell_id: int, likelihoods: Mapping[str, Any]) -> RunCell:
+    cell = get_row(session, RunCell, cell_id)
+    cell.likelihoods = dict(likelihoods)
+    session.add(cell)
+    commit(session, cell)
+    return cell
+
+
+def list_cells(*, session: Session, run_id: int) -> list[RunCell]:
+    statement = select(RunCell).where(col(RunCell.run_id) == run_id).order_by(col(RunCell.position))
+    return list(session.exec(statement))
+
+
+def add_sample(
+    *,
+    session: Session,
+    cell_id: int,
+    sample_index: int,
+    seed: int,
+    message_id: int | None,
+    scores: Mapping[str, Any],
+) -> RunSample:
+    """Link one finished reply to its cell and count it in the run's progress, in one transaction.
+
+    Raises:
+        IntegrityError (from the database): the cell already has this sample (a duplicate is never stored).
+    """
+    cell = get_row(session, RunCell, cell_id)
+    sample = RunSample(
+        run_id=cell.run_id,
+        cell_id=cell_id,
+        sample_index=sample_index,
+        seed=seed,
+        message_id=message_id,
+        scores=dict(scores),
+    )
+    session.add(sample)
+    session.exec(  # type: ignore[call-overload]
+        update(Run)
+        .where(col(Run.id) == cell.run_id)
+        .values(samples_done=col(Run.samples_done) + 1, updated_at=utcnow())
+    )
+    commit(session, sample)
+    return sample
+
+
+def list_samples(*, session: Session, run_id: int) -> list[RunSample]:
+    statement = (
+        select(RunSample)
+        .where(col(RunSample.run_id) == run_id)
+        .order_by(col(RunSample.cell_id), col(RunSample.sample_index))
+    )
+    return list(session.exec(statement))
+
+
+def delete_unlinked_replies(*, session: Session, cell: RunCell) -> int:
+    """Delete the replies in the cell's conversation that no sample links to: those a killed run had started
+    or finished but not yet counted, which resume draws again. Returns how many were deleted."""
+    if cell.conversation_id is None:
+        return 0
+    linked = select(RunSample.message_id).where(col(RunSample.cell_id) == cell.id)
+    unlinked = [
+        message_id
+        for message_id in session.exec(
+            select(Message.id).where(
+                col(Message.conversation_id) == cell.conversation_id,
+                col(Message.role) == "model",
+                col(Message.id).not_in(linked.where(col(RunSample.message_id).is_not(None))),
+            )
+        )
+        if message_id is not None
+    ]
+    if unlinked:
+        session.exec(delete(Message).where(col(Message.id).in_(unlinked)))  # type: ignore[call-overload]
+        commit(session)
+    return len(unlinked)
+
+
+def message_ids(samples: Sequence[RunSample]) -> list[int]:
+    return [s.message_id for s in samples if s.message_id is not None]
