@@ -90,7 +90,12 @@ class CellRunner:
             for slot, index in enumerate(indices)
         ]
         assert cell.conversation_id is not None and cell.id is not None
-        for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, self.cancel):
+        # A turn sets its own switch when it ends (to stop what is left), so each chunk gets a switch of its
+        # own, thrown when the run's is.
+        chunk_cancel = threading.Event()
+        for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, chunk_cancel):
+            if self.cancel.is_set():
+                chunk_cancel.set()
             if update.event.kind not in ("done", "error"):
                 continue
             index, reply = indices[update.position], update.reply
