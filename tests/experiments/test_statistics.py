@@ -1,0 +1,55 @@
+"""Wilson and bootstrap intervals against known values, and verdicts from where an interval lies."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.service.statistics import Interval, bootstrap_mean, exact_verdict, verdict, wilson
+
+
+def test_wilson_known_values() -> None:
+    # statsmodels.stats.proportion.proportion_confint(8, 10, method="wilson") = (0.4901625, 0.9433178)
+    interval = wilson(8, 10)
+    assert interval is not None
+    assert interval.value == 0.8
+    assert interval.low == pytest.approx(0.4901625, abs=1e-6)
+    assert interval.high == pytest.approx(0.9433178, abs=1e-6)
+    zero = wilson(0, 20)  # (0, 0.1611251): never below 0, and not [0, 0] as the normal interval would say
+    assert zero is not None and zero.low == 0 and zero.high == pytest.approx(0.1611251, abs=1e-6)
+    assert wilson(0, 0) is None
+
+
+def test_bootstrap_is_seeded_and_covers_the_mean() -> None:
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    first, again = bootstrap_mean(values, seed=7), bootstrap_mean(values, seed=7)
+    assert first == again
+    assert first is not None
+    assert first.value == 5.5
+    # The percentile interval of the mean of 1..10: about mean ± 1.96 * sd/sqrt(n) = 5.5 ± 1.78
+    assert 3.5 < first.low < 4.2 and 6.8 < first.high < 7.5
+    constant = bootstrap_mean([2.0] * 5)
+    assert constant is not None and constant.low == constant.high == 2.0
+    assert bootstrap_mean([]) is None
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "op", "threshold", "expected"),
+    [
+        (0.6, 0.9, ">=", 0.5, "holds"),
+        (0.1, 0.4, ">=", 0.5, "fails"),
+        (0.3, 0.7, ">=", 0.5, "undecided"),  # straddles the threshold
+        (0.5, 0.7, ">", 0.5, "undecided"),
+        (0.1, 0.4, "<=", 0.5, "holds"),
+        (0.6, 0.9, "<", 0.5, "fails"),
+        (0.4, 0.6, "<", 0.5, "undecided"),
+    ],
+)
+def test_verdicts(low: float, high: float, op: str, threshold: float, expected: str) -> None:
+    assert verdict(Interval((low + high) / 2, low, high, 10), op, threshold) == expected  # type: ignore[arg-type]
+
+
+def test_a_straddling_measured_rate_is_undecided() -> None:
+    assert verdict(wilson(2, 4), ">=", 0.5) == "undecided"
+    assert verdict(wilson(20, 20), ">=", 0.5) == "holds"
+    assert verdict(None, ">=", 0.5) == "undecided"
+    assert exact_verdict(0.2, ">", 0.1) == "holds" and exact_verdict(0.05, ">", 0.1) == "fails"
