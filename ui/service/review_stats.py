@@ -45,8 +45,8 @@ def _sigmoid_inplace(x: NDArray[np.float32]) -> None:
 
 
 def _scatter(values: Floats, first: Ints, second: Ints, n_items: int) -> Floats:
-    total: Floats = np.bincount(first, values, n_items) - np.bincount(second, values, n_items)
-    return total
+    total = np.bincount(first, values, n_items) - np.bincount(second, values, n_items)
+    return total.astype(np.float64)
 
 
 def _hessian(first: Ints, second: Ints, weight: Floats, n_items: int, ridge: float) -> Floats:
