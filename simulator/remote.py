@@ -136,9 +136,9 @@ class RemoteSimulator:
         return RemoteProbe(model, tuple(served), logprobs, top_k, self._has_prompt_logprobs(model), self._context())
 
     def _served(self) -> list[str]:
-        if self.api == "ollama":
-            return ollama_models(self.http.get_json("/api/tags"))
         try:
+            if self.api == "ollama":
+                return ollama_models(self.http.get_json("/api/tags"))
             return openai_models(self.http.get_json("/v1/models" if self.api == "llama-server" else "/models"))
         except ServerAnswer as e:
             raise RemoteFailure(f"{self.name}: the server at {self.http.api_base}: {e}") from None
