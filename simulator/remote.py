@@ -112,6 +112,8 @@ class RemoteSimulator:
                     self._probe = self._ask_server()
                 except LaneError as e:
                     raise ModelUnavailable(str(e)) from None
+                except ServerAnswer as e:
+                    raise ModelUnavailable(f"{self.name}: the server at {self.http.api_base}: {e}") from None
             return self._probe
 
     @property
