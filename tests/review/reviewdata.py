@@ -51,9 +51,9 @@ def save_conversation(
             )
             parent = user.id
             replies = []
-            for lane_id, (label, _, _) in zip(lane_ids, lanes, strict=True):
-                for sample in range(samples):
-                    replies.append(_reply(session, conversation.id, lane_id, user.id, f"{label} says {sample}"))
+            for lane_id in lane_ids:
+                for _ in range(samples):
+                    replies.append(_reply(session, conversation.id, lane_id, user.id, f"{prompt} reply {len(replies)}"))
             turns.append(replies)
         return conversation.id, turns
 

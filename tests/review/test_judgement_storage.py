@@ -48,7 +48,7 @@ def test_a_vote_is_saved_with_the_order_shown_and_read_back_with_identities(engi
         assert judgements.judged_pairs(session=session, reviewer="Ada") == {f"{a}-{c}"}
         assert judgements.list_judgements(session=session, reviewer="Bo") == []
         texts = judgements.reply_texts(session=session, message_ids=[a, c])
-        assert texts[c].content == "chat@assistant says 0" and texts[c].prompt == "Who are you?"
+        assert texts[c].content == "Who are you? reply 2" and texts[c].prompt == "Who are you?"
     assert b  # the third reply makes two more pairs, unjudged
 
 

@@ -1,0 +1,249 @@
+"""Blind review: the next pair for a reviewer (without identities), saving a vote and then revealing who wrote
+what, the leaderboard and the exports. Every method opens its own short session, so a front end never holds one.
+The queue's rules live in review_queue, the leaderboard's in leaderboard, the file formats in review_exports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from personas.questions import DEFAULT_SET, QuestionSet, QuestionSetError, list_question_sets, load_question_set
+from storage import judgements
+from storage.errors import NotFound
+from storage.judgement_tables import BETTER
+from storage.judgements import ReplyIdentity
+from ui.service.errors import ServiceError
+from ui.service.leaderboard import BY, By, Leaderboard, build_leaderboard
+from ui.service.review_exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS, judgements_export, leaderboard_export
+from ui.service.review_queue import (
+    Source,
+    candidate_pairs,
+    key_of,
+    parse_pair,
+    parse_source,
+    queue_key,
+    shown_order,
+)
+
+__all__ = [
+    "BETTER",
+    "BY",
+    "BlindPair",
+    "Filters",
+    "Identity",
+    "Question",
+    "Revealed",
+    "Review",
+    "ReviewQueue",
+    "Source",
+    "parse_source",
+]
+
+
+class Question(BaseModel):
+    key: str
+    text: str
+
+
+class BlindPair(BaseModel):
+    """A pair as a reviewer sees it before voting: the prompt and two replies, nothing about who wrote them."""
+
+    pair: str
+    prompt: str
+    left: str
+    right: str
+    question_set: str
+    questions: list[Question]
+
+
+class ReviewQueue(BaseModel):
+    """The next pair (None: nothing left to review) and progress: `done` of `total` pairs judged."""
+
+    pair: BlindPair | None
+    done: int
+    total: int
+
+
+class Identity(BaseModel):
+    message_id: int
+    conversation_id: int
+    label: str
+    model: str
+    mask: str | None
+    seed: int | None
+
+
+class Revealed(BaseModel):
+    """A saved vote, and who wrote each side."""
+
+    judgement_id: int
+    pair: str
+    better: str
+    left: Identity
+    right: Identity
+
+
+@dataclass(frozen=True)
+class Filters:
+    reviewer: str | None = None
+    question_set: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    run_id: int | None = None
+
+
+def _identity(reply: ReplyIdentity) -> Identity:
+    return Identity(**reply.model_dump(include={"message_id", "conversation_id", "label", "model", "mask", "seed"}))
+
+
+class Review:
+    def __init__(self, engine: Engine, questions_dir: Path | None = None) -> None:
+        self.engine = engine
+        self.questions_dir = questions_dir
+
+    # -- question sets ----------------------------------------------------------------------------------
+
+    def question_sets(self) -> list[QuestionSet]:
+        """Raises ServiceError when a user's set file is broken."""
+        try:
+            return list_question_sets(self.questions_dir)
+        except QuestionSetError as e:
+            raise ServiceError(str(e)) from e
+
+    def question_set(self, name: str = DEFAULT_SET) -> QuestionSet:
+        """Raises ServiceError for an unknown set or a broken file."""
+        try:
+            return load_question_set(name, self.questions_dir)
+        except QuestionSetError as e:
+            raise ServiceError(str(e)) from e
+
+    # -- the queue --------------------------------------------------------------------------------------
+
+    def _replies(self, session: Session, source: Source) -> list[ReplyIdentity]:
+        if source.kind == "conversation":
+            return judgements.review_replies(session=session, conversation_ids=[source.number])
+        if source.kind == "tag":
+            tagged = judgements.conversations_tagged(session=session, tag=source.value)
+            return judgements.review_replies(session=session, conversation_ids=tagged)
+        if source.kind == "run":
+            sampled = judgements.run_message_ids(session=session, run_id=source.number)
+            return judgements.review_replies(session=session, message_ids=sampled)
+        return judgements.review_replies(session=session)
+
+    def next_pair(self, reviewer: str, source: Source | None = None, question_set: str = DEFAULT_SET) -> ReviewQueue:
+        """The next pair from `source` that `reviewer` has not judged, in their own stable shuffled order, with
+        left and right as they will be recorded. Raises ServiceError for an unknown question set."""
+        questions = self.question_set(question_set)
+        source = source or Source()
+        with Session(self.engine) as session:
+            replies = self._replies(session, source)
+            pairs = candidate_pairs(replies, source.value if source.kind == "lane" else None)
+            judged = judgements.judged_pairs(session=session, reviewer=reviewer)
+            left_to_do = [key_of(p) for p in pairs if key_of(p) not in judged]
+            done = len(pairs) - len(left_to_do)
+            if not left_to_do:
+                return ReviewQueue(pair=None, done=done, total=len(pairs))
+            pair = min(left_to_do, key=lambda key: queue_key(key, reviewer))
+            left_id, right_id = shown_order(pair, reviewer)
+            texts = judgements.reply_texts(session=session, message_ids=[left_id, right_id])
+        blind = BlindPair(
+            pair=pair,
+            prompt=texts[left_id].prompt,
+            left=texts[left_id].content,
+            right=texts[right_id].content,
+            question_set=questions.name,
+            questions=[Question(key=q.key, text=q.text) for q in questions.questions],
+        )
+        return ReviewQueue(pair=blind, done=done, total=len(pairs))
+
+    def vote(
+        self,
+        pair: str,
+        *,
+        reviewer: str,
+        better: str,
+        answers: Mapping[str, str] | None = None,
+        note: str = "",
+        question_set: str = DEFAULT_SET,
+    ) -> Revealed:
+        """Save `reviewer`'s vote on `pair` in the order they were shown it, then reveal both sides.
+
+        Raises ServiceError (nothing saved) for a pair that does not exist, an unknown question set, an answer
+        to a question the set does not ask, or a value that is not one of the choices; InvalidValue when
+        the reviewer already judged the pair or the name is refused.
+        """
+        if better not in BETTER:
+            raise ServiceError(f"better is one of {', '.join(BETTER)}, not {better!r}")
+        questions = self.question_set(question_set)
+        try:
+            checked = questions.check_answers(dict(answers or {}))
+        except QuestionSetError as e:
+            raise ServiceError(str(e)) from e
+        left_id, right_id = shown_order(pair, reviewer)
+        with Session(self.engine) as session:
+            sides = {r.message_id: r for r in judgements.review_replies(session=session, message_ids=parse_pair(pair))}
+            if len(sides) != 2 or sides[left_id].parent_id != sides[right_id].parent_id:
+                raise ServiceError(f"there is no pair {pair}: its messages are not two saved replies to one turn")
+            try:
+                saved = judgements.add_judgement(
+                    session=session,
+                    left_message_id=left_id,
+                    right_message_id=right_id,
+                    better=better,
+                    answers=checked,
+                    note=note,
+                    reviewer=reviewer,
+                    question_set=questions.name,
+                )
+            except NotFound as e:  # deleted since it was read above
+                raise ServiceError(f"there is no pair {pair}: {e}") from e
+        assert saved.id is not None
+        left, right = _identity(sides[left_id]), _identity(sides[right_id])
+        return Revealed(judgement_id=saved.id, pair=pair, better=better, left=left, right=right)
+
+    # -- results ----------------------------------------------------------------------------------------
+
+    def _rows(self, filters: Filters) -> list[judgements.JudgementRow]:
+        with Session(self.engine) as session:
+            sampled = None
+            if filters.run_id is not None:
+                sampled = judgements.run_message_ids(session=session, run_id=filters.run_id)
+            return judgements.list_judgements(
+                session=session,
+                reviewer=filters.reviewer,
+                question_set=filters.question_set,
+                since=filters.since,
+                until=filters.until,
+                message_ids=sampled,
+            )
+
+    def leaderboard(
+        self, by: str = "lane", filters: Filters | None = None, *, resamples: int = 1000, seed: int = 0
+    ) -> Leaderboard:
+        """Raises ServiceError for an unknown grouping."""
+        if by not in BY:
+            raise ServiceError(f"a leaderboard is by {', '.join(BY)}, not {by!r}")
+        grouping: By = by  # type: ignore[assignment]
+        return build_leaderboard(self._rows(filters or Filters()), grouping, resamples=resamples, seed=seed)
+
+    def export(self, fmt: str, filters: Filters | None = None) -> str:
+        """Judgements as csv, jsonl or dpo. Raises ServiceError for another format."""
+        if fmt not in JUDGEMENT_FORMATS:
+            raise ServiceError(f"judgements export as {', '.join(JUDGEMENT_FORMATS)}, not {fmt!r}")
+        rows = self._rows(filters or Filters())
+        ids = {reply.message_id for row in rows for reply in (row.left, row.right)}
+        with Session(self.engine) as session:
+            texts = judgements.reply_texts(session=session, message_ids=ids)
+        return judgements_export(rows, texts, fmt)
+
+    def export_leaderboard(self, board: Leaderboard, fmt: str) -> str:
+        """The leaderboard as md, csv or json. Raises ServiceError for another format."""
+        if fmt not in LEADERBOARD_FORMATS:
+            raise ServiceError(f"the leaderboard exports as {', '.join(LEADERBOARD_FORMATS)}, not {fmt!r}")
+        return leaderboard_export(board, fmt)
