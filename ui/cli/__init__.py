@@ -10,6 +10,7 @@ from ui.cli.db import db
 from ui.cli.experiments import experiment
 from ui.cli.masks import masks
 from ui.cli.models import models
+from ui.cli.review import review
 from ui.cli.transcripts import annotate, export, import_, search
 
 
@@ -25,3 +26,4 @@ for command in (serve, ask, branch, list_conversations, masks, models, export, i
     main.add_command(command)
 main.add_command(db)
 main.add_command(experiment)
+main.add_command(review)

@@ -13,7 +13,15 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from personas.questions import DEFAULT_SET, QuestionSet, QuestionSetError, list_question_sets, load_question_set
+from personas.questions import (
+    DEFAULT_SET,
+    MAX_FILE_BYTES,
+    QuestionSet,
+    QuestionSetError,
+    list_question_sets,
+    load_question_set,
+    save_question_set,
+)
 from storage import judgements
 from storage.errors import NotFound
 from storage.judgement_tables import BETTER
@@ -122,6 +130,25 @@ class Review:
             return load_question_set(name, self.questions_dir)
         except QuestionSetError as e:
             raise ServiceError(str(e)) from e
+
+    def import_question_set(self, path: Path) -> QuestionSet:
+        """Check a question set file completely, then add it to the user's sets (nothing is written otherwise).
+
+        Raises ServiceError naming the file and its problem (an unknown key, a bad answer key, ...).
+        """
+        if self.questions_dir is None:
+            raise ServiceError("there is no folder for your question sets")
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ServiceError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KB, not a question set")
+            text = path.read_bytes().decode("utf-8")
+            return save_question_set(text, str(path), self.questions_dir)
+        except QuestionSetError as e:
+            raise ServiceError(str(e)) from e
+        except UnicodeDecodeError as e:
+            raise ServiceError(f"{path}: not UTF-8 text") from e
+        except OSError as e:
+            raise ServiceError(f"cannot read {path}: {e.strerror or e}") from e
 
     # -- the queue --------------------------------------------------------------------------------------
 

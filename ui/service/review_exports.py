@@ -135,11 +135,13 @@ def leaderboard_export(board: Leaderboard, fmt: str) -> str:
         writer.writerows(rows)
         return out.getvalue()
     bias, agreement = board.position_bias.left_wins, board.agreement
+    if not board.entries:
+        return "No judgements yet: `simulacra review next` shows a pair to judge.\n"
     lines = ["| " + " | ".join(fields) + " |", "|" + "---|" * len(fields)]
     lines += ["| " + " | ".join(str(row[f]).replace("|", "\\|") for f in fields) + " |" for row in rows]
     lines.append("")
     lines.append(
-        f"Position bias: the left reply won {_cell(bias.rate)} of {bias.trials} decisive votes "
+        f"Position bias: the left reply won {_cell(bias.rate) or 'n/a'} of {bias.trials} decisive votes "
         f"(95% interval {bias.low:.3f}–{bias.high:.3f})."
     )
     kappa = "n/a" if agreement.kappa is None else f"{agreement.kappa:.3f}"

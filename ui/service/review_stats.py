@@ -80,6 +80,8 @@ def bradley_terry(
     a, b = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
     y = np.asarray(score, dtype=np.float64)
     theta = np.zeros(n_items)
+    if n_items == 0:
+        return theta
     current = _log_likelihood(theta, a, b, y, ridge)
     for _ in range(100):
         p = _sigmoid(theta[a] - theta[b])
