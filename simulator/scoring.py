@@ -58,8 +58,8 @@ def likelihoods(
     continuations: Sequence[str],
     document: str | None = None,
 ) -> Likelihoods:
-    """P(each continuation | the lane's document, or `document` when given as is), computed on the local inference worker when the model is
-    in-process (so it never competes with streaming lanes for the CPU), or on the model's server.
+    """P(each continuation | the lane's document, or `document` when given as is), computed on the local
+    inference worker when the model is in-process (so it never competes with streaming lanes for the CPU), or on the model's server.
 
     Raises:
         ModelUnavailable: `model` is a chat model (no token probabilities) or unknown.

@@ -46,7 +46,7 @@ def show(name: str, as_json: bool) -> None:
     except USER_ERRORS as e:
         fail(str(e))
     data = suite.model_dump(mode="json", exclude_none=True)
-    data["expectations"] = [e.text for e in suite.expectations]
+    data["expectations"] = [expectation.text for expectation in suite.expectations]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -56,8 +56,8 @@ def show(name: str, as_json: bool) -> None:
         click.echo(f"prompt {i}: {prompt.last!r}")
     for scorer in suite.scorers:
         click.echo(f"scorer {scorer.name} ({scorer.kind}) {scorer.description}")
-    for e in suite.expectations:
-        click.echo(f"expect {e.text}")
+    for expectation in suite.expectations:
+        click.echo(f"expect {expectation.text}")
 
 
 def _follow(updates: Any, as_json: bool) -> Progress | None:
