@@ -59,7 +59,8 @@ def likelihoods(
     document: str | None = None,
 ) -> Likelihoods:
     """P(each continuation | the lane's document, or `document` when given as is), computed on the local
-    inference worker when the model is in-process (so it never competes with streaming lanes for the CPU), or on the model's server.
+    inference worker when the model is in-process (so it never competes with streaming lanes for the CPU), or on
+    the model's server.
 
     Raises:
         ModelUnavailable: `model` is a chat model (no token probabilities) or unknown.
