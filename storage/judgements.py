@@ -2,11 +2,11 @@
 # replies' identities. The rest of the app reaches these through ui.service.review; nothing here changes an
 # annotation.
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -34,10 +34,11 @@ __all__ = [
 ]
 
 
-class ReplyIdentity(BaseModel):
+# Plain frozen dataclasses rather than pydantic models: a leaderboard reads tens of thousands of these, and they
+# come from the database already typed.
+@dataclass(frozen=True, slots=True)
+class ReplyIdentity:
     """Who wrote a reply: what blind review hides until the vote is saved."""
-
-    model_config = ConfigDict(frozen=True)
 
     message_id: int
     parent_id: int
@@ -49,18 +50,16 @@ class ReplyIdentity(BaseModel):
     seed: int | None
 
 
-class ReplyText(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class ReplyText:
     message_id: int
     content: str
     prompt: str  # the user message it answers
-    tokens: list[Any] | None
+    tokens: Sequence[Any] | None
 
 
-class JudgementRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class JudgementRow:
     id: int
     pair: str
     left: ReplyIdentity
@@ -103,6 +102,18 @@ def _identity(row: Any) -> ReplyIdentity:
         mask=mask,
         seed=seed,
     )
+
+
+_JUDGEMENT_COLUMNS: tuple[Any, ...] = (
+    Judgement.id,
+    Judgement.pair,
+    Judgement.better,
+    Judgement.answers,
+    Judgement.note,
+    Judgement.reviewer,
+    Judgement.question_set,
+    Judgement.created_at,
+)
 
 
 def review_replies(
@@ -240,7 +251,7 @@ def list_judgements(
         + (lane.label, lane.model, lane.mask_name, message.seed)
     ]
     statement = (
-        sql_select(Judgement, *columns)
+        sql_select(*_JUDGEMENT_COLUMNS, *columns)
         .join(left_message, col(left_message.id) == col(Judgement.left_message_id))
         .join(left_lane, col(left_lane.id) == col(left_message.lane_id))
         .join(right_message, col(right_message.id) == col(Judgement.right_message_id))
@@ -258,20 +269,30 @@ def list_judgements(
     if message_ids is not None:
         ids = list(message_ids)
         statement = statement.where(col(Judgement.left_message_id).in_(ids), col(Judgement.right_message_id).in_(ids))
-    return [_row(row[0], list(row[1:])) for row in session.execute(statement)]
+    identities: dict[int, ReplyIdentity] = {}  # one object per reply, however many votes it has
 
+    def identity(values: Any) -> ReplyIdentity:
+        found = identities.get(values[0])
+        if found is None:
+            found = identities[values[0]] = _identity(values)
+        return found
 
-def _row(judgement: Judgement, rest: list[Any]) -> JudgementRow:
-    assert judgement.id is not None
-    return JudgementRow(
-        id=judgement.id,
-        pair=judgement.pair,
-        left=_identity(rest[:8]),
-        right=_identity(rest[8:]),
-        better=judgement.better,
-        answers=dict(judgement.answers),
-        note=judgement.note,
-        reviewer=judgement.reviewer,
-        question_set=judgement.question_set,
-        created_at=judgement.created_at,
-    )
+    rows = []
+    # Through the connection: plain rows, without the ORM's per-row bookkeeping (a third of the time for 10,000).
+    for row in session.connection().execute(statement):
+        judgement_id, pair, better, answers, note, reviewer_name, set_name, created_at = row[:8]
+        rows.append(
+            JudgementRow(
+                id=judgement_id,
+                pair=pair,
+                left=identity(row[8:16]),
+                right=identity(row[16:24]),
+                better=better,
+                answers=dict(answers),
+                note=note,
+                reviewer=reviewer_name,
+                question_set=set_name,
+                created_at=created_at,
+            )
+        )
+    return rows

@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
 
 from storage.judgements import JudgementRow, ReplyIdentity
 from ui.service.review_stats import bootstrap_strengths, cohen_kappa, fleiss_kappa, wilson_interval
@@ -137,10 +138,13 @@ def build_leaderboard(
         outcome = {"left": (0, 2), "right": (2, 0)}.get(row.better, (1, 1))
         tally[names[left]][outcome[0]] += 1
         tally[names[right]][outcome[1]] += 1
-    strengths = bootstrap_strengths(
-        np.array(first, dtype=np.int64), np.array(second, dtype=np.int64), np.array(score), len(names),
-        resamples=resamples, seed=seed,
-    )  # fmt: skip
+    # One BLAS thread: on a small machine its threads would fight the model's decode threads and each other, and
+    # under load a 500-item solve took ten times as long with two of them as with one (bench/review.py).
+    with threadpool_limits(limits=1, user_api="blas"):
+        strengths = bootstrap_strengths(
+            np.array(first, dtype=np.int64), np.array(second, dtype=np.int64), np.array(score), len(names),
+            resamples=resamples, seed=seed,
+        )  # fmt: skip
     rates = _question_rates(rows, by)
     entries = [
         Entry(

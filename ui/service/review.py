@@ -107,7 +107,14 @@ class Filters:
 
 
 def _identity(reply: ReplyIdentity) -> Identity:
-    return Identity(**reply.model_dump(include={"message_id", "conversation_id", "label", "model", "mask", "seed"}))
+    return Identity(
+        message_id=reply.message_id,
+        conversation_id=reply.conversation_id,
+        label=reply.label,
+        model=reply.model,
+        mask=reply.mask,
+        seed=reply.seed,
+    )
 
 
 class Review:

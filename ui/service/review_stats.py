@@ -35,15 +35,6 @@ def _sigmoid(x: Floats) -> Floats:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
 
 
-def _sigmoid_inplace(x: NDArray[np.float32]) -> None:
-    # 1 / (1 + e^-x): e^-x may overflow to inf for x below -88, which gives the right 0.
-    np.negative(x, out=x)
-    with np.errstate(over="ignore"):
-        np.exp(x, out=x)
-    x += 1.0
-    np.reciprocal(x, out=x)
-
-
 def _scatter(values: Floats, first: Ints, second: Ints, n_items: int) -> Floats:
     total = np.bincount(first, values, n_items) - np.bincount(second, values, n_items)
     return total.astype(np.float64)
@@ -100,20 +91,26 @@ def bradley_terry(
     return theta - theta.mean()
 
 
-def _runs(index: Ints) -> list[tuple[int, int, int]]:
+Runs = list[tuple[int, int, int]]
+
+
+def _runs(index: Ints) -> Runs:
     """For votes sorted by `index`: (item, start, end) of each item's run of votes."""
     items, starts = np.unique(index, return_index=True)
     ends = np.append(starts[1:], len(index))
     return [(int(i), int(s), int(e)) for i, s, e in zip(items, starts, ends, strict=True)]
 
 
-def _scatter_rows(rows: NDArray[np.float32], runs: list[tuple[int, int, int]], out: NDArray[np.float32]) -> None:
+def _scatter_rows(rows: NDArray[np.float32], runs: Runs, out: NDArray[np.float32], sign: float) -> None:
     # Row blocks summed one by one: numpy's reduceat along the first axis is several times slower.
     for item, start, end in runs:
-        out[item] += rows[start:end].sum(axis=0)
+        if sign > 0:
+            out[item] += rows[start:end].sum(axis=0)
+        else:
+            out[item] -= rows[start:end].sum(axis=0)
 
 
-# P(X > k) for X ~ Poisson(1), k = 0..7: a uniform above the k-th threshold draws the vote k + 1 times or more
+# P(X > k) for X ~ Poisson(1), k = 0..7: a uniform below the k-th of these draws the vote k + 1 times or more
 # (P(X > 8) is 1e-6: such a draw counts 8 times).
 _POISSON_TAIL = np.array([1 - sum(math.exp(-1) / math.factorial(j) for j in range(k + 1)) for k in range(8)])
 
@@ -122,10 +119,16 @@ def _resample_counts(rng: np.random.Generator, n_votes: int, resamples: int) -> 
     """votes x resamples: how often each vote is drawn in each resample, Poisson(1) (the Poisson bootstrap: a
     resample's size varies around n_votes, as a sample's would; asymptotically the same as drawing n_votes)."""
     uniform = rng.random((n_votes, resamples), dtype=np.float32)
-    counts = np.zeros((n_votes, resamples), np.uint8)
-    for tail in _POISSON_TAIL:
-        counts += uniform < tail
-    return counts.astype(np.float32)
+    counts = (uniform < np.float32(_POISSON_TAIL[0])).astype(np.float32)
+    counts += uniform < np.float32(_POISSON_TAIL[1])
+    # Only 8% of draws are 3 or more: the rest of the thresholds on those alone.
+    rows, columns = np.nonzero(uniform < np.float32(_POISSON_TAIL[2]))
+    tail = uniform[rows, columns]
+    extra = np.ones(len(tail), np.float32)
+    for threshold in _POISSON_TAIL[3:]:
+        extra += tail < np.float32(threshold)
+    counts[rows, columns] += extra
+    return counts
 
 
 def bootstrap_strengths(
@@ -162,15 +165,22 @@ def bootstrap_strengths(
     estimates = np.repeat(theta.astype(np.float32)[:, None], resamples, axis=1)
     y32 = y.astype(np.float32)[:, None]
     residual = counts * (y32 - p.astype(np.float32)[:, None])
+    scratch = np.empty_like(residual)  # votes x resamples arrays are reused, never reallocated
     for step in range(steps):
-        if step:  # the residuals at the current estimates, in place: these arrays are votes x resamples
-            np.subtract(estimates[a], estimates[b], out=residual)
-            _sigmoid_inplace(residual)
+        if step:  # the residuals at the current estimates: y - 1 / (1 + e^(theta_second - theta_first))
+            np.take(estimates, b, axis=0, out=residual)
+            np.take(estimates, a, axis=0, out=scratch)
+            residual -= scratch
+            with np.errstate(over="ignore"):  # e^x overflows to inf above 88, giving the right 0
+                np.exp(residual, out=residual)
+            residual += 1.0
+            np.reciprocal(residual, out=residual)
             np.subtract(y32, residual, out=residual)
             residual *= counts
         gradient = -ridge * estimates
-        _scatter_rows(residual, first_runs, gradient)
-        _scatter_rows(-residual[by_second], second_runs, gradient)
+        _scatter_rows(residual, first_runs, gradient, 1.0)
+        np.take(residual, by_second, axis=0, out=scratch)
+        _scatter_rows(scratch, second_runs, gradient, -1.0)
         estimates += np.clip(inverse @ gradient, -5.0, 5.0)
     estimates -= estimates.mean(axis=0, keepdims=True)
     tail = (1.0 - level) / 2
