@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_runs import refused
-from conftest import Run, read_db
+from cli_runs import Run, refused
+from conftest import read_db
 from review.reviewdata import THREE_LANES, save_conversation
 
 from ui.service.workspace import open_database
