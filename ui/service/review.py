@@ -4,12 +4,13 @@ The queue's rules live in review_queue, the leaderboard's in leaderboard, the fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -22,6 +23,7 @@ from personas.questions import (
     load_question_set,
     save_question_set,
 )
+from simulator.events import Token
 from storage import judgements
 from storage.errors import NotFound
 from storage.judgement_tables import BETTER
@@ -68,6 +70,9 @@ class BlindPair(BaseModel):
     right: str
     question_set: str
     questions: list[Question]
+    # For the page's token view; left out of `review next --json`, which shows the texts.
+    left_tokens: list[Token] = Field(default_factory=list, exclude=True)
+    right_tokens: list[Token] = Field(default_factory=list, exclude=True)
 
 
 class ReviewQueue(BaseModel):
@@ -115,6 +120,10 @@ def _identity(reply: ReplyIdentity) -> Identity:
         mask=reply.mask,
         seed=reply.seed,
     )
+
+
+def _tokens(stored: Sequence[Any] | None) -> list[Token]:
+    return [Token.from_compact(item) for item in stored or []]
 
 
 class Review:
@@ -193,6 +202,8 @@ class Review:
             right=texts[right_id].content,
             question_set=questions.name,
             questions=[Question(key=q.key, text=q.text) for q in questions.questions],
+            left_tokens=_tokens(texts[left_id].tokens),
+            right_tokens=_tokens(texts[right_id].tokens),
         )
         return ReviewQueue(pair=blind, done=done, total=len(pairs))
 

@@ -1,0 +1,74 @@
+# The Review page in AppTest: a pair shown without identities, a vote by its buttons saved in the order shown and
+# then revealed, the next pair, and the leaderboard tab.
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from screen import plain
+from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
+
+from ui.service.workspace import open_database
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
+from reviewdata import THREE_LANES, save_conversation  # noqa: E402
+
+IDENTITIES = {word for lane in THREE_LANES for word in lane if word}
+
+
+def page_text(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "text", "caption", "success", "info") for e in getattr(at, kind)]
+    return plain("\n".join(str(p) for p in parts))
+
+
+def seed(data_dir: Path) -> list[int]:
+    engine = open_database(f"sqlite:///{data_dir / 'simulacra.db'}")
+    try:
+        _, [replies] = save_conversation(engine)
+    finally:
+        engine.dispose()
+    return replies
+
+
+def test_the_review_page_hides_identities_until_the_vote_and_records_the_order(app: AppTest, data_dir: Path) -> None:
+    seed(data_dir)
+    at = app.run()
+    at.session_state["reviewer"] = "Ada"
+    at.switch_page("views/review.py").run()
+    assert not at.exception
+    shown = page_text(at)
+    assert "1 of 3 pairs" in str([p.proto.text for p in at.get("progress")])
+    assert not [word for word in IDENTITIES if word in shown], shown
+    left_text = at.main.get_by_key("review-left").text[0].value
+    at.button(key="review-choose-right").click().run()
+    at.button(key="review-save").click().run()
+    assert not at.exception
+    revealed = page_text(at)
+    assert "Saved: right" in revealed and any(lane[0] in revealed for lane in THREE_LANES)
+    engine = open_database(f"sqlite:///{data_dir / 'simulacra.db'}")
+    with engine.connect() as connection:
+        [(left_id, better)] = connection.execute(text("SELECT left_message_id, better FROM judgement")).all()
+        [(content,)] = connection.execute(text(f"SELECT content FROM message WHERE id = {left_id}")).all()
+    engine.dispose()
+    assert (content, better) == (left_text, "right")
+    at.button(key="review-next").click().run()
+    assert "2 of 3 pairs" in str([p.proto.text for p in at.get("progress")])
+    assert not [word for word in IDENTITIES if word in page_text(at)]
+
+
+def test_the_leaderboard_tab_and_a_page_without_a_reviewer(app: AppTest, data_dir: Path) -> None:
+    seed(data_dir)
+    at = app.run()
+    at.switch_page("views/review.py").run()
+    assert not at.exception and "Reviewer" in page_text(at)
+    at.session_state["reviewer"] = "Ada"
+    at.run()
+    at.button(key="review-choose-left").click().run()
+    at.button(key="review-save").click().run()
+    at.session_state["review-tab"] = "Leaderboard"
+    at.run()
+    assert not at.exception
+    assert "1 judgements" in page_text(at)
+    assert len(at.dataframe) == 1

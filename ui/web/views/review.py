@@ -1,0 +1,23 @@
+"""The Review page: blind pairwise judging, and the leaderboard as its second tab (only computed when open)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.service.review import Review
+from ui.web import resources
+from ui.web.widgets.blind_pair import judge
+from ui.web.widgets.leaderboard import leaderboard
+from ui.web.widgets.reviewer import current_reviewer
+
+current = resources.settings()
+service = Review(resources.engine(current.resolved_database_url), current.data_dir / "questions")
+
+st.title("Review")
+judge_tab, board_tab = st.tabs(["Judge", "Leaderboard"], key="review-tab", on_change="rerun")
+if judge_tab.open:
+    with judge_tab:
+        judge(service, current_reviewer())
+if board_tab.open:
+    with board_tab:
+        leaderboard(service)

@@ -1,0 +1,121 @@
+"""The Leaderboard tab of the Review page: strengths with 95% intervals as a table and an Altair chart, each
+question's rate, position bias and agreement between reviewers, and the downloads."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ui.service.errors import USER_ERRORS
+from ui.service.leaderboard import BY, Leaderboard
+from ui.service.review import Filters, Review
+from ui.service.review_exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS
+from ui.web.widgets.view import escape_markdown
+
+_MIME = {"md": "text/markdown", "csv": "text/csv", "json": "application/json", "jsonl": "application/jsonl"}
+
+
+def strength_chart(board: Leaderboard) -> alt.LayerChart:
+    """Each entry's strength as a point with its 95% interval as a bar, strongest on top."""
+    frame = pd.DataFrame(
+        [
+            {"name": e.name, "strength": e.strength, "low": e.low, "high": e.high, "votes": e.votes}
+            for e in board.entries
+        ]
+    )
+    order = list(frame["name"])
+    y = alt.Y("name:N", sort=order, title=None)
+    bars = (
+        alt.Chart(frame)
+        .mark_rule(strokeWidth=2)
+        .encode(y=y, x=alt.X("low:Q", title="Bradley–Terry strength (log scale), 95% interval"), x2="high:Q")
+    )
+    tooltip = [
+        "name",
+        alt.Tooltip("strength:Q", format=".3f"),
+        alt.Tooltip("low:Q", format=".3f"),
+        alt.Tooltip("high:Q", format=".3f"),
+        "votes",
+    ]
+    points = alt.Chart(frame).mark_point(filled=True, size=60).encode(y=y, x="strength:Q", tooltip=tooltip)
+    return alt.LayerChart(layer=[bars, points], height=max(120, 28 * len(order)))
+
+
+def _table(board: Leaderboard) -> pd.DataFrame:
+    rows = []
+    for rank, e in enumerate(board.entries, start=1):
+        row = {
+            "rank": rank,
+            board.by: e.name,
+            "strength": round(e.strength, 3),
+            "95% interval": f"{e.low:.3f} – {e.high:.3f}",
+            "wins": e.wins,
+            "ties": e.ties,
+            "losses": e.losses,
+        }
+        for key, rate in e.questions.items():
+            row[key] = "" if rate.rate is None else f"{rate.rate:.2f} ({rate.count}/{rate.trials})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _summary(board: Leaderboard) -> None:
+    bias, agreement = board.position_bias.left_wins, board.agreement
+    if bias.rate is not None:
+        st.caption(
+            f"Position bias: the left reply won {bias.rate:.1%} of {bias.trials} decisive votes"
+            f" (95% interval {bias.low:.1%}–{bias.high:.1%}; 50% is none)."
+        )
+    if agreement.kappa is not None:
+        method = "Cohen's" if agreement.method == "cohen" else "Fleiss'"
+        st.caption(
+            f"Agreement: {method} kappa {agreement.kappa:.2f} on {agreement.pairs} pairs judged by two reviewers"
+            f" or more ({agreement.reviewers} reviewers)."
+        )
+    else:
+        st.caption("Agreement: no pair has been judged by two reviewers yet.")
+
+
+def _filters() -> tuple[str, Filters]:
+    by_column, reviewer_column, set_column = st.columns(3)
+    by = by_column.segmented_control("By", list(BY), default="lane", key="board-by") or "lane"
+    reviewer = reviewer_column.text_input("Only the votes of", key="board-reviewer").strip() or None
+    question_set = set_column.text_input("Question set", key="board-set").strip() or None
+    return by, Filters(reviewer=reviewer, question_set=question_set)
+
+
+def leaderboard(service: Review) -> None:
+    """The Leaderboard tab."""
+    by, filters = _filters()
+    try:
+        board = service.leaderboard(by, filters)
+        exports = {fmt: service.export(fmt, filters) for fmt in JUDGEMENT_FORMATS}
+    except USER_ERRORS as e:
+        st.error(escape_markdown(str(e)))
+        return
+    if not board.entries:
+        st.info("No judgements yet: judge a few pairs on the Judge tab.")
+        return
+    st.caption(f"{board.judgements} judgements; intervals from {board.resamples} bootstrap resamples.")
+    st.altair_chart(strength_chart(board), width="stretch")
+    st.dataframe(_table(board), hide_index=True, width="stretch")
+    _summary(board)
+    columns = st.columns(len(LEADERBOARD_FORMATS) + len(JUDGEMENT_FORMATS))
+    for column, fmt in zip(columns, LEADERBOARD_FORMATS, strict=False):
+        column.download_button(
+            f"Leaderboard .{fmt}",
+            service.export_leaderboard(board, fmt),
+            file_name=f"leaderboard.{fmt}",
+            mime=_MIME[fmt],
+            key=f"board-{fmt}",
+        )
+    for column, fmt in zip(columns[len(LEADERBOARD_FORMATS) :], JUDGEMENT_FORMATS, strict=True):
+        extension = "jsonl" if fmt == "dpo" else fmt
+        column.download_button(
+            f"Judgements {fmt}",
+            exports[fmt],
+            file_name=f"judgements-{fmt}.{extension}",
+            mime=_MIME[extension],
+            key=f"judgements-{fmt}",
+        )
