@@ -230,6 +230,27 @@ def add_judgement(
     return judgement
 
 
+def _judgements_with_identities() -> Any:
+    """Each judgement's columns, then each side's identity columns (as _identity reads them), oldest first."""
+    left_message, right_message = aliased(Message), aliased(Message)
+    left_lane, right_lane = aliased(Lane), aliased(Lane)
+    sides: list[tuple[Any, Any]] = [(left_message, left_lane), (right_message, right_lane)]
+    columns = [
+        column
+        for message, lane in sides
+        for column in (message.id, message.parent_id, message.conversation_id, message.lane_id)
+        + (lane.label, lane.model, lane.mask_name, message.seed)
+    ]
+    return (
+        sql_select(*_JUDGEMENT_COLUMNS, *columns)
+        .join(left_message, col(left_message.id) == col(Judgement.left_message_id))
+        .join(left_lane, col(left_lane.id) == col(left_message.lane_id))
+        .join(right_message, col(right_message.id) == col(Judgement.right_message_id))
+        .join(right_lane, col(right_lane.id) == col(right_message.lane_id))
+        .order_by(col(Judgement.id))
+    )
+
+
 def list_judgements(
     *,
     session: Session,
@@ -241,23 +262,7 @@ def list_judgements(
 ) -> list[JudgementRow]:
     """Judgements oldest first with both replies' identities; filters by reviewer, question set, date (since
     inclusive, until exclusive) and, with `message_ids`, only votes whose two replies are both among them."""
-    left_message, right_message = aliased(Message), aliased(Message)
-    left_lane, right_lane = aliased(Lane), aliased(Lane)
-    sides: list[tuple[Any, Any]] = [(left_message, left_lane), (right_message, right_lane)]
-    columns = [
-        column
-        for message, lane in sides
-        for column in (message.id, message.parent_id, message.conversation_id, message.lane_id)
-        + (lane.label, lane.model, lane.mask_name, message.seed)
-    ]
-    statement = (
-        sql_select(*_JUDGEMENT_COLUMNS, *columns)
-        .join(left_message, col(left_message.id) == col(Judgement.left_message_id))
-        .join(left_lane, col(left_lane.id) == col(left_message.lane_id))
-        .join(right_message, col(right_message.id) == col(Judgement.right_message_id))
-        .join(right_lane, col(right_lane.id) == col(right_message.lane_id))
-        .order_by(col(Judgement.id))
-    )
+    statement = _judgements_with_identities()
     if reviewer is not None:
         statement = statement.where(col(Judgement.reviewer) == reviewer)
     if question_set is not None:
