@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/storage.py --database postgresql --only search
 	$(BIN)/python bench/writers.py
 	$(BIN)/python bench/remote.py
+	$(BIN)/python bench/review.py
 	$(BIN)/python bench/tokenview.py --browser
 
 setup: $(VENV)/.models-stamp
