@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from personas.mask import HistoryTurn, Mask
+from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
 from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
 from simulator.events import Alternative, FinishReason, SamplingSettings, Token
@@ -98,6 +99,7 @@ class Simulator:
         self._pieces: dict[int, bytes] = {}
         self._lanes = ContextPool(self._new_context, max_contexts)
         self._scoring = ContextPool(self._new_context, SCORING_CONTEXTS)
+        self._batches = BatchPool(self._new_batch_context)
 
     # -- model and contexts ----------------------------------------------------------------
 
@@ -109,6 +111,10 @@ class Simulator:
 
     def _new_context(self, key: str) -> Context:
         return new_context(self._loaded(), self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, key=key)
+
+    def _new_batch_context(self, sequences: int, cells: int) -> Context:
+        model = self._loaded()
+        return new_context(model, self.path, n_ctx=cells, n_threads=self.n_threads, key="samples", sequences=sequences)
 
     @contextmanager
     def borrow(self, lane_key: str = "") -> Iterator[Context]:
@@ -130,6 +136,7 @@ class Simulator:
     def close(self) -> None:
         self._lanes.close()
         self._scoring.close()
+        self._batches.close()
         with self._lock:
             if self._model is not None:
                 self._model.close()
@@ -248,6 +255,64 @@ class Simulator:
                 yield from writer.flush()
                 return "length"
             context.decode([token_id], _always)
+
+    def continue_samples(
+        self,
+        document: str,
+        settings: Sequence[SamplingSettings],
+        *,
+        alternatives: int = 5,
+        cancel: threading.Event | None = None,
+        reply_prefix: str = "",
+        cue: str = "",
+    ) -> Iterator[tuple[int, Token | Finished]]:
+        """Samples of one document decoded together (`simulator.batch`): for each `settings[i]`, the very reply
+        `continue_document` gives with those settings, as `(i, Token)` items and one `(i, Finished)`.
+
+        The prompt is read once (per wave of MAX_SEQUENCES samples) and copied to every sample's sequence.
+
+        Raises:
+            PromptTooLong: the document leaves no room in the context.
+        """
+        prompt = self.tokenize(document + reply_prefix)
+        if len(prompt) >= self.n_ctx:
+            raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
+        if not settings:
+            return
+        seeds = [s.seed if s.seed is not None else random.randrange(2**31) for s in settings]
+        limits = [min(s.max_tokens, self.n_ctx - len(prompt)) for s in settings]
+        cue_targets = self._cue_targets(document, cue, prompt)
+        wave = min(len(settings), MAX_SEQUENCES)
+        context = self._batches.acquire(prompt, wave, cells_for(len(prompt) + max(limits), self.n_ctx))
+        describe = self._describer(context.n_vocab, alternatives)
+        try:
+            for start in range(0, len(settings), wave):
+                cue_probabilities = drain(read_prompt(context, prompt, cue_targets, last=True))
+                cue_p = float(np.prod(cue_probabilities)) if cue_targets else None
+                indices = range(start, min(start + wave, len(settings)))
+                samples = new_samples(indices, settings, seeds, limits, reply_prefix, len(prompt))
+                try:
+                    for i, step in decode_samples(context, samples, self._loaded().vocab, describe, cancel):
+                        if isinstance(step, Token):
+                            yield i, step
+                        else:
+                            stop = samples[i - start].writer.stopped
+                            yield i, Finished(reason=step, seed=seeds[i], stop=stop, cue_p=cue_p)
+                finally:
+                    for sample in samples:
+                        sample.sampler.close()
+        finally:
+            self._batches.release(context)
+
+    def _describer(self, n_vocab: int, alternatives: int) -> Describe:
+        """A token's text, probability and top alternatives from its logits, as `_generate` computes them."""
+        scratch = np.empty(n_vocab, dtype=np.float32)
+
+        def describe(token_id: int, logits: np.ndarray) -> tuple[bytes, float, list[Alternative]]:
+            p, top = self._distribution(logits, scratch, token_id, alternatives)
+            return self._piece(token_id), p, top
+
+        return describe
 
     def _cue_targets(self, document: str, cue: str, prompt: list[int]) -> range:
         """The positions of `cue`'s tokens in `prompt`, when `cue` ends `document` and keeps its own tokens."""

@@ -45,6 +45,8 @@ class Context:
     canonical: int = 0  # positions [0, canonical) were read in multiple-of-8 batches: reusable bit for bit
     busy: bool = False
     last_used: int = 0
+    sequences: int = 1  # KV streams: sequence 0 is what `tokens` describes; `simulator.batch` uses the others
+    cells: int = 0  # the KV cells of each stream
 
     @property
     def handle(self) -> llama_cpp.llama_context_p:

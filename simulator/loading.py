@@ -73,8 +73,11 @@ def load_model(path: Path) -> internals.LlamaModel:
         raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
 
 
-def new_context(model: internals.LlamaModel, path: Path, *, n_ctx: int, n_threads: int, key: str) -> Context:
-    """A fresh context over the shared `model` (loaded from `path`, named in errors).
+def new_context(
+    model: internals.LlamaModel, path: Path, *, n_ctx: int, n_threads: int, key: str, sequences: int = 1
+) -> Context:
+    """A fresh context over the shared `model` (loaded from `path`, named in errors). With `sequences` > 1,
+    each sequence gets a KV stream of its own of `n_ctx` cells (see `simulator.batch` for why not a shared one).
 
     Raises:
         ModelUnavailable: llama.cpp cannot create the context.
@@ -83,7 +86,9 @@ def new_context(model: internals.LlamaModel, path: Path, *, n_ctx: int, n_thread
     from llama_cpp import _internals as internals
 
     params = llama_cpp.llama_context_default_params()
-    params.n_ctx = n_ctx
+    params.n_ctx = n_ctx * sequences
+    params.n_seq_max = sequences
+    params.kv_unified = False  # llama.cpp's default: one KV stream per sequence
     params.n_batch = params.n_ubatch = BATCH
     params.n_threads = params.n_threads_batch = n_threads
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -93,7 +98,7 @@ def new_context(model: internals.LlamaModel, path: Path, *, n_ctx: int, n_thread
     except ValueError as e:
         raise ModelUnavailable(f"llama.cpp could not create a context for {path.name}: {e}") from e
     batch = internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
-    return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key)
+    return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key, sequences=sequences, cells=n_ctx)
 
 
 def new_sampler(settings: SamplingSettings, seed: int) -> internals.LlamaSampler:

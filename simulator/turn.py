@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import random
 import threading
@@ -17,6 +18,7 @@ from simulator.events import EventKind, FidelityMetrics, LaneEvent, SamplingSett
 from simulator.metrics import RAW, Measured, cue, measure
 from simulator.registry import ModelEntry, Registry
 from simulator.remote import NO_TOKEN_PROBABILITIES, RemoteSimulator
+from simulator.sample_group import Continuation, SampleGroup
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
 
@@ -80,6 +82,7 @@ class _Lane:
     clock: _Clock
     cancel: threading.Event
     out: queue.Queue[LaneEvent | None]
+    group: SampleGroup | None = None  # the other samples of its base lane, decoded in one batch with it
 
     def put(self, kind: EventKind, **fields: Any) -> None:
         self.out.put(LaneEvent(self.index, kind, **fields))
@@ -88,6 +91,8 @@ class _Lane:
 def _run_lane(lane: _Lane, history: list[HistoryTurn]) -> None:
     try:
         entry = lane.registry.resolve(lane.config.model)
+        if lane.group is not None and entry.kind != "simulator":
+            lane.group.leave(lane.index)
         if entry.kind == "simulator":
             _run_simulator(lane, entry, history)
         else:
@@ -97,6 +102,8 @@ def _run_lane(lane: _Lane, history: list[HistoryTurn]) -> None:
     except Exception as e:  # noqa: BLE001 - any failure stays in its own lane, described for the user
         lane.put("error", error=f"{lane.config.model}: {type(e).__name__}: {e}", timings=lane.clock.timings())
     finally:
+        if lane.group is not None:  # never leave the other samples waiting for this one
+            lane.group.leave(lane.index)
         lane.out.put(None)
 
 
@@ -143,22 +150,31 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
     for token in config.prefix:  # a branch's start, shown as it was
         lane.put("token", token=token, timings=lane.clock.timings())
 
-    def continuation() -> Iterator[Token | Finished]:
-        return simulator.continue_document(
+    reply_prefix = "".join(t.text for t in config.prefix)
+    wanted_cue = cue(mask, document) if config.metrics else ""
+    # A remote lane waits on the network in its own thread; only local decodes share the local worker.
+    remote = isinstance(simulator, RemoteSimulator)
+    steps: Iterator[Token | Finished]
+    if isinstance(simulator, RemoteSimulator):
+        if lane.group is not None:
+            lane.group.leave(lane.index)
+        if not simulator.probe().logprobs:
+            lane.put("notice", notice=f"{simulator.name}: {NO_TOKEN_PROBABILITIES}")
+        steps = simulator.continue_document(
             document,
             settings,
             lane_key=config.key,
             alternatives=config.alternatives,
             cancel=lane.cancel,
-            reply_prefix="".join(t.text for t in config.prefix),
-            cue=cue(mask, document) if config.metrics else "",
+            reply_prefix=reply_prefix,
+            cue=wanted_cue,
         )
-
-    # A remote lane waits on the network in its own thread; only local decodes share the local worker.
-    remote = isinstance(simulator, RemoteSimulator)
-    if isinstance(simulator, RemoteSimulator) and not simulator.probe().logprobs:
-        lane.put("notice", notice=f"{simulator.name}: {NO_TOKEN_PROBABILITIES}")
-    steps = continuation() if remote else registry.worker.submit(continuation, lane.cancel)
+    else:
+        request = Continuation(simulator, document, settings, config.key, config.alternatives, reply_prefix, wanted_cue)
+        if lane.group is not None:
+            steps = lane.group.join(lane.index, request)
+        else:
+            steps = registry.worker.submit(lambda: request.alone(lane.cancel), lane.cancel)
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
     reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
@@ -219,6 +235,39 @@ def _last(steps: Iterator[FidelityMetrics | None]) -> FidelityMetrics | None:
     return result
 
 
+def _sample_groups(
+    lanes: list[LaneConfig], histories: list[list[HistoryTurn]], registry: Registry, cancel: threading.Event
+) -> dict[int, SampleGroup]:
+    """Lanes alike in everything but their seed and context key (as `sample_configs` makes them) are samples of one
+    base lane: a local simulator decodes them together (`Simulator.continue_samples`), each exactly as alone."""
+    alike: dict[str, list[int]] = {}
+    for index, (lane, history) in enumerate(zip(lanes, histories, strict=True)):
+        alike.setdefault(_likeness(lane, history), []).append(index)
+    groups: dict[int, SampleGroup] = {}
+    for members in alike.values():
+        if len(members) > 1:
+            group = SampleGroup(members, registry.worker, cancel)
+            groups.update(dict.fromkeys(members, group))
+    return groups
+
+
+def _likeness(lane: LaneConfig, history: list[HistoryTurn]) -> str:
+    return json.dumps(
+        [
+            lane.model,
+            None if lane.mask is None else lane.mask.model_dump(mode="json"),
+            lane.system_prompt,
+            lane.settings.model_dump(mode="json", exclude={"seed"}),
+            lane.alternatives,
+            lane.document,
+            [t.compact() for t in lane.prefix],
+            lane.metrics,
+            [t.model_dump(mode="json") for t in history],
+        ],
+        sort_keys=True,
+    )
+
+
 def run_turn(
     lanes: list[LaneConfig],
     histories: list[list[HistoryTurn]],
@@ -233,10 +282,11 @@ def run_turn(
     cancel = cancel or threading.Event()
     out: queue.Queue[LaneEvent | None] = queue.Queue()
     started = time.perf_counter()
+    groups = _sample_groups(lanes, histories, registry, cancel)
     threads = [
         threading.Thread(
             target=_run_lane,
-            args=(_Lane(index, lane, registry, _Clock(started), cancel, out), history),
+            args=(_Lane(index, lane, registry, _Clock(started), cancel, out, groups.get(index)), history),
             name=f"simulacra-lane-{index}",
             daemon=True,
         )
