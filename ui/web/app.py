@@ -40,6 +40,7 @@ page = st.navigation(
         st.Page("views/compare.py", title="Compare", icon=":material/view_column:", default=True),
         st.Page("views/transcripts.py", title="Transcripts", icon=":material/manage_search:"),
         st.Page("views/masks.py", title="Masks", icon=":material/theater_comedy:"),
+        st.Page("views/experiments.py", title="Experiments", icon=":material/science:"),
         st.Page("views/review.py", title="Review", icon=":material/balance:"),
         st.Page("views/models.py", title="Models", icon=":material/memory:"),
     ]

@@ -1,0 +1,83 @@
+"""Experiment runs in progress on the Experiments page: a progress bar per running job (cells, samples, samples/s,
+time left) redrawn by a fragment every half second, Stop for each, and Resume for a run that did not finish.
+The jobs belong to the server (ui/service/experiment_jobs.py): leaving the page never stops one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.service.errors import USER_ERRORS
+from ui.service.experiment_jobs import RunProgress, experiment_jobs
+from ui.service.experiments import Experiments
+from ui.web.widgets.view import escape_markdown
+
+REDRAW_S = 0.5
+SHOWN = "ex-run"
+RESUME_ERROR = "ex-resume-error"
+
+state = st.session_state
+
+
+def running_section() -> None:
+    """Every running experiment of this server, with its progress bar and Stop."""
+    jobs = experiment_jobs().running()
+    if not jobs:
+        return
+    st.subheader("Running")
+    for job in jobs:
+        st.button(
+            "Stop",
+            key=f"ex-stop-{job.run_id}",
+            icon=":material/stop_circle:",
+            on_click=_stop,
+            args=(job.run_id,),
+            help="Stop drawing samples: the run keeps what it has, is stored as stopped, and can be resumed.",
+        )
+    _progress_bars([job.run_id for job in jobs])
+
+
+@st.fragment(run_every=REDRAW_S)
+def _progress_bars(run_ids: list[int]) -> None:
+    # Only this fragment reruns while the runs go on; when one has ended, the whole page is drawn again, so its
+    # results and status appear and its Stop button goes.
+    manager = experiment_jobs()
+    snapshots = [job.snapshot() for run_id in run_ids if (job := manager.get(run_id)) is not None]
+    for progress in snapshots:
+        show_progress(progress)
+    if any(progress.done for progress in snapshots):
+        st.rerun()
+
+
+def show_progress(progress: RunProgress) -> None:
+    label = "resuming" if progress.kind == "resume" else "running"
+    text = f"Run #{progress.run_id} ({escape_markdown(progress.suite)}, {label}): {progress.summary()}"
+    st.progress(progress.fraction, text=text)
+
+
+def _stop(run_id: int) -> None:
+    experiment_jobs().stop(run_id)
+
+
+def resume_button(service: Experiments, run: dict[str, Any]) -> None:
+    """Resume for a run that is not complete and not drawing here (stopped, failed, or its server was killed)."""
+    if run["status"] == "complete" or experiment_jobs().running(int(run["id"])):
+        return
+    st.button(
+        "Resume",
+        key=f"ex-resume-{run['id']}",
+        icon=":material/resume:",
+        on_click=_resume,
+        args=(service, int(run["id"])),
+        help="Draw only the samples this run lacks; none is drawn twice.",
+    )
+    if (error := state.pop(RESUME_ERROR, None)) is not None:
+        st.error(escape_markdown(error))
+
+
+def _resume(service: Experiments, run_id: int) -> None:
+    try:
+        experiment_jobs().resume(service, run_id)
+    except USER_ERRORS as e:
+        state[RESUME_ERROR] = f"Not resumed: {e}"
