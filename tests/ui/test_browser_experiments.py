@@ -118,5 +118,6 @@ def test_run_watch_open_a_sample_and_stop_in_chromium(
     wait_for(lambda: run_row(data_dir, 2)[0] == "complete", 240, "run 2 resumed to the end")
     assert run_row(data_dir, 2)[1:] == (2, 2)
     expect(page.locator(".st-key-ex-r-verdicts")).to_contain_text("holds", timeout=30_000)
+    page.screenshot(path="/tmp/simulacra-experiments.png")
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "Traceback" not in page.inner_text("body")

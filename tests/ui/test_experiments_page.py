@@ -134,11 +134,24 @@ def test_stop_stores_the_run_as_stopped_and_resume_finishes_it(app: AppTest) -> 
     at.button(key=f"ex-stop-{run_id}").click().run()
     poll(at, lambda: not experiment_jobs().running(run_id), 120)
     assert ":orange-badge[stopped]" in markdown(at)
-    resume = at.button(key=f"ex-resume-{run_id}")
+    resume = at.button(key=f"ex-r-resume-{run_id}")
     resume.click().run()
     assert not at.exception
     assert experiment_jobs().get(run_id) is not None
     poll(at, lambda: not experiment_jobs().running(run_id), 240)
     assert ":green-badge[complete]" in markdown(at)
     assert list(at.dataframe[0].value["counted"].str.endswith("/3")) == [True]
-    assert not [b for b in at.button if b.key == f"ex-resume-{run_id}"]
+    assert not [b for b in at.button if b.key == f"ex-r-resume-{run_id}"]
+
+    # A second, one-sample run of the same suite, then both side by side: a table and a chart each.
+    at.number_input(key="ex-samples-ui-tiny").set_value(1).run()
+    at.button(key="ex-start").click().run()
+    second = int(at.session_state["ex-run"])
+    assert second != run_id
+    poll(at, lambda: not experiment_jobs().running(second), 240)
+    at.toggle(key="ex-compare").set_value(True).run()
+    assert not at.exception
+    assert at.selectbox(key="ex-run").value == second and at.selectbox(key="ex-run-b").value == run_id
+    counted = [list(frame.value["counted"]) for frame in at.dataframe]  # successes / samples
+    assert [[c.split("/")[1] for c in column] for column in counted] == [["1"], ["3"]]
+    assert len(at.get("vega_lite_chart")) == 2

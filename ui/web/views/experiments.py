@@ -36,7 +36,7 @@ def _one_run(service: Experiments, run: dict[str, Any], key: str, drill: bool) -
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))
         return
-    resume_button(service, run)
+    resume_button(service, run, key)
     show_results(report, key)
     if drill:
         show_samples(report, resources.conversations(), key)

@@ -60,13 +60,13 @@ def _stop(run_id: int) -> None:
     experiment_jobs().stop(run_id)
 
 
-def resume_button(service: Experiments, run: dict[str, Any]) -> None:
+def resume_button(service: Experiments, run: dict[str, Any], key: str = "ex-") -> None:
     """Resume for a run that is not complete and not drawing here (stopped, failed, or its server was killed)."""
     if run["status"] == "complete" or experiment_jobs().running(int(run["id"])):
         return
     st.button(
         "Resume",
-        key=f"ex-resume-{run['id']}",
+        key=f"{key}resume-{run['id']}",
         icon=":material/resume:",
         on_click=_resume,
         args=(service, int(run["id"])),
