@@ -38,6 +38,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/samples.py
 	$(BIN)/python bench/turn.py
 	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/memory.py
