@@ -114,7 +114,11 @@ def test_run_watch_open_a_sample_and_stop_in_chromium(
     wait_for(lambda: run_row(data_dir, 2)[0] == "stopped", 60, "run 2 stopped")
     status, done, total = run_row(data_dir, 2)
     assert done < total == 2
-    page.get_by_role("button", name="Resume").click(timeout=30_000)
+    try:
+        page.get_by_role("button", name="Resume").click(timeout=60_000)
+    except Exception:  # what the page showed instead, for whoever reads the failure
+        page.screenshot(path="/tmp/simulacra-experiments-no-resume.png", full_page=True)
+        raise
     wait_for(lambda: run_row(data_dir, 2)[0] == "complete", 240, "run 2 resumed to the end")
     assert run_row(data_dir, 2)[1:] == (2, 2)
     expect(page.locator(".st-key-ex-r-verdicts")).to_contain_text("holds", timeout=30_000)
