@@ -14,7 +14,7 @@ from ui.web import resources
 from ui.web.widgets.experiment_progress import resume_button, running_section
 from ui.web.widgets.experiment_results import run_label, show_results
 from ui.web.widgets.experiment_samples import show_samples
-from ui.web.widgets.experiment_setup import SHOWN, suite_setup
+from ui.web.widgets.experiment_setup import REQUESTED, SHOWN, suite_setup
 from ui.web.widgets.view import escape_markdown
 
 COMPARE = "ex-compare"
@@ -24,6 +24,9 @@ state = st.session_state
 
 def _pick(runs: list[dict[str, Any]], label: str, key: str, default: int | None) -> dict[str, Any]:
     by_id = {int(run["id"]): run for run in runs}
+    if key == SHOWN and (wanted := state.get(REQUESTED)) in by_id:
+        state[key] = wanted  # the run just started, whatever the picker showed before
+        del state[REQUESTED]
     if state.get(key) not in by_id:
         state[key] = default if default in by_id else next(iter(by_id))
     chosen = st.selectbox(label, list(by_id), format_func=lambda i: run_label(by_id[i]), key=key)

@@ -23,6 +23,9 @@ UPLOAD_ROUND = "ex-upload-round"
 UPLOAD_ERROR = "ex-upload-error"
 RUN_ERROR = "ex-run-error"
 SHOWN = "ex-run"  # the run whose results are shown (the selectbox of stored runs)
+# A run just started, to show: not the selectbox's own key, whose value the browser sends back with the next
+# click (a Stop pressed before this script run reached the selectbox would otherwise bring back the old run).
+REQUESTED = "ex-run-requested"
 KEPT: dict[str, Any] = {"persist_state": "session"}
 
 state = st.session_state
@@ -47,7 +50,7 @@ def suite_setup(service: Experiments) -> None:
         except USER_ERRORS as e:
             st.error(escape_markdown(f"Not started: {e}"))
             return
-        state[SHOWN] = job.run_id
+        state[REQUESTED] = job.run_id
         st.toast(f"Run #{job.run_id} started")
 
 
