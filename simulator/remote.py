@@ -167,7 +167,9 @@ class RemoteSimulator:
         if self.api != "openai-completions":
             return False
         try:
-            reply = self.http.text_completion(model, prompt=_PROBE_PROMPT, max_tokens=1, logprobs=1, echo=True)
+            reply = self.http.text_completion(
+                model, prompt=_PROBE_PROMPT, max_tokens=1, logprobs=1, echo=True, read=self.timeouts.total
+            )
         except RemoteFailure:
             return False
         logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}

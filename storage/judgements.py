@@ -262,18 +262,7 @@ def list_judgements(
 ) -> list[JudgementRow]:
     """Judgements oldest first with both replies' identities; filters by reviewer, question set, date (since
     inclusive, until exclusive) and, with `message_ids`, only votes whose two replies are both among them."""
-    statement = _judgements_with_identities()
-    if reviewer is not None:
-        statement = statement.where(col(Judgement.reviewer) == reviewer)
-    if question_set is not None:
-        statement = statement.where(col(Judgement.question_set) == question_set)
-    if since is not None:
-        statement = statement.where(col(Judgement.created_at) >= since)
-    if until is not None:
-        statement = statement.where(col(Judgement.created_at) < until)
-    if message_ids is not None:
-        ids = list(message_ids)
-        statement = statement.where(col(Judgement.left_message_id).in_(ids), col(Judgement.right_message_id).in_(ids))
+    statement = _filtered(_judgements_with_identities(), reviewer, question_set, since, until, message_ids)
     identities: dict[int, ReplyIdentity] = {}  # one object per reply, however many votes it has
 
     def identity(values: Any) -> ReplyIdentity:
@@ -301,3 +290,26 @@ def list_judgements(
             )
         )
     return rows
+
+
+def _filtered(
+    statement: Any,
+    reviewer: str | None,
+    question_set: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    message_ids: Collection[int] | None,
+) -> Any:
+    """`statement` narrowed by list_judgements' filters."""
+    if reviewer is not None:
+        statement = statement.where(col(Judgement.reviewer) == reviewer)
+    if question_set is not None:
+        statement = statement.where(col(Judgement.question_set) == question_set)
+    if since is not None:
+        statement = statement.where(col(Judgement.created_at) >= since)
+    if until is not None:
+        statement = statement.where(col(Judgement.created_at) < until)
+    if message_ids is not None:
+        ids = list(message_ids)
+        statement = statement.where(col(Judgement.left_message_id).in_(ids), col(Judgement.right_message_id).in_(ids))
+    return statement

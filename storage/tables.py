@@ -168,6 +168,7 @@ class Annotation(SQLModel, table=True):
     reviewer: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
+
 # The experiment tables live in their own module; imported here so the metadata (and Alembic) sees them.
 from storage import experiment_tables as experiment_tables  # noqa: E402,F401
 from storage import judgement_tables as judgement_tables  # noqa: E402,F401  (blind review, issue 13)

@@ -152,7 +152,9 @@ def send_one_turn(page: Page, url: str) -> list[dict[str, Any]]:
     one_llama_lane(page)
     chat.fill(QUESTION)
     chat.press("Enter")
-    deadline = time.monotonic() + 180
+    # The reply streams at about a token a second (llama_cpp.server's own logprobs), and its mask effect needs an
+    # echo of the whole document, about a second a token again, before the lane is done.
+    deadline = time.monotonic() + 600
     lanes: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         lanes = page.evaluate(LANES_JS)
@@ -164,7 +166,7 @@ def send_one_turn(page: Page, url: str) -> list[dict[str, Any]]:
 
 def show_first_token(page: Page) -> str:
     """Open the finished reply's token view and pick its first token; returns what the view says about it."""
-    page.get_by_text("Tokens", exact=True).click()
+    page.get_by_text("Tokens", exact=True).click(timeout=60_000)
     number = page.get_by_role("spinbutton", name="Token #")
     number.fill("0")
     number.press("Enter")

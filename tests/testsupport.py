@@ -247,8 +247,21 @@ def postgres_database() -> Iterator[str]:
         connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+        _drop_database(connection, name)
         connection.close()
+
+
+def _drop_database(connection: Any, name: str) -> None:
+    """Drop a test database. An autovacuum worker on it belongs to the superuser, whom a test role may not
+    terminate (FORCE then fails with InsufficientPrivilege): it finishes within moments, so try again."""
+    for attempt in range(20):
+        try:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except Exception:  # psycopg's InsufficientPrivilege or ObjectInUse while autovacuum works on it
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def seed_transcripts(url: str, count: int, *, seed: int = 0) -> list[int]:

@@ -15,7 +15,15 @@ import pytest
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-METRICS = {"in_character_p", "ended_by", "spoke_for_user", "perplexity", "raw_perplexity", "mask_effect"}
+METRICS = {
+    "in_character_p",
+    "ended_by",
+    "spoke_for_user",
+    "perplexity",
+    "raw_perplexity",
+    "mask_effect",
+    "mask_effect_unavailable",
+}
 
 
 @pytest.fixture(scope="module")

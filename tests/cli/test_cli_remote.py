@@ -26,7 +26,7 @@ def configure(home: Path, api_base: str, **fields: str) -> None:
     extra = "".join(f'{key} = "{value}"\n' for key, value in fields.items())
     (home / "simulacra.toml").write_text(
         f'[[models]]\nname = "remote-gemma"\nkind = "simulator"\napi = "openai-completions"\n'
-        f'api_base = "{api_base}"\n{extra}\n[timeouts]\nconnect = 2\nfirst_token = 60\nstall = 20\n'
+        f'api_base = "{api_base}"\n{extra}\n[timeouts]\nconnect = 2\nfirst_token = 120\nstall = 30\n'
     )
 
 
@@ -116,7 +116,7 @@ def test_a_model_the_server_does_not_serve_is_one_error_and_nothing_saved(
 def test_ask_does_not_hang_on_a_stopped_server(cli: Run, tmp_path: Path) -> None:
     with base_server(tmp_path / "server.log") as (server, base):
         configure(tmp_path / "home", base)
-        text = (tmp_path / "home" / "simulacra.toml").read_text().replace("first_token = 60", "first_token = 5")
+        text = (tmp_path / "home" / "simulacra.toml").read_text().replace("first_token = 120", "first_token = 5")
         (tmp_path / "home" / "simulacra.toml").write_text(text)
         os.kill(server.pid, signal.SIGSTOP)
         started = time.monotonic()

@@ -54,9 +54,9 @@ def test_a_good_suite_round_trips_through_its_snapshot() -> None:
         (suite_text(extra="").replace("samples = 3", "samples = 0"), "samples: Input should be greater than"),
         (suite_text(extra="").replace("samples = 3", "samples = 1001"), "samples: Input should be less than"),
         (suite_text(scorer="pattern = 'a'\nfirst_lines = true"), "first_lines: unknown key"),
-        (suite_text(extra="expectations = ['lane \"base@raw\" vibes(\"q\") > 1']"), "cannot read expectation"),
-        (suite_text(extra="expectations = ['lane \"chat\" rate(\"q\") > 0.5']"), "no lane 'chat'"),
-        (suite_text(extra="expectations = ['lane \"base@raw\" rate(\"nope\") > 0.5']"), "no scorer 'nope'"),
+        (suite_text(extra='expectations = [\'lane "base@raw" vibes("q") > 1\']'), "cannot read expectation"),
+        (suite_text(extra='expectations = [\'lane "chat" rate("q") > 0.5\']'), "no lane 'chat'"),
+        (suite_text(extra='expectations = [\'lane "base@raw" rate("nope") > 0.5\']'), "no scorer 'nope'"),
         (suite_text(kind="choice", scorer="continuations = [' a']"), "at least two continuations"),
     ],
 )

@@ -23,7 +23,9 @@ from simulator.watchdog import Timeouts
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]  # litellm's first import alone takes about 9 s
 
-LIMITS = Timeouts(connect=2, first_token=30, stall=3, total=300)
+# llama_cpp.server sorts gemma's 262k-token vocabulary in Python for every token it gives logprobs for: about a
+# second a token on an idle core, several on a busy one. The limits leave room for that.
+LIMITS = Timeouts(connect=2, first_token=120, stall=20, total=600)
 SLACK_S = 5.0
 GREEDY = SamplingSettings(temperature=0.0, top_k=40, max_tokens=10, seed=1)
 STORY = "Once upon a time, in a small village by the sea, there lived"
@@ -178,5 +180,5 @@ def test_a_server_stopped_mid_reply_ends_the_lane_within_the_stall_limit(tmp_pat
     reply = folded(remote)
     assert ended is not None and ended - stopped <= LIMITS.stall + SLACK_S
     assert reply.status == "incomplete" and len(reply.tokens) >= 3
-    assert reply.error == "remote-gemma: no token for 3 s: the server stopped answering; the reply so far is saved"
+    assert reply.error == "remote-gemma: no token for 20 s: the server stopped answering; the reply so far is saved"
     assert local[-1].kind == "done" and len(tokens_of(local)) == 10

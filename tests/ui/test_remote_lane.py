@@ -29,6 +29,8 @@ def with_remote_lane(tmp_path: Path, api_base: str, mask: str) -> None:
     (tmp_path / "simulacra.toml").write_text(
         f'default_lanes = ["remote-gemma@{mask}"]\n\n[[models]]\nname = "remote-gemma"\nkind = "simulator"\n'
         f'api = "openai-completions"\napi_base = "{api_base}"\n'
+        # llama_cpp.server answers one request at a time (samples queue) at about a token a second.
+        "\n[timeouts]\nfirst_token = 300\nstall = 60\n"
     )
 
 
@@ -37,7 +39,7 @@ def one_turn(app: AppTest, max_tokens: int = 12) -> AppTest:
     at.slider(key="draft-0-temperature").set_value(0.0)
     at.number_input(key="draft-0-max_tokens").set_value(max_tokens)
     at.number_input(key="draft-0-seed").set_value(1)
-    at.chat_input[0].set_value(QUESTION).run(timeout=300)
+    at.chat_input[0].set_value(QUESTION).run(timeout=600)
     assert not at.exception and not at.error
     return at
 
@@ -65,7 +67,7 @@ def test_token_view_branch_samples_and_replay_on_a_remote_lane(app: AppTest, tmp
     at.number_input(key="lane0-turn0-tv-pick").set_value(2).run()
     branch = [b for b in at.main.button if (b.key or "").startswith("lane0-turn0-tv-branch-2-")]
     assert len(branch) >= 3, "the server's top-5 alternatives at token #2"
-    branch[0].click().run(timeout=300)
+    branch[0].click().run(timeout=600)
     assert not at.exception and not at.error
     assert "2/2" in captions(at)
     assert any(c.startswith("branched from reply #") and c.endswith("at token #2") for c in captions(at))
@@ -73,14 +75,14 @@ def test_token_view_branch_samples_and_replay_on_a_remote_lane(app: AppTest, tmp
 
     at.toggle(key="lane0-turn0-tokens").set_value(False).run()
     at.number_input(key="lane0-turn0-samples-n").set_value(3)
-    at.button(key="lane0-turn0-samples-go").click().run(timeout=300)
+    at.button(key="lane0-turn0-samples-go").click().run(timeout=600)
     assert not at.exception and not at.error
     grid = keyed_blocks(at.main, "sample-")
     assert len(grid) >= 4, [b.key for b in grid]  # the replies the samples were drawn beside, then the three
     seeds = {c.value.rsplit("seed ", 1)[1] for block in grid[-3:] for c in block.caption if "seed " in c.value}
     assert len(seeds) == 3
 
-    at.button(key="lane0-turn0-replay").click().run(timeout=300)
+    at.button(key="lane0-turn0-replay").click().run(timeout=600)
     assert not at.exception and not at.error
     verdicts = [m.value for m in [*at.main.success, *at.main.warning] if "Replay of reply #" in m.value]
     assert len(verdicts) == 1 and ("identical" in verdicts[0] or "first token that differs" in verdicts[0])
