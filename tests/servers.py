@@ -4,43 +4,28 @@ bundled gemma base model, and Python's own static file server, which answers wit
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from testsupport import free_port, stop_process, wait_for_server
+from testsupport import free_port, llama_server, stop_process, wait_for_server
 
 GEMMA_ALIAS = "gemma-base"
 
 
 @contextmanager
 def base_server(log: Path, *, n_ctx: int = 1024, threads: int = 1) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`python -m llama_cpp.server` serving the bundled gemma base GGUF as `gemma-base`; yields the process and
-    its base URL (`.../v1`) once it answers, and stops it on the way out (continued first if SIGSTOPped)."""
+    """`python -m llama_cpp.server` serving the bundled gemma base GGUF as `gemma-base` (see llama_server)."""
     from simulator.bundled import gemma_base_path
 
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_base_path())]
-    command += ["--model_alias", GEMMA_ALIAS, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--n_ctx", str(n_ctx), "--n_threads", str(threads)]
+    options = ["--model_alias", GEMMA_ALIAS, "--n_ctx", str(n_ctx), "--n_threads", str(threads)]
     # By default a new request cuts off the one streaming (its reply ends early, "closed mid-reply"): samples and
     # several remote lanes send requests at once. README says to start it this way.
-    command += ["--interrupt_requests", "False"]
-    env = {**os.environ, "GOMP_SPINCOUNT": "10000"}  # see simulator/__init__.py
-    with log.open("w") as output:  # a file, not a pipe: llama.cpp's loading chatter would fill a pipe and block
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_server(f"{base}/models", process, timeout=120, log=log)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-        stop_process(process)
+    options += ["--interrupt_requests", "False"]
+    with llama_server(log, gemma_base_path(), options) as running:
+        yield running
 
 
 @contextmanager

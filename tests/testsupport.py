@@ -140,27 +140,21 @@ def serve_script(script: Path, *args: str, cwd: Path, log: Path) -> Iterator[str
 
 @contextmanager
 def chat_server(log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2 on one thread, its output in `log`;
-    yields the process and its base URL (`.../v1`) once it answers, and stops it on the way out (continuing it
-    first if a test SIGSTOPped it: a stopped process would not act on SIGTERM)."""
+    """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2 on one thread (see llama_server)."""
     from simulator.bundled import smollm2_chat_path
 
+    with llama_server(log, smollm2_chat_path(), ["--n_ctx", "1024", "--n_threads", "1"]) as running:
+        yield running
+
+
+@contextmanager
+def llama_server(log: Path, model: Path, options: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m llama_cpp.server` serving `model` with `options`, its output in `log`; yields the process and
+    its base URL (`.../v1`) once it answers, and stops it on the way out (continuing it first if a test SIGSTOPped
+    it: a stopped process would not act on SIGTERM)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_chat_path()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--n_threads",
-        "1",
-    ]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *options]
     env = {**os.environ, "GOMP_SPINCOUNT": "10000"}  # see simulator/__init__.py
     with log.open("w") as output:  # a file, not a pipe: llama.cpp's loading chatter would fill a pipe and block
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
