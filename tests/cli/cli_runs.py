@@ -24,6 +24,12 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 TABLES = ("conversation", "lane", "message", "annotation")
 
 
+def read_db(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` from `home`'s SQLite file, opened read-only as another program would while the app runs."""
+    with sqlite3.connect(f"file:{home / 'data' / 'simulacra.db'}?mode=ro", uri=True, timeout=5) as db:
+        return db.execute(sql).fetchall()
+
+
 def run_piped(cli: Run, home: Path, stdin: bytes, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`cli(home, *args, **env)` with `stdin` fed to the command."""
     # The environment and executable `cli` itself uses, so both run the command the same way.

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runs import read_db
 
 SIMULACRA = Path(sys.executable).with_name("simulacra")
 
@@ -31,11 +31,6 @@ def run_cli(home: Path, *args: str, timeout: float = 300, **env: str) -> subproc
     return subprocess.run(
         [str(SIMULACRA), *args], cwd=home, env=cli_env(home, **env), capture_output=True, text=True, timeout=timeout
     )
-
-
-def read_db(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{home / 'data' / 'simulacra.db'}?mode=ro", uri=True, timeout=5) as db:
-        return db.execute(sql).fetchall()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_runs import Run, refused
-from conftest import read_db
+from cli_runs import Run, read_db, refused
 from review.reviewdata import THREE_LANES, save_conversation
 
 from ui.service.workspace import open_database

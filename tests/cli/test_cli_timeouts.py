@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import read_db
+from cli_runs import read_db
 from testsupport import chat_server
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
