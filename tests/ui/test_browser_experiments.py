@@ -88,7 +88,9 @@ def test_run_watch_open_a_sample_and_stop_in_chromium(
         seen += progress(page)
         assert time.monotonic() < deadline, "the run did not end"
         time.sleep(0.2)
-    assert seen == sorted(seen) and len(set(seen)) >= 2, seen  # the bar advanced
+    # The bar was drawn and never went back. Its steps (0, 50, done) are checked in the AppTest: here a batch of
+    # samples can finish between two reads of the page, so the browser may see 0 and then the results.
+    assert seen and seen == sorted(seen), seen
     wait_for(lambda: run_row(data_dir, 1)[0] == "complete", 30, "run 1 complete")
     main = page.locator('[data-testid="stMain"]')
     verdicts = page.locator(".st-key-ex-r-verdicts")
