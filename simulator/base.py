@@ -28,7 +28,7 @@ from simulator.events import Alternative, FinishReason, SamplingSettings, Token
 from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
-from simulator.loading import load_model, new_context, new_sampler
+from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
 from simulator.stops import StopWriter
 
 if TYPE_CHECKING:
@@ -151,9 +151,7 @@ class Simulator:
         """A vocabulary-only load for tokenizing: safe to use while contexts decode on another thread."""
         with self._lock:
             if self._vocab is None:
-                from llama_cpp import Llama
-
-                self._vocab = Llama(model_path=str(self.path), vocab_only=True, verbose=False)
+                self._vocab = load_vocabulary(self.path)
             return self._vocab
 
     def tokenize(self, text: str) -> list[int]:

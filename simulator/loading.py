@@ -6,6 +6,7 @@ Kept apart from `simulator.base` so the generation code reads without llama.cpp'
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 # Routed when the loaders are imported, not when one of them runs: simulator.base also opens a
 # vocabulary-only `Llama` itself, often before the first context, and llama.cpp logs from that load on.
 route_llama_logs()
+
+# llama-cpp-python points stdout and stderr (the file descriptors and sys.stdout/sys.stderr) at /dev/null
+# while it loads with verbose=False, and puts back what it found. Two loads that overlap on different threads
+# (a base and a chat lane answering their first turn) restore each other's /dev/null, and the process never
+# prints again. So every load that can redirect goes through this lock.
+_REDIRECTING_LOAD = threading.Lock()
 
 
 def default_threads() -> int:
@@ -38,16 +45,25 @@ def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
     from llama_cpp import Llama
 
     try:
-        return Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            n_batch=512,
-            verbose=False,
-        )
+        with _REDIRECTING_LOAD:
+            return Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_batch=512,
+                verbose=False,
+            )
     except (ValueError, RuntimeError) as e:
         raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
+
+
+def load_vocabulary(path: Path) -> Llama:
+    """A vocabulary-only load for tokenizing: safe to use while contexts decode on another thread."""
+    from llama_cpp import Llama
+
+    with _REDIRECTING_LOAD:
+        return Llama(model_path=str(path), vocab_only=True, verbose=False)
 
 
 def load_model(path: Path) -> internals.LlamaModel:
@@ -68,7 +84,8 @@ def load_model(path: Path) -> internals.LlamaModel:
     # the first ten seconds after loading (measured).
     params.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
     try:
-        return internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+        with _REDIRECTING_LOAD:
+            return internals.LlamaModel(path_model=str(path), params=params, verbose=False)
     except ValueError as e:
         raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
 

@@ -102,6 +102,7 @@ def test_a_lane_without_its_api_key_fails_alone(cli: Run, tmp_path: Path) -> Non
 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+    assert result.stdout.strip(), (result.returncode, result.stderr)
     *working, cloud = json.loads(result.stdout)["lanes"]
     assert cloud["status"] == "error" and "OPENAI_API_KEY" in cloud["error"]
     assert cloud["text"] == ""
