@@ -26,6 +26,7 @@ __all__ = [
     "add_judgement",
     "conversations_tagged",
     "judged_pairs",
+    "judgement_facets",
     "list_judgements",
     "pair_key",
     "review_replies",
@@ -160,6 +161,13 @@ def reply_texts(*, session: Session, message_ids: Collection[int]) -> dict[int, 
         assert message_id is not None
         texts[message_id] = ReplyText(message_id=message_id, content=content, prompt=prompt, tokens=tokens)
     return texts
+
+
+def judgement_facets(*, session: Session) -> tuple[list[str], list[str]]:
+    """The reviewers and the question sets of the saved judgements, each sorted: what a leaderboard can narrow to."""
+    reviewers = session.exec(select(Judgement.reviewer).distinct())
+    question_sets = session.exec(select(Judgement.question_set).distinct())
+    return sorted(reviewers), sorted(question_sets)
 
 
 def judged_pairs(*, session: Session, reviewer: str) -> set[str]:

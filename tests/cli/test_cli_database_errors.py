@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +13,6 @@ import pytest
 from cli_runs import counts, read_only, refused, seed
 
 from simulator.registry import Registry
-from ui.service.errors import ServiceError
-from ui.service.workspace import open_database
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -34,10 +32,18 @@ def test_a_database_url_that_cannot_be_used_names_what_to_fix(cli: Run, tmp_path
         assert named in line and "secret" not in line, command
 
 
-@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="psycopg is installed here")
-def test_a_missing_postgresql_driver_names_the_package() -> None:
-    with pytest.raises(ServiceError, match=r"needs psycopg, which is not installed: pip install 'psycopg\[binary\]'"):
-        open_database("postgresql://u@127.0.0.1:1/db")
+def test_a_missing_postgresql_driver_names_the_package(cli: Run, tmp_path: Path) -> None:
+    # A stand-in that injects the fault: psycopg is installed here, so a `psycopg` module that fails to import,
+    # first on the path, makes the command meet a machine without it.
+    hiding = tmp_path / "without-psycopg"
+    hiding.mkdir()
+    (hiding / "psycopg.py").write_text("raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n")
+    path = os.pathsep.join(filter(None, [str(hiding), os.environ.get("PYTHONPATH")]))
+
+    result = cli(tmp_path, "list", SIMULACRA_DATABASE_URL="postgresql://u@127.0.0.1:1/db", PYTHONPATH=path)
+
+    line = refused(result)
+    assert "needs psycopg, which is not installed: pip install 'psycopg[binary]'" in line
 
 
 @pytest.mark.parametrize("blocked", ["file", "folder"])

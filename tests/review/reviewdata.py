@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from simulator.events import SamplingSettings
-from storage import repo
+from storage import experiments, repo
 
 # label, model, mask
 THREE_LANES = (
@@ -78,3 +78,28 @@ def _reply(session: Session, conversation_id: int, lane_id: int | None, parent_i
         seed=7,
     )
     return message.id
+
+
+def save_run(engine: Engine, conversation_id: int, replies: Sequence[int], suite: str = "review-me") -> int:
+    """An experiment run whose one cell's samples are `replies`, as the experiment runner links them."""
+    with Session(engine) as session:
+        experiment = experiments.experiment_for(session=session, suite={"name": suite})
+        assert experiment.id is not None
+        run = experiments.create_run(
+            session=session,
+            experiment_id=experiment.id,
+            settings={},
+            model_sha256={},
+            cells_total=1,
+            samples_total=len(replies),
+        )
+        assert run.id is not None
+        cell = experiments.add_cell(
+            session=session, run_id=run.id, position=0, lane="mixed", prompt_index=0, conversation_id=conversation_id
+        )
+        assert cell.id is not None
+        for index, message_id in enumerate(replies):
+            experiments.add_sample(
+                session=session, cell_id=cell.id, sample_index=index, seed=index, message_id=message_id, scores={}
+            )
+        return run.id

@@ -8,12 +8,12 @@ import io
 import json
 
 import pytest
-from reviewdata import THREE_LANES, save_conversation
+from reviewdata import THREE_LANES, save_conversation, save_run
 from sqlalchemy import Engine
 
 from storage.errors import InvalidValue
 from ui.service.errors import ServiceError
-from ui.service.review import Review, parse_source
+from ui.service.review import Filters, Review, parse_source
 from ui.service.review_queue import parse_pair, shown_order
 
 IDENTITIES = {word for lane in THREE_LANES for word in lane if word}
@@ -111,6 +111,25 @@ def test_sources_choose_the_pairs(engine: Engine) -> None:
     for bad in ("conversation:x", "planet:mars", "lane:"):
         with pytest.raises(ServiceError, match="source"):
             parse_source(bad)
+
+
+def test_an_experiment_run_is_a_source_and_a_leaderboard_filter(engine: Engine) -> None:
+    conversation, [replies] = save_conversation(engine, samples=2)  # 6 replies: 15 pairs
+    run = save_run(engine, conversation, replies[:3])  # 3 of them sampled by the run: 3 pairs
+    review = Review(engine)
+    assert review.next_pair("Ada", parse_source(f"run:{run}")).total == 3
+    for reviewer in ("Ada", "Bo"):
+        while (queue := review.next_pair(reviewer, parse_source(f"run:{run}"))).pair is not None:
+            review.vote(queue.pair.pair, reviewer=reviewer, better="left")
+    outside = review.next_pair("Bo")
+    assert outside.pair is not None and outside.total == 15
+    review.vote(outside.pair.pair, reviewer="Bo", better="tie")
+    assert review.leaderboard(resamples=50).judgements == 7
+    assert review.leaderboard(filters=Filters(run_id=run), resamples=50).judgements == 6
+    assert review.leaderboard(filters=Filters(run_id=run, reviewer="Ada"), resamples=50).judgements == 3
+    choices = review.filter_choices()
+    assert (choices.reviewers, choices.question_sets) == (["Ada", "Bo"], ["default"])
+    assert choices.runs == [(run, f"run {run} · review-me")]
 
 
 def test_leaderboard_agreement_and_exports_from_votes(engine: Engine) -> None:

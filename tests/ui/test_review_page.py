@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from screen import plain
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
+from ui.service.review import Review
 from ui.service.workspace import open_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
-from reviewdata import THREE_LANES, save_conversation  # noqa: E402
+from reviewdata import THREE_LANES, save_conversation, save_run  # noqa: E402
 
 IDENTITIES = {word for lane in THREE_LANES for word in lane if word}
 
@@ -70,5 +72,34 @@ def test_the_leaderboard_tab_and_a_page_without_a_reviewer(app: AppTest, data_di
     at.session_state["review-tab"] = "Leaderboard"
     at.run()
     assert not at.exception
-    assert "1 judgements" in page_text(at)
+    assert "1 judgement;" in page_text(at)
     assert len(at.dataframe) == 1
+
+
+def test_the_leaderboard_narrows_to_a_reviewer_a_run_and_days(app: AppTest, data_dir: Path) -> None:
+    engine = open_database(f"sqlite:///{data_dir / 'simulacra.db'}")
+    try:
+        conversation, [replies] = save_conversation(engine)
+        run = save_run(engine, conversation, replies[:2])  # one of the three pairs
+        review = Review(engine)
+        for reviewer in ("Ada", "Bo"):
+            while (queue := review.next_pair(reviewer)).pair is not None:
+                review.vote(queue.pair.pair, reviewer=reviewer, better="left")
+    finally:
+        engine.dispose()
+    at = app.run()
+    at.session_state["reviewer"] = "Ada"
+    at.session_state["review-tab"] = "Leaderboard"
+    at.switch_page("views/review.py").run()
+    assert not at.exception and "6 judgements" in page_text(at)
+    at.selectbox(key="board-reviewer").select("Bo").run()
+    assert "3 judgements" in page_text(at)
+    at.selectbox(key="board-run").select(run).run()
+    assert f"run {run} · review-me" in at.selectbox(key="board-run").format_func(run)
+    assert "1 judgement;" in page_text(at)
+    at.selectbox(key="board-run").select(None).run()
+    today = datetime.now(UTC).date()
+    at.date_input(key="board-days").set_value((today - timedelta(days=3), today - timedelta(days=1))).run()
+    assert not at.exception and "No judgements yet" in page_text(at)
+    at.date_input(key="board-days").set_value((today - timedelta(days=1), today)).run()
+    assert "3 judgements" in page_text(at)

@@ -193,7 +193,10 @@ def _markdown_likelihoods(data: dict[str, Any]) -> list[str]:
     for lane in data["lanes"]:
         for cell in lane["cells"]:
             for name, result in (cell["likelihoods"] or {}).items():
-                ps = ", ".join(f"{json.dumps(c['continuation'])}: {c['p']:.4g}" for c in result["continuations"])
+                ps = ", ".join(
+                    f"{json.dumps(c['continuation'], ensure_ascii=False)}: {c['p']:.4g}"
+                    for c in result["continuations"]
+                )
                 rows.append(f"| {_escape(lane['lane'])} | {cell['prompt_index'] + 1} | {name} | {_escape(ps)} |")
     if not rows:
         return []

@@ -24,7 +24,7 @@ from personas.questions import (
     save_question_set,
 )
 from simulator.events import Token
-from storage import judgements
+from storage import experiments, judgements
 from storage.errors import NotFound
 from storage.judgement_tables import BETTER
 from storage.judgements import ReplyIdentity
@@ -109,6 +109,16 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What a leaderboard can be narrowed to: the reviewers and question sets that have voted, and the stored
+    experiment runs as (id, "run ID · SUITE"), newest first."""
+
+    reviewers: list[str]
+    question_sets: list[str]
+    runs: list[tuple[int, str]]
 
 
 def _identity(reply: ReplyIdentity) -> Identity:
@@ -267,6 +277,13 @@ class Review:
                 until=filters.until,
                 message_ids=sampled,
             )
+
+    def filter_choices(self) -> FilterChoices:
+        with Session(self.engine) as session:
+            reviewers, question_sets = judgements.judgement_facets(session=session)
+            stored = experiments.list_runs(session=session)
+        runs = [(run.id or 0, f"run {run.id} · {suite.name}") for run, suite in stored]
+        return FilterChoices(reviewers=reviewers, question_sets=question_sets, runs=runs)
 
     def leaderboard(
         self, by: str = "lane", filters: Filters | None = None, *, resamples: int = 1000, seed: int = 0

@@ -3,13 +3,15 @@ question's rate, position bias and agreement between reviewers, and the download
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS
 from ui.service.leaderboard import BY, Leaderboard
-from ui.service.review import Filters, Review
+from ui.service.review import FilterChoices, Filters, Review
 from ui.service.review_exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS
 from ui.web.widgets.view import escape_markdown
 
@@ -77,18 +79,46 @@ def _summary(board: Leaderboard) -> None:
         st.caption("Agreement: no pair has been judged by two reviewers yet.")
 
 
-def _filters() -> tuple[str, Filters]:
+def _filters(choices: FilterChoices) -> tuple[str, Filters]:
     by_column, reviewer_column, set_column = st.columns(3)
     by = by_column.segmented_control("By", list(BY), default="lane", key="board-by") or "lane"
-    reviewer = reviewer_column.text_input("Only the votes of", key="board-reviewer").strip() or None
-    question_set = set_column.text_input("Question set", key="board-set").strip() or None
-    return by, Filters(reviewer=reviewer, question_set=question_set)
+    reviewer = reviewer_column.selectbox(
+        "Only the votes of", choices.reviewers, index=None, placeholder="every reviewer", key="board-reviewer"
+    )
+    question_set = set_column.selectbox(
+        "Question set", choices.question_sets, index=None, placeholder="every set", key="board-set"
+    )
+    run_column, dates_column = st.columns([2, 1])
+    run_labels = dict(choices.runs)
+    run_id = run_column.selectbox(
+        "Only samples of experiment run",
+        list(run_labels),
+        index=None,
+        format_func=run_labels.__getitem__,
+        placeholder="any reply",
+        key="board-run",
+    )
+    days = dates_column.date_input("Votes on these days (UTC)", value=[], format="YYYY-MM-DD", key="board-days")
+    since, until = _day_range(days)
+    return by, Filters(reviewer=reviewer, question_set=question_set, run_id=run_id, since=since, until=until)
+
+
+def _day_range(days: object) -> tuple[datetime | None, datetime | None]:
+    """From the first day's start to the last day's end, in UTC; one day picked so far is that day alone."""
+    picked = [d for d in days if isinstance(d, date)] if isinstance(days, list | tuple) else []
+    if not picked:
+        return None, None
+    first, last = picked[0], picked[-1]
+    return (
+        datetime.combine(first, time.min, tzinfo=UTC),
+        datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC),
+    )
 
 
 def leaderboard(service: Review) -> None:
     """The Leaderboard tab."""
-    by, filters = _filters()
     try:
+        by, filters = _filters(service.filter_choices())
         board = service.leaderboard(by, filters)
         exports = {fmt: service.export(fmt, filters) for fmt in JUDGEMENT_FORMATS}
     except USER_ERRORS as e:
@@ -97,7 +127,8 @@ def leaderboard(service: Review) -> None:
     if not board.entries:
         st.info("No judgements yet: judge a few pairs on the Judge tab.")
         return
-    st.caption(f"{board.judgements} judgements; intervals from {board.resamples} bootstrap resamples.")
+    noun = "judgement" if board.judgements == 1 else "judgements"
+    st.caption(f"{board.judgements} {noun}; intervals from {board.resamples} bootstrap resamples.")
     st.altair_chart(strength_chart(board), width="stretch")
     st.dataframe(_table(board), hide_index=True, width="stretch")
     _summary(board)
