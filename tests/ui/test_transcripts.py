@@ -246,6 +246,28 @@ def test_open_shows_the_lanes_side_by_side_and_edits_save_at_once(app: AppTest, 
     assert hits(at) == ["Capitals of Europe"] and at.sidebar.text_input(key="tr-query").value == "agree"
 
 
+@pytest.mark.model
+def test_the_address_opens_a_conversation_and_follows_the_open_one(app: AppTest, seed: Seed) -> None:
+    first, _ = seed.conversation("Capitals", "What is the capital of France?", ["Paris.", "Paris, of course."])
+    second, _ = seed.conversation("Colours", "Name a colour", ["Blue", "Teal"])
+    app.query_params["conversation"] = str(second)  # a link to the transcript, or a reload
+    at = transcripts(app)
+    assert at.text_input(key=f"tr-title-{second}").value == "Colours"
+    at.button(key="tr-back").click().run()
+    assert "conversation" not in at.query_params and set(hits(at)) == {"Capitals", "Colours"}
+    assert _open(at, first).query_params["conversation"] == str(first)
+
+
+@pytest.mark.model
+def test_an_address_naming_no_conversation_says_so(app: AppTest, seed: Seed) -> None:
+    seed.conversation("Capitals", "What is the capital of France?", ["Paris.", "Paris, of course."])
+    app.query_params["conversation"] = "999"
+    at = transcripts(app)
+    assert [w.value for w in at.warning] == ["Conversation #999 no longer exists."]
+    assert "conversation" not in at.query_params
+    assert hits(transcripts(at)) == ["Capitals"]
+
+
 @pytest.fixture
 def media(monkeypatch: pytest.MonkeyPatch) -> list[MediaFileManager]:
     """The real media file managers AppTest creates, remembered so a test can fetch what a download serves."""

@@ -30,6 +30,7 @@ OPEN = "transcripts_open"
 PAGE = "transcripts_page"
 IMPORT_ROUND = "transcripts_import_round"
 IMPORT_ERROR = "transcripts_import_error"
+ADDRESS_READ = "transcripts_address_read"
 
 state = st.session_state
 
@@ -245,9 +246,29 @@ def _conversation(current: Settings, transcripts: Transcripts, conversation_id: 
     show_conversation(resources.conversations(current), transcripts, conversation_id, key="tr-")
 
 
+def _read_the_address() -> None:
+    """`?conversation=ID` opens that conversation: a link to a transcript (an experiment's sample, one sent to a
+    colleague) and a reload both land on it. Read once per browser session (a reload starts a new one), so
+    "Back to results" is not undone by the old address."""
+    if state.get(ADDRESS_READ):
+        return
+    state[ADDRESS_READ] = True
+    wanted = st.query_params.get("conversation")
+    if state.get(OPEN) is None and wanted and wanted.isdigit():
+        state[OPEN] = int(wanted)
+
+
+def _write_the_address() -> None:
+    if state.get(OPEN) is None:
+        st.query_params.pop("conversation", None)
+    else:
+        st.query_params["conversation"] = str(state[OPEN])
+
+
 def render() -> None:
     current = resources.settings()
     transcripts = resources.transcripts(current)
+    _read_the_address()
     with st.sidebar:
         query, sort = _search_controls(transcripts.filters())
         _import_control(transcripts)
@@ -258,6 +279,7 @@ def render() -> None:
         _results(transcripts, query, sort)
     else:
         _conversation(current, transcripts, int(opened))
+    _write_the_address()
 
 
 render()
