@@ -27,7 +27,7 @@ _LINE = re.compile(
     rf"(?:(?P<number>-?\d+(?:\.\d+)?(?:e-?\d+)?)|{_TERM.format(n=2)})\s*$"
 )
 _KINDS: dict[str, tuple[str, ...]] = {
-    "rate": ("regex", "contains", "ended_by"),
+    "rate": ("regex", "contains", "ended_by", "judge"),
     "mean": ("in_character", "perplexity", "mask_effect"),
     "p": ("next_token",),
 }

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_SAMPLES",
     "SCORER_KINDS",
     "Expectation",
+    "JudgeScorer",
     "Prompt",
     "Scorer",
     "Suite",
@@ -141,8 +142,30 @@ class LikelihoodScorer(_ScorerBase):
         return self
 
 
-Scorer = Annotated[TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer, Field(discriminator="kind")]
-SCORER_KINDS = ("regex", "contains", "ended_by", "in_character", "perplexity", "mask_effect", "next_token", "choice")
+class JudgeScorer(_ScorerBase):
+    """`judge`: a chat model (`model`: a configured model's name or a litellm string) answers `rubric`, a yes/no
+    question, about each reply; counted as the rate of "yes". It calls a model for every sample, maybe a paid
+    one, so it runs only when a run turns judges on; the judge's model and reply are kept with the score."""
+
+    kind: Literal["judge"]
+    model: str = Field(min_length=1)
+    rubric: str = Field(min_length=1, max_length=4000)
+
+
+Scorer = Annotated[
+    TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer | JudgeScorer, Field(discriminator="kind")
+]
+SCORER_KINDS = (
+    "regex",
+    "contains",
+    "ended_by",
+    "in_character",
+    "perplexity",
+    "mask_effect",
+    "next_token",
+    "choice",
+    "judge",
+)
 LIKELIHOOD_KINDS = ("next_token", "choice")
 
 

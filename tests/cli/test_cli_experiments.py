@@ -50,6 +50,11 @@ def write(home: Path, samples: int = 4, scorer: str = "", name: str = "tiny.toml
             ("--lane", "chat"),
             "chat",
         ),
+        (
+            {"scorer": "[[scorers]]\nname = 'x'\nkind = 'judge'\nmodel = 'openai/gpt-4o-mini'\nrubric = 'Fine?'"},
+            ("--judge",),
+            "judge scorer 'x': openai/gpt-4o-mini: no API key. Set OPENAI_API_KEY",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_starts_nothing(cli, tmp_path, change, args, words) -> None:  # type: ignore[no-untyped-def]

@@ -155,3 +155,21 @@ def test_stop_stores_the_run_as_stopped_and_resume_finishes_it(app: AppTest) -> 
     counted = [list(frame.value["counted"]) for frame in at.dataframe]  # successes / samples
     assert [[c.split("/")[1] for c in column] for column in counted] == [["1"], ["3"]]
     assert len(at.get("vega_lite_chart")) == 2
+
+
+def test_judge_scorers_run_only_when_ticked_and_show_what_the_judge_said(app: AppTest) -> None:
+    at = open_page(app)
+    judged = SUITE.format(samples=1, max_tokens=8).replace(', "base@assistant"', "")
+    judged = judged.replace('lane "base@assistant"', 'lane "base@raw"') + (
+        '\n[[scorers]]\nname = "names_a_city"\nkind = "judge"\nmodel = "chat"\nrubric = "Does the reply name a city?"\n'
+    )
+    type_suite(at, judged)
+    ticked = at.checkbox(key="ex-judges-ui-tiny")
+    assert ticked.label == "Grade with the judge scorers (chat)" and ticked.value is False
+    ticked.check().run()
+    at.button(key="ex-start").click().run()
+    run_id = int(at.session_state["ex-run"])
+    poll(at, lambda: not experiment_jobs().running(run_id), 240)
+    assert ":green-badge[complete]" in markdown(at)
+    [said] = [plain(c.value) for c in at.caption if "judged by chat" in c.value]
+    assert said.startswith("names_a_city: judged by chat, who said '")

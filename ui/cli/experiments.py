@@ -83,12 +83,13 @@ def _print_report(service: Experiments, run_id: int, as_json: bool) -> None:
 @click.argument("suite")
 @click.option("--samples", type=int, default=None, help="Samples per cell (1-1000; default: the suite's).")
 @click.option("--lane", "lanes", multiple=True, metavar="SPEC", help="Run only these lanes (MODEL[@MASK]).")
+@click.option("--judge", "judges", is_flag=True, help="Ask the suite's judge scorers' models to grade every sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def run(suite: str, samples: int | None, lanes: tuple[str, ...], as_json: bool) -> None:
+def run(suite: str, samples: int | None, lanes: tuple[str, ...], judges: bool, as_json: bool) -> None:
     """Run SUITE (a name, or a .toml file) and print its report."""
     service = _service()
     try:
-        run_id = service.start(service.suite(suite), samples=samples, lanes=list(lanes) or None)
+        run_id = service.start(service.suite(suite), samples=samples, lanes=list(lanes) or None, judges=judges)
         if not as_json:
             click.echo(f"run {run_id}", err=True)
         _follow(service.execute(run_id), as_json)

@@ -20,6 +20,7 @@ from storage import experiments as store
 from storage import repo
 from storage.tables import Lane
 from ui.service.experiment_plan import samples_per_cell, seed_of, wants_metrics
+from ui.service.judges import JUDGES_KEY, judge_reply, judge_scorers
 from ui.service.lanes import lane_config
 from ui.service.scorers import likelihood_scorers, score_reply
 from ui.service.turns import Job, run_jobs
@@ -36,11 +37,20 @@ class Outcome:
 
 
 class CellRunner:
-    def __init__(self, engine: Engine, registry: Registry, suite: Suite, cancel: threading.Event | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        suite: Suite,
+        cancel: threading.Event | None,
+        *,
+        judges: bool = False,
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.suite = suite
         self.cancel = cancel or threading.Event()
+        self.judges = judge_scorers(suite) if judges else []
 
     @property
     def cancelled(self) -> bool:
@@ -105,6 +115,7 @@ class CellRunner:
                 continue
             metrics = None if reply.metrics is None else reply.metrics.model_dump(mode="json")
             scores = score_reply(self.suite, reply.text, metrics, reply.finish_reason)
+            scores.update(self._judged(prompt.last, reply.text, seed_of(self.suite, index)))
             with Session(self.engine) as session:
                 store.add_sample(
                     session=session,
@@ -115,6 +126,16 @@ class CellRunner:
                     scores=scores,
                 )
             yield Outcome(index)
+
+    def _judged(self, prompt: str, reply: str, seed: int) -> dict[str, Any]:
+        """The judge scorers' verdicts, and under JUDGES_KEY what each judge said (nothing when judges are off)."""
+        if not self.judges:
+            return {}
+        judged = {s.name: judge_reply(self.registry, s, prompt, reply, seed) for s in self.judges}
+        return {
+            **{name: j.verdict for name, j in judged.items()},
+            JUDGES_KEY: {n: j.record() for n, j in judged.items()},
+        }
 
     def _likelihoods(self, cell: store.RunCell, lane: Lane, prompt: Prompt) -> None:
         mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None

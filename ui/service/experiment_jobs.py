@@ -140,7 +140,13 @@ class ExperimentJobs:
         self._lock = threading.Lock()
 
     def start(
-        self, service: Experiments, suite: Suite, *, samples: int | None = None, lanes: list[str] | None = None
+        self,
+        service: Experiments,
+        suite: Suite,
+        *,
+        samples: int | None = None,
+        lanes: list[str] | None = None,
+        judges: bool = False,
     ) -> ExperimentJob:
         """Check and save a new run of `suite` (nothing is saved when a check fails), then draw it in the
         background.
@@ -148,7 +154,7 @@ class ExperimentJobs:
         Raises:
             SuiteError, ModelUnavailable, MaskError, ServiceError: see `Experiments.start`.
         """
-        run_id = service.start(suite, samples=samples, lanes=lanes)
+        run_id = service.start(suite, samples=samples, lanes=lanes, judges=judges)
         return self._launch(service, run_id, "run", lambda cancel: service.execute(run_id, cancel))
 
     def resume(self, service: Experiments, run_id: int) -> ExperimentJob:

@@ -111,6 +111,7 @@ def build_report(
         "samples_per_cell": suite.samples,
         "seeds": f"{suite.seed}..{suite.seed + suite.samples - 1} (sample i: seed {suite.seed} + i, in every cell)",
         "settings": suite.settings.model_dump(mode="json"),
+        "judges": _judges(suite, run),
         "model_sha256": run.model_sha256,
         "progress": {"samples_done": run.samples_done, "samples_total": run.samples_total},
         "started_at": run.started_at.isoformat(),
@@ -120,6 +121,12 @@ def build_report(
         "verdicts": [judge(e, by_lane[e.lane]) for e in suite.expectations if e.lane in by_lane],
     }
     return RunReport(data)
+
+
+def _judges(suite: Suite, run: Run) -> dict[str, Any] | None:
+    """The suite's judge scorers and whether this run asked them (None: the suite has none)."""
+    judges = {s.name: s.model for s in suite.scorers if s.kind == "judge"}
+    return {"on": bool(run.settings.get("judges")), "models": judges} if judges else None
 
 
 def _cell(suite: Suite, cell: RunCell, samples: list[RunSample], texts: dict[int, str]) -> dict[str, Any]:
@@ -161,6 +168,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         f" settings {json.dumps(data['settings'])}.",
         "",
     ]
+    if data.get("judges"):
+        judges = ", ".join(f"{name} ({model})" for name, model in data["judges"]["models"].items())
+        on = "on" if data["judges"]["on"] else "off, so they are n/a (run with --judge to ask them)"
+        lines += [f"Judge scorers: {_escape(judges)}; {on}.", ""]
     names = sorted({name for lane in data["lanes"] for name in lane["scorers"]})
     if names:
         lines += ["| lane | samples | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]

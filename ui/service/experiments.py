@@ -23,6 +23,7 @@ from ui.service.experiment_cells import CellRunner
 from ui.service.experiment_plan import check_lanes, create_cells, samples_per_cell
 from ui.service.experiment_replay import ReplayReport, compare_runs
 from ui.service.experiment_report import RunReport, build_report
+from ui.service.judges import check_judges
 
 __all__ = ["Experiments", "Progress", "ReplayReport", "RunReport"]
 
@@ -73,19 +74,32 @@ class Experiments:
 
     # -- runs ----------------------------------------------------------------------------------------
 
-    def start(self, suite: Suite, *, samples: int | None = None, lanes: list[str] | None = None) -> int:
+    def start(
+        self, suite: Suite, *, samples: int | None = None, lanes: list[str] | None = None, judges: bool = False
+    ) -> int:
         """Check the suite (with this run's samples and lanes) against the models and masks, then save the run
         and its cells; nothing is saved when a check fails. Returns the run id; `execute` draws the samples.
+        With `judges`, the suite's judge scorers grade every sample (a model call each); without, they stay n/a.
 
         Raises:
             SuiteError: the run's samples or lanes make an invalid suite (e.g. samples 0 or over 1000).
-            ModelUnavailable, MaskError, ServiceError: a lane cannot run (see `check_lanes`).
+            ModelUnavailable, MaskError, ServiceError: a lane or a judge cannot run (see `check_lanes`).
         """
         suite = suite.with_run_options(samples=samples, lanes=list(lanes) if lanes else None)
         checked = check_lanes(suite, self.registry, self.masks_dir)
-        return self._save_run(suite, {c.lane.model: c.sha256 for c in checked}, checked)
+        if judges:
+            check_judges(suite, self.registry)
+        return self._save_run(suite, {c.lane.model: c.sha256 for c in checked}, checked, judges=judges)
 
-    def _save_run(self, suite: Suite, shas: dict[str, Any], checked: list[Any], replay_of: int | None = None) -> int:
+    def _save_run(
+        self,
+        suite: Suite,
+        shas: dict[str, Any],
+        checked: list[Any],
+        replay_of: int | None = None,
+        *,
+        judges: bool = False,
+    ) -> int:
         snapshot = suite.model_dump(mode="json", exclude_none=True)
         per_cell = samples_per_cell(suite)
         cells = len(suite.lanes) * len(suite.prompts)
@@ -95,7 +109,7 @@ class Experiments:
             run = store.create_run(
                 session=session,
                 experiment_id=experiment.id,
-                settings={"samples": suite.samples, "lanes": suite.lanes, "seed": suite.seed},
+                settings={"samples": suite.samples, "lanes": suite.lanes, "seed": suite.seed, "judges": judges},
                 model_sha256=shas,
                 cells_total=cells,
                 samples_total=cells * per_cell,
@@ -114,7 +128,7 @@ class Experiments:
         """
         suite, run, cells = self._load(run_id)
         started = time.monotonic()
-        runner = CellRunner(self.engine, self.registry, suite, cancel)
+        runner = CellRunner(self.engine, self.registry, suite, cancel, judges=bool(run.settings.get("judges")))
         done, errors = run.samples_done, []
         with Session(self.engine) as session:
             store.set_run_status(session=session, run_id=run_id, status="running")
@@ -168,8 +182,11 @@ class Experiments:
         """
         suite, original, _ = self._load(run_id)
         checked = check_lanes(suite, self.registry, self.masks_dir)
+        judges = bool(original.settings.get("judges"))
+        if judges:
+            check_judges(suite, self.registry)
         shas = {c.lane.model: c.sha256 for c in checked}
-        replay_id = self._save_run(suite, shas, checked, replay_of=run_id)
+        replay_id = self._save_run(suite, shas, checked, replay_of=run_id, judges=judges)
         yield from self.execute(replay_id, cancel)
         with Session(self.engine) as session:
             yield compare_runs(session, original, store.get_run(session=session, run_id=replay_id))

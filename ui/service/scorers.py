@@ -13,7 +13,7 @@ from personas.suites import LIKELIHOOD_KINDS, EndedByScorer, MetricScorer, Suite
 
 Score = bool | float | None
 
-RATE_KINDS = ("regex", "contains", "ended_by")
+RATE_KINDS = ("regex", "contains", "ended_by", "judge")
 METRIC_FIELDS = {"in_character": "in_character_p", "perplexity": "perplexity", "mask_effect": "mask_effect"}
 
 
@@ -50,7 +50,8 @@ def metric_score(scorer: MetricScorer, metrics: Mapping[str, Any] | None) -> flo
 def score_reply(
     suite: Suite, text: str, metrics: Mapping[str, Any] | None, finish_reason: str | None
 ) -> dict[str, Score]:
-    """Every sampled scorer of `suite` on one reply, by scorer name."""
+    """Every sampled scorer of `suite` on one reply, by scorer name; a judge scorer is None here (it needs a
+    model call: see ui.service.judges)."""
     scores: dict[str, Score] = {}
     for scorer in sampled_scorers(suite):
         if isinstance(scorer, TextScorer):
@@ -59,6 +60,8 @@ def score_reply(
             scores[scorer.name] = ended_by_score(scorer, metrics, finish_reason)
         elif isinstance(scorer, MetricScorer):
             scores[scorer.name] = metric_score(scorer, metrics)
+        else:
+            scores[scorer.name] = None
     return scores
 
 

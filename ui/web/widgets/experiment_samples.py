@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui.service.conversations import Conversations, reply_choice
 from ui.service.errors import USER_ERRORS
+from ui.service.judges import JUDGES_KEY
 from ui.web.widgets.review_state import select
 from ui.web.widgets.view import escape_markdown
 
@@ -48,6 +49,8 @@ def score_text(scores: dict[str, Any]) -> str:
     """A sample's scores in our own words: yes/no for rates, numbers for metrics, n/a when not scored."""
     parts = []
     for name, value in scores.items():
+        if name == JUDGES_KEY:
+            continue
         if isinstance(value, bool):
             shown = "yes" if value else "no"
         elif isinstance(value, int | float):
@@ -69,6 +72,9 @@ def _sample(conversations: Conversations, sample: dict[str, Any], key: str) -> N
             text_column.text(sample["text"])
         else:
             text_column.caption("(empty reply)")
+        for name, judged in (sample["scores"].get(JUDGES_KEY) or {}).items():
+            said = judged.get("error") or repr(judged.get("reply", ""))
+            text_column.caption(escape_markdown(f"{name}: judged by {judged.get('model')}, who said {said}"))
         if message_id is not None and sample["conversation_id"] is not None:
             if action.button("Open in Transcripts", key=f"{key}open-{message_id}", icon=":material/open_in_new:"):
                 open_in_transcripts(conversations, int(sample["conversation_id"]), int(message_id))

@@ -39,6 +39,7 @@ def suite_setup(service: Experiments) -> None:
     if suite is None:
         return
     samples, lanes = _run_settings(suite)
+    judges = _judges_wanted(suite)
     if st.button("Run", key="ex-start", type="primary", icon=":material/play_arrow:"):
         try:
             job = experiment_jobs().start(
@@ -46,6 +47,7 @@ def suite_setup(service: Experiments) -> None:
                 suite,
                 samples=None if samples == suite.samples else samples,
                 lanes=None if lanes == suite.lanes else lanes,
+                judges=judges,
             )
         except USER_ERRORS as e:
             st.error(escape_markdown(f"Not started: {e}"))
@@ -135,6 +137,20 @@ def describe(suite: Suite) -> None:
 def parse_lanes(text: str) -> list[str]:
     """Lane specs typed as `MODEL@MASK`, separated by commas or spaces; repeats dropped."""
     return list(dict.fromkeys(part for part in re.split(r"[,\s]+", text) if part))
+
+
+def _judges_wanted(suite: Suite) -> bool:
+    """Judge scorers call a model for every sample, maybe a paid one: off unless ticked."""
+    judges = [s for s in suite.scorers if s.kind == "judge"]
+    if not judges:
+        return False
+    models = ", ".join(sorted({s.model for s in judges}))
+    return st.checkbox(
+        f"Grade with the judge scorers ({escape_markdown(models)})",
+        key=f"ex-judges-{suite.name}",
+        help="Each sample is sent to the judge model with the scorer's question; off, those scorers are n/a.",
+        **KEPT,
+    )
 
 
 def _run_settings(suite: Suite) -> tuple[int, list[str]]:
