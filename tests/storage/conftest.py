@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from importdata import exported  # noqa: F401 - a fixture: one conversation with every kind of row, exported
 from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from streamlit.testing.v1 import AppTest
 from testsupport import CHROMIUM_ARGS, chromium_path, free_port, streamlit_server
+from transcriptdata import engine, seed  # noqa: F401 - fixtures: the app's database, and Seed on it
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -1,140 +1,28 @@
 # The Transcripts page on a real SQLite file seeded through repo: search, filters, pages, opening a conversation
-# side by side, editing its title and notes, every download's contents, importing, and hostile text shown as
-# text. No turn runs here: the conversations are written the way a finished turn writes them. Opening a
-# conversation, or any page but this one, asks for the model registry, whose first use loads the bundled
-# models in a background thread (ui/web/resources.py): those tests are marked `model`.
+# side by side, editing its title and notes, and every download's contents (importing is in
+# test_transcripts_import.py, hostile text in test_transcripts_hostile.py). No turn runs here: the conversations
+# are written the way a finished turn writes them (tests/ui/transcriptdata.py). Opening a conversation, or any page
+# but this one, asks for the model registry, whose first use loads the bundled models in a background thread
+# (ui/web/resources.py): those tests are marked `model`.
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import streamlit.testing.v1.app_test as app_test
-from screen import keyed_blocks, plain, reply_text
+from screen import keyed_blocks, reply_text
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Block, Markdown
-from testsupport import _id
+from streamlit.testing.v1.element_tree import Block
+from transcriptdata import PAGE, Seed, _open, _plain, hits, transcripts
 
-from simulator.events import SamplingSettings
 from storage import repo
-from storage.db import make_engine
-from storage.tables import Conversation, Message
-from ui.service.settings import Settings
-from ui.web.views.transcripts import snippet_markdown
-
-PAGE = "views/transcripts.py"
-HOSTILE = "<script>alert(1)</script>"
-BOLD_TAG = "<b>x</b>"
-
-
-@pytest.fixture
-def engine(data_dir: Path) -> Iterator[Engine]:
-    """The database the app opens, found the way the app finds it."""
-    engine = make_engine(Settings().resolved_database_url)
-    yield engine
-    engine.dispose()
-
-
-class Seed:
-    """Writes finished conversations through repo, as a turn on the Compare page would."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def conversation(
-        self,
-        title: str,
-        question: str,
-        answers: list[str],
-        *,
-        models: tuple[str, ...] = ("base", "chat"),
-        mask: str | None = "assistant",
-    ) -> tuple[int, list[int]]:
-        """One turn to one lane per model; `answers` go to the lanes in turn. Returns (id, reply ids)."""
-        with Session(self.engine) as s:
-            cid = _id(repo.create_conversation(session=s, title=title).id)
-            lanes = [
-                _id(
-                    repo.add_lane(
-                        session=s,
-                        conversation_id=cid,
-                        position=i,
-                        label=f"{model}@{mask}" if mask else model,
-                        kind="simulator" if model == "base" else "chat",
-                        model=model,
-                        mask_name=mask,
-                        mask_snapshot=None,
-                        system_prompt=None,
-                        settings=SamplingSettings(temperature=0.0, max_tokens=16, seed=1, top_p=1.0),
-                    ).id
-                )
-                for i, model in enumerate(models)
-            ]
-            user = repo.add_user_message(session=s, conversation_id=cid, parent_id=None, content=question)
-            replies = []
-            for i, answer in enumerate(answers):
-                reply = repo.start_reply(
-                    session=s, conversation_id=cid, lane_id=lanes[i % len(lanes)], parent_id=user.id, prompt=question
-                )
-                repo.finish_reply(
-                    session=s,
-                    message_id=_id(reply.id),
-                    content=answer,
-                    tokens=None,
-                    status="complete",
-                    finish_reason="stop",
-                    error=None,
-                    ttft_ms=12.0,
-                    total_ms=80.0,
-                    tokens_per_s=40.0,
-                    seed=7,
-                )
-                replies.append(_id(reply.id))
-        return cid, replies
-
-    def annotate(
-        self, message_id: int, *, tags: tuple[str, ...] = (), rating: int | None = None, note: str = ""
-    ) -> None:
-        with Session(self.engine) as s:
-            repo.add_annotation(session=s, message_id=message_id, tags=tags, rating=rating, note=note)
-
-    def conversations(self) -> int:
-        with Session(self.engine) as s:
-            return int(s.exec(select(func.count()).select_from(Conversation)).one())
-
-    def get(self, conversation_id: int) -> Conversation:
-        with Session(self.engine) as s:
-            return repo.get_conversation(session=s, conversation_id=conversation_id)
-
-
-@pytest.fixture
-def seed(engine: Engine) -> Seed:
-    return Seed(engine)
-
-
-def transcripts(app: AppTest) -> AppTest:
-    at = app.switch_page(PAGE).run()
-    assert not at.exception
-    return at
-
-
-def hits(at: AppTest) -> list[str]:
-    """The titles in the results, as a person reads them."""
-    return [_plain(block.markdown[0].value) for block in keyed_blocks(at.main, "tr-hit-")]
-
-
-def _plain(markdown: str) -> str:
-    """As a person reads it: no escapes, guards or bold marks."""
-    return plain(markdown.replace("**", ""))
-
+from storage.tables import Message
 
 # -- search, filters, sort, pages ------------------------------------------------------------------------
 
@@ -213,13 +101,14 @@ def test_twenty_a_page_and_the_second_page(app: AppTest, seed: Seed) -> None:
     assert hits(at) == ["Walk 07"]
 
 
+def test_an_empty_database_says_how_to_start(app: AppTest, engine: Engine) -> None:
+    at = transcripts(app)
+    assert at.main.info[0].value.startswith("No conversations yet")
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(Message)).one() == 0
+
+
 # -- one conversation ------------------------------------------------------------------------------------
-
-
-def _open(at: AppTest, conversation_id: int) -> AppTest:
-    at.button(key=f"tr-open-{conversation_id}").click().run()
-    assert not at.exception and not at.error
-    return at
 
 
 @pytest.mark.model
@@ -329,169 +218,3 @@ def test_continue_in_compare_opens_the_conversation_there(app: AppTest, seed: Se
     assert at.chat_input[0].placeholder == "Message every lane"  # the Compare page, with this conversation
     cell = at.main.get_by_key("reply-1-0")
     assert isinstance(cell, Block) and reply_text(cell) == "Paris, of course."
-
-
-# -- import ----------------------------------------------------------------------------------------------
-
-
-def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
-    at.sidebar.file_uploader[0].set_value((name, content, "application/json")).run()
-    assert not at.exception
-    return at
-
-
-def _export_bytes(seed: Seed, conversation_id: int) -> bytes:
-    with Session(seed.engine) as s:
-        return json.dumps(repo.export_conversation(session=s, conversation_id=conversation_id)).encode()
-
-
-@pytest.mark.model
-def test_importing_a_file_opens_the_new_conversation(app: AppTest, seed: Seed) -> None:
-    cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
-    exported = _export_bytes(seed, cid)
-    at = _upload(transcripts(app), "original.json", exported)
-    assert not at.error
-    assert seed.conversations() == 2
-    new_id = cid + 1
-    assert at.text_input(key=f"tr-title-{new_id}").value == "Original"
-    cell = at.main.get_by_key("tr-reply-0-0")
-    assert isinstance(cell, Block) and reply_text(cell) == "Hello there"
-    assert at.sidebar.file_uploader[0].value in (None, [])  # emptied: a rerun does not import it again
-    at.run()
-    assert seed.conversations() == 2
-
-
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        (lambda good: good[: len(good) // 2], "is not valid JSON: .* the file ends early: is it truncated\\?"),
-        (lambda good: good.replace(b'"version": 1', b'"version": 9'), "export version 9 is not supported"),
-        (lambda good: good.replace(b'"role": "user"', b'"role": "narrator"'), "role: .*got 'narrator'"),
-    ],
-    ids=["truncated", "wrong version", "unknown role"],
-)
-def test_a_broken_file_shows_one_error_and_imports_nothing(
-    app: AppTest, seed: Seed, content: Any, problem: str
-) -> None:
-    cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
-    at = _upload(transcripts(app), "broken.json", content(_export_bytes(seed, cid)))
-    [error] = at.error
-    message = _plain(error.value)
-    assert message.startswith("Import failed: broken.json") and re.search(problem, message), message
-    assert seed.conversations() == 1
-    assert hits(at) == ["Original"]  # still the list: nothing was opened
-    at.run()
-    assert not at.error  # shown once, not on every rerun
-
-
-def _with(path: str, value: Any) -> Any:
-    def change(good: bytes) -> bytes:
-        data = json.loads(good)
-        *keys, last = path.split(".")
-        target = data
-        for key in keys:
-            target = target[int(key)] if key.isdigit() else target[key]
-        target[last] = value
-        return json.dumps(data).encode()
-
-    return change
-
-
-def _padded_past(limit: int) -> Any:
-    return lambda good: good + b" " * (limit + 1 - len(good))
-
-
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        (_with("lanes.0.temperature", 50), r"lanes\[0\] \(id \d+\)\.temperature: .*less than or equal to 2"),
-        (_with("lanes.0.max_tokens", 10_000_000), r"max_tokens: .*less than or equal to 4096"),
-        (_with("lanes.0.mask_snapshot", {"foo": 1}), r"mask_snapshot\.name: Field required"),
-        (_with("messages.1.tokens", [5, [], "x"]), r"messages\[1\] \(id \d+\)\.tokens\[0\]: A token is"),
-        (_with("lanes.0.seed", 2**70), r"seed: Input should be less than or equal to 9223372036854775807"),
-        (lambda good: b"[" * 1_000_000, "nests objects and lists more than 64 levels deep"),
-        (lambda good: b'{"a": ' * 5000 + b"1" + b"}" * 5000, "nests objects and lists more than 64 levels deep"),
-        (_padded_past(1024 * 1024), "is 1 MB; imports are limited to 1 MB"),
-    ],
-    ids=[
-        "temperature 50",
-        "max_tokens 1e7",
-        "odd mask snapshot",
-        "broken tokens",
-        "seed 2**70",
-        "a million [",
-        "5000 deep object",
-        "over the limit",
-    ],
-)
-def test_a_file_that_would_fail_later_is_refused_with_one_error(
-    app: AppTest, seed: Seed, monkeypatch: pytest.MonkeyPatch, content: Any, problem: str
-) -> None:
-    monkeypatch.setattr("storage.imports.MAX_IMPORT_BYTES", 1024 * 1024)  # the same check as 200 MB, smaller
-    cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
-    at = _upload(transcripts(app), "broken.json", content(_export_bytes(seed, cid)))
-    [error] = at.error
-    message = _plain(error.value)
-    assert message.startswith("Import failed: broken.json") and re.search(problem, message), message
-    assert seed.conversations() == 1
-    assert hits(at) == ["Original"]
-
-
-# -- hostile text ----------------------------------------------------------------------------------------
-
-
-def _all_markdown(node: Block) -> Iterator[Markdown]:
-    for child in node.children.values():
-        if isinstance(child, Block):
-            yield from _all_markdown(child)
-        elif isinstance(child, Markdown):
-            yield child
-
-
-def _assert_no_live_markup(at: AppTest) -> None:
-    """No Markdown element may carry raw HTML: every `<` is escaped and HTML is never allowed."""
-    for root in (at.main, at.sidebar):
-        for element in _all_markdown(root):
-            assert not element.proto.allow_html, element.value
-            assert not re.search(r"(?<!\\)<", element.value), element.value
-    assert not at.get("html")
-
-
-@pytest.mark.model
-def test_html_and_script_show_as_text(app: AppTest, seed: Seed) -> None:
-    cid, [reply] = seed.conversation(
-        BOLD_TAG, "Say something", [f"walrus {HOSTILE} https://evil.example"], models=("base",)
-    )
-    seed.annotate(reply, tags=(BOLD_TAG,), note=f"walrus note {HOSTILE} {BOLD_TAG}")
-    with Session(seed.engine) as s:
-        repo.set_notes(session=s, conversation_id=cid, notes=f"{HOSTILE}\n{BOLD_TAG}")
-    at = transcripts(app)
-    at.sidebar.text_input(key="tr-query").set_value("alert").run()
-    assert hits(at) == [BOLD_TAG]
-    [hit] = keyed_blocks(at.main, "tr-hit-")
-    assert _plain(hit.markdown[1].value) == f"walrus <script>{'alert'}(1)</script> https://evil.example"
-    assert "**alert**" in hit.markdown[1].value  # the one bold: the match
-    assert "://" not in hit.markdown[1].value.replace("\\", "")  # no autolink either
-    assert at.sidebar.selectbox(key="tr-tag").options == ["any", BOLD_TAG]
-    _assert_no_live_markup(at)
-
-    at = _open(at, cid)
-    assert at.text_input(key=f"tr-title-{cid}").value == BOLD_TAG
-    assert at.text_area(key=f"tr-notes-{cid}").value == f"{HOSTILE}\n{BOLD_TAG}"
-    cell = at.main.get_by_key("tr-reply-0-0")
-    assert isinstance(cell, Block) and reply_text(cell) == f"walrus {HOSTILE} https://evil.example"
-    _assert_no_live_markup(at)
-
-
-def test_snippet_markdown_bolds_only_the_marked_words() -> None:
-    assert snippet_markdown("a **cat** <b>") == "a **cat** \\<b\\>"
-    assert snippet_markdown("**x** and **y") == "**x** and \\*\\*y"  # an unclosed mark stays literal
-    assert snippet_markdown("**  ** [link](javascript:x)") == "   \\[link\\]\\(javascript\\:x\\)"
-    assert snippet_markdown("") == ""
-
-
-def test_an_empty_database_says_how_to_start(app: AppTest, engine: Engine) -> None:
-    at = transcripts(app)
-    assert at.main.info[0].value.startswith("No conversations yet")
-    with Session(engine) as s:
-        assert s.exec(select(func.count()).select_from(Message)).one() == 0
