@@ -103,3 +103,23 @@ def test_the_leaderboard_narrows_to_a_reviewer_a_run_and_days(app: AppTest, data
     assert not at.exception and "No judgements yet" in page_text(at)
     at.date_input(key="board-days").set_value((today - timedelta(days=1), today)).run()
     assert "3 judgements" in page_text(at)
+
+
+def test_votes_within_one_lane_give_no_strengths_and_say_why(app: AppTest, data_dir: Path) -> None:
+    engine = open_database(f"sqlite:///{data_dir / 'simulacra.db'}")
+    try:
+        save_conversation(engine, lanes=THREE_LANES[:1], samples=2)  # one pair: two samples of one lane
+        review = Review(engine)
+        queue = review.next_pair("Ada")
+        assert queue.pair is not None
+        review.vote(queue.pair.pair, reviewer="Ada", better="left")
+    finally:
+        engine.dispose()
+    at = app.run()
+    at.session_state["review-tab"] = "Leaderboard"
+    at.switch_page("views/review.py").run()
+    assert not at.exception and "1 judgement;" in page_text(at)
+    assert "every vote here compares two replies of the same lane" in page_text(at)
+    assert not at.dataframe and not at.get("vega_lite_chart")
+    at.segmented_control(key="board-by").set_value("model").run()
+    assert "the same model" in page_text(at)

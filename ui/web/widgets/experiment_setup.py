@@ -120,7 +120,8 @@ def _upload(key: str) -> None:
 def describe(suite: Suite) -> None:
     """What the suite tests, as plain, escaped text."""
     with st.container(border=True, key="ex-suite-summary"):
-        st.markdown(f"**{escape_markdown(suite.name)}** · {escape_markdown(suite.description)}")
+        about = f" · {escape_markdown(suite.description)}" if suite.description else ""
+        st.markdown(f"**{escape_markdown(suite.name)}**{about}")
         if suite.claim:
             st.markdown(f"Claim: {escape_markdown(suite.claim)}")
         prompts = " / ".join(prompt.last for prompt in suite.prompts)

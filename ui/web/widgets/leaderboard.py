@@ -129,8 +129,15 @@ def leaderboard(service: Review) -> None:
         return
     noun = "judgement" if board.judgements == 1 else "judgements"
     st.caption(f"{board.judgements} {noun}; intervals from {board.resamples} bootstrap resamples.")
-    st.altair_chart(strength_chart(board), width="stretch")
-    st.dataframe(_table(board), hide_index=True, width="stretch")
+    if any(e.votes for e in board.entries):
+        st.altair_chart(strength_chart(board), width="stretch")
+        st.dataframe(_table(board), hide_index=True, width="stretch")
+    else:
+        st.info(
+            f"No strengths yet: every vote here compares two replies of the same {board.by}, and strengths come"
+            f" from votes between different ones. Judge pairs from a conversation with several lanes, or group by"
+            " another column."
+        )
     _summary(board)
     columns = st.columns(len(LEADERBOARD_FORMATS) + len(JUDGEMENT_FORMATS))
     for column, fmt in zip(columns, LEADERBOARD_FORMATS, strict=False):
