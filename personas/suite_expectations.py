@@ -6,7 +6,7 @@
     lane "SPEC" p("SCORER", "TEXT") OP p("SCORER", "OTHER")
 
 OP is one of >=, >, <=, <. Over several prompts a lane's samples are pooled (rate, mean) or its
-probabilities averaged (p)."""
+probabilities averaged (p); `lane "SPEC" prompt N ...` (N from 1) measures that prompt's cell alone."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ Op = Literal[">=", ">", "<=", "<"]
 _STRING = r'"(?:[^"\\]|\\.)*"'
 _TERM = rf"(?P<stat{{n}}>rate|mean|p)\(\s*(?P<scorer{{n}}>{_STRING})\s*(?:,\s*(?P<text{{n}}>{_STRING})\s*)?\)"
 _LINE = re.compile(
-    rf"^\s*lane\s+(?P<lane>{_STRING})\s+{_TERM.format(n=1)}\s*(?P<op>>=|>|<=|<)\s*"
+    rf"^\s*lane\s+(?P<lane>{_STRING})\s+(?:prompt\s+(?P<prompt>\d+)\s+)?{_TERM.format(n=1)}\s*(?P<op>>=|>|<=|<)\s*"
     rf"(?:(?P<number>-?\d+(?:\.\d+)?(?:e-?\d+)?)|{_TERM.format(n=2)})\s*$"
 )
 _KINDS: dict[str, tuple[str, ...]] = {
@@ -48,15 +48,19 @@ class Expectation(BaseModel):
 
     text: str
     lane: str
+    prompt: int | None = None  # 1-based: only this prompt's cell; None pools the lane's prompts
     left: Term
     op: Op
     threshold: float | None = None
     other: Term | None = None
 
-    def check(self, kinds: Mapping[str, str], lanes: list[str]) -> None:
-        """Raises ValueError: it names a lane or scorer the suite lacks, or a statistic its scorer has not."""
+    def check(self, kinds: Mapping[str, str], lanes: list[str], prompts: int) -> None:
+        """Raises ValueError: it names a lane, prompt or scorer the suite lacks, or a statistic its scorer has
+        not."""
         if self.lane not in lanes:
             raise ValueError(f"expectation {self.text!r}: the suite has no lane {self.lane!r}")
+        if self.prompt is not None and not 1 <= self.prompt <= prompts:
+            raise ValueError(f"expectation {self.text!r}: the suite has prompts 1 to {prompts}, not {self.prompt}")
         for term in (self.left, self.other):
             if term is None:
                 continue
@@ -79,13 +83,19 @@ def parse_expectation(text: str) -> Expectation:
     if not match:
         raise ValueError(
             f'cannot read expectation {text!r}: write e.g. lane "base@raw" rate("scorer") >= 0.5'
-            ' (or mean(...), p("scorer", "continuation"))'
+            ' (or mean(...), p("scorer", "continuation"); `lane "base@raw" prompt 2 ...` for one prompt)'
         )
     left = _term(match, 1)
     other = _term(match, 2) if match["stat2"] else None
     threshold = float(match["number"]) if match["number"] else None
     return Expectation(
-        text=text.strip(), lane=json.loads(match["lane"]), left=left, op=match["op"], threshold=threshold, other=other
+        text=text.strip(),
+        lane=json.loads(match["lane"]),
+        prompt=int(match["prompt"]) if match["prompt"] else None,
+        left=left,
+        op=match["op"],
+        threshold=threshold,
+        other=other,
     )
 
 

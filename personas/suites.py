@@ -214,7 +214,7 @@ class Suite(_Strict):
             raise ValueError("two scorers have the same name")
         kinds = {s.name: s.kind for s in self.scorers}
         for e in self.expectations:
-            e.check(kinds, self.lanes)
+            e.check(kinds, self.lanes, len(self.prompts))
         return self
 
     def scorer(self, name: str) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from personas.suite_expectations import parse_expectation
+from ui.service.experiment_report import judge
 from ui.service.statistics import Interval, bootstrap_mean, exact_verdict, verdict, wilson
 
 
@@ -53,3 +55,24 @@ def test_a_straddling_measured_rate_is_undecided() -> None:
     assert verdict(wilson(20, 20), ">=", 0.5) == "holds"
     assert verdict(None, ">=", 0.5) == "undecided"
     assert exact_verdict(0.2, ">", 0.1) == "holds" and exact_verdict(0.05, ">", 0.1) == "fails"
+
+
+def test_an_expectation_on_one_prompt_is_judged_on_that_cell_alone() -> None:
+    def rate(successes: int, n: int) -> dict[str, object]:
+        interval = wilson(successes, n)
+        assert interval is not None
+        return {"kind": "regex", "rate": interval.value, "low": interval.low, "high": interval.high, "n": n}
+
+    lane = {
+        "scorers": {"q": rate(20, 40)},  # pooled: 0.5, straddles 0.3 and 0.7
+        "cells": [
+            {"prompt_index": 0, "scorers": {"q": rate(20, 20)}, "likelihoods": None},
+            {"prompt_index": 1, "scorers": {"q": rate(0, 20)}, "likelihoods": None},
+        ],
+    }
+    pooled = judge(parse_expectation('lane "base@raw" rate("q") >= 0.3'), lane)
+    first = judge(parse_expectation('lane "base@raw" prompt 1 rate("q") >= 0.7'), lane)
+    second = judge(parse_expectation('lane "base@raw" prompt 2 rate("q") >= 0.3'), lane)
+    assert (pooled["value"], pooled["verdict"]) == (0.5, "holds")
+    assert (first["value"], first["prompt"], first["verdict"]) == (1.0, 1, "holds")
+    assert (second["value"], second["verdict"]) == (0.0, "fails")

@@ -58,6 +58,7 @@ def test_a_good_suite_round_trips_through_its_snapshot() -> None:
         (suite_text(extra='expectations = [\'lane "chat" rate("q") > 0.5\']'), "no lane 'chat'"),
         (suite_text(extra='expectations = [\'lane "base@raw" rate("nope") > 0.5\']'), "no scorer 'nope'"),
         (suite_text(kind="choice", scorer="continuations = [' a']"), "at least two continuations"),
+        (suite_text(extra='expectations = [\'lane "base@raw" prompt 2 rate("q") > 0.5\']'), "prompts 1 to 1, not 2"),
     ],
 )
 def test_bad_suites_name_the_problem(text: str, words: str) -> None:
@@ -65,6 +66,16 @@ def test_bad_suites_name_the_problem(text: str, words: str) -> None:
         parse_suite_toml(text, "t.toml")
     assert words in str(e.value)
     assert "t.toml" in str(e.value)
+
+
+def test_an_expectation_can_narrow_to_one_prompt() -> None:
+    text = suite_text(extra='expectations = [\'lane "base@raw" prompt 1 rate("q") >= 0.5\']')
+    [expectation] = parse_suite_toml(text, "t.toml").expectations
+    assert (expectation.lane, expectation.prompt, expectation.left.scorer) == ("base@raw", 1, "q")
+    [pooled] = parse_suite_toml(
+        suite_text(extra='expectations = [\'lane "base@raw" rate("q") >= 0.5\']'), "t"
+    ).expectations
+    assert pooled.prompt is None
 
 
 def test_run_options_are_checked_like_the_file() -> None:

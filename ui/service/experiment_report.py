@@ -65,15 +65,17 @@ def _p(likelihoods: Sequence[dict[str, Any]], scorer: str, text: str | None) -> 
 
 def judge(e: Expectation, lane: dict[str, Any]) -> dict[str, Any]:
     """The verdict of one expectation from the lane's measurements (never written in)."""
-    result: dict[str, Any] = {"expectation": e.text, "lane": e.lane, "op": e.op}
+    result: dict[str, Any] = {"expectation": e.text, "lane": e.lane, "prompt": e.prompt, "op": e.op}
+    cells = [c for c in lane["cells"] if e.prompt is None or c["prompt_index"] == e.prompt - 1]
     if e.left.stat == "p":
-        likelihoods = [cell["likelihoods"] for cell in lane["cells"] if cell["likelihoods"]]
+        likelihoods = [cell["likelihoods"] for cell in cells if cell["likelihoods"]]
         value = _p(likelihoods, e.left.scorer, e.left.text)
         threshold = e.threshold if e.other is None else _p(likelihoods, e.other.scorer, e.other.text)
         result.update(value=value, threshold=threshold)
         result["verdict"] = "undecided" if threshold is None else exact_verdict(value, e.op, threshold)
         return result
-    stats = lane["scorers"].get(e.left.scorer, {})
+    measured_over = lane["scorers"] if e.prompt is None else cells[0]["scorers"] if cells else {}
+    stats = measured_over.get(e.left.scorer, {})
     key = "rate" if e.left.stat == "rate" else "mean"
     assert e.threshold is not None
     measured = None if stats.get(key) is None else Interval(stats[key], stats["low"], stats["high"], stats["n"])
