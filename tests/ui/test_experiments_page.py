@@ -173,3 +173,17 @@ def test_judge_scorers_run_only_when_ticked_and_show_what_the_judge_said(app: Ap
     assert ":green-badge[complete]" in markdown(at)
     [said] = [plain(c.value) for c in at.caption if "judged by chat" in c.value]
     assert said.startswith("names_a_city: judged by chat, who said '")
+
+
+def test_replay_draws_the_seeds_again_and_says_nothing_differs(app: AppTest) -> None:
+    at = open_page(app)
+    one_lane = SUITE.format(samples=2, max_tokens=8).replace(', "base@assistant"', "")
+    type_suite(at, one_lane.replace('lane "base@assistant"', 'lane "base@raw"'))
+    at.button(key="ex-start").click().run()
+    run_id = int(at.session_state["ex-run"])
+    poll(at, lambda: not experiment_jobs().running(run_id), 240)
+    at.button(key=f"ex-r-replay-{run_id}").click().run()
+    replay_id = int(at.session_state["ex-run"])
+    assert replay_id != run_id and "replaying" in str([p.proto.text for p in at.get("progress")])
+    poll(at, lambda: not experiment_jobs().running(replay_id), 240)
+    assert [s.value for s in at.success] == [f"Replay of run #{run_id}: all 2 samples identical, in text and scores."]

@@ -25,7 +25,7 @@ class RunProgress:
     """Where a job stands, as a progress bar shows it; `status` is the run's (running until the job ends)."""
 
     run_id: int
-    kind: str  # "run" or "resume"
+    kind: str  # "run", "resume" or "replay"
     suite: str
     samples_done: int
     samples_total: int
@@ -169,6 +169,16 @@ class ExperimentJobs:
         if row["status"] == "complete":
             raise ServiceError(f"run {run_id} is complete: nothing to resume")
         return self._launch(service, run_id, "resume", lambda cancel: service.resume(run_id, cancel), row)
+
+    def replay(self, service: Experiments, run_id: int) -> ExperimentJob:
+        """Check and save a replay of a run (the same seeds again, as a new run), then draw it in the background;
+        the replay's own run id is the job's.
+
+        Raises:
+            NotFound: no such run. ModelUnavailable, MaskError, ServiceError: see `Experiments.start_replay`.
+        """
+        replay_id = service.start_replay(run_id)
+        return self._launch(service, replay_id, "replay", lambda cancel: service.execute(replay_id, cancel))
 
     def _launch(
         self,

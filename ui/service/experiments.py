@@ -180,16 +180,35 @@ class Experiments:
         Raises:
             NotFound: no such run. ModelUnavailable, MaskError, ServiceError: a lane can no longer run.
         """
+        replay_id = self.start_replay(run_id)
+        yield from self.execute(replay_id, cancel)
+        yield self.compare_replay(replay_id)
+
+    def start_replay(self, run_id: int) -> int:
+        """Check and save a replay of run `run_id` (same suite snapshot, seeds and judges); `execute` draws it.
+
+        Raises:
+            NotFound: no such run. ModelUnavailable, MaskError, ServiceError: a lane can no longer run.
+        """
         suite, original, _ = self._load(run_id)
         checked = check_lanes(suite, self.registry, self.masks_dir)
         judges = bool(original.settings.get("judges"))
         if judges:
             check_judges(suite, self.registry)
         shas = {c.lane.model: c.sha256 for c in checked}
-        replay_id = self._save_run(suite, shas, checked, replay_of=run_id, judges=judges)
-        yield from self.execute(replay_id, cancel)
+        return self._save_run(suite, shas, checked, replay_of=run_id, judges=judges)
+
+    def compare_replay(self, replay_id: int) -> ReplayReport:
+        """A replay run against the run it replays, sample by sample.
+
+        Raises:
+            NotFound: no such run. ServiceError: the run is not a replay.
+        """
         with Session(self.engine) as session:
-            yield compare_runs(session, original, store.get_run(session=session, run_id=replay_id))
+            replay = store.get_run(session=session, run_id=replay_id)
+            if replay.replay_of is None:
+                raise ServiceError(f"run {replay_id} is not a replay")
+            return compare_runs(session, store.get_run(session=session, run_id=replay.replay_of), replay)
 
     # -- reading -------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import streamlit as st
 from ui.service.errors import USER_ERRORS
 from ui.service.experiments import Experiments
 from ui.web import resources
-from ui.web.widgets.experiment_progress import resume_button, running_section
+from ui.web.widgets.experiment_progress import replay_button, replay_verdict, resume_button, running_section
 from ui.web.widgets.experiment_results import run_label, show_results
 from ui.web.widgets.experiment_samples import show_samples
 from ui.web.widgets.experiment_setup import REQUESTED, SHOWN, suite_setup
@@ -40,6 +40,8 @@ def _one_run(service: Experiments, run: dict[str, Any], key: str, drill: bool) -
         st.error(escape_markdown(str(e)))
         return
     resume_button(service, run, key)
+    replay_button(service, run, key)
+    replay_verdict(service, run)
     show_results(report, key)
     if drill:
         show_samples(report, resources.conversations(), key)

@@ -1,5 +1,6 @@
 """Experiment runs in progress on the Experiments page: a progress bar per running job (cells, samples, samples/s,
-time left) redrawn by a fragment every half second, Stop for each, and Resume for a run that did not finish.
+time left) redrawn by a fragment every half second, Stop for each, Resume for a run that did not finish, and
+Replay for one that did (its seeds again as a new run, and what differs).
 The jobs belong to the server (ui/service/experiment_jobs.py): leaving the page never stops one."""
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from ui.web.widgets.view import escape_markdown
 REDRAW_S = 0.5
 SHOWN = "ex-run"
 RESUME_ERROR = "ex-resume-error"
+REPLAY_ERROR = "ex-replay-error"
+# A run just started (or a replay), to show: not the run picker's own key, whose value the browser sends back with
+# the next click (a Stop pressed before this script run reached the picker would otherwise bring back the old run).
+REQUESTED = "ex-run-requested"
 
 state = st.session_state
 
@@ -51,7 +56,7 @@ def _progress_bars(run_ids: list[int]) -> None:
 
 
 def show_progress(progress: RunProgress) -> None:
-    label = "resuming" if progress.kind == "resume" else "running"
+    label = {"resume": "resuming", "replay": "replaying"}.get(progress.kind, "running")
     text = f"Run #{progress.run_id} ({escape_markdown(progress.suite)}, {label}): {progress.summary()}"
     st.progress(progress.fraction, text=text)
 
@@ -81,3 +86,49 @@ def _resume(service: Experiments, run_id: int) -> None:
         experiment_jobs().resume(service, run_id)
     except USER_ERRORS as e:
         state[RESUME_ERROR] = f"Not resumed: {e}"
+
+
+def replay_button(service: Experiments, run: dict[str, Any], key: str = "ex-") -> None:
+    """Replay for a complete run: every sample drawn again on its seed, as a new run shown when it starts."""
+    if run["status"] != "complete":
+        return
+    st.button(
+        "Replay",
+        key=f"{key}replay-{run['id']}",
+        icon=":material/replay:",
+        on_click=_replay,
+        args=(service, int(run["id"])),
+        help="Draw every sample again with the same seeds on the same model files, as a new run, and list the"
+        " samples whose text or scores differ (none, for local models).",
+    )
+    if (error := state.pop(REPLAY_ERROR, None)) is not None:
+        st.error(escape_markdown(error))
+
+
+def _replay(service: Experiments, run_id: int) -> None:
+    try:
+        job = experiment_jobs().replay(service, run_id)
+    except USER_ERRORS as e:
+        state[REPLAY_ERROR] = f"Not replayed: {e}"
+        return
+    state[REQUESTED] = job.run_id
+
+
+def replay_verdict(service: Experiments, run: dict[str, Any]) -> None:
+    """For a finished replay: whether it drew what the run it replays drew, and which samples differ."""
+    if run.get("replay_of") is None or run["status"] != "complete":
+        return
+    try:
+        report = service.compare_replay(int(run["id"]))
+    except USER_ERRORS as e:
+        st.error(escape_markdown(str(e)))
+        return
+    original = f"run #{report.original_id}"
+    if not report.differences:
+        st.success(f"Replay of {original}: all {report.compared} samples identical, in text and scores.")
+        return
+    files = "" if report.same_models else " The model files differ from the original run's."
+    st.warning(f"Replay of {original}: {len(report.differences)} of {report.compared} samples differ.{files}")
+    for d in report.differences:
+        where = f"cell {d['cell'] + 1}, " + (f"sample {d['sample']}" if "sample" in d else f"scorer {d.get('scorer')}")
+        st.caption(escape_markdown(f"{where}: {', '.join(d['what']) if isinstance(d['what'], list) else d['what']}"))

@@ -13,6 +13,7 @@ from ui.service.errors import USER_ERRORS
 from ui.service.experiment_jobs import experiment_jobs
 from ui.service.experiment_sources import decode_suite, parse_suite_text, suite_text
 from ui.service.experiments import Experiments
+from ui.web.widgets.experiment_progress import REQUESTED
 from ui.web.widgets.view import escape_markdown
 
 LIBRARY = "Library"
@@ -23,9 +24,6 @@ UPLOAD_ROUND = "ex-upload-round"
 UPLOAD_ERROR = "ex-upload-error"
 RUN_ERROR = "ex-run-error"
 SHOWN = "ex-run"  # the run whose results are shown (the selectbox of stored runs)
-# A run just started, to show: not the selectbox's own key, whose value the browser sends back with the next
-# click (a Stop pressed before this script run reached the selectbox would otherwise bring back the old run).
-REQUESTED = "ex-run-requested"
 KEPT: dict[str, Any] = {"persist_state": "session"}
 
 state = st.session_state
