@@ -4,21 +4,17 @@
 
 import copy
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import db_url, engine, parametrize_backends  # noqa: F401 - fixtures
 from importdata import exported  # noqa: F401 - a fixture: one conversation with every kind of row, exported
 from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
-from testsupport import postgres_database
 
 from storage import repo
-from storage.db import make_engine
 from storage.tables import Lane
-
-BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,31 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # Every test that reaches db_url (directly or through engine and session) runs on each backend.
-    if "db_url" in metafunc.fixturenames:
-        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("db_url", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True)
+    parametrize_backends(metafunc)
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a new, empty database: a SQLite file (that does not exist yet), or a PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'simulacra.db'}"
-        return
-    with postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
+def session(engine: Engine) -> Iterator[Session]:  # noqa: F811 - the `engine` fixture, imported above
     with Session(engine) as session:
         yield session
 
