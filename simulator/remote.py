@@ -190,20 +190,22 @@ class RemoteSimulator:
 
     # -- one-token requests --------------------------------------------------------------------------------
 
-    def _one_token(self, model: str, prompt: str, k: int) -> list[RemoteToken]:
+    def _one_token(self, model: str, prompt: str, k: int, *, read: float | None = None) -> list[RemoteToken]:
         settings = SamplingSettings(max_tokens=1, temperature=0.0, top_k=0, seed=0)
         if self.api == "openai-completions":
             kwargs: dict[str, Any] = {"prompt": prompt, "max_tokens": 1, "temperature": 0.0}
             if k:
                 kwargs["logprobs"] = k
-            reply = self.http.text_completion(model, **kwargs)
+            reply = self.http.text_completion(model, read=read, **kwargs)
             choice = (reply.get("choices") or [{}])[0]
             return openai_tokens(choice.get("logprobs"), k) or [RemoteToken(choice.get("text") or "", None, [])]
         if self.api == "llama-server":
-            answer = self.http.post_json("/completion", llama_server_body(prompt, settings, k, stream=False))
+            body = llama_server_body(prompt, settings, k, stream=False)
+            answer = self.http.post_json("/completion", body, read=read)
             chunk = llama_server_chunk(answer, k)
         else:
-            answer = self.http.post_json("/api/generate", ollama_body(model, prompt, settings, k, stream=False))
+            body = ollama_body(model, prompt, settings, k, stream=False)
+            answer = self.http.post_json("/api/generate", body, read=read)
             chunk = ollama_chunk(answer, k)
         if chunk.error:
             raise RemoteFailure(f"{self.name}: the server answered: {chunk.error}")
@@ -216,7 +218,9 @@ class RemoteSimulator:
         if not probe.logprobs:
             return None
         yield from ()  # a step-wise job like the local scoring: this one has no steps to yield between
-        tokens = self._one_token(probe.model, context, probe.top_k)
+        # Up to the lane's whole-reply limit, as the mask effect's request: on a busy server it waits behind
+        # other lanes' replies, and the reply it measures is already saved.
+        tokens = self._one_token(probe.model, context, probe.top_k, read=self.timeouts.total)
         if not tokens:
             return None
         candidates = [alt for alt in tokens[0].top if alt.text and cue.startswith(alt.text)]

@@ -143,7 +143,10 @@ def llama_server_body(prompt: str, settings: SamplingSettings, top_k: int, *, st
         "n_probs": top_k,
         "repeat_penalty": 1.0,  # older llama-server versions default to 1.1; a local lane has no penalty
         "stream": stream,
-        "cache_prompt": True,
+        # Off, so a seed gives the same reply again (replay, experiments): with it on, llama-server evaluates only
+        # the part of a prompt a slot has not cached, and the logits that changes turned seed 5 at T 0.9 into
+        # another reply from its second token on (measured, llama-server 0c1e570 with the bundled gemma).
+        "cache_prompt": False,
     }
 
 

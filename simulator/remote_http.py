@@ -50,13 +50,14 @@ class RemoteHttp:
     def get_json(self, path: str) -> Any:
         return self._json("GET", path, None)
 
-    def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        return self._json("POST", path, body)
+    def post_json(self, path: str, body: dict[str, Any], *, read: float | None = None) -> Any:
+        """POST `body`; `read` is how long the answer may take (by default the first-token limit)."""
+        return self._json("POST", path, body, read=read)
 
-    def _json(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    def _json(self, method: str, path: str, body: dict[str, Any] | None, *, read: float | None = None) -> Any:
         url = self.url(path)
         try:
-            with self.client(read=self.timeouts.first_token) as client:
+            with self.client(read=read or self.timeouts.first_token) as client:
                 response = client.request(method, url, json=body)
                 _raise_for_status(response, url)
                 return decode(response.text, f"the server at {url}")

@@ -57,7 +57,9 @@ def test_ask_runs_a_remote_lane_beside_the_local_one(cli: Run, tmp_path: Path, g
         assert lane["status"] == "complete", lane["error"]
         assert lane["tokens"] and all(token["p"] is not None and token["top"] for token in lane["tokens"])
         assert "Paris" in lane["text"]
-    assert remote["metrics"]["in_character_p"] > 0.5 and remote["metrics"]["mask_effect"] > 0
+    metrics = remote["metrics"]
+    assert metrics["in_character_p"] is not None and metrics["in_character_p"] > 0.5, (metrics, remote["notices"])
+    assert metrics["mask_effect"] is not None and metrics["mask_effect"] > 0, (metrics, remote["notices"])
 
 
 def test_the_models_command_shows_the_probe(cli: Run, tmp_path: Path, gemma_server: str) -> None:
