@@ -34,12 +34,16 @@ SERVICES: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_tex
 PASSWORD = "rehearsal-walrus-7"  # stands in for .env's SIMULACRA_PASSWORD
 QUESTION = "What is the capital of France?"
 MAX_TOKENS = 16
-# The reply container's text, and whether its caption says the reply has ended (as in tests/ui/test_browser.py).
-LANES_JS = """() => [...document.querySelectorAll('[class*="st-key-reply-"]')].map(el => ({
-    text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
-    done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
-        || !!el.querySelector('[data-testid="stAlertContentError"]'),
-}))"""
+# The reply containers' text, and whether each caption says the reply has ended (as in tests/ui/test_browser.py);
+# one per container key, leaving out a container Streamlit still shows from the run before (data-stale), which
+# can sit beside its redrawn copy for a moment.
+LANES_JS = """() => Object.values(Object.fromEntries([...document.querySelectorAll('[class*="st-key-reply-"]')]
+    .filter(el => !el.closest('[data-stale="true"]'))
+    .map(el => [el.className.match(/st-key-reply-[^ ]*/)[0], {
+        text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
+        done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
+            || !!el.querySelector('[data-testid="stAlertContentError"]'),
+    }])))"""
 
 
 def compose_environment(database_url: str, llama_api_base: str, data_dir: Path) -> dict[str, str]:

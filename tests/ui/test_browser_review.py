@@ -94,7 +94,9 @@ def test_review_a_conversation_in_chromium(browser: Browser, simulacra_url: str,
     shutil.copy(tmp_path / "review.png", "/tmp/simulacra-review.png")
     assert len(samples) == 4, samples
     assert len({s["seed"] for s in samples}) == 4 and None not in {s["seed"] for s in samples}, samples
-    assert len({s["text"] for s in samples}) == 4, samples
+    # Seeds are drawn at random, and two of them can give the same short reply (it happened: a list of "Describe
+    # the ... in one sentence." lines twice): different texts, not four of them, show the seeds were used.
+    assert len({s["text"] for s in samples}) >= 2, samples
     assert page.locator('[data-testid="stException"]').count() == 0
 
     # Transcripts: find it by a word of the reply, open it, regenerate, step back, download everything.
