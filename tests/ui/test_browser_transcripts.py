@@ -104,17 +104,18 @@ def test_find_open_and_download_in_chromium(browser: Browser, serve_simulacra: C
     page.wait_for_function(
         "() => document.querySelectorAll('[class*=\"st-key-tr-hit-\"]').length === 1", timeout=30_000
     )
+    from playwright.sync_api import expect
+
+    # expect() retries: a hit's container is drawn a moment before its title and snippet are filled in, and
+    # under load the widgets likewise appear before their values.
     hit = page.locator(f".st-key-tr-hit-{cid}")
-    text = hit.inner_text()
-    assert TITLE in text and "<img src=x onerror=window.hacked=2>" in text, text
-    assert hit.locator("strong").all_inner_texts() == [TITLE, "walrus", "sleeps"]  # the title, the matches
+    expect(hit).to_contain_text(TITLE, timeout=30_000)
+    expect(hit).to_contain_text("<img src=x onerror=window.hacked=2>", timeout=30_000)
+    expect(hit.locator("strong")).to_have_text([TITLE, "walrus", "sleeps"], timeout=30_000)  # title, matches
     assert hit.locator(INJECTED).count() == 0
 
     hit.get_by_role("button", name="Open").click()
     page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
-    from playwright.sync_api import expect
-
-    # expect() retries: under load the widgets can appear a moment before their values are filled in.
     expect(page.locator(f".st-key-tr-title-{cid} input")).to_have_value(TITLE, timeout=30_000)
     expect(page.locator(f".st-key-tr-notes-{cid} textarea")).to_have_value(NOTES, timeout=30_000)
     reply = page.locator(".st-key-tr-reply-0-0").inner_text()
