@@ -19,7 +19,7 @@ import pytest
 import yaml
 from servers import base_server
 from sqlmodel import Session
-from testsupport import CHROMIUM_ARGS, chromium_path, free_port, postgres_database, streamlit_server
+from testsupport import CHROMIUM_ARGS, chromium_path, free_port, postgres_database, streamlit_server, wait_for_replies
 
 from storage import repo
 from storage.db import make_engine
@@ -34,16 +34,6 @@ SERVICES: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_tex
 PASSWORD = "rehearsal-walrus-7"  # stands in for .env's SIMULACRA_PASSWORD
 QUESTION = "What is the capital of France?"
 MAX_TOKENS = 16
-# The reply containers' text, and whether each caption says the reply has ended (as in tests/ui/test_browser.py);
-# one per container key, leaving out a container Streamlit still shows from the run before (data-stale), which
-# can sit beside its redrawn copy for a moment.
-LANES_JS = """() => Object.values(Object.fromEntries([...document.querySelectorAll('[class*="st-key-reply-"]')]
-    .filter(el => !el.closest('[data-stale="true"]'))
-    .map(el => [el.className.match(/st-key-reply-[^ ]*/)[0], {
-        text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
-        done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
-            || !!el.querySelector('[data-testid="stAlertContentError"]'),
-    }])))"""
 
 
 def compose_environment(database_url: str, llama_api_base: str, data_dir: Path) -> dict[str, str]:
@@ -158,14 +148,7 @@ def send_one_turn(page: Page, url: str) -> list[dict[str, Any]]:
     chat.press("Enter")
     # The reply streams at about a token a second (llama_cpp.server's own logprobs), and its mask effect needs an
     # echo of the whole document, about a second a token again, before the lane is done.
-    deadline = time.monotonic() + 600
-    lanes: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        lanes = page.evaluate(LANES_JS)
-        if lanes and all(lane["done"] for lane in lanes):
-            break
-        page.wait_for_timeout(200)
-    return lanes
+    return wait_for_replies(page, 600)
 
 
 def show_first_token(page: Page) -> str:

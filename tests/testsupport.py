@@ -373,3 +373,27 @@ def _seed_turns(session: Any, rng: Any, cid: int, lanes: list[int]) -> None:
     edited = _id(repo.add_user_message(session=session, conversation_id=cid, parent_id=None, content="Q0, edited").id)
     _seed_reply(session, rng, cid, lanes[1], edited, "complete")
     repo.add_annotation(session=session, conversation_id=cid, tags=["interesting"], note="a whole-conversation note")
+
+
+# The reply containers' text, and whether each caption says the reply has ended (as in tests/ui/test_browser.py);
+# one per container key, leaving out a container Streamlit still shows from the run before (data-stale), which
+# can sit beside its redrawn copy for a moment.
+LANES_JS = """() => Object.values(Object.fromEntries([...document.querySelectorAll('[class*="st-key-reply-"]')]
+    .filter(el => !el.closest('[data-stale="true"]'))
+    .map(el => [el.className.match(/st-key-reply-[^ ]*/)[0], {
+        text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
+        done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
+            || !!el.querySelector('[data-testid="stAlertContentError"]'),
+    }])))"""
+
+
+def wait_for_replies(page: Any, timeout: float) -> list[dict[str, Any]]:
+    """A Compare page's reply cells (`text`, `done`) once every one has ended, or as they are when time runs out."""
+    deadline = time.monotonic() + timeout
+    lanes: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        lanes = page.evaluate(LANES_JS)
+        if lanes and all(lane["done"] for lane in lanes):
+            break
+        page.wait_for_timeout(200)
+    return lanes

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import Session
-from testsupport import free_port, postgres_database, streamlit_server
+from testsupport import free_port, postgres_database, streamlit_server, wait_for_replies
 
 from storage import repo
 from storage.db import make_engine
@@ -34,16 +33,6 @@ MESSAGES = {
     "second": "Which otter keeps the harbour lamp?",
     "cli": "Which narwhal sings at the ferry?",
 }
-# The reply containers' text, and whether each caption says the reply has ended (as in tests/ui/test_browser.py);
-# one per container key, leaving out a container Streamlit still shows from the run before (data-stale), which
-# can sit beside its redrawn copy for a moment.
-LANES_JS = """() => Object.values(Object.fromEntries([...document.querySelectorAll('[class*="st-key-reply-"]')]
-    .filter(el => !el.closest('[data-stale="true"]'))
-    .map(el => [el.className.match(/st-key-reply-[^ ]*/)[0], {
-        text: [...el.querySelectorAll('[data-testid="stText"]')].map(t => t.innerText).join('').trim(),
-        done: /(^|\\n)(complete|incomplete) ·/.test(el.innerText)
-            || !!el.querySelector('[data-testid="stAlertContentError"]'),
-    }])))"""
 
 
 @pytest.fixture
@@ -83,18 +72,6 @@ def ready_to_send(page: Page, url: str, message: str) -> Any:
     page.get_by_text(f"· {MAX_TOKENS} tokens").first.wait_for(timeout=30_000)
     chat.fill(message)
     return chat
-
-
-def wait_for_reply(page: Page, timeout: float = 240) -> list[dict[str, Any]]:
-    """The page's reply cells once every one has ended (or as they are when time runs out)."""
-    deadline = time.monotonic() + timeout
-    lanes: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        lanes = page.evaluate(LANES_JS)
-        if lanes and all(lane["done"] for lane in lanes):
-            break
-        page.wait_for_timeout(200)
-    return lanes
 
 
 def saved_turns(database_url: str) -> dict[str, list[Any]]:
@@ -156,7 +133,7 @@ def test_two_instances_and_the_cli_write_at_once(
     )
     for box in boxes:
         box.press("Enter")
-    shown = [wait_for_reply(page) for page in pages]
+    shown = [wait_for_replies(page, 240) for page in pages]
     out, err = cli.communicate(timeout=240)
     for page, name in zip(pages, ("first", "second"), strict=True):
         page.screenshot(path=str(tmp_path / f"{name}-compare.png"), full_page=True)
