@@ -45,6 +45,10 @@ EXTENSION_KEY = "simulacra"
 _CARD_MACRO = re.compile(r"\{\{(char|user)\}\}|<(bot|user)>", re.IGNORECASE)
 _ORIGINAL_MACRO = re.compile(r"\{\{original\}\}", re.IGNORECASE)
 _START = re.compile(r"<start>", re.IGNORECASE)
+# A card's text reaches the mask with "\n" line endings: a mask file (TOML) and a browser's text box both give
+# "\r\n" back as "\n", so a mask read from the card must already be what they give, or export would take
+# every CRLF field for an edited one and write it afresh. The card itself is kept byte for byte beside it.
+_LINE_ENDING = re.compile(r"\r\n?")
 
 
 def mask_from_card(card: dict[str, Any], image: bytes | None, where: str, filename: str) -> Mask:
@@ -139,7 +143,7 @@ def _text(data: dict[str, Any], field: str, where: str) -> str:
         return ""
     if not isinstance(value, str):
         raise MaskError(f"{where}: card field '{field}' must be text, not {_json_type(value)}")
-    return value
+    return _LINE_ENDING.sub("\n", value)
 
 
 def _text_list(data: dict[str, Any], field: str, where: str) -> list[str]:
@@ -148,7 +152,7 @@ def _text_list(data: dict[str, Any], field: str, where: str) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise MaskError(f"{where}: card field '{field}' must be a list of texts")
-    return list(value)
+    return [_LINE_ENDING.sub("\n", item) for item in value]
 
 
 def _macros(text: str) -> str:
@@ -175,7 +179,7 @@ def _parse_examples(text: str, character_names: set[str]) -> list[HistoryTurn]:
     prefixes = [("{{user}}:", "user"), ("{{char}}:", "character")]
     prefixes += [(f"{name}:", "character") for name in sorted(character_names)]
     turns: list[HistoryTurn] = []
-    for block in _START.split(text.replace("\r\n", "\n")):
+    for block in _START.split(text):
         role: str | None = None
         lines: list[str] = []
         for line in block.split("\n"):

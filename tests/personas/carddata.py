@@ -140,3 +140,52 @@ def png_texts(data: bytes) -> dict[str, Any]:
 
 
 CASES = [(version, kind) for version in CARDS for kind in ("json", "png")]
+
+
+# Shaped like SillyTavern's own default card, default_Seraphina.png (the words are ours): a V2 card in a PNG's
+# `chara` chunk, the V1 fields mirrored at the top level beside SillyTavern's own keys, a description written on
+# Windows (seven "\r\n" line endings, nothing else in the card has any), a greeting with "\n", a lorebook.
+_GUARDIAN = (
+    '[{{char}}\'s Personality= "caring", "protective", "watchful"]\r\n'
+    '[{{char}}\'s body= "pink hair", "amber eyes", "white dress"]\r\n'
+    "<START>\r\n"
+    '{{user}}: "Describe your traits?"\r\n'
+    '{{char}}: *smiles warmly* "I mend what is broken and guard this glade."\r\n'
+    '{{user}}: "Who are you?"\r\n'
+    '{{char}}: "A guardian of the forest, {{user}}. You are safe here."\r\n'
+    "Nothing harms {{user}} while {{char}} watches."
+)
+GUARDIAN_DATA: dict[str, Any] = {
+    "name": "Guardian",
+    "description": _GUARDIAN,
+    "personality": "",
+    "scenario": "",
+    "first_mes": '*You wake in a bed of moss.* "Easy now," {{char}} says.\n\n"You were hurt in the woods."',
+    "mes_example": "",
+    "creator_notes": "The default guardian of the glade.",
+    "system_prompt": "",
+    "post_history_instructions": "",
+    "tags": [],
+    "creator": "a card maker",
+    "character_version": "main",
+    "alternate_greetings": [],
+    "extensions": {"talkativeness": "0.5", "fav": False, "world": "The Glade"},
+    "character_book": {
+        "entries": [{"id": 0, "keys": ["glade"], "content": '{{user}}: "What is the glade?"\n{{char}}: "Home."'}],
+        "name": "The Glade",
+    },
+}
+GUARDIAN: dict[str, Any] = {
+    **{key: GUARDIAN_DATA[key] for key in ("name", "description", "personality", "first_mes")},
+    "avatar": "none",
+    "chat": "Guardian - 2023-5-20 @18h 13m 44s 0ms",
+    "mes_example": "",
+    "scenario": "",
+    "create_date": "2023-5-20 @18h 13m 44s 0ms",
+    "talkativeness": "0.5",
+    "fav": False,
+    "creatorcomment": GUARDIAN_DATA["creator_notes"],
+    "spec": "chara_card_v2",
+    "spec_version": "2.0",
+    "data": GUARDIAN_DATA,
+}

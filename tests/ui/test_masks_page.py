@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 from testsupport import card_chunk, png_with_text
 
+from personas.cards import export_card_json
+from personas.catalog import load_mask
 from storage import repo
 from storage.db import make_engine
 from ui.web.widgets.mask_editor import escape_breaks, unescape_breaks
@@ -295,6 +298,25 @@ def test_a_png_card_imports_and_a_lane_wears_it(app: AppTest, data_dir: Path) ->
     assert document(at).endswith(
         f"User: Who are you?\nCaptain Nemo: {reply.content.strip()}\nUser: And the deepest ocean trench?\nCaptain Nemo:"
     )
+
+
+@pytest.mark.model
+def test_a_crlf_card_edited_in_the_editor_keeps_its_other_fields(app: AppTest, data_dir: Path) -> None:
+    # Written on Windows: the text boxes hold "\n" only, yet the fields left alone go back as they came.
+    card = NEMO | {"data": NEMO["data"] | {"description": "{{char}} commands the Nautilus.\r\nHe shuns the land.\r\n"}}
+    at = masks_page(app)
+    at.file_uploader(key="masks-upload").set_value(
+        ("nemo.png", png_with_text({"chara": card_chunk(card)}), "image/png")
+    )
+    at.run()
+    assert "\r" not in field(at, "frame").text_area[0].value
+    field(at, "author").text_input[0].set_value("verne-fan").run()
+    at.button(key="masks-save").click().run()
+    assert not at.exception
+    assert notices(at) == ["Saved 'captain-nemo'."]
+
+    exported = json.loads(export_card_json(load_mask("captain-nemo", data_dir / "masks")))
+    assert exported == card | {"data": card["data"] | {"creator": "verne-fan"}}
 
 
 @pytest.mark.model
