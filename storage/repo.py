@@ -22,6 +22,7 @@ from storage.errors import ImportError_ as ImportError_
 from storage.errors import InvalidValue as InvalidValue
 from storage.errors import NotFound as NotFound
 from storage.errors import StorageError as StorageError
+from storage.experiment_tables import RunCell
 from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
 from storage.imports import load_export_bytes as load_export_bytes
@@ -286,12 +287,19 @@ def list_messages(*, session: Session, conversation_id: int) -> list[Message]:
         return list(session.exec(statement))
 
 
-def list_conversations(*, session: Session, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
-    """Conversations with the most recent activity first."""
+def list_conversations(
+    *, session: Session, limit: int = 50, offset: int = 0, experiments: bool = True
+) -> list[ConversationSummary]:
+    """Conversations with the most recent activity first; without `experiments`, not those an experiment run
+    made for its cells."""
+    statement = select(Conversation)
+    if not experiments:
+        # NOT IN over a list holding NULL is never true: cells whose conversation was deleted are left out.
+        cells = select(RunCell.conversation_id).where(col(RunCell.conversation_id).is_not(None))
+        statement = statement.where(col(Conversation.id).not_in(cells))
     conversations = list(
         session.exec(
-            select(Conversation)
-            .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+            statement.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
             .limit(limit)
             .offset(offset)
         )

@@ -44,10 +44,11 @@ class Transcripts:
 
     # -- finding ----------------------------------------------------------------------------------------
 
-    def recent(self, limit: int = 50) -> list[ConversationSummary]:
-        """Conversations with the most recent activity first."""
+    def recent(self, limit: int = 50, *, experiments: bool = True) -> list[ConversationSummary]:
+        """Conversations with the most recent activity first; with `experiments` False, not the ones experiment
+        runs made for their cells (those are reached from their run)."""
         with Session(self.engine) as session:
-            return repo.list_conversations(session=session, limit=limit)
+            return repo.list_conversations(session=session, limit=limit, experiments=experiments)
 
     def all_ids(self) -> list[int]:
         return [summary.id for summary in self.recent(limit=1_000_000)]

@@ -75,7 +75,11 @@ def _remove_draft_lane(uid: int) -> None:
 def _sidebar(transcripts: Transcripts) -> None:
     with st.sidebar:
         st.button("New conversation", icon=":material/add:", on_click=_new_conversation, width="stretch")
-        summaries = transcripts.recent(limit=50)
+        # Each experiment cell is a conversation: a run would push the user's own out of this list.
+        with_runs = st.toggle(
+            "Show experiment runs", key="show-experiment-conversations", help="Their cells, one conversation each."
+        )
+        summaries = transcripts.recent(limit=50, experiments=with_runs)
         if summaries:
             st.caption("Saved conversations")
         for summary in summaries:

@@ -1,0 +1,93 @@
+"""Stored experiment runs without drawing a sample: the cells laid out by the runner's own create_cells, each reply
+saved as a finished turn saves one and scored by the real scorers, in a real database. For tests of what a report,
+the Experiments page or the CLI shows about a run, where drawing from a model would only cost time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from testsupport import _id
+
+from personas.suites import Suite
+from storage import experiments as store
+from storage import repo
+from ui.service.experiment_plan import CheckedLane, create_cells, sampling, seed_of
+from ui.service.lanes import parse_lane_spec
+from ui.service.scorers import score_reply
+
+Reply = str | tuple[str, Mapping[str, Any]]  # the text, or the text and its stored fidelity metrics
+
+
+def store_run(
+    engine: Engine,
+    suite: Suite,
+    replies: Mapping[str, Sequence[Reply]],
+    *,
+    likelihoods: Mapping[str, Mapping[str, Any]] | None = None,
+    replay_of: int | None = None,
+    status: str = "complete",
+) -> int:
+    """A finished run of `suite`: in every cell of lane L (one per prompt), the replies `replies[L]` as its
+    samples 0, 1, ...; `likelihoods[L]` as each of L's cells' next_token/choice results. Returns the run id."""
+    lanes = [CheckedLane(spec, parse_lane_spec(spec, sampling(suite)), _kind(spec), None, None) for spec in suite.lanes]
+    per_cell = max((len(r) for r in replies.values()), default=0)
+    with Session(engine) as session:
+        experiment = store.experiment_for(session=session, suite=suite.model_dump(mode="json", exclude_none=True))
+        run = store.create_run(
+            session=session,
+            experiment_id=_id(experiment.id),
+            settings={"samples": suite.samples, "lanes": suite.lanes, "seed": suite.seed, "judges": False},
+            model_sha256={},
+            cells_total=len(lanes) * len(suite.prompts),
+            samples_total=len(lanes) * len(suite.prompts) * per_cell,
+            replay_of=replay_of,
+        )
+    run_id = _id(run.id)
+    create_cells(engine, run_id, suite, lanes)
+    with Session(engine) as session:
+        for cell in store.list_cells(session=session, run_id=run_id):
+            if likelihoods and cell.lane in likelihoods:
+                store.set_cell_likelihoods(session=session, cell_id=_id(cell.id), likelihoods=likelihoods[cell.lane])
+            for index, reply in enumerate(replies.get(cell.lane, [])):
+                _sample(session, suite, cell, index, reply)
+        store.set_run_status(session=session, run_id=run_id, status=status)
+    return run_id
+
+
+def _kind(spec: str) -> str:
+    return "chat" if spec.split("@")[0] == "chat" else "simulator"
+
+
+def _sample(session: Session, suite: Suite, cell: store.RunCell, index: int, reply: Reply) -> None:
+    text, metrics = (reply, None) if isinstance(reply, str) else reply
+    conversation_id = _id(cell.conversation_id)
+    lane = repo.list_lanes(session=session, conversation_id=conversation_id)[0]
+    user = next(m for m in repo.list_messages(session=session, conversation_id=conversation_id) if m.role == "user")
+    message = repo.start_reply(
+        session=session, conversation_id=conversation_id, lane_id=_id(lane.id), parent_id=user.id, prompt=user.content
+    )
+    repo.finish_reply(
+        session=session,
+        message_id=_id(message.id),
+        content=text,
+        tokens=None,
+        status="complete",
+        finish_reason="stop",
+        error=None,
+        ttft_ms=10.0,
+        total_ms=50.0,
+        tokens_per_s=40.0,
+        seed=seed_of(suite, index),
+        metrics=metrics,
+    )
+    store.add_sample(
+        session=session,
+        cell_id=_id(cell.id),
+        sample_index=index,
+        seed=seed_of(suite, index),
+        message_id=message.id,
+        scores=score_reply(suite, text, metrics, "stop"),
+    )
