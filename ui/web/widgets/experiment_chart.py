@@ -53,14 +53,35 @@ def likelihood_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def interval_chart(rows: list[dict[str, Any]], statistic: str) -> alt.LayerChart | alt.FacetChart | None:
+def interval_chart(rows: list[dict[str, Any]], statistic: str) -> alt.LayerChart | alt.HConcatChart | None:
     """The value per lane, a point per scorer with its 95% interval as an error bar; means (metrics per mask) get
     a panel per metric, each on its own scale. None without values."""
     data = [row for row in rows if row["statistic"] == statistic and row["value"] is not None]
     if not data:
         return None
-    title = "rate (Wilson 95%)" if statistic == RATE else "mean (bootstrap 95%)"
-    scale = alt.Scale(domain=[0, 1]) if statistic == RATE else alt.Scale(zero=False)
+    if statistic == RATE:
+        return _panel(data, "rate (Wilson 95%)", alt.Scale(domain=[0, 1]))
+    panels = [
+        _panel(chosen, f"{name}: mean (bootstrap 95%)", _metric_scale(chosen))
+        for name in dict.fromkeys(row["scorer"] for row in data)
+        if (chosen := [row for row in data if row["scorer"] == name])
+    ]
+    return panels[0] if len(panels) == 1 else alt.hconcat(*panels)
+
+
+def _metric_scale(data: list[dict[str, Any]]) -> alt.Scale:
+    """A metric's own scale. One that is the same in every sample and lane (P(the speaker tag) of one document)
+    has an interval of width 0, and Vega-Lite would draw an axis of one tick at that value: pad it so the value
+    sits mid-axis."""
+    ends = [row[k] for row in data for k in ("value", "low", "high") if row[k] is not None]
+    low, high = min(ends), max(ends)
+    if high - low > 1e-9 * max(1.0, abs(high)):
+        return alt.Scale(zero=False)
+    pad = max(abs(low) * 0.05, 0.01)
+    return alt.Scale(domain=[low - pad, high + pad], zero=False)
+
+
+def _panel(data: list[dict[str, Any]], title: str, scale: alt.Scale) -> alt.LayerChart:
     base = alt.Chart().encode(
         x=alt.X("lane:N", title="lane", sort=None),
         xOffset=alt.XOffset("scorer:N"),
@@ -76,28 +97,43 @@ def interval_chart(rows: list[dict[str, Any]], statistic: str) -> alt.LayerChart
     )
     bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=title, scale=scale), y2=alt.Y2("high:Q"))
     points = base.mark_point(filled=True, size=70).encode(y=alt.Y("value:Q", scale=scale))
-    chart = alt.layer(bars, points, data=alt.Data(values=data)).properties(height=260)
-    if statistic == RATE:
-        return chart
-    return chart.facet(column=alt.Column("scorer:N", title=None)).resolve_scale(y="independent")
+    return alt.layer(bars, points, data=alt.Data(values=data), height=260)
+
+
+def likelihood_bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One bar per lane x prompt x continuation, with the scorers that measured it: a next_token and a choice
+    scorer of the same word both measure P(word | the same document), and two rows for one bar would stack it
+    to twice its probability."""
+    several_prompts = len({row["prompt"] for row in rows}) > 1
+    bars: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["lane"], row["prompt"], row["continuation"])
+        if key not in bars:
+            where = f"{row['lane']} · prompt {row['prompt']}" if several_prompts else row["lane"]
+            bars[key] = {**row, "where": where, "scorer": row["scorer"]}
+        else:
+            bars[key]["scorer"] += f", {row['scorer']}"
+    return list(bars.values())
 
 
 def likelihood_chart(rows: list[dict[str, Any]]) -> alt.Chart | None:
-    """P(continuation | document) per lane, one bar per continuation; None without next_token results."""
+    """P(continuation | document) per lane (and prompt), one bar per continuation; None without next_token
+    results."""
     if not rows:
         return None
     return (
-        alt.Chart(alt.Data(values=rows))
+        alt.Chart(alt.Data(values=likelihood_bars(rows)))
         .mark_bar()
         .encode(
-            x=alt.X("lane:N", title="lane", sort=None),
+            x=alt.X("where:N", title="lane", sort=None),
             xOffset=alt.XOffset("continuation:N"),
-            y=alt.Y("p:Q", title="P(continuation | document)"),
+            # Never stacked: each bar is one probability, not a sum.
+            y=alt.Y("p:Q", title="P(continuation | document)", stack=None),
             color=alt.Color("continuation:N", title="continuation"),
             tooltip=[
                 alt.Tooltip("lane:N"),
                 alt.Tooltip("prompt:Q"),
-                alt.Tooltip("scorer:N"),
+                alt.Tooltip("scorer:N", title="scorers"),
                 alt.Tooltip("continuation:N"),
                 alt.Tooltip("p:Q", format=".4g"),
             ],
