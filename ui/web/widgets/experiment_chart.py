@@ -97,7 +97,7 @@ def _panel(data: list[dict[str, Any]], title: str, scale: alt.Scale) -> alt.Laye
     )
     bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("low:Q", title=title, scale=scale), y2=alt.Y2("high:Q"))
     points = base.mark_point(filled=True, size=70).encode(y=alt.Y("value:Q", scale=scale))
-    return alt.layer(bars, points, data=alt.Data(values=data), height=260)
+    return alt.LayerChart(layer=[bars, points], data=alt.Data(values=data), height=260)
 
 
 def likelihood_bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
