@@ -35,18 +35,19 @@ def default_threads() -> int:
 
 
 def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
-    """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it).
+    """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it), one that reads
+    every prompt the same way so that seeds repeat (see simulator.chat_llama).
 
     Raises:
         ModelUnavailable: the file is missing or llama.cpp cannot load it.
     """
     if not path.exists():
         raise ModelUnavailable(f"model file not found: {path}")
-    from llama_cpp import Llama
+    from simulator.chat_llama import RepeatableLlama
 
     try:
         with _REDIRECTING_LOAD:
-            return Llama(
+            return RepeatableLlama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_threads=n_threads,
