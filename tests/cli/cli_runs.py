@@ -32,14 +32,7 @@ def read_db(home: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def run_piped(cli: Run, home: Path, stdin: bytes, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`cli(home, *args, **env)` with `stdin` fed to the command."""
-    # The environment and executable `cli` itself uses, so both run the command the same way.
-    cli_env, executable = cli.__globals__["cli_env"], cli.__globals__["SIMULACRA"]
-    home.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [str(executable), *args], cwd=home, env=cli_env(home, **env), input=stdin, capture_output=True, timeout=300
-    )
-    out, err = (stream.decode("utf-8", errors="replace") for stream in (result.stdout, result.stderr))
-    return subprocess.CompletedProcess(result.args, result.returncode, out, err)
+    return cli(home, *args, stdin=stdin, **env)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def test_a_database_url_that_cannot_be_used_names_what_to_fix(cli: Run, tmp_path
         assert named in line and "secret" not in line, command
 
 
-def test_a_missing_postgresql_driver_names_the_package(cli: Run, tmp_path: Path) -> None:
+def test_a_missing_postgresql_driver_names_the_package(cli_process: Run, tmp_path: Path) -> None:
     # A stand-in that injects the fault: psycopg is installed here, so a `psycopg` module that fails to import,
     # first on the path, makes the command meet a machine without it.
     hiding = tmp_path / "without-psycopg"
@@ -40,7 +40,7 @@ def test_a_missing_postgresql_driver_names_the_package(cli: Run, tmp_path: Path)
     (hiding / "psycopg.py").write_text("raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n")
     path = os.pathsep.join(filter(None, [str(hiding), os.environ.get("PYTHONPATH")]))
 
-    result = cli(tmp_path, "list", SIMULACRA_DATABASE_URL="postgresql://u@127.0.0.1:1/db", PYTHONPATH=path)
+    result = cli_process(tmp_path, "list", SIMULACRA_DATABASE_URL="postgresql://u@127.0.0.1:1/db", PYTHONPATH=path)
 
     line = refused(result)
     assert "needs psycopg, which is not installed: pip install 'psycopg[binary]'" in line

@@ -19,9 +19,10 @@ ASK = ["ask", "Hello?", "--lane", "base@raw", "--lane", "chat", "--max-tokens", 
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_ask_prints_no_llama_cpp_lines_unless_verbose(cli: Run, tmp_path: Path) -> None:
-    quiet = cli(tmp_path, *ASK)
-    verbose = cli(tmp_path, "--verbose", *ASK)
+def test_ask_prints_no_llama_cpp_lines_unless_verbose(cli_process: Run, tmp_path: Path) -> None:
+    # A process: llama.cpp writes to file descriptor 2 itself, which only a real process's stderr shows.
+    quiet = cli_process(tmp_path, *ASK)
+    verbose = cli_process(tmp_path, "--verbose", *ASK)
 
     assert quiet.returncode == 0, quiet.stderr
     assert [line for line in quiet.stderr.splitlines() if LLAMA_CPP.search(line)] == []
