@@ -31,6 +31,16 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="session")
+def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m llama_cpp.server` serving the bundled gemma base model as `gemma-base`, shared by the run's
+    remote-lane tests (a test that stops its server starts its own); yields its base URL (`.../v1`)."""
+    from servers import base_server
+
+    with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
+        yield base
+
+
+@pytest.fixture(scope="session")
 def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2; yields its base URL (`.../v1`)."""
     with chat_server(tmp_path_factory.mktemp("openai-server") / "server.log") as (_, base):

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,6 @@ def configure(home: Path, api_base: str, **fields: str) -> None:
         f'[[models]]\nname = "remote-gemma"\nkind = "simulator"\napi = "openai-completions"\n'
         f'api_base = "{api_base}"\n{extra}\n[timeouts]\nconnect = 2\nfirst_token = 120\nstall = 30\n'
     )
-
-
-@pytest.fixture(scope="module")
-def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
-        yield base
 
 
 def test_ask_runs_a_remote_lane_beside_the_local_one(cli: Run, tmp_path: Path, gemma_server: str) -> None:

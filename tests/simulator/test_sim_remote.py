@@ -39,12 +39,6 @@ def remote_entry(api_base: str, **fields: str) -> ModelEntry:
 
 
 @pytest.fixture(scope="module")
-def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
-        yield base
-
-
-@pytest.fixture(scope="module")
 def remote_registry(gemma_server: str) -> Iterator[Registry]:
     registry = Registry(n_ctx=1024, n_threads=1, extra=[remote_entry(gemma_server)], timeouts=LIMITS)
     yield registry

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from screen import keyed_blocks, reply_text
-from servers import base_server
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
@@ -17,12 +15,6 @@ from ui.service.replays import replay_verdict
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture(scope="module")
-def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
-        yield base
 
 
 def with_remote_lane(tmp_path: Path, api_base: str, mask: str) -> None:
