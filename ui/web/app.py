@@ -12,7 +12,9 @@ from ui.web.widgets.login import signed_in
 from ui.web.widgets.reviewer import reviewer_field
 from ui.web.widgets.view import escape_markdown
 
-st.set_page_config(page_title="Simulacra", layout="wide")
+# An icon of our own: without one, Streamlit makes the open page's :material/...: icon the favicon and fetches it
+# from fonts.gstatic.com, which an offline app must not (the icons on the page come from the font it bundles).
+st.set_page_config(page_title="Simulacra", page_icon="🎭", layout="wide")
 
 try:
     current = resources.settings()
