@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from cli_runs import counts, refused, run_piped, seed
+from testsupport import one_error_line
 
 from simulator.registry import Registry
+from ui.service.exports import NO_RATINGS
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 NOTHING = (0, 0, 0, 0)
@@ -64,6 +66,21 @@ def test_export_to_a_missing_folder_names_the_folder(cli: Run, seeded: tuple[Pat
 
     assert f"the folder {out.parent} does not exist" in line
     assert not out.parent.exists()
+
+
+@pytest.mark.parametrize("out", [None, "pairs.jsonl"])
+def test_a_dpo_export_with_no_rated_reply_says_why_instead_of_an_empty_file(
+    cli: Run, seeded: tuple[Path, int], tmp_path: Path, out: str | None
+) -> None:
+    home, _ = seeded
+    where = [] if out is None else ["--out", str(tmp_path / out)]
+
+    result = cli(home, "export", "1", "--format", "dpo", *where)
+
+    assert result.returncode == 1 and result.stdout == ""
+    assert one_error_line(result) == f"error: {NO_RATINGS}"
+    assert "no reply is rated" in NO_RATINGS
+    assert not (tmp_path / "pairs.jsonl").exists()  # no empty file to puzzle over
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", "\n\t\n"])

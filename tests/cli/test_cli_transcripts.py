@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from testsupport import one_error_line
 
+from ui.service.exports import NO_PAIRS
+
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -73,14 +75,16 @@ def test_annotate_then_search_finds_the_note_and_the_tag(cli: Run, home: Path, a
 
 def test_every_format_exports_and_json_imports_losslessly(cli: Run, home: Path, asked: dict[str, Any]) -> None:
     cid = str(asked["conversation_id"])
-    files = {fmt: home / f"out.{fmt}" for fmt in ("md", "json", "jsonl", "dpo")}
+    files = {fmt: home / f"out.{fmt}" for fmt in ("md", "json", "jsonl")}
     for fmt, path in files.items():
         result = cli(home, "export", cid, "--format", fmt, "--out", str(path))
         assert result.returncode == 0, result.stderr
     assert "Where does the walrus sleep?" in files["md"].read_text()
     assert all(set(json.loads(line)) == {"messages"} for line in files["jsonl"].read_text().splitlines())
-    for line in files["dpo"].read_text().splitlines():
-        assert set(json.loads(line)) == {"prompt", "chosen", "rejected"}
+    # One rated reply makes no preference pair: the command says so rather than writing an empty file.
+    dpo = cli(home, "export", cid, "--format", "dpo", "--out", str(home / "out.dpo"))
+    assert dpo.returncode == 1 and one_error_line(dpo) == f"error: {NO_PAIRS}"
+    assert not (home / "out.dpo").exists()
     exported = json.loads(files["json"].read_text())
     assert {m["role"] for m in exported["messages"]} == {"user", "model"}
 

@@ -23,6 +23,8 @@ from transcriptdata import PAGE, Seed, _open, _plain, hits, transcripts
 
 from storage import repo
 from storage.tables import Message
+from ui.service.exports import NO_PAIRS, NO_RATINGS
+from ui.web.widgets.view import escape_markdown
 
 # -- search, filters, sort, pages ------------------------------------------------------------------------
 
@@ -207,6 +209,22 @@ def test_every_download_serves_its_format(app: AppTest, seed: Seed, media: list[
     assert [json.loads(line) for line in dpo.splitlines()] == [
         {"prompt": "Name a colour", "chosen": "Blue", "rejected": "Teal"}
     ]
+
+
+@pytest.mark.model
+def test_an_empty_dpo_download_says_why(app: AppTest, seed: Seed, media: list[MediaFileManager]) -> None:
+    cid, replies = seed.conversation("Colours", "Name a colour", ["Blue", "Green"], models=("base", "chat"))
+    at = _open(transcripts(app), cid)
+    assert _download(at, media, "dpo")[1] == ""
+    assert [c.value for c in at.main.caption if "DPO" in c.value] == [escape_markdown(f"N{NO_RATINGS[1:]}.")]
+
+    seed.annotate(replies[0], rating=1)
+    at.run()
+    assert [c.value for c in at.main.caption if "DPO" in c.value] == [escape_markdown(f"N{NO_PAIRS[1:]}.")]
+
+    seed.annotate(replies[1], rating=-1)
+    at.run()
+    assert _download(at, media, "dpo")[1] and not [c for c in at.main.caption if "DPO" in c.value]
 
 
 @pytest.mark.model

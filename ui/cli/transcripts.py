@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -25,8 +26,13 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
     try:
         ids = [conversation_id] if conversation_id is not None else transcripts.all_ids()
         text = transcripts.export(ids, fmt, as_list=export_all)
+        reason = None if text else transcripts.empty_because(ids, fmt)
     except USER_ERRORS as e:
         fail(str(e))
+    if reason is not None:
+        # Nothing to write: say why instead of leaving an empty file, and exit 1 as grep does when nothing matched.
+        click.echo(f"error: {reason}", err=True)
+        sys.exit(1)
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -14,7 +14,7 @@ from simulator.turn import LaneConfig, lane_messages
 from storage import exports
 from storage.imports import LaneRow
 
-__all__ = ["DOWNLOADS", "FORMATS", "render"]
+__all__ = ["DOWNLOADS", "FORMATS", "NO_PAIRS", "NO_RATINGS", "render"]
 
 _NO_SETTINGS = SamplingSettings()  # the opening messages do not depend on sampling
 
@@ -53,6 +53,12 @@ DOWNLOADS = {
         "Preference pairs from replies to the same message rated differently (empty when there are none).",
     ),
 }
+
+
+# Why a dpo export is empty, one line each (the CLI prints it on stderr, the page under the download button).
+_PAIR = "a pair is two replies to the same message (regenerated, or from two lanes) rated differently (−1, 0, +1)"
+NO_RATINGS = f"no DPO pairs: no reply is rated yet; {_PAIR}"
+NO_PAIRS = f"no DPO pairs: no two replies to the same message have different ratings and different text; {_PAIR}"
 
 
 def render(data: list[dict[str, Any]], fmt: str, *, as_list: bool) -> str:

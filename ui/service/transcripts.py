@@ -19,7 +19,7 @@ from storage.annotations import REVIEWER_MAX_LENGTH, check_reviewer
 from storage.imports import describe_problems
 from storage.search import MARK, SearchSort
 from storage.tables import RATINGS
-from ui.service.exports import FORMATS, render
+from ui.service.exports import FORMATS, NO_PAIRS, NO_RATINGS, render
 from ui.service.models import Annotation, Conversation, ConversationSummary, SearchFilters, SearchHit
 
 __all__ = ["MARK", "RATINGS", "REVIEWER_MAX_LENGTH", "Query", "SearchSort", "Transcripts", "check_reviewer"]
@@ -143,6 +143,21 @@ class Transcripts:
         with Session(self.engine) as session:
             data = [repo.export_conversation(session=session, conversation_id=i) for i in conversation_ids]
         return render(data, fmt, as_list=as_list)
+
+    def empty_because(self, conversation_ids: list[int], fmt: str) -> str | None:
+        """Why the export of these conversations in `fmt` holds nothing, in one line for the user; None when it
+        holds something. Only dpo: its pairs need ratings, which a conversation has not until someone rates.
+        """
+        if fmt != "dpo":
+            return None
+        with Session(self.engine) as session:
+            # The ratings alone first: an unrated conversation (the usual case) is not exported to find out.
+            annotations = [
+                a for i in conversation_ids for a in repo.list_annotations(session=session, conversation_id=i)
+            ]
+        if not any(a.rating is not None and a.message_id is not None for a in annotations):
+            return NO_RATINGS
+        return None if self.export(conversation_ids, fmt) else NO_PAIRS
 
     def import_bytes(self, raw: bytes, name: str) -> int:
         """Check a json export completely, then save it as a new conversation; returns its id.

@@ -211,6 +211,9 @@ def _downloads(transcripts: Transcripts, conversation_id: int) -> None:
             icon=":material/download:",
             on_click="ignore",
         )
+    # An empty file explains nothing: say why next to its button (a new conversation has no ratings yet).
+    if (reason := transcripts.empty_because([conversation_id], "dpo")) is not None:
+        st.caption(escape_markdown(reason[:1].upper() + reason[1:] + "."))
 
 
 def _conversation(current: Settings, transcripts: Transcripts, conversation_id: int) -> None:
