@@ -219,6 +219,10 @@ def render() -> None:
     # stay on the page, faded, for as long as the page follows the turn.
     conversation_id = state["conversation_id"]
     prompt = st.chat_input("Message every lane")
+    if prompt is not None and not prompt.strip():
+        # Refused before anything is saved, as `simulacra ask` refuses it: not even a new conversation's lanes.
+        st.warning("An empty message cannot be sent: write something for the lanes to answer.")
+        prompt = None
     if prompt and conversation_id is None:
         conversation_id = _start(service, prompt)
         _follow_the_address()

@@ -52,24 +52,34 @@ def _form(
 ) -> None:
     options = list(dict.fromkeys([*SUGGESTED_TAGS, *known_tags, *(existing.tags if existing else [])]))
     with st.form(key, border=existing is not None, enter_to_submit=False):
-        tags = st.multiselect("Tags", options, default=existing.tags if existing else [], key=f"{key}-tags")
-        other = st.text_input("Other tags", key=f"{key}-free", placeholder="comma-separated")
+        st.multiselect("Tags", options, default=existing.tags if existing else [], key=f"{key}-tags")
+        st.text_input("Other tags", key=f"{key}-free", placeholder="comma-separated")
         ratings = [NO_RATING, *RATINGS]
         current = RATING_LABELS.get(existing.rating, NO_RATING) if existing and existing.rating is not None else None
-        rating = st.radio(
-            "Rating", ratings, index=ratings.index(current or NO_RATING), horizontal=True, key=f"{key}-rating"
+        st.radio("Rating", ratings, index=ratings.index(current or NO_RATING), horizontal=True, key=f"{key}-rating")
+        st.text_area("Note", value=existing.note if existing else "", key=f"{key}-note")
+        # Saved in the button's callback: the only moment the form's fields may be emptied again (see _submit).
+        st.form_submit_button(
+            "Save" if existing else "Add annotation", on_click=_submit, args=(transcripts, key, message_id, existing)
         )
-        note = st.text_area("Note", value=existing.note if existing else "", key=f"{key}-note")
-        if not st.form_submit_button("Save" if existing else "Add annotation"):
-            return
+    problem = st.session_state.pop(f"{key}-problem", None)
+    if problem is not None:
+        kind, markdown = problem
+        (st.warning if kind == "warning" else st.error)(markdown)
+
+
+def _submit(transcripts: Transcripts, key: str, message_id: int, existing: Annotation | None) -> None:
+    """Save what the form holds; a new annotation's form is then emptied, so pressing Save again cannot add
+    the same annotation twice (an edited one keeps showing what was saved)."""
+    state = st.session_state
     values = {
-        "tags": [*tags, *free_tags(other)],
-        "rating": RATINGS.get(rating),
-        "note": note.strip(),
+        "tags": [*state.get(f"{key}-tags", []), *free_tags(str(state.get(f"{key}-free", "")))],
+        "rating": RATINGS.get(str(state.get(f"{key}-rating"))),
+        "note": str(state.get(f"{key}-note", "")).strip(),
         "reviewer": current_reviewer(),
     }
     if not values["tags"] and values["rating"] is None and not values["note"]:
-        st.warning("Pick a tag, a rating or write a note first.")
+        state[f"{key}-problem"] = ("warning", "Pick a tag, a rating or write a note first.")
         return
     try:
         if existing is not None and existing.id is not None:
@@ -77,9 +87,10 @@ def _form(
         else:
             transcripts.annotate(message_id=message_id, **values)  # type: ignore[arg-type]
     except USER_ERRORS as e:  # the reply or the annotation was deleted meanwhile
-        st.error(escape_markdown(f"Not saved: {e}"))
+        state[f"{key}-problem"] = ("error", escape_markdown(f"Not saved: {e}"))
         return
-    st.rerun()
+    if existing is None:
+        state[f"{key}-tags"], state[f"{key}-free"], state[f"{key}-rating"], state[f"{key}-note"] = [], "", NO_RATING, ""
 
 
 def _delete(transcripts: Transcripts, annotation_id: int) -> None:

@@ -1,4 +1,7 @@
-"""Mask-fidelity figures as badges under a reply and as averages in a lane's header."""
+"""Mask-fidelity figures as badges under a reply and as averages in a lane's header.
+
+"Began the user's turn" is read from how the reply ended (`ended_by`), never from the stored `spoke_for_user`
+flag alone: an imported file can carry a flag its own ending contradicts."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ def metric_badges(metrics: FidelityMetrics | None) -> str:
     parts = []
     if metrics.in_character_p is not None:
         parts.append(f":violet-badge[in character {metrics.in_character_p:.2f}]")
-    if metrics.spoke_for_user:
+    if _began_users_turn(metrics):
         parts.append(":orange-badge[began the user's turn]")
     elif metrics.ended_by:
         parts.append(f":gray-badge[ended: {metrics.ended_by.replace('_', ' ')}]")
@@ -35,9 +38,16 @@ def lane_summary(turns: list[Turn[SavedMessage]], lane_id: int) -> str:
     in_character = [m.in_character_p for m in metrics if m.in_character_p is not None]
     if in_character:
         parts.append(f"in character {sum(in_character) / len(in_character):.2f} avg")
-    spoke = sum(1 for m in metrics if m.spoke_for_user)
-    parts.append(f"began the user's turn {spoke}/{len(metrics)}")
+    # Counted only where it happened: on a lane whose replies never stopped on the user's tag (every raw-mask
+    # lane, which has no tags) "began the user's turn 0/3" reads as if it had.
+    if spoke := sum(1 for m in metrics if _began_users_turn(m)):
+        parts.append(f"began the user's turn {spoke}/{len(metrics)}")
     effects = [m.mask_effect for m in metrics if m.mask_effect is not None]
     if effects:
         parts.append(f"mask effect ×{sum(effects) / len(effects):.2f} avg")
     return " · ".join(parts)
+
+
+def _began_users_turn(metrics: FidelityMetrics) -> bool:
+    """The reply stopped on the user's speaker tag."""
+    return metrics.ended_by == "user_turn"

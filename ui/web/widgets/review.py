@@ -68,29 +68,30 @@ def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessa
 
 
 def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
+    # Words, not bare icons: a new user cannot guess what a pictogram does, and a wrapped row of words still reads.
     common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
     base = lane.kind == "simulator"
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     row.button(
-        "",
+        "Regenerate",
         key=f"{key}-regenerate",
-        icon=":material/refresh:",
-        help="Regenerate: a new sibling reply",
+        help="Draw a new reply from this lane; it is kept beside this one (‹ › steps between them).",
         on_click=request_action,
         kwargs={**common, "kind": "regenerate"},
     )
-    with row.popover("", icon=":material/edit_note:", help="Annotate", key=f"{key}-annotate-open"):
+    with row.popover("Annotate", help="Tags, a rating and a note on this reply.", key=f"{key}-annotate-open"):
         annotation_editor(
             review.transcripts,
             key=f"{key}-annotate",
             message=reply,
             known_tags=review.view.known_tags,
         )
-    with row.popover("", icon=":material/info:", help="Details", key=f"{key}-details-open"):
+    with row.popover("Details", help="Model, mask, settings, seed, timings and metrics.", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
     if not base:
         return
-    with row.popover("", icon=":material/grid_view:", help="Samples and replay", key=f"{key}-samples-open"):
+    samples_help = "Draw several replies to this message at once, or replay this one from its seed."
+    with row.popover("Samples", help=samples_help, key=f"{key}-samples-open"):
         st.number_input("Samples", 1, MAX_SAMPLES, value=3, key=f"{key}-samples-n")
         # The count is read when the action runs, as the edit's text is.
         st.button(
@@ -107,7 +108,7 @@ def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage
             disabled=reply.seed is None,
             help="Same model file, document, settings and seed: the text should match exactly.",
         )
-    row.toggle("Tokens", key=f"{key}-tokens", help="Token view: probabilities and alternatives")
+    row.toggle("Tokens", key=f"{key}-tokens", help="Each token's probability and alternatives; branch from any token.")
 
 
 def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessage], number: int) -> None:
