@@ -22,7 +22,7 @@ from storage.tables import Message
 # Opening a conversation asks for the model registry, whose first use loads the bundled models.
 pytestmark = pytest.mark.model
 
-USERS_TURN = "began the user's turn"
+HANDED_BACK = "ended its turn at the user's tag"
 
 
 def compare(app: AppTest, conversation_id: int | None = None) -> AppTest:
@@ -151,7 +151,7 @@ def _lanes_with_metrics(engine: Engine, ends: list[dict[str, Any]]) -> int:
         return cid
 
 
-def test_began_the_users_turn_shows_only_where_a_reply_stopped_on_the_users_tag(app: AppTest, engine: Engine) -> None:
+def test_a_reply_that_stopped_on_the_users_tag_ended_its_turn_and_is_no_warning(app: AppTest, engine: Engine) -> None:
     cid = _lanes_with_metrics(
         engine,
         [
@@ -165,9 +165,12 @@ def test_began_the_users_turn_shows_only_where_a_reply_stopped_on_the_users_tag(
     )
     at = compare(app, cid)
     shown = [plain(m.value) for m in at.main.markdown] + [plain(c.value) for c in at.main.caption]
-    assert [text for text in shown if USERS_TURN in text] == [
-        f":violet-badge[in character 0.90] :orange-badge[{USERS_TURN}]",  # the reply that stopped on the tag
-        f"in character 0.90 avg · {USERS_TURN} 1/1",  # and its lane's header; no other lane's
+    # Stopping where "User:" begins is how a transcript turn ends: a plain ending, never the orange warning that
+    # the reply "began the user's turn" (which every ordinary assistant reply used to wear).
+    assert not [text for text in shown if "began the user's turn" in text or "orange-badge" in text], shown
+    assert [text for text in shown if HANDED_BACK in text] == [
+        f":violet-badge[in character 0.90] :gray-badge[{HANDED_BACK}]",  # the reply that stopped on the tag
+        f"in character 0.90 avg · {HANDED_BACK} 1/1",  # and its lane's header; no other lane's
     ], shown
     for lane, ending in ((0, "natural"), (1, "length"), (3, "natural"), (4, "natural")):
         assert any(f"ended: {ending}" in m.value for m in cell(at, lane).markdown), lane
