@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.base import Finished, default_threads, load_llama
+from simulator.chat_pool import ChatPool
 from simulator.credentials import NO_KEY, env_secrets, guarded_client, server_key
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable, PromptTooLong, SimulacraError
 from simulator.events import FinishReason, SamplingSettings, Token
@@ -23,8 +24,9 @@ LOCAL_PROVIDER = "local"
 class LocalChatModels:
     """GGUF chat models run in-process, behind litellm's custom-provider interface.
 
-    Each request borrows a free llama.cpp context of its model (two lanes on one context would corrupt
-    each other's KV cache); generation runs on the shared local worker, interleaved with base lanes.
+    Each request borrows a loaded copy of its model to itself (two lanes on one context would corrupt each
+    other's KV cache), from a pool that bounds how many copies exist (`simulator.chat_pool`); generation runs on
+    the shared local worker, interleaved with base lanes.
     """
 
     def __init__(self, worker: LocalWorker, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
@@ -32,8 +34,7 @@ class LocalChatModels:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self._paths: dict[str, Path] = {}
-        self._free: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
+        self.copies: ChatPool[Any] = ChatPool(self._load, lambda llama: llama.close())
 
     def add(self, name: str, path: Path) -> str:
         """Register a GGUF chat model; returns its litellm model string."""
@@ -43,22 +44,15 @@ class LocalChatModels:
     def names(self) -> list[str]:
         return sorted(self._paths)
 
-    def _borrow(self, name: str) -> Any:
-        with self._lock:
-            free = self._free.setdefault(name, [])
-            if free:
-                return free.pop()
+    def _load(self, name: str) -> Any:
         path = self._paths.get(name)
         if path is None:
             raise ModelUnavailable(f"no local chat model named '{name}'; known: {', '.join(self.names())}")
         return load_llama(path, n_ctx=self.n_ctx, n_threads=self.n_threads)
 
-    def _give_back(self, name: str, llama: Any) -> None:
-        with self._lock:
-            self._free.setdefault(name, []).append(llama)
-
     def warm(self, name: str) -> None:
-        self._give_back(name, self._borrow(name))
+        if (llama := self.copies.borrow(name)) is not None:
+            self.copies.give_back(name, llama)
 
     def stream(
         self, name: str, messages: list[dict[str, str]], params: dict[str, Any]
@@ -66,8 +60,9 @@ class LocalChatModels:
         """(text piece, finish reason or None) pairs of the reply; runs on the local worker."""
         cancel = threading.Event()
 
-        def start() -> Iterator[tuple[str, str | None]]:
-            llama = self._borrow(name)
+        def start() -> Iterator[tuple[str, str | None] | None]:
+            while (llama := self.copies.borrow(name)) is None:
+                yield None  # every copy is lent: let the worker run the replies that hold them meanwhile
             try:
                 if params.get("seed") is not None:
                     llama.set_seed(int(params["seed"]))
@@ -94,9 +89,12 @@ class LocalChatModels:
                         " Shorten the message, lower max tokens, or pick a model with a larger context."
                     ) from e
             finally:
-                self._give_back(name, llama)
+                self.copies.give_back(name, llama)
 
-        yield from self.worker.submit(start, cancel)
+        try:
+            yield from (item for item in self.worker.submit(start, cancel) if item is not None)
+        finally:
+            cancel.set()  # a reply closed early stops its job (and returns its copy) before its next step
 
 
 def make_local_provider(models: LocalChatModels) -> Any:
