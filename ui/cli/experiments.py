@@ -144,6 +144,8 @@ def replay(run_id: int, as_json: bool) -> None:
         )
         for d in result["differing"]:
             click.echo(f"  cell {d['cell']} sample {d.get('sample', '-')}: {', '.join(d['what'])}")
+        if result["note"]:
+            click.echo(f"Note: {result['note']}")
     if result["differences"]:
         sys.exit(1)
 

@@ -1,5 +1,6 @@
 """Comparing a replay with the run it replays, sample by sample: same cell, same index, same seed, so any
-difference in text or score is the model's (none is expected for local models on the same files)."""
+difference in text or score is the model's (none is expected for local models on the same files; a model on a
+server or a cloud API may not repeat a seed, and the report says so)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ class ReplayReport:
     compared: int
     differences: list[dict[str, Any]] = field(default_factory=list)
     same_models: bool = True
+    may_not_repeat: list[str] = field(default_factory=list)  # the run's models that answer from a server
+
+    @property
+    def note(self) -> str | None:
+        """Why samples may differ with nothing wrong here, or None when every model runs in this process."""
+        if not self.may_not_repeat:
+            return None
+        return (
+            f"{', '.join(self.may_not_repeat)} answer from a server or a cloud API, not in this process: a seed"
+            " there is a request, not a promise (servers batch requests, reuse cached prompts and update models),"
+            " so their samples may differ in any replay."
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -28,6 +41,8 @@ class ReplayReport:
             "compared": self.compared,
             "differences": len(self.differences),
             "same_model_files": self.same_models,
+            "may_not_repeat": self.may_not_repeat,
+            "note": self.note,
             "differing": self.differences,
         }
 
@@ -70,7 +85,10 @@ def compare_runs(session: Session, original: store.Run, replay: store.Run) -> Re
                 }
             )
     differences += _likelihood_differences(session, original.id, replay.id)
-    return ReplayReport(original.id, replay.id, len(before), differences, original.model_sha256 == replay.model_sha256)
+    # A run records each lane model's file sha256, and None for a model with no file here: one on a server.
+    remote = sorted(model for model, sha256 in original.model_sha256.items() if sha256 is None)
+    same_files = original.model_sha256 == replay.model_sha256
+    return ReplayReport(original.id, replay.id, len(before), differences, same_files, remote)
 
 
 def _likelihood_differences(session: Session, original_id: int, replay_id: int) -> list[dict[str, Any]]:

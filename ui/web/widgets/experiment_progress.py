@@ -124,6 +124,8 @@ def replay_verdict(service: Experiments, run: dict[str, Any]) -> None:
         st.error(escape_markdown(str(e)))
         return
     original = f"run #{report.original_id}"
+    if report.note:  # said first: it explains differences that are no fault of the replay
+        st.info(escape_markdown(report.note))
     if not report.differences:
         st.success(f"Replay of {original}: all {report.compared} samples identical, in text and scores.")
         return
