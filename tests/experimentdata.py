@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from testsupport import _id
 
-from personas.suites import Suite
+from personas.suites import Suite, load_suite
 from storage import experiments as store
 from storage import repo
 from ui.service.experiment_plan import CheckedLane, create_cells, sampling, seed_of
@@ -19,6 +19,20 @@ from ui.service.lanes import parse_lane_spec
 from ui.service.scorers import score_reply
 
 Reply = str | tuple[str, Mapping[str, Any]]  # the text, or the text and its stored fidelity metrics
+
+# capital-quiz, 4 samples a lane, replies of the kinds the bundled models write. base@raw: three of four go on
+# with the quiz (two as a multiple-choice question, as gemma-3-270m does); the assistant mask names Paris every
+# time, with one in-character probability (one document for every seed); the chat model never does.
+CAPITAL_QUIZ: dict[str, list[Reply]] = {
+    "base@raw": [
+        "\nA. Paris\nB. Bordeaux\nC. Monaco\nD. Versailles\nAnswer:",
+        "\nWhat is the capital of Germany?",
+        "\nParis",
+        "\n(a) Paris\n(b) Lyon\n",
+    ],
+    "base@assistant": [(" Paris.", {"in_character_p": 0.896748, "ended_by": "natural"})] * 4,
+    "chat": ["I think it is Lyon."] * 4,
+}
 
 
 def store_run(
@@ -91,3 +105,8 @@ def _sample(session: Session, suite: Suite, cell: store.RunCell, index: int, rep
         message_id=message.id,
         scores=score_reply(suite, text, metrics, "stop"),
     )
+
+
+def capital_quiz_run(engine: Engine) -> int:
+    """The built-in capital-quiz suite run with 4 samples a lane: CAPITAL_QUIZ's replies."""
+    return store_run(engine, load_suite("capital-quiz").with_run_options(samples=4), CAPITAL_QUIZ)

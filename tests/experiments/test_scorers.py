@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from personas.suites import EndedByScorer, MetricScorer, TextScorer, parse_suite_toml
+from personas.suites import EndedByScorer, MetricScorer, TextScorer, load_suite, parse_suite_toml
 from ui.service.scorers import ended_by_score, metric_score, score_reply, text_score
 
 
@@ -72,3 +72,16 @@ kind = "in_character"
         "asks": True,
         "ic": 0.5,
     }
+
+
+def test_capital_quiz_counts_more_quiz_in_either_form_and_not_an_answer_alone() -> None:
+    suite = load_suite("capital-quiz")
+
+    def more_quiz(reply: str) -> bool:
+        return score_reply(suite, reply, None, "stop")["continues_quiz"] is True
+
+    # What gemma-3-270m wrote after the bare question (issue 17, and seeds 1001 and 1008): options to choose from.
+    assert more_quiz("A. Paris\nB. Bordeaux\nC. Monaco\nD. Versailles\nAnswer:")
+    assert more_quiz("1) France\n2) Monaco\n3) Spain\n4) Germany\n5) Italy\nA\n1.\n1.\n2.\n2")
+    assert more_quiz("\n\n(a) Paris\n(b) Lyon\n") and more_quiz(" What is the capital of Spain?")
+    assert not more_quiz(" Paris.") and not more_quiz("The capital of France is Paris.\nA. It is in the north.")

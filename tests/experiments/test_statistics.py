@@ -6,7 +6,16 @@ import pytest
 
 from personas.suite_expectations import parse_expectation
 from ui.service.experiment_report import judge
-from ui.service.statistics import Interval, bootstrap_mean, exact_verdict, verdict, wilson
+from ui.service.statistics import (
+    Decision,
+    Interval,
+    bootstrap_mean,
+    exact_verdict,
+    rate_decision,
+    samples_to_decide,
+    verdict,
+    wilson,
+)
 
 
 def test_wilson_known_values() -> None:
@@ -76,3 +85,22 @@ def test_an_expectation_on_one_prompt_is_judged_on_that_cell_alone() -> None:
     assert (pooled["value"], pooled["verdict"]) == (0.5, "holds")
     assert (first["value"], first["prompt"], first["verdict"]) == (1.0, 1, "holds")
     assert (second["value"], second["verdict"]) == (0.0, "fails")
+
+
+def test_samples_to_decide_is_where_the_wilson_interval_at_the_rate_leaves_the_threshold_out() -> None:
+    # 7 of 20 (0.35) against 0.5, as capital-quiz's base@raw measured: 43 samples at 0.35 decide it, 42 do not.
+    assert samples_to_decide(0.35, ">=", 0.5) == 43
+    assert verdict(wilson(0.35 * 43, 43), ">=", 0.5) == "fails"
+    assert verdict(wilson(0.35 * 42, 42), ">=", 0.5) == "undecided"
+    assert samples_to_decide(0.75, ">", 0.5) == 16 and samples_to_decide(0.5, ">=", 0.5) is None
+
+
+def test_a_verdict_says_how_firmly_its_samples_give_it() -> None:
+    # 0 of 4 against >= 0.5 (issue 17): [0, 0.49] honestly fails, but one success more (1 of 5) would leave it
+    # undecided; at a rate of 0, 7 samples fail it even with one success more (1 of 8), 6 do not (1 of 7).
+    assert wilson(0, 4) == Interval(0.0, 0.0, pytest.approx(0.4899, abs=1e-4), 4)
+    assert rate_decision(0, 4, ">=", 0.5) == Decision("fails", True, 7)
+    assert verdict(wilson(1, 8), ">=", 0.5) == "fails" and verdict(wilson(1, 7), ">=", 0.5) == "undecided"
+    assert rate_decision(3, 4, ">=", 0.5) == Decision("undecided", False, 16)
+    assert rate_decision(2, 4, ">=", 0.5) == Decision("undecided", False, None)  # the rate is the threshold
+    assert rate_decision(20, 20, ">=", 0.5) == Decision("holds", False, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import altair as alt
 import pytest
-from experimentdata import store_run
+from experimentdata import capital_quiz_run, store_run
 from sqlalchemy import Engine
 
 from personas.suites import load_suite, parse_suite_toml
@@ -122,10 +122,7 @@ def y_scales(spec: Any) -> list[dict[str, Any]]:
 
 def test_a_metric_equal_in_every_sample_reads_as_a_value_on_its_axis(engine: Engine, registry: Registry) -> None:
     # P("Ada:" | the assistant mask's document) is one number for every seed: its interval has no width.
-    suite = load_suite("capital-quiz").with_run_options(samples=4)
-    tagged = ("Paris.", {"in_character_p": 0.896748, "ended_by": "natural"})
-    run = store_run(engine, suite, {"base@raw": ["Paris?"] * 4, "base@assistant": [tagged] * 4, "chat": ["Paris"] * 4})
-    rows = figure_rows(Experiments(engine, registry).report(run).data)
+    rows = figure_rows(Experiments(engine, registry).report(capital_quiz_run(engine)).data)
     chart = interval_chart(rows, MEAN)
     assert chart is not None
     [(low, high)] = {tuple(scale["domain"]) for scale in y_scales(chart.to_dict())}

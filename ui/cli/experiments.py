@@ -135,6 +135,8 @@ def replay(run_id: int, as_json: bool) -> None:
     except USER_ERRORS as e:
         fail(str(e))
     result = found[-1].as_dict()
+    labels = service.replay_differences(found[-1])
+    result["differing"] = [{**d, "label": label} for d, label in zip(result["differing"], labels, strict=True)]
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -142,8 +144,8 @@ def replay(run_id: int, as_json: bool) -> None:
             f"replay {result['replay_id']} of run {run_id}: {result['differences']} of {result['compared']}"
             " samples differ"
         )
-        for d in result["differing"]:
-            click.echo(f"  cell {d['cell']} sample {d.get('sample', '-')}: {', '.join(d['what'])}")
+        for label in labels:
+            click.echo(f"  {label}")
         if result["note"]:
             click.echo(f"Note: {result['note']}")
     if result["differences"]:

@@ -14,7 +14,7 @@ from typing import Any
 from personas.suites import Expectation, Suite
 from storage.experiment_tables import Run, RunCell, RunSample
 from ui.service.scorers import RATE_KINDS, sampled_scorers
-from ui.service.statistics import Interval, bootstrap_mean, exact_verdict, verdict, wilson
+from ui.service.statistics import Interval, bootstrap_mean, exact_verdict, rate_decision, verdict, wilson
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,26 @@ def judge(e: Expectation, lane: dict[str, Any]) -> dict[str, Any]:
     assert e.threshold is not None
     measured = None if stats.get(key) is None else Interval(stats[key], stats["low"], stats["high"], stats["n"])
     result.update(value=stats.get(key), low=stats.get("low"), high=stats.get("high"), threshold=e.threshold)
-    result["verdict"] = verdict(measured, e.op, e.threshold)
+    result.update(n=stats.get("n", 0), verdict=verdict(measured, e.op, e.threshold), close=False, samples_needed=None)
+    if key == "rate" and stats.get("n") and "successes" in stats:
+        decision = rate_decision(stats["successes"], stats["n"], e.op, e.threshold)
+        result.update(close=decision.close, samples_needed=decision.samples_needed)
     return result
+
+
+def decision_note(v: dict[str, Any]) -> str:
+    """How firmly a verdict's samples give it, in the words the page and the report both use ("" when firmly)."""
+    needed, n = v.get("samples_needed"), v.get("n")
+    if v["verdict"] == "undecided" and needed is not None:
+        return f"{n} samples do not decide it: at the measured rate, {needed} would"
+    if v["verdict"] == "undecided" and n and v.get("value") == v.get("threshold"):
+        return "the measured rate is the threshold itself: no number of samples at this rate decides it"
+    if v.get("close") and needed is not None:
+        return (
+            f"close: one more sample the other way would leave it undecided; at the measured rate, {needed} samples"
+            " would decide it even then"
+        )
+    return ""
 
 
 def build_report(
@@ -120,9 +138,18 @@ def build_report(
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "prompts": [p.model_dump(mode="json", exclude_none=True) for p in suite.prompts],
         "lanes": lanes,
-        "verdicts": [judge(e, by_lane[e.lane]) for e in suite.expectations if e.lane in by_lane],
+        "verdicts": [
+            {**judge(e, by_lane[e.lane]), "scorer": e.left.scorer, "description": _described(suite, e)}
+            for e in suite.expectations
+            if e.lane in by_lane
+        ],
     }
     return RunReport(data)
+
+
+def _described(suite: Suite, e: Expectation) -> str:
+    """What the expectation's scorer counts, in the suite's words: what the verdict is about."""
+    return str(suite.scorer(e.left.scorer).description)
 
 
 def _judges(suite: Suite, run: Run) -> dict[str, Any] | None:
@@ -183,13 +210,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines += ["", "Rates: Wilson 95% interval; means: bootstrap 95% interval.", ""]
     lines += _markdown_likelihoods(data)
     if data["verdicts"]:
-        lines += ["## Verdicts", "", "| expectation | measured | verdict |", "|---|---|---|"]
-        for v in data["verdicts"]:
-            measured = "n/a" if v.get("value") is None else f"{v['value']:.4g}"
-            if v.get("low") is not None:
-                measured += f" [{v['low']:.3g}, {v['high']:.3g}]"
-            lines.append(f"| `{_escape(v['expectation'])}` | {measured} | **{v['verdict']}** |")
-        lines.append("")
+        lines += _markdown_verdicts(data["verdicts"])
     lines += ["## Samples", ""]
     for lane in data["lanes"]:
         for cell in lane["cells"]:
@@ -199,6 +220,20 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f" {cell['conversation_id']}, messages {ids or 'none'}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _markdown_verdicts(verdicts: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Verdicts", "", "| expectation | scorer | measured | verdict |", "|---|---|---|---|"]
+    for v in verdicts:
+        measured = "n/a" if v.get("value") is None else f"{v['value']:.4g}"
+        if v.get("low") is not None:
+            measured += f" [{v['low']:.3g}, {v['high']:.3g}]"
+        if v.get("n"):
+            measured += f" (n={v['n']})"
+        scorer = f"{v['scorer']}: {v['description']}" if v.get("description") else v.get("scorer", "")
+        note = f" ({decision_note(v)})" if decision_note(v) else ""
+        lines.append(f"| `{_escape(v['expectation'])}` | {_escape(scorer)} | {measured} | **{v['verdict']}**{note} |")
+    return [*lines, ""]
 
 
 def _markdown_likelihoods(data: dict[str, Any]) -> list[str]:

@@ -210,6 +210,17 @@ class Experiments:
                 raise ServiceError(f"run {replay_id} is not a replay")
             return compare_runs(session, store.get_run(session=session, run_id=replay.replay_of), replay)
 
+    def replay_differences(self, report: ReplayReport) -> list[str]:
+        """Each difference a replay found, in the one numbering every front end shows: the cell from 1 in the
+        run's order, with its lane and prompt, and the sample's index and seed as the run's sample list has them.
+
+        Raises:
+            NotFound: the replay run is gone.
+        """
+        with Session(self.engine) as session:
+            cells = {c.position: c for c in store.list_cells(session=session, run_id=report.replay_id)}
+        return [describe_difference(d, cells.get(d["cell"])) for d in report.differences]
+
     # -- reading -------------------------------------------------------------------------------------
 
     def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
@@ -245,6 +256,20 @@ class Experiments:
             samples = store.list_samples(session=session, run_id=run_id)
             texts = _texts(session, cells)
         return build_report(Suite.model_validate(experiment.suite), run, cells, samples, texts)
+
+
+def describe_difference(difference: dict[str, Any], cell: store.RunCell | None) -> str:
+    """One replay difference, e.g. `cell 3 (chat · prompt 1), sample 0 (seed 1000): text, scores`."""
+    where = f"cell {difference['cell'] + 1}"
+    if cell is not None:
+        where += f" ({cell.lane} · prompt {cell.prompt_index + 1})"
+    if "sample" in difference:
+        seed = f" (seed {difference['seed']})" if difference.get("seed") is not None else ""
+        where += f", sample {difference['sample']}{seed}"
+    else:
+        where += f", scorer {difference.get('scorer')}"
+    what = difference["what"]
+    return f"{where}: {what if isinstance(what, str) else ', '.join(what)}"
 
 
 def _texts(session: Session, cells: list[store.RunCell]) -> dict[int, str]:

@@ -131,6 +131,5 @@ def replay_verdict(service: Experiments, run: dict[str, Any]) -> None:
         return
     files = "" if report.same_models else " The model files differ from the original run's."
     st.warning(f"Replay of {original}: {len(report.differences)} of {report.compared} samples differ.{files}")
-    for d in report.differences:
-        where = f"cell {d['cell'] + 1}, " + (f"sample {d['sample']}" if "sample" in d else f"scorer {d.get('scorer')}")
-        st.caption(escape_markdown(f"{where}: {', '.join(d['what']) if isinstance(d['what'], list) else d['what']}"))
+    for line in service.replay_differences(report):
+        st.caption(escape_markdown(line))

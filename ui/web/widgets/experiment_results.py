@@ -8,9 +8,13 @@ from typing import Any
 
 import streamlit as st
 
+from ui.service.experiment_report import decision_note
 from ui.web.widgets.experiment_chart import MEAN, RATE, figure_rows, interval_chart, likelihood_chart, likelihood_rows
 from ui.web.widgets.view import escape_markdown
 
+# A scorer with nothing to measure in a lane (a chat reply has no in-character probability) has no value: the
+# table draws an empty cell with this, not the word "None".
+MISSING = "—"
 BADGES = {"holds": "green", "fails": "red", "undecided": "orange"}
 STATUS_BADGES = {"complete": "green", "running": "blue", "stopped": "orange", "failed": "red"}
 
@@ -33,6 +37,7 @@ def show_results(report: dict[str, Any], key: str) -> None:
             [_table_row(row) for row in rows],
             hide_index=True,
             key=f"{key}table",
+            placeholder=MISSING,
             column_config={
                 "value": st.column_config.NumberColumn("rate / mean", format="%.3f"),
                 "low": st.column_config.NumberColumn("95% low", format="%.3f"),
@@ -94,7 +99,7 @@ def _charts(report: dict[str, Any], rows: list[dict[str, Any]], key: str) -> Non
         chart = likelihood_chart(likelihoods)
         if chart is not None:
             st.altair_chart(chart)
-        st.dataframe(likelihoods, hide_index=True, key=f"{key}likelihood-table")
+        st.dataframe(likelihoods, hide_index=True, key=f"{key}likelihood-table", placeholder=MISSING)
 
 
 def show_verdicts(verdicts: list[dict[str, Any]], key: str) -> None:
@@ -106,6 +111,11 @@ def show_verdicts(verdicts: list[dict[str, Any]], key: str) -> None:
         for v in verdicts:
             badge = f":{BADGES.get(v['verdict'], 'gray')}-badge[{escape_markdown(v['verdict'])}]"
             st.markdown(f"{badge} {escape_markdown(v['expectation'])} · {escape_markdown(_measured(v))}")
+            # What the scorer counts is what the verdict is about: a regex name alone hides it.
+            scorer = f"{v['scorer']}: {v['description']}" if v.get("description") else v.get("scorer")
+            notes = [text for text in (scorer, decision_note(v)) if text]
+            if notes:
+                st.caption(escape_markdown(" · ".join(notes)))
 
 
 def _measured(v: dict[str, Any]) -> str:
@@ -116,4 +126,6 @@ def _measured(v: dict[str, Any]) -> str:
         text += f" [{v['low']:.3g}, {v['high']:.3g}]"
     if v.get("threshold") is not None:
         text += f" against {v['threshold']:.3g}"
+    if v.get("n"):
+        text += f", n = {v['n']}"
     return text
