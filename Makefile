@@ -18,8 +18,10 @@ export UV_PYTHON := $(PYTHON)
 run: setup
 	$(BIN)/simulacra ui
 
+# Two workers (pytest-xdist), a module to a worker so a module's server or model is started once: every model
+# test decodes on one thread, and much of a browser or server test is waiting, so two cores are both kept busy.
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope --durations=10
 
 # The quick loop while working, under a minute on two cores: no model, no browser, nothing slow, no CLI
 # subprocess (each costs ~2 s of imports), a tenth of the property tests' examples, two workers.

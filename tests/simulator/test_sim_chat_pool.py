@@ -36,7 +36,8 @@ def test_replies_drawn_at_once_keep_a_bounded_number_of_copies_loaded(models: Lo
     def reply(seed: int) -> tuple[str, str | None]:
         text, reason = "", None
         for piece, finish in models.stream(NAME, QUESTION, {"seed": seed, "temperature": 1.0, "max_tokens": 12}):
-            seen.append(loaded_chat_copies() - before)  # while this reply streams
+            if not text:  # while this reply streams; once per reply, as a count walks every object in the process
+                seen.append(loaded_chat_copies() - before)
             text, reason = text + piece, finish or reason
         return text, reason
 
