@@ -12,14 +12,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-import tomllib
-
 import yaml
 from testsupport import free_port, streamlit_server
 
@@ -168,8 +167,8 @@ def test_the_image_installs_the_lock_as_the_makefile_does() -> None:
     syncs = re.findall(r"^RUN uv sync (.*)$", DOCKERFILE, re.MULTILINE)
     assert syncs and all("--locked" in sync.split() for sync in syncs)
     # The no-AMX flags reach the image's llama.cpp build because they live in pyproject.toml, which uv reads.
-    cmake_args = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["extra-build-variables"]
-    assert "-DGGML_AMX_TILE=OFF" in cmake_args["llama-cpp-python"]["CMAKE_ARGS"].split()
+    uv_settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
+    assert "-DGGML_AMX_TILE=OFF" in uv_settings["extra-build-variables"]["llama-cpp-python"]["CMAKE_ARGS"].split()
     assert "pip install" not in DOCKERFILE.replace('pip install "uv==$UV_VERSION"', "")
     assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.MULTILINE)
 
