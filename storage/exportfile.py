@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from simulator.events import SamplingSettings
+from simulator.events import FinishReason, SamplingSettings
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
@@ -147,7 +147,8 @@ class MessageRow(_Row):
     content: str = ""
     status: MessageStatus = "complete"
     error: str | None = None
-    finish_reason: str | None = None
+    # One of the words a turn itself stores: the pages show it beside the reply, so free text has no place here.
+    finish_reason: FinishReason | None = None
     tokens: list[CompactToken] | None = None
     prompt: str | list[Any] | None = None
     ttft_ms: float | None = None
