@@ -31,11 +31,19 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_cli_process(home: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli_process(
+    home: Path, *args: str, timeout: float = 300, stdout: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`stdout` is a file the command writes its output to (/dev/full), instead of a captured pipe."""
     home.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [str(SIMULACRA), *args], cwd=home, env=cli_env(home, **env), capture_output=True, text=True, timeout=timeout
-    )
+    command, where = [str(SIMULACRA), *args], cli_env(home, **env)
+    if stdout is None:
+        return subprocess.run(command, cwd=home, env=where, capture_output=True, text=True, timeout=timeout)
+    with stdout.open("w") as out:
+        done = subprocess.run(
+            command, cwd=home, env=where, stdout=out, stderr=subprocess.PIPE, text=True, timeout=timeout
+        )
+    return subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr)
 
 
 @contextmanager
@@ -83,10 +91,11 @@ def run_cli(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that starts `simulacra` as a process (about 2 s each, most of it imports) is marked `cli`, so the
-    quick loop (`make test-fast`) can leave it to `make test`."""
+    """Every test here drives `simulacra` (many with the bundled models, some as a process): marked `cli`, so the
+    quick loop (`make test-fast`) can leave them to `make test`."""
+    here = Path(__file__).parent
     for item in items:
-        if {"cli_process", "cli_start"} & set(getattr(item, "fixturenames", ())):
+        if here in item.path.parents:
             item.add_marker(pytest.mark.cli)
 
 
