@@ -37,7 +37,7 @@ def _questions(pair: BlindPair) -> dict[str, str]:
     answers = {}
     for question in pair.questions:
         answer = st.segmented_control(
-            question.text,
+            escape_markdown(question.text),  # a question set is a shared file: its text is data, not markup
             list(ANSWER_LABELS),
             format_func=ANSWER_LABELS.__getitem__,
             key=f"review-answer-{pair.pair}-{question.key}",

@@ -30,14 +30,15 @@ def escape_markdown(text: str) -> str:
 
 
 def caption_for(status: str, timings: Timings, finish_reason: str | None) -> str:
-    """One line under a reply, built only from numbers and our own status words."""
-    parts = [status]
+    """One line of Markdown under a reply: numbers and our own words, and the stored finish reason escaped."""
+    parts = [escape_markdown(status)]
     if timings.ttft_ms is not None:
         parts.append(f"first token {timings.ttft_ms:,.0f} ms")
     if timings.tokens_per_s is not None:
         parts.append(f"{timings.tokens_per_s:.1f} tok/s")
+    # Read back from the database: imports now take only a turn's own words, but older rows may hold anything.
     if finish_reason and finish_reason != status:
-        parts.append(f"finish: {finish_reason}")
+        parts.append(f"finish: {escape_markdown(finish_reason)}")
     return " · ".join(parts)
 
 
