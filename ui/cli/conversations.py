@@ -20,7 +20,8 @@ from ui.service.conversations import MAX_SAMPLES, TurnUpdate, parse_lane_spec
 from ui.service.models import Lane
 from ui.service.settings import Settings
 
-APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
+# app.py wrapped as an ASGI app, which hides Streamlit's routes that would answer before the password.
+APP = Path(__file__).resolve().parents[1] / "web" / "server.py"
 
 
 @click.command(name="ui")
