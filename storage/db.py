@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -52,6 +53,43 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
         cursor.execute("PRAGMA cache_size=-8192")
     finally:
         cursor.close()
+
+
+class SQLiteFile:
+    """Connections to one SQLite file that only the engine's first connection may create. A file deleted under a
+    running app would otherwise come back empty on the next connection (sqlite3 creates what it cannot find), and
+    every page would fail on its missing tables; a pooled connection would go on writing to the deleted file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.absolute()  # fixed now: a relative path would follow the working directory
+        self.uri = self.path.as_uri()  # percent-encoded, so '?', '#' and '%' in a path stay in the path
+        self.may_create = True
+
+    def connect(self) -> sqlite3.Connection:
+        """Raises sqlite3.OperationalError (SQLITE_CANTOPEN) when the file is gone, once the engine is ready."""
+        mode = "rwc" if self.may_create else "rw"
+        return sqlite3.connect(f"{self.uri}?mode={mode}", uri=True, check_same_thread=False)
+
+    def watch(self, engine: Engine) -> None:
+        """Make `engine`'s pool drop a connection whose file was deleted or replaced since it was opened."""
+        event.listen(engine, "connect", self._remember)
+        event.listen(engine, "checkout", self._check)
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            found = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _remember(self, _dbapi_connection: sqlite3.Connection, record: Any) -> None:
+        record.info["sqlite_file"] = self._identity()
+
+    def _check(self, _dbapi_connection: sqlite3.Connection, record: Any, _proxy: Any) -> None:
+        # A stat per checkout, microseconds. The pool then reconnects once: to the file put back in its place,
+        # or failing with "unable to open database file" when there is none.
+        if record.info.get("sqlite_file") != self._identity():
+            raise DisconnectionError(f"{self.path} was deleted or replaced")
 
 
 def _postgresql_session(dbapi_connection: Any, _record: object) -> None:
@@ -121,6 +159,7 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     kwargs: dict[str, Any] = {"json_serializer": _compact_json}
+    sqlite_file: SQLiteFile | None = None
     if is_sqlite:
         database = parsed.database
         if not database or database == ":memory:":
@@ -128,6 +167,9 @@ def make_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
         elif not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if not parsed.query:  # options in the URL are the driver's to read: left to it
+                sqlite_file = SQLiteFile(Path(database))
+                kwargs["creator"] = sqlite_file.connect
         # Replies are written from lane worker threads; the pool hands out one connection at a time.
         kwargs["connect_args"] = {"check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
@@ -135,6 +177,8 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+        if sqlite_file is not None:
+            sqlite_file.watch(engine)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_session)
         event.listen(engine, "before_cursor_execute", _postgresql_parameters, retval=True)
@@ -143,6 +187,8 @@ def make_engine(url: str) -> Engine:
     except Exception:
         engine.dispose()
         raise
+    if sqlite_file is not None:
+        sqlite_file.may_create = False
     return engine
 
 

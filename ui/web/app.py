@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import ValidationError
 
-from ui.service.errors import USER_ERRORS
+from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
+from ui.service.workspace import database_name
 from ui.web import resources
 from ui.web.widgets.login import signed_in
 from ui.web.widgets.reviewer import reviewer_field
@@ -30,9 +31,9 @@ if not signed_in(current.password):
     st.stop()  # nothing of the app, not even its page list, before the password
 reviewer_field(current.reviewer)
 try:
-    resources.transcripts(current)
+    resources.database_ready(current)
 except USER_ERRORS as e:
-    st.error(escape_markdown(str(e)))  # a database that cannot be opened: every page needs it
+    st.error(escape_markdown(str(e)))  # a database that cannot be opened, or has gone: every page needs it
     st.stop()
 
 # The pages live in views/, not pages/: Streamlit would discover a pages/ folder beside this script, and a
@@ -47,4 +48,8 @@ page = st.navigation(
         st.Page("views/models.py", title="Models", icon=":material/memory:"),
     ]
 )
-page.run()
+try:
+    page.run()
+except DATABASE_ERRORS as e:
+    # The database went or broke while the page ran (it was there a moment ago): one line, never a traceback.
+    st.error(escape_markdown(database_problem(e, database_name(current.resolved_database_url))))

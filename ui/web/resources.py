@@ -12,6 +12,7 @@ from personas.mask import Mask
 from simulator.errors import SimulacraError
 from simulator.registry import Registry
 from ui.service.conversations import Conversations
+from ui.service.database import check_database
 from ui.service.settings import Settings, load_dotenv_keys
 from ui.service.transcripts import Transcripts
 from ui.service.workspace import Workspace, open_database
@@ -46,6 +47,15 @@ def _registry(key: str, _settings: Settings) -> Registry:
     # Load the bundled models (and litellm) behind the first page, so the first turn starts at once.
     threading.Thread(target=_warm, args=(shared,), name="simulacra-warm-up", daemon=True).start()
     return shared
+
+
+def database_ready(current: Settings) -> None:
+    """Checked before every page, so a database gone or broken shows one message instead of each query's own.
+
+    Raises:
+        ServiceError: the database cannot be opened, or has gone or broken since it was.
+    """
+    check_database(engine(current.resolved_database_url))
 
 
 def _warm(shared: Registry) -> None:
