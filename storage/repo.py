@@ -13,6 +13,7 @@ from simulator.events import SamplingSettings
 
 # Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
 # through repo.
+from storage.abandon import abandon_replies as abandon_replies
 from storage.annotations import add_annotation as add_annotation
 from storage.annotations import delete_annotation as delete_annotation
 from storage.annotations import list_annotations as list_annotations

@@ -1,8 +1,10 @@
 """Running replies that save themselves as they stream: each is saved as `incomplete` when its lane starts,
-written at least every FLUSH_EVERY_S seconds, and finalised when the lane ends."""
+written at least every FLUSH_EVERY_S seconds, and finalised when the lane ends. A turn whose replies can no
+longer be written (a full disk) stops, and marks the ones it left unfinished as failed, with the reason."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,9 @@ from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
 from storage import repo
 from storage.tables import Lane
+from ui.service.errors import DATABASE_ERRORS, ServiceError, database_problem
+
+log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 0.5  # a streaming reply is written at least this often, so a crash loses under a second
 
@@ -64,6 +69,7 @@ class _Saver:
         self.conversation_id = conversation_id
         self.job = job
         self.message_id: int | None = None
+        self.finished = False
         self.last_flush = 0.0
 
     def start(self, prompt: Any) -> None:
@@ -106,6 +112,15 @@ class _Saver:
             model_sha256=reply.model_sha256,
             metrics=None if reply.metrics is None else reply.metrics.model_dump(mode="json"),
         )
+        self.finished = True
+
+    def save(self, event: LaneEvent, reply: Reply) -> None:
+        if event.kind == "start":
+            self.start(event.prompt)
+        elif event.kind == "token":
+            self.progress(reply)
+        elif event.kind in ("done", "error"):
+            self.finish(reply)
 
 
 def run_jobs(
@@ -118,6 +133,7 @@ def run_jobs(
     """Run every job at once, saving each reply as it streams; yield an update per event. Setting `cancel`
     stops the lanes still running: each ends with what it wrote so far, saved as incomplete ("stopped")."""
     replies = [Reply(diverged_at=job.diverged_at) for job in jobs]
+    cancel = cancel or threading.Event()
     with Session(engine) as session:
         savers = [_Saver(session, conversation_id, job) for job in jobs]
         events = run_turn([job.config for job in jobs], [job.history for job in jobs], registry, cancel=cancel)
@@ -125,12 +141,13 @@ def run_jobs(
             i = event.lane_index
             reply, saver = replies[i], savers[i]
             reply.apply(event)
-            if event.kind == "start":
-                saver.start(event.prompt)
-            elif event.kind == "token":
-                saver.progress(reply)
-            elif event.kind in ("done", "error"):
-                saver.finish(reply)
+            try:
+                saver.save(event, reply)
+            except DATABASE_ERRORS as e:
+                cancel.set()  # the other lanes stop too: their replies could not be saved either
+                for _ in events:
+                    pass  # until every lane has stopped, as after Stop: none is still decoding when the job ends
+                raise _abandon(engine, session, savers, e) from e
             yield TurnUpdate(
                 position=i,
                 event=event,
@@ -139,3 +156,18 @@ def run_jobs(
                 lane_id=jobs[i].lane.id,
                 user_id=jobs[i].parent_id,
             )
+
+
+def _abandon(engine: Engine, session: Session, savers: list[_Saver], error: Exception) -> ServiceError:
+    """Mark the replies this turn started and could not finish as failed, with why; returns the error to raise."""
+    session.rollback()  # a failed read leaves the session's transaction unusable until it is rolled back
+    url = engine.url  # named as everywhere else: a SQLite file by its path, a server without its password
+    problem = database_problem(error, (url.database or "") if url.get_backend_name() == "sqlite" else str(url))
+    unfinished = [s.message_id for s in savers if s.message_id is not None and not s.finished]
+    for keep_tokens in (True, False):  # then without their tokens, whose pages make room on a full disk
+        try:
+            repo.abandon_replies(session=session, message_ids=unfinished, error=problem, keep_tokens=keep_tokens)
+            break
+        except DATABASE_ERRORS:
+            log.warning("could not mark replies %s as failed (keep_tokens=%s)", unfinished, keep_tokens, exc_info=True)
+    return ServiceError(f"the turn stopped, its replies could not be saved: {problem}")
