@@ -172,3 +172,4 @@ class Annotation(SQLModel, table=True):
 # The experiment tables live in their own module; imported here so the metadata (and Alembic) sees them.
 from storage import experiment_tables as experiment_tables  # noqa: E402,F401
 from storage import judgement_tables as judgement_tables  # noqa: E402,F401  (blind review, issue 13)
+from storage import turn_leases as turn_leases  # noqa: E402,F401  (one writer per conversation, issue 18)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import click
 from simulator.events import MAX_SEED, SamplingSettings
 from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
 from ui.service.access import PASSWORD_VARIABLE, check_exposure
-from ui.service.conversations import MAX_SAMPLES, TurnUpdate, parse_lane_spec
+from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
 from ui.service.models import Lane
 from ui.service.settings import Settings
 
@@ -104,6 +105,9 @@ def _app_environment(current: Settings) -> dict[str, str]:
     help="Replies each base lane draws, each with its own recorded seed.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--wait", is_flag=True, help="When a turn is running in the conversation, queue behind it instead of refusing."
+)
 def ask(
     prompt: str | None,
     prompt_file: Path | None,
@@ -114,6 +118,7 @@ def ask(
     seed: int | None,
     samples: int,
     as_json: bool,
+    wait: bool,
 ) -> None:
     """Send PROMPT to every lane at once and print the replies side by side.
 
@@ -134,13 +139,7 @@ def ask(
         service = workspace(current).conversations
         if conversation_id is None:
             conversation_id = service.create(specs)
-        final: dict[int, list[TurnUpdate]] = {}
-        notices: list[str] = []
-        for update in service.send(conversation_id, prompt, samples=samples, overrides=overrides):
-            if update.event.kind in ("done", "error") and update.lane_id is not None:
-                final.setdefault(update.lane_id, []).append(update)
-            if update.event.kind == "notice" and update.event.notice and not as_json:
-                notices.append(update.event.notice)
+        final, notices = _send(service, conversation_id, prompt, samples, overrides, wait)
         saved_lanes = service.lanes(conversation_id)
     except USER_ERRORS as e:
         fail(str(e))
@@ -160,6 +159,27 @@ def ask(
         click.echo(f"\nconversation {conversation_id}")
     if any(r["status"] != "complete" for r in results):
         sys.exit(1)
+
+
+def _send(
+    service: Conversations, conversation_id: int, prompt: str, samples: int, overrides: dict[str, Any], wait: bool
+) -> tuple[dict[int, list[TurnUpdate]], list[str]]:
+    """Run the turn; returns each lane's final updates and the notices to print. Closed however it ends (Ctrl-C
+    too), so the conversation's lease is given back at once rather than left to expire."""
+    final: dict[int, list[TurnUpdate]] = {}
+    notices: list[str] = []
+
+    def waiting() -> None:
+        click.echo(f"conversation {conversation_id} has a turn running; waiting for it…", err=True)
+
+    updates = service.send(conversation_id, prompt, samples=samples, overrides=overrides, wait=wait, on_wait=waiting)
+    with closing(updates):
+        for update in updates:
+            if update.event.kind in ("done", "error") and update.lane_id is not None:
+                final.setdefault(update.lane_id, []).append(update)
+            if update.event.kind == "notice" and update.event.notice:
+                notices.append(update.event.notice)
+    return final, notices
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
@@ -215,11 +235,13 @@ def _reply_result(update: TurnUpdate) -> dict[str, Any]:
 @click.option("--at", "at", type=click.IntRange(0), required=True, help="Keep the reply's first I tokens (0-based).")
 @click.option("--token", "token", required=True, help="The token to write at position I instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new reply as JSON.")
-def branch(message_id: int, at: int, token: str, as_json: bool) -> None:
+@click.option("--wait", is_flag=True, help="When a turn is running in the conversation, queue behind it.")
+def branch(message_id: int, at: int, token: str, as_json: bool, wait: bool) -> None:
     """Branch a base-lane reply at token I with TEXT: a new sibling reply that continues from there."""
     service = workspace().conversations
     try:
-        finals = [u for u in service.branch(message_id, at, token) if u.event.kind in ("done", "error")]
+        with closing(service.branch(message_id, at, token, wait=wait)) as updates:
+            finals = [u for u in updates if u.event.kind in ("done", "error")]
     except USER_ERRORS as e:
         fail(str(e))
     result = _reply_result(finals[-1])

@@ -4,7 +4,8 @@ save themselves as they stream. Plain Python shared by the CLI and the Streamlit
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from storage.tables import Lane, Message
 from storage.tree import Selection, picking, reply_choice, user_choice, walk
 from ui.service.lanes import MAX_SAMPLES, LaneSpec, lane_config, parse_lane_spec, sample_configs
 from ui.service.models import ConversationView, SavedMessage, Turn
+from ui.service.turn_lease import LEASE_S, turn_leases
 from ui.service.turns import FLUSH_EVERY_S, Job, Plan, TurnUpdate, run_jobs
 
 __all__ = [
@@ -54,10 +56,13 @@ def history_for_lane(turns: list[Turn[SavedMessage]], lane_id: int | None) -> li
 class Conversations:
     """Create conversations, read their selected path, and run turns that save as they stream."""
 
-    def __init__(self, engine: Engine, registry: Registry, masks_dir: Path | None = None) -> None:
+    def __init__(
+        self, engine: Engine, registry: Registry, masks_dir: Path | None = None, lease_s: float = LEASE_S
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.masks_dir = masks_dir
+        self.lease_s = lease_s
 
     def mask(self, name: str | None) -> Mask | None:
         return None if name is None else load_mask(name, self.masks_dir)
@@ -145,6 +150,15 @@ class Conversations:
 
     # -- turns ------------------------------------------------------------------------------------------
 
+    def hold(self, conversation_id: int, **options: Any) -> AbstractContextManager[None]:
+        """The conversation's turn lease for a `with` block: TurnLeases.hold's `exclusive` (a new turn, the
+        default), `wait` (queue behind a running turn instead of raising TurnBusy) and `on_wait`."""
+        return turn_leases(self.engine).hold(conversation_id, seconds=self.lease_s, **options)
+
+    def turn_running(self, conversation_id: int) -> bool:
+        """Whether a turn runs in the conversation, in this process or any other sharing the database."""
+        return turn_leases(self.engine).running(conversation_id)
+
     def send(
         self,
         conversation_id: int,
@@ -154,14 +168,20 @@ class Conversations:
         replacing: int | None = None,
         samples: int = 1,
         overrides: Mapping[str, Any] | None = None,
-    ) -> Iterator[TurnUpdate]:
+        wait: bool = False,
+        on_wait: Callable[[], None] | None = None,
+    ) -> Generator[TurnUpdate]:
         """plan_send, then run it here, streaming the updates (the CLI's way; the web app runs turns in its
-        turn manager instead, so they outlive the page)."""
-        yield from self.run(
-            self.plan_send(
+        turn manager instead, so they outlive the page), holding the conversation's lease throughout.
+
+        Raises:
+            TurnBusy: a turn runs in the conversation (elsewhere) and `wait` is off; nothing is saved.
+        """
+        with self.hold(conversation_id, wait=wait, on_wait=on_wait):
+            plan = self.plan_send(
                 conversation_id, text, selection=selection, replacing=replacing, samples=samples, overrides=overrides
             )
-        )
+            yield from self.run(plan)
 
     def run(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[TurnUpdate]:
         """Run a planned turn, saving every reply as it streams; setting `cancel` stops it (the lanes that had
@@ -223,10 +243,10 @@ class Conversations:
         samples: int = 1,
         selection: Selection | None = None,
     ) -> Iterator[TurnUpdate]:
-        """plan_regenerate, run here."""
-        yield from self.run(
-            self.plan_regenerate(conversation_id, user_message_id, lane_id, samples=samples, selection=selection)
-        )
+        """plan_regenerate, run here under the conversation's lease."""
+        plan = self.plan_regenerate(conversation_id, user_message_id, lane_id, samples=samples, selection=selection)
+        with self.hold(conversation_id, exclusive=False):
+            yield from self.run(plan)
 
     def plan_regenerate(
         self,
@@ -249,10 +269,12 @@ class Conversations:
         return Plan(conversation_id, jobs, user_id=user_message_id)
 
     def branch(
-        self, message_id: int, at: int, token: Token | str, *, selection: Selection | None = None
-    ) -> Iterator[TurnUpdate]:
-        """plan_branch, run here."""
-        yield from self.run(self.plan_branch(message_id, at, token, selection=selection))
+        self, message_id: int, at: int, token: Token | str, *, selection: Selection | None = None, wait: bool = False
+    ) -> Generator[TurnUpdate]:
+        """plan_branch (which saves nothing), then run it here under the conversation's lease."""
+        plan = self.plan_branch(message_id, at, token, selection=selection)
+        with self.hold(plan.conversation_id, exclusive=False, wait=wait):
+            yield from self.run(plan)
 
     def plan_branch(self, message_id: int, at: int, token: Token | str, *, selection: Selection | None = None) -> Plan:
         """Continue a base-lane reply from its first `at` tokens plus `token` instead of what it wrote there:
@@ -283,8 +305,10 @@ class Conversations:
         return Plan(source.conversation_id, [job], user_id=source.parent_id)
 
     def replay(self, message_id: int, *, selection: Selection | None = None) -> Iterator[TurnUpdate]:
-        """plan_replay, run here."""
-        yield from self.run(self.plan_replay(message_id, selection=selection))
+        """plan_replay, run here under the conversation's lease."""
+        plan = self.plan_replay(message_id, selection=selection)
+        with self.hold(plan.conversation_id, exclusive=False):
+            yield from self.run(plan)
 
     def plan_replay(self, message_id: int, *, selection: Selection | None = None) -> Plan:
         """Run a base-lane reply again from its saved document, settings and seed: a new sibling that should

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -119,19 +120,23 @@ class TurnManager:
         run: Callable[[Plan, threading.Event], Iterator[TurnUpdate]],
         captions: Callable[[Plan], list[str]],
         meta: dict[str, Any] | None = None,
+        hold: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> TurnJob:
         """Start a saved turn: `plan()` saves what must be saved first (the user's message), `run` streams it.
+        `hold()` is the conversation's turn lease, held from before the plan until the run ends; when it is
+        refused (TurnBusy), the job ends with that error and nothing is saved.
 
         Returns once the plan is made (or failed), so a rerun then finds the new rows and the job's slots.
         """
 
         def work(job: TurnJob) -> None:
-            planned = plan()
-            labels = captions(planned)
-            slots = [Slot(j.lane.id, j.parent_id, c) for j, c in zip(planned.jobs, labels, strict=True)]
-            job._plan(slots, planned.user_id)
-            for update in run(planned, job.cancel):
-                job._update(update.position, update.reply, update.message_id)
+            with hold() if hold is not None else nullcontext():
+                planned = plan()
+                labels = captions(planned)
+                slots = [Slot(j.lane.id, j.parent_id, c) for j, c in zip(planned.jobs, labels, strict=True)]
+                job._plan(slots, planned.user_id)
+                for update in run(planned, job.cancel):
+                    job._update(update.position, update.reply, update.message_id)
 
         return self._start(TurnJob(next(self._ids), kind, conversation_id, meta=dict(meta or {})), work)
 

@@ -19,6 +19,7 @@ from simulator.registry import ModelEntry, Registry
 from simulator.remote_apis import RemoteApi
 from simulator.watchdog import Timeouts
 from storage.annotations import check_reviewer
+from ui.service.turn_lease import LEASE_S
 
 
 def default_data_dir() -> Path:
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     password: SecretStr | None = None
     # The name annotations are signed with (the CLI's --reviewer and the web sidebar start from it).
     reviewer: str | None = None
+    # Seconds a turn's lease on its conversation outlives its holder's last heartbeat (SIMULACRA_TURN_LEASE_S):
+    # how long a killed `ask` or app keeps others from starting a turn there.
+    turn_lease_s: float = Field(default=LEASE_S, ge=1, le=3600)
 
     @field_validator("password")
     @classmethod

@@ -118,7 +118,9 @@ class Workspace:
 
     @property
     def conversations(self) -> Conversations:
-        return Conversations(self.engine, self.registry, self.settings.resolved_masks_dir)
+        return Conversations(
+            self.engine, self.registry, self.settings.resolved_masks_dir, lease_s=self.settings.turn_lease_s
+        )
 
     @property
     def transcripts(self) -> Transcripts:

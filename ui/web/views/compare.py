@@ -153,6 +153,13 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         # One turn at a time per conversation: the next one's history needs this one's replies.
         st.warning("The lanes are still writing: wait for them, or press Stop. Not sent; your message:")
         st.code(prompt, language=None, wrap_lines=True)
+    elif prompt is not None and service.turn_running(conversation_id):
+        # The same rule for a turn that another app instance or `simulacra ask` runs (the database's lease).
+        st.warning(
+            f"Conversation {conversation_id} has a turn running elsewhere (another app or `simulacra ask`): "
+            "wait for it. Not sent; your message:"
+        )
+        st.code(prompt, language=None, wrap_lines=True)
     elif prompt is not None:
         # Starts the turn and redraws: its replies then stream in their cells, and the sidebar has the title.
         send_turn(review, prompt)

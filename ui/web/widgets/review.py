@@ -182,7 +182,9 @@ def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessag
             samples=count,
             selection=selected,
         )
-    job = turn_manager().run_plan(kind, review.conversation_id, plan, service.run, _sample_captions, meta)
+    # Shares this app's lease with its other jobs here, but not with a turn another process or instance runs.
+    hold = partial(service.hold, review.conversation_id, exclusive=False)
+    job = turn_manager().run_plan(kind, review.conversation_id, plan, service.run, _sample_captions, meta, hold)
     started(job)
 
 
@@ -305,7 +307,8 @@ def send_turn(review: Review, text: str, *, replacing: int | None = None) -> Non
     stream in their cells. When the turn cannot run at all, the error shows and the page stays as it was."""
     service, selected = review.service, selection(review.conversation_id)
     plan = partial(service.plan_send, review.conversation_id, text, selection=selected, replacing=replacing)
-    job = turn_manager().run_plan("send", review.conversation_id, plan, service.run, _lane_captions)
+    hold = partial(service.hold, review.conversation_id)  # a new turn: no other job of the conversation runs
+    job = turn_manager().run_plan("send", review.conversation_id, plan, service.run, _lane_captions, hold=hold)
     started(job)
     select_new_user(review, job, replacing)
     if job.done and job.error:
