@@ -23,8 +23,7 @@ def cache_file() -> Path:
 
 def file_sha256(path: Path) -> str:
     """The file's sha256 (hex), from the cache when the file has not changed since it was hashed."""
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    key = _key(path)
     with _lock:  # one hash at a time: the warm-up thread and a lane may ask for the same file together
         digest = _memory.get(key) or _read_cache().get(key)
         if digest is None:
@@ -33,6 +32,19 @@ def file_sha256(path: Path) -> str:
             _write_cache(key, digest)
         _memory[key] = digest
         return digest
+
+
+def remember_sha256(path: Path, digest: str) -> None:
+    """Keep a digest checked as the file was written (the assembled bundled model), so it is not hashed again."""
+    key = _key(path)
+    with _lock:
+        _memory[key] = digest
+        _write_cache(key, digest)
+
+
+def _key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def _read_cache() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +25,9 @@ def litellm() -> ModuleType:
             module.telemetry = False
             module.suppress_debug_info = True
             module.drop_params = True  # a provider that ignores `seed` should not fail the lane
+            # litellm re-serialises a server's reply through its pydantic models, which print several lines to
+            # stderr for a field of another shape; the lane's own error names what is wrong in one.
+            warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
             _module = module
         return _module
 

@@ -114,6 +114,11 @@ class RemoteSimulator:
                     raise ModelUnavailable(str(e)) from None
                 except ServerAnswer as e:
                     raise ModelUnavailable(f"{self.name}: the server at {self.http.api_base}: {e}") from None
+                except Exception as e:  # noqa: BLE001 - whatever else an odd answer breaks is the server's to fix
+                    raise ModelUnavailable(
+                        f"{self.name}: the server at {self.http.api_base} answered the probe in a shape {self.api}"
+                        f" does not have ({type(e).__name__}: {str(e)[:200]}); is `api` right for this server?"
+                    ) from e
             return self._probe
 
     @property
@@ -173,6 +178,8 @@ class RemoteSimulator:
         except RemoteFailure:
             return False
         logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}
+        if not isinstance(logprobs, dict):
+            return False  # a shape that cannot carry them: the one-token request names it
         return any(value is not None for value in (logprobs.get("token_logprobs") or [])[1:])
 
     def _context(self) -> int | None:

@@ -92,10 +92,19 @@ def openai_body(model: str, prompt: str, settings: SamplingSettings, top_k: int,
     return body
 
 
-def openai_tokens(logprobs: dict[str, Any] | None, k: int, start: int = 0) -> list[RemoteToken]:
-    """The legacy `logprobs` object as tokens, from index `start` on."""
+def openai_tokens(logprobs: Any, k: int, start: int = 0) -> list[RemoteToken]:
+    """The legacy `logprobs` object as tokens, from index `start` on.
+
+    Raises:
+        ServerAnswer: `logprobs` is not an object (some servers and proxies answer a list).
+    """
     if not logprobs:
         return []
+    if not isinstance(logprobs, dict):
+        raise ServerAnswer(
+            f"its `logprobs` is a {type(logprobs).__name__}, not the OpenAI completions object"
+            " ({'tokens': [...], 'token_logprobs': [...], 'top_logprobs': [...]})"
+        )
     texts = logprobs.get("tokens") or []
     values = logprobs.get("token_logprobs") or []
     tops = logprobs.get("top_logprobs") or []

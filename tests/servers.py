@@ -1,13 +1,17 @@
 """Real servers on 127.0.0.1 for the remote-lane tests: llama-cpp-python's OpenAI-compatible server with the
 bundled gemma base model, and Python's own static file server, which answers with whatever files it is given
-(an HTML page, text that is not JSON): what a lane pointed at the wrong address really meets."""
+(an HTML page, text that is not JSON): what a lane pointed at the wrong address really meets. `canned_server`
+is a stand-in for the one fault those cannot show on demand: a completions endpoint answering JSON of another
+shape, as some servers and proxies do."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from testsupport import free_port, llama_server, stop_process, wait_for_server
@@ -47,3 +51,36 @@ def static_server(root: Path, files: dict[str, str]) -> Iterator[str]:
         yield url
     finally:
         stop_process(process)
+
+
+@contextmanager
+def canned_server(answers: dict[str, str]) -> Iterator[str]:
+    """A stand-in server answering GET or POST on each path in `answers` (path -> JSON text) with that text,
+    and 404 elsewhere; yields its address."""
+
+    class Canned(BaseHTTPRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass  # keep the test's output clean
+
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            body = answers.get(self.path)
+            data = (body if body is not None else "{}").encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_runs import Run, counts
-from servers import GEMMA_ALIAS, base_server, static_server
+from servers import GEMMA_ALIAS, base_server, canned_server, static_server
 from testsupport import one_error_line
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -94,6 +94,45 @@ def test_a_server_answering_text_that_is_not_json_is_one_error_and_nothing_saved
         line = refused_and_nothing_saved(cli, tmp_path / "home")
 
     assert "answered with something that is not JSON: 'OK'" in line
+
+
+MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+
+def completion(logprobs: object) -> str:
+    choice = {"text": " Paris", "index": 0, "logprobs": logprobs, "finish_reason": "length"}
+    return json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "m", "choices": [choice]})
+
+
+def test_a_probe_answered_in_another_shape_is_one_error_and_nothing_saved(cli_process: Run, tmp_path: Path) -> None:
+    # Its `logprobs` a list where the OpenAI completions API has an object: `ask` used to end in a traceback.
+    # In a process of its own, where litellm's pydantic warnings about the reply would reach stderr too.
+    answers = {"/v1/models": MODELS, "/v1/completions": completion([-0.1])}
+    with canned_server(answers) as url:
+        configure(tmp_path, f"{url}/v1")
+        line = refused_and_nothing_saved(cli_process, tmp_path)
+
+    assert line == (
+        f"error: remote-gemma: the server at {url}/v1: its `logprobs` is a list, not the OpenAI completions object"
+        " ({'tokens': [...], 'token_logprobs': [...], 'top_logprobs': [...]})"
+    )
+
+
+def test_any_probe_the_answer_breaks_is_one_error_naming_the_api(cli: Run, tmp_path: Path) -> None:
+    # llama-server's native answer with a token missing its logprob: whatever breaks, no traceback.
+    answer = {
+        "content": " Paris",
+        "stop": True,
+        "completion_probabilities": [{"token": " Paris", "top_logprobs": [{}]}],
+    }
+    with canned_server({"/v1/models": MODELS, "/completion": json.dumps(answer)}) as url:
+        configure(tmp_path, url)
+        toml = tmp_path / "simulacra.toml"
+        toml.write_text(toml.read_text().replace('"openai-completions"', '"llama-server"'))
+        line = refused_and_nothing_saved(cli, tmp_path)
+
+    assert line.startswith(f"error: remote-gemma: the server at {url} answered the probe in a shape llama-server")
+    assert line.endswith("is `api` right for this server?")
 
 
 def test_a_model_the_server_does_not_serve_is_one_error_and_nothing_saved(

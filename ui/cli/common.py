@@ -9,18 +9,30 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
 from simulator.logs import LLAMA_LOGGER
+from ui.cli.output import printable_output
 from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
 from ui.service.settings import Settings, load_dotenv_keys
 from ui.service.transcripts import check_reviewer
 from ui.service.workspace import Workspace, database_name
 
-__all__ = ["USER_ERRORS", "Simulacra", "fail", "reviewer", "reviewer_option", "settings", "workspace"]
+__all__ = [
+    "USER_ERRORS",
+    "Simulacra",
+    "fail",
+    "force_option",
+    "reviewer",
+    "reviewer_option",
+    "settings",
+    "workspace",
+    "write_new",
+]
 
 _DATABASE = "simulacra.database"  # the click meta key: which database this command opened, for its messages
 _REVIEWER = "simulacra.reviewer"  # the click meta key: the group's --reviewer, for the commands under it
@@ -30,6 +42,25 @@ def fail(message: str) -> NoReturn:
     """One `error: ...` line on stderr and exit code 2: bad input, never a traceback."""
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+def write_new(out: Path, data: bytes, *, force: bool) -> None:
+    """Write `data` to `out` (--out). An existing file is replaced only with --force: a mistyped path must not
+    overwrite a file without a word, and a link planted at `out` is not followed unless --force says so."""
+    try:
+        with out.open("wb" if force else "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        fail(f"{out} already exists; pass --force to replace it")
+    except FileNotFoundError:
+        fail(f"cannot write {out}: the folder {out.parent} does not exist")
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
+
+
+def force_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--force`, for the commands that write a file with --out."""
+    return click.option("--force", is_flag=True, help="Replace the --out file if it exists.")(command)
 
 
 def settings() -> Settings:
@@ -110,10 +141,11 @@ class Simulacra(click.Group):
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DATABASE_ERRORS as e:
-            fail(database_problem(e, ctx.meta.get(_DATABASE, "in use")))
+        with printable_output():
+            try:
+                return super().invoke(ctx)
+            except DATABASE_ERRORS as e:
+                fail(database_problem(e, ctx.meta.get(_DATABASE, "in use")))
 
 
 def _refuse_undecodable(command: click.Command) -> None:

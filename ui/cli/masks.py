@@ -11,7 +11,7 @@ from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
 from personas.catalog import list_masks, load_mask, mask_to_toml, user_mask_problems
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, MaskError
-from ui.cli.common import USER_ERRORS, fail, settings, workspace
+from ui.cli.common import USER_ERRORS, fail, force_option, settings, workspace, write_new
 
 
 @click.group()
@@ -101,7 +101,8 @@ def masks_import(file: Path) -> None:
     "--format", "fmt", type=click.Choice(["toml", "card-json", "card-png"]), default="toml", show_default=True
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def masks_export(name: str, fmt: str, out: Path) -> None:
+@force_option
+def masks_export(name: str, fmt: str, out: Path, force: bool) -> None:
     """Write a mask as TOML, a JSON character card (V2; an imported V3 card stays V3), or a PNG card."""
     try:
         mask = load_mask(name, settings().resolved_masks_dir)
@@ -110,7 +111,7 @@ def masks_export(name: str, fmt: str, out: Path) -> None:
             "card-json": lambda: export_card_json(mask),
             "card-png": lambda: export_card_png(mask),
         }[fmt]()
-        out.write_bytes(data)
     except (MaskError, OSError) as e:
         fail(str(e))
+    write_new(out, data, force=force)
     click.echo(f"wrote {out}")

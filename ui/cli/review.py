@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
+from ui.cli.common import USER_ERRORS, fail, force_option, reviewer, reviewer_option, settings, workspace, write_new
 from ui.service.review import BETTER, BY, Filters, Revealed, Review, ReviewQueue, parse_source
 from ui.service.review_exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS
 
@@ -156,8 +156,9 @@ def leaderboard(by: str, fmt: str, as_json: bool, resamples: int, seed: int, **f
 @review.command()
 @click.option("--format", "fmt", type=click.Choice(JUDGEMENT_FORMATS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
+@force_option
 @filter_options
-def export(fmt: str, out: Path | None, **filters: object) -> None:
+def export(fmt: str, out: Path | None, force: bool, **filters: object) -> None:
     """Judgements as csv or jsonl (with identities and texts), or DPO pairs (prompt, chosen, rejected)."""
     try:
         text = _review().export(fmt, _filters(**filters))  # type: ignore[arg-type]
@@ -166,10 +167,7 @@ def export(fmt: str, out: Path | None, **filters: object) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as e:
-        fail(f"cannot write {out}: {e.strerror or e}")
+    write_new(out, text.encode("utf-8"), force=force)
     click.echo(f"wrote {out}", err=True)
 
 

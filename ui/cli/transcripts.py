@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
+from ui.cli.common import USER_ERRORS, fail, force_option, reviewer, reviewer_option, settings, workspace, write_new
 from ui.service.exports import FORMATS
 from ui.service.transcripts import RATINGS, Query
 
@@ -18,7 +18,8 @@ from ui.service.transcripts import RATINGS, Query
 @click.option("--all", "export_all", is_flag=True, help="Every conversation (json: a list; md/jsonl/dpo: joined).")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here, not stdout.")
-def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | None) -> None:
+@force_option
+def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | None, force: bool) -> None:
     """Export a conversation: md (readable), json (everything), jsonl (OpenAI chat), dpo (preference pairs)."""
     if (conversation_id is None) == (not export_all):
         fail("give a conversation id or --all")
@@ -36,17 +37,8 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, out: Path | 
     if out is None:
         click.echo(text, nl=False)
     else:
-        _write(out, text)
+        write_new(out, text.encode("utf-8"), force=force)
         click.echo(f"wrote {out}", err=True)
-
-
-def _write(out: Path, text: str) -> None:
-    try:
-        out.write_text(text, encoding="utf-8")
-    except FileNotFoundError:
-        fail(f"cannot write {out}: the folder {out.parent} does not exist")
-    except OSError as e:
-        fail(f"cannot write {out}: {e.strerror or e}")
 
 
 @click.command(name="import")
