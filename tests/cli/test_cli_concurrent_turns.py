@@ -84,14 +84,24 @@ def test_three_asks_at_once_one_runs_and_the_others_are_refused(
     tmp_path: Path, service: Conversations, cli_start: Start
 ) -> None:
     cid = assistant_conversation(service)
-    processes = [
-        ask(cli_start, tmp_path, url(service), cid, f"concurrent {n}", "--max-tokens", "12") for n in (1, 2, 3)
-    ]
-    outcomes = [outcome(p) for p in processes]
-    assert sorted(code for code, _ in outcomes) == [0, 2, 2], outcomes
+    first = ask(cli_start, tmp_path, url(service), cid, "concurrent 1", "--max-tokens", "12")
+    # The first holds the lease; frozen there (SIGSTOP) so the other two surely meet it, however loaded the machine
+    # is, and let go once they have been refused: well within the lease's 30 s, so its lapsing plays no part.
+    deadline = time.monotonic() + 120
+    while not service.turn_running(cid):
+        assert first.poll() is None, outcome(first)
+        assert time.monotonic() < deadline, "the first ask took no lease within 120 s"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        others = [ask(cli_start, tmp_path, url(service), cid, f"concurrent {n}", "--max-tokens", "12") for n in (2, 3)]
+        refused = [outcome(p) for p in others]
+    finally:
+        first.send_signal(signal.SIGCONT)
     refusal = f"error: conversation {cid} has a turn running; wait or use --wait"
-    assert [stderr.strip() for code, stderr in outcomes if code == 2] == [refusal, refusal]
-    assert len(saved_chain(service, cid)) == 1
+    assert [(code, stderr.strip()) for code, stderr in refused] == [(2, refusal), (2, refusal)], refused
+    assert outcome(first)[0] == 0
+    assert saved_chain(service, cid) == ["concurrent 1"]
 
 
 def test_three_asks_at_once_with_wait_each_run_in_turn(
