@@ -17,10 +17,30 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 64
 
 
+# A decoded value costs many times its text (`{}` is 2 bytes, an empty dict 64): a 20 MB card of `[{}, {}, ...]`
+# would be 400 MB of objects, and more for the checks that walk them, before anything could refuse it. A card
+# with a long lorebook holds some thousands.
+MAX_VALUES = 500_000
+# Every JSON value follows a `,` or `:` (every TOML one a `,` or `=`) but the outermost and a list's first item, of
+# which each list has one: counted over the whole text, strings included, these bound the values it holds without
+# decoding it. `[` is not counted: a million of them is a nesting error, found without building anything.
+_BEFORE_A_VALUE = (",", ":", "=")
+
+
 def check_size(size: int, where: str, what: str) -> None:
     """Raises MaskError if a file of `size` bytes is over the limit."""
     if size > MAX_FILE_BYTES:
         raise MaskError(f"{where}: {what} is {size} bytes; the limit is 20 MB")
+
+
+def check_values(text: str | bytes, where: str, what: str) -> None:
+    """Raises MaskError if a JSON or TOML text may hold more than MAX_VALUES values, before it is decoded."""
+    if isinstance(text, bytes):
+        bound = sum(text.count(mark.encode()) for mark in _BEFORE_A_VALUE)
+    else:
+        bound = sum(text.count(mark) for mark in _BEFORE_A_VALUE)
+    if bound > MAX_VALUES:
+        raise MaskError(f"{where}: {what} holds more than {MAX_VALUES:,} values; no mask or character card does")
 
 
 def read_limited(path: Path, what: str, where: str | None = None) -> bytes:
@@ -62,9 +82,10 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
     """A mask file's TOML table; `where` names the file in errors.
 
     Raises:
-        MaskError: over 20 MB, not TOML, or nested too deeply.
+        MaskError: over 20 MB or MAX_VALUES values, not TOML, or nested too deeply.
     """
     check_size(len(text), where, "mask file")  # characters: never more than its UTF-8 bytes
+    check_values(text, where, "mask file")
     try:
         data = tomllib.loads(text)
     except RecursionError as e:
@@ -80,10 +101,11 @@ def parse_json_object(data: bytes, where: str) -> dict[str, Any]:
     """A card's JSON object, refused unless it could be written back exactly; `where` names it in errors.
 
     Raises:
-        MaskError: over 20 MB, not UTF-8, not JSON, NaN or infinite numbers, lone surrogates, nested too
-            deeply, or not an object.
+        MaskError: over 20 MB or MAX_VALUES values, not UTF-8, not JSON, NaN or infinite numbers, lone
+            surrogates, nested too deeply, or not an object.
     """
     check_size(len(data), where, "card file")
+    check_values(data, where, "card file")
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:

@@ -71,16 +71,19 @@ class Mask(BaseModel):
     frame: str = Field(default="", description="The document preamble, before any turn.")
     user_name: str = "User"
     character_name: str = "Assistant"
-    examples: list[HistoryTurn] = Field(default_factory=list)
+    # fail_fast on every list: an imported list of a million wrong items is one problem, not a million in memory.
+    examples: list[HistoryTurn] = Field(default_factory=list, fail_fast=True)
     greeting: str = ""
     turn_format: str = Field(default="{name}: {text}\n", description="How one turn is written.")
-    stop: list[str] = Field(default_factory=list, description="Extra stop sequences.")
+    stop: list[str] = Field(default_factory=list, fail_fast=True, description="Extra stop sequences.")
     system_prompt: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, fail_fast=True)
     author: str = ""
     version: str = "1"
     # Character-card fields with no place in the document, kept so an imported card exports unchanged.
-    alternate_greetings: list[str] = Field(default_factory=list, description="Other first messages a card offers.")
+    alternate_greetings: list[str] = Field(
+        default_factory=list, fail_fast=True, description="Other first messages a card offers."
+    )
     post_history_instructions: str | None = Field(default=None, description="A card's note to send after the chat.")
     card: dict[str, Any] | None = Field(default=None, description="The imported character card as it was.")
     card_image: str | None = Field(default=None, description="Base64 PNG of the imported card, card chunks removed.")

@@ -64,7 +64,8 @@ class SamplingSettings(BaseModel):
     top_k: int = Field(default=40, ge=0)
     max_tokens: int = Field(default=128, ge=1, le=4096)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
-    stop: list[str] = Field(default_factory=list)
+    # fail_fast: an imported file's list of a million wrong items is one problem, not a million held in memory.
+    stop: list[str] = Field(default_factory=list, fail_fast=True)
 
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]

@@ -123,7 +123,7 @@ class LaneRow(_Row):
     top_k: Int64
     max_tokens: Int64
     seed: Int64 | None = None
-    stop: list[str] = Field(default_factory=list)
+    stop: list[str] = Field(default_factory=list, fail_fast=True)
     created_at: UtcTime | None = None
 
     @field_validator(*SAMPLING_FIELDS)
@@ -149,7 +149,8 @@ class MessageRow(_Row):
     error: str | None = None
     # One of the words a turn itself stores: the pages show it beside the reply, so free text has no place here.
     finish_reason: FinishReason | None = None
-    tokens: list[CompactToken] | None = None
+    # fail_fast on every list: a list of a million wrong items is one problem, not a million held in memory.
+    tokens: Annotated[list[CompactToken], Field(fail_fast=True)] | None = None
     prompt: str | list[Any] | None = None
     ttft_ms: float | None = None
     total_ms: float | None = None
@@ -169,7 +170,7 @@ class AnnotationRow(_Row):
     id: Int64
     message_id: Int64 | None = None
     conversation_id: Int64 | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, fail_fast=True)
     rating: int | None = Field(default=None, ge=-1, le=1)
     note: str = ""
     reviewer: ReviewerName | None = None
@@ -203,13 +204,24 @@ def _step(part: int | str) -> str:
 
 def where(loc: tuple[int | str, ...], data: Any) -> str:
     """A field's place in the file, naming its row by id too: `messages[3] (id 17).role`."""
-    text = "".join(_step(part) for part in loc).lstrip(".")
+    row = None
     if len(loc) > 2 and isinstance(loc[1], int) and isinstance(data, dict):
         rows = data.get(str(loc[0]))
         row = rows[loc[1]] if isinstance(rows, list) and loc[1] < len(rows) else None
-        if isinstance(row, dict) and "id" in row:
-            text = f"{loc[0]}[{loc[1]}] (id {_brief.repr(row['id'])})" + text[len(f"{loc[0]}[{loc[1]}]") :]
+    return row_where(loc, row)
+
+
+def row_where(loc: tuple[int | str, ...], row: Any) -> str:
+    """As `where`, given the row that `loc[:2]` (`("messages", 3)`) points at, when a reader has only that row."""
+    text = "".join(_step(part) for part in loc).lstrip(".")
+    if len(loc) > 2 and isinstance(loc[1], int) and isinstance(row, dict) and "id" in row:
+        text = f"{loc[0]}[{loc[1]}] (id {_brief.repr(row['id'])})" + text[len(f"{loc[0]}[{loc[1]}]") :]
     return text or "file"
+
+
+def brief(value: Any) -> str:
+    """A value from the file quoted in a message, cut short however big it is."""
+    return _brief.repr(value)
 
 
 def describe_problems(errors: list[ErrorDetails], data: Any, *, at: tuple[int | str, ...] = (), limit: int = 3) -> str:
@@ -305,8 +317,16 @@ def validate_export(data: Any) -> ExportFile:
             export = ExportFile.model_validate(data)
     except ValidationError as e:
         raise ImportError_(f"not a valid conversation export: {describe_problems(e.errors(), data)}") from e
+    check_rows(export)
+    return export
+
+
+def check_rows(export: ExportFile) -> None:
+    """What no single row shows: ids unique, and every id a row names is in the file, with no cycles.
+
+    Raises ImportError_ naming the first problem.
+    """
     _check_duplicates("lane", [lane.id for lane in export.lanes])
     _check_duplicates("message", [m.id for m in export.messages])
     _check_duplicates("annotation", [a.id for a in export.annotations])
     _check_tree(export)
-    return export

@@ -100,3 +100,17 @@ def test_a_card_64_levels_deep_is_accepted() -> None:
     card = {"name": "A", "x": json.loads("[" * 63 + "]" * 63)}  # the card is level 1, `x` levels 2 to 64
     mask = import_card_bytes(png_with_text({"chara": card_chunk(card)}), "card.png")
     assert mask.card == card
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("many.json", b'{"name": "A", "messages": [' + b", ".join([b"{}"] * 600_000) + b"]}"),
+        ("many.toml", b"stop = [" + b", ".join([b'""'] * 600_000) + b"]"),
+    ],
+)
+def test_a_file_of_more_values_than_any_card_is_one_error(tmp_path: Path, filename: str, data: bytes) -> None:
+    # A 2 MB card of `{}` decoded is half a million dicts, and more again for the walk that checks their depth.
+    with pytest.raises(MaskError, match=rf"^{filename}: \w+ file holds more than 500,000 values; no mask or"):
+        import_into_library(data, filename, tmp_path / "library")
+    assert not (tmp_path / "library").exists()

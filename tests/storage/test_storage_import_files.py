@@ -63,16 +63,17 @@ def test_files_over_the_limit_are_refused_without_reading(engine: Engine, tmp_pa
     huge = tmp_path / "huge.json"
     with huge.open("wb") as f:
         f.truncate(MAX_IMPORT_BYTES + 1)  # sparse: no disk used, and reading it would take a while
-    with pytest.raises(repo.ImportError_, match="huge.json is 200 MB; imports are limited to 200 MB$"):
+    limit = MAX_IMPORT_BYTES // 1024 // 1024
+    with pytest.raises(repo.ImportError_, match=f"huge.json is {limit} MB; imports are limited to {limit} MB$"):
         repo.load_export_file(huge)
     # bytes(n) is calloc'd: the pages are never touched, so this costs no real memory either.
-    with pytest.raises(repo.ImportError_, match="^upload.json is 200 MB; imports are limited to 200 MB$"):
+    with pytest.raises(repo.ImportError_, match=f"^upload.json is {limit} MB; imports are limited to {limit} MB$"):
         repo.load_export_bytes(bytes(MAX_IMPORT_BYTES + 1), "upload.json")
     assert _counts(engine) == before
 
 
 def test_a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
-    # The limit is inclusive: a file of exactly 200 MB gets as far as the JSON check.
+    # The limit is inclusive: a file of exactly MAX_IMPORT_BYTES gets as far as the JSON check.
     with pytest.raises(repo.ImportError_, match="is empty"):
         repo.load_export_bytes(b" " * 16, "small.json")
     edge = tmp_path / "edge.json"
@@ -183,7 +184,7 @@ def test_the_size_limit_can_be_lowered(
     with pytest.raises(repo.ImportError_, match=r"^/dev/zero is 1 MB; imports are limited to 1 MB$"):
         repo.load_export_file("/dev/zero")  # its size says 0, and it never ends: read no further than the limit
     assert _counts(engine) == before
-    assert repo.load_export_bytes(raw[: 1024 * 1024], "edge.json")["format"] == "simulacra.conversation"
+    assert repo.load_export_bytes(raw[: 1024 * 1024], "edge.json").format == "simulacra.conversation"
 
 
 def test_escaped_quotes_keep_the_depth_check_linear() -> None:

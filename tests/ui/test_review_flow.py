@@ -58,7 +58,7 @@ def test_turn_tag_search_open_regenerate_and_download(app: AppTest, media: list[
     assert name.endswith(".md") and "in-character" in markdown and reply.strip() in markdown
     _, exported = _download(at, media, "json")
     data = repo.load_export_bytes(exported.encode(), "export.json")
-    assert sum(1 for m in data["messages"] if m["role"] == "model" and m["lane_id"] == data["lanes"][LANE]["id"]) == 2
+    assert sum(1 for m in data.messages if m.role == "model" and m.lane_id == data.lanes[LANE].id) == 2
     _, jsonl = _download(at, media, "jsonl")
     assert all(set(json.loads(line)) == {"messages"} for line in jsonl.splitlines())
     _, dpo = _download(at, media, "dpo")

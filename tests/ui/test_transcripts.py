@@ -195,9 +195,9 @@ def test_every_download_serves_its_format(app: AppTest, seed: Seed, media: list[
 
     name, text = _download(at, media, "json")
     assert name == f"conversation-{cid}.json"
-    data = repo.load_export_bytes(text.encode(), name)
+    assert repo.load_export_bytes(text.encode(), name).conversation.title == "Colours"  # it imports
     with Session(seed.engine) as s:
-        assert data == json.loads(json.dumps(repo.export_conversation(session=s, conversation_id=cid)))
+        assert json.loads(text) == json.loads(json.dumps(repo.export_conversation(session=s, conversation_id=cid)))
 
     name, jsonl = _download(at, media, "jsonl")
     lines = [json.loads(line) for line in jsonl.splitlines()]

@@ -113,7 +113,7 @@ def _padded_past(limit: int) -> Any:
 def test_a_file_that_would_fail_later_is_refused_with_one_error(
     app: AppTest, seed: Seed, monkeypatch: pytest.MonkeyPatch, content: Any, problem: str
 ) -> None:
-    monkeypatch.setattr("storage.imports.MAX_IMPORT_BYTES", 1024 * 1024)  # the same check as 200 MB, smaller
+    monkeypatch.setattr("storage.imports.MAX_IMPORT_BYTES", 1024 * 1024)  # the same check as the real limit, smaller
     cid, _ = seed.conversation("Original", "Hi", ["Hello there"], models=("base",))
     at = _upload(transcripts(app), "broken.json", content(_export_bytes(seed, cid)))
     [error] = at.error

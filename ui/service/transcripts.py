@@ -7,16 +7,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from personas.mask import Mask
-from storage import repo
+from storage import imports, importscan, repo
 from storage.annotations import REVIEWER_MAX_LENGTH, check_reviewer
-from storage.imports import describe_problems
+from storage.imports import ExportFile, describe_problems
 from storage.search import MARK, SearchSort
 from storage.tables import RATINGS
 from ui.service.exports import FORMATS, NO_PAIRS, NO_RATINGS, render
@@ -159,6 +158,11 @@ class Transcripts:
             return NO_RATINGS
         return None if self.export(conversation_ids, fmt) else NO_PAIRS
 
+    @staticmethod
+    def import_limits() -> tuple[int, int]:
+        """The largest file an import reads, in MB, and the most rows (lanes, messages, annotations) it takes."""
+        return max(1, imports.MAX_IMPORT_BYTES // (1024 * 1024)), importscan.MAX_IMPORT_ROWS
+
     def import_bytes(self, raw: bytes, name: str) -> int:
         """Check a json export completely, then save it as a new conversation; returns its id.
 
@@ -170,25 +174,26 @@ class Transcripts:
         """As import_bytes, reading the file (refused before reading when it is too large)."""
         return self._import(repo.load_export_file(path), str(path))
 
-    def _import(self, data: dict[str, Any], source: str) -> int:
-        _check_masks(data, source)
+    def _import(self, export: ExportFile, source: str) -> int:
+        _check_masks(export, source)
         with Session(self.engine) as session:
-            return repo.import_conversation(session=session, data=data)
+            return repo.import_conversation(session=session, data=export)
 
 
-def _check_masks(data: dict[str, Any], source: str) -> None:
+def _check_masks(export: ExportFile, source: str) -> None:
     """Every lane's mask snapshot reads as a Mask, as each of its turns will read it (ui.service.lanes).
 
     Storage checks the rest of the file but knows no masks. Raises ImportError_ naming the lane and field.
     """
-    for i, lane in enumerate(data.get("lanes", [])):
-        snapshot = lane.get("mask_snapshot")
+    for i, lane in enumerate(export.lanes):
+        snapshot = lane.mask_snapshot
         if not snapshot:  # None or {}: a lane without a mask, as lane_config reads it
             continue
         try:
             Mask.model_validate(snapshot)
         except ValidationError as e:
-            problems = describe_problems(e.errors(), data, at=("lanes", i, "mask_snapshot"))
+            named = {"lanes": [{"id": each.id} for each in export.lanes]}  # what names a lane in the message
+            problems = describe_problems(e.errors(), named, at=("lanes", i, "mask_snapshot"))
             raise repo.ImportError_(f"{source}: not a valid conversation export: {problems}") from e
 
 

@@ -109,13 +109,15 @@ def _search_controls(options: SearchFilters) -> tuple[Query, SearchSort]:
 def _import_control(transcripts: Transcripts) -> None:
     # A new key after each attempt empties the uploader, so a rerun never imports the same file twice.
     key = f"tr-import-{state.get(IMPORT_ROUND, 0)}"
+    megabytes, rows = transcripts.import_limits()
     st.file_uploader(
         "Import JSON",
         type=["json"],
         key=key,
         on_change=_import,
         args=(transcripts, key),
-        help="A conversation exported as JSON (`simulacra export ID`), up to 200 MB.",
+        help=f"A conversation exported as JSON (`simulacra export ID`), up to {megabytes} MB and {rows:,} rows.",
+        max_upload_size=megabytes,  # the browser refuses a bigger file before sending it
     )
 
 

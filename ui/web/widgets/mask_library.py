@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from personas.cards import export_card_json, export_card_png
+from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
 from personas.catalog import delete_user_mask, free_name, is_builtin, mask_to_toml, save_user_mask
 from personas.importing import import_into_library
 from personas.mask import Mask, MaskError
@@ -151,6 +151,7 @@ def actions(mask: Mask, builtin: bool, user_dir: Path) -> None:
             key=UPLOAD,
             on_change=_import,
             args=(user_dir,),
+            max_upload_size=MAX_CARD_BYTES // (1024 * 1024),  # the browser refuses a bigger file before sending it
         )
     with export.popover("Export", icon=":material/download:", width="stretch"):
         _exports(mask)
