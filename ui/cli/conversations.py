@@ -20,6 +20,7 @@ from ui.service.access import PASSWORD_VARIABLE, check_exposure
 from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
 from ui.service.models import Lane
 from ui.service.settings import Settings
+from ui.service.transcripts import Transcripts
 
 # app.py wrapped as an ASGI app, which hides Streamlit's routes that would answer before the password.
 APP = Path(__file__).resolve().parents[1] / "web" / "server.py"
@@ -55,6 +56,10 @@ def serve(port: int | None, host: str | None) -> None:
         "minimal",  # no "Deploy" button: this is a local tool
         "--global.developmentMode",
         "false",
+        # The server takes no upload bigger than an import may be (Streamlit's default is 200 MB): a client that
+        # ignores the uploaders' own limit cannot make the server hold more.
+        "--server.maxUploadSize",
+        str(Transcripts.import_limits()[0]),
     ]
     click.echo(f"Simulacra on http://{host}:{port or current.port}")
     env = _app_environment(current)
