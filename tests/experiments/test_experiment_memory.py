@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from memorysupport import loaded_chat_copies
 from sqlalchemy import Engine
@@ -16,7 +13,6 @@ from simulator.chat_pool import KEEP_IDLE
 from simulator.registry import Registry
 from ui.service.experiment_cells import CHUNK
 from ui.service.experiments import Experiments
-from ui.service.workspace import open_database
 
 pytestmark = pytest.mark.model
 
@@ -35,13 +31,6 @@ name = "answers_paris"
 kind = "contains"
 text = ["Paris"]
 """
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'simulacra.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_a_run_of_chat_samples_leaves_no_extra_model_copies_loaded(engine: Engine, registry: Registry) -> None:

@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 
@@ -15,7 +12,6 @@ from simulator.registry import Registry
 from ui.service.errors import ServiceError
 from ui.service.experiments import Experiments
 from ui.service.judges import JUDGES_KEY, read_verdict
-from ui.service.workspace import open_database
 
 SUITE = """
 name = "judged"
@@ -37,13 +33,6 @@ name = "mentions_ai"
 kind = "contains"
 text = ["AI"]
 """
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'simulacra.db'}")
-    yield engine
-    engine.dispose()
 
 
 def runs(engine: Engine) -> int:

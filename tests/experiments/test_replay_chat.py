@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 
@@ -14,7 +11,6 @@ from personas.suites import parse_suite_toml
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from ui.service.experiments import Experiments, ReplayReport
-from ui.service.workspace import open_database
 
 pytestmark = pytest.mark.model
 
@@ -33,13 +29,6 @@ name = "answers_paris"
 kind = "contains"
 text = ["Paris"]
 """
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'simulacra.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_a_replay_of_a_run_with_the_bundled_chat_lane_draws_the_same_samples(

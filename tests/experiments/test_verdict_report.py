@@ -4,24 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from experimentdata import capital_quiz_run
 from sqlalchemy import Engine
 
 from personas.suites import load_suite
 from simulator.registry import Registry
 from ui.service.experiments import Experiments
-from ui.service.workspace import open_database
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'simulacra.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_verdicts_carry_the_scorers_words_and_the_samples_that_would_decide_them(
