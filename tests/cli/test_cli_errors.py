@@ -187,17 +187,17 @@ def test_a_conversation_file_that_would_fail_later_is_one_error_and_writes_nothi
     assert _counts(db_rows, home) == before
 
 
-def test_a_conversation_file_over_200_mb_is_refused_unread(
+def test_a_conversation_file_over_the_limit_is_refused_unread(
     cli: Run, db_rows: Callable[[Path, str], list[tuple[Any, ...]]], imported_once: tuple[Path, dict[str, Any]]
 ) -> None:
     home, _ = imported_once
     before = _counts(db_rows, home)
     huge = home / "huge.json"
     with huge.open("wb") as f:
-        f.truncate(200 * 1024 * 1024 + 1)  # sparse: no disk used
+        f.truncate(200 * 1024 * 1024 + 1)  # sparse: no disk used; the 200 MB the limit used to be
 
     result = cli(home, "import", str(huge))
 
     assert result.returncode == 2
-    assert one_error_line(result) == f"error: {huge} is 200 MB; imports are limited to 200 MB"
+    assert one_error_line(result) == f"error: {huge} is 200 MB; imports are limited to 32 MB"
     assert _counts(db_rows, home) == before
