@@ -31,10 +31,6 @@ class _Job(Generic[T]):
         return self.cancel.is_set() or (self.stop_requested is not None and self.stop_requested.is_set())
 
 
-class JobFailed(Exception):
-    """Wraps an exception raised inside a local job, re-raised in the consumer's thread."""
-
-
 class LocalWorker:
     """Round-robin scheduler for local generators; `submit` returns an iterator the caller consumes."""
 

@@ -117,11 +117,6 @@ def _postgresql_parameters(
     return statement, _without_nul(parameters)
 
 
-def is_postgresql(url: str) -> bool:
-    """Whether `url` names a PostgreSQL database (any driver)."""
-    return make_url(url).get_backend_name() == "postgresql"
-
-
 def alembic_config() -> Config:
     """An Alembic config pointing at the packaged migrations; no alembic.ini needed."""
     config = Config()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ui.service.statistics import Z95, wilson
+
 __all__ = ["Strengths", "bootstrap_strengths", "bradley_terry", "cohen_kappa", "fleiss_kappa", "wilson_interval"]
 
 Floats = NDArray[np.float64]
@@ -19,7 +21,6 @@ Ints = NDArray[np.int64]
 # A weak Gaussian prior on the log-strengths: it fixes the scale's origin (their mean is 0) and keeps a lane that
 # won or lost every vote finite; next to the information of ten votes or more its pull is negligible.
 RIDGE = 0.1
-_Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -188,15 +189,13 @@ def bootstrap_strengths(
     return Strengths(theta, low.astype(np.float64), high.astype(np.float64))
 
 
-def wilson_interval(successes: int, trials: int, *, z: float = _Z95) -> tuple[float, float, float]:
-    """A rate and its Wilson score interval (95% by default); (nan, 0, 1) for no trials."""
-    if trials <= 0:
+def wilson_interval(successes: int, trials: int, *, z: float = Z95) -> tuple[float, float, float]:
+    """A rate and its Wilson score interval (95% by default); (nan, 0, 1) for no trials. The interval is the
+    experiments' own (`statistics.wilson`): one formula and one z for every rate the app reports."""
+    interval = wilson(successes, trials, z)
+    if interval is None:
         return math.nan, 0.0, 1.0
-    rate = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (rate + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / denominator
-    return rate, max(0.0, centre - half), min(1.0, centre + half)
+    return interval.value, interval.low, interval.high
 
 
 def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float:

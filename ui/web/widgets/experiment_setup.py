@@ -22,7 +22,6 @@ SOURCE = "ex-source"
 TOML = "ex-toml"
 UPLOAD_ROUND = "ex-upload-round"
 UPLOAD_ERROR = "ex-upload-error"
-RUN_ERROR = "ex-run-error"
 SHOWN = "ex-run"  # the run whose results are shown (the selectbox of stored runs)
 KEPT: dict[str, Any] = {"persist_state": "session"}
 
