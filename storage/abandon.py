@@ -3,8 +3,9 @@
 # good. repo.py re-exports it.
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col
 
 from storage.tables import Message
@@ -22,11 +23,13 @@ def abandon_replies(*, session: Session, message_ids: Sequence[int], error: str,
     values: dict[str, object] = {"status": "error", "error": error}
     if not keep_tokens:
         values["tokens"] = None
-    statement = (
-        update(Message)
-        .where(col(Message.id).in_(list(message_ids)), col(Message.status) == "incomplete")
-        .values(**values)
-    )
+    return update_incomplete(session, col(Message.id).in_(list(message_ids)), values)
+
+
+def update_incomplete(session: Session, which: ColumnElement[bool], values: dict[str, Any]) -> int:
+    """Set `values` on the messages `which` selects that are still `incomplete`, in one committed UPDATE (rolled
+    back if it fails): a reply already finished is never written over. Returns how many rows changed."""
+    statement = update(Message).where(which, col(Message.status) == "incomplete").values(**values)
     try:
         result = session.exec(statement)
         session.commit()

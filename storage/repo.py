@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from simulator.events import FinishReason, SamplingSettings
@@ -14,6 +14,7 @@ from simulator.events import FinishReason, SamplingSettings
 # Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
 # through repo.
 from storage.abandon import abandon_replies as abandon_replies
+from storage.abandon import update_incomplete
 from storage.annotations import add_annotation as add_annotation
 from storage.annotations import delete_annotation as delete_annotation
 from storage.annotations import list_annotations as list_annotations
@@ -193,18 +194,9 @@ def update_reply(*, session: Session, message_id: int, content: str, tokens: Seq
     A reply already finished is left alone, so a late progress write cannot undo finish_reply.
     Raises NotFound for an unknown message.
     """
-    statement = (
-        update(Message)
-        .where(col(Message.id) == message_id, col(Message.status) == "incomplete")
-        .values(content=content, tokens=None if tokens is None else list(tokens))
-    )
-    try:
-        result = session.exec(statement)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    if result.rowcount == 0:
+    values = {"content": content, "tokens": None if tokens is None else list(tokens)}
+    changed = update_incomplete(session, col(Message.id) == message_id, values)
+    if changed == 0:
         get_row(session, Message, message_id)
 
 
