@@ -20,14 +20,14 @@ from pathlib import Path
 BUDGET_MB = 1536.0
 ROOT = Path(__file__).resolve().parents[1]
 
-SAMPLES = 4  # per cell: one chunk of samples drawn at once (ui/service/experiment_cells.py CHUNK)
+SAMPLES = 4  # per cell: one chunk of samples drawn at once (ui/service/experiments/cells.py CHUNK)
 
 CHILD = r"""
 import json, resource, sys, time
 import psutil
 from streamlit.testing.v1 import AppTest
 import llama_cpp, litellm, sqlmodel  # noqa: F401  the app's libraries, for the baseline
-from ui.service.experiment_jobs import experiment_jobs
+from ui.service.experiments.jobs import experiment_jobs
 process = psutil.Process()
 baseline = process.memory_info().rss
 app = AppTest.from_file(sys.argv[1], default_timeout=600)

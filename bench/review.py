@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from storage.db import make_engine  # noqa: E402
-from storage.judgement_tables import Judgement  # noqa: E402
 from storage.tables import Conversation, Lane, Message  # noqa: E402
-from ui.service.review import Review  # noqa: E402
+from storage.tables.judgements import Judgement  # noqa: E402
+from ui.service.review.service import Review  # noqa: E402
 
 CONVERSATIONS, LANES_EACH, TURNS, VOTES, LABELS = 100, 10, 10, 10_000, 500
 TARGET_S = 2.0

@@ -25,7 +25,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 # Run as a script, this file's folder comes first on the import path, and bench/storage.py would hide the
-# storage package that ui.web.widgets.tokens imports (through ui.web.widgets.view).
+# storage package that ui.web.widgets.conversations.tokens imports (through ui.web.widgets.view).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # for testsupport's server helpers
 
@@ -57,7 +57,7 @@ def generate(n_tokens: int, seed: int) -> list[Token]:
 
 def view_page(compact: list[list[object]]) -> None:
     from simulator.events import Token
-    from ui.web.widgets.tokens import token_view
+    from ui.web.widgets.conversations.tokens import token_view
 
     token_view([Token.from_compact(item) for item in compact], key="bench")
 
@@ -93,7 +93,7 @@ BROWSER_PAGE = """
 import json, sys
 import streamlit as st
 from simulator.events import Token
-from ui.web.widgets.tokens import token_view
+from ui.web.widgets.conversations.tokens import token_view
 
 compact = json.load(open(sys.argv[1]))
 show = st.radio("show", ["nothing", "text", "tokens"], horizontal=True)

@@ -1,9 +1,9 @@
 """Concurrent writers: several app instances streaming replies into one database at once.
 
 Four writer processes (four app instances, or lanes of several) each stream replies for 60 s the way
-ui/service/turns.py saves them: a user message, a reply saved as `incomplete` when it starts, its text and tokens
-(each with top-5 alternatives) written every 0.5 s (FLUSH_EVERY_S) while it grows at about 40 tokens/s, and finalised
-when it ends after about 3 s. Each write is timed. Afterwards every reply a writer finished is read back.
+ui/service/conversations/turns.py saves them: a user message, a reply saved as `incomplete` when it starts, its text
+and tokens (each with top-5 alternatives) written every 0.5 s (FLUSH_EVERY_S) while it grows at about 40 tokens/s, and
+finalised when it ends after about 3 s. Each write is timed. Afterwards every reply a writer finished is read back.
 
 Targets: 0 rows lost (every user message and reply there, complete, with its last text and every token), and a p95
 flush latency under 50 ms. Run on PostgreSQL (bench/databases.py says which server) and on a SQLite file for
@@ -31,7 +31,7 @@ from simulator.events import SamplingSettings  # noqa: E402
 from storage import repo  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.tables import Message  # noqa: E402
-from ui.service.turns import FLUSH_EVERY_S  # noqa: E402
+from ui.service.conversations.turns import FLUSH_EVERY_S  # noqa: E402
 
 sys.path.append(str(Path(__file__).resolve().parent))  # after the storage package: bench/databases.py
 from databases import BACKENDS, Databases  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from personas.cards import MAX_CARD_BYTES, import_card_bytes
+from personas.cards.files import MAX_CARD_BYTES, import_card_bytes
 from personas.catalog import free_name, is_valid_name, save_user_mask
 from personas.mask import Mask, MaskError, parse_mask_toml
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,36 +28,21 @@ from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
+from simulator.protocol import Finished as Finished
+from simulator.protocol import FittedDocument as FittedDocument
+from simulator.protocol import LaneSeat
+from simulator.sample_group import Continuation
 from simulator.stops import StopWriter
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
     from llama_cpp import _internals as internals
 
+    from simulator.worker import LocalWorker
+
 T = TypeVar("T")
 
 SCORING_CONTEXTS = 2  # scoring has its own contexts, so measuring a reply never overwrites a lane's cache
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The last item a continuation yields: why it ended, and the seed it actually used.
-
-    `stop` is the stop sequence that ended it (None for the model's own end of text, the length limit or a
-    cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was.
-    """
-
-    reason: FinishReason
-    seed: int
-    stop: str | None = None
-    cue_p: float | None = None
-
-
-@dataclass(frozen=True)
-class FittedDocument:
-    document: str
-    n_tokens: int
-    dropped_turns: int
 
 
 def drain(steps: Generator[None, None, T]) -> T:
@@ -221,6 +205,26 @@ class Simulator:
             if sampler is not None:
                 sampler.close()
             self._lanes.release(context, lane_key)
+
+    def continue_lane(
+        self,
+        document: str,
+        settings: SamplingSettings,
+        seat: LaneSeat,
+        *,
+        lane_key: str,
+        alternatives: int,
+        reply_prefix: str,
+        cue: str,
+    ) -> Iterator[Token | Finished]:
+        """On the local worker, with the lane's other samples when it has some (`continue_samples`)."""
+        return seat.decode(Continuation(self, document, settings, lane_key, alternatives, reply_prefix, cue))
+
+    def run_job(
+        self, job: Callable[[], Iterator[T]], worker: LocalWorker, cancel: threading.Event | None = None
+    ) -> Iterator[T]:
+        """On the local worker, one step at a time among the lanes' decodes, never two decodes at once."""
+        return worker.submit(job, cancel)
 
     def _generate(
         self,

@@ -15,9 +15,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from personas.mask import HistoryTurn, Mask
-from simulator.base import Finished, Simulator
 from simulator.events import EndedBy, FidelityMetrics, Token
-from simulator.remote import NoPromptProbabilities, RemoteSimulator
+from simulator.protocol import Finished, SimulatorProtocol
+from simulator.remote import NoPromptProbabilities
 
 RAW = Mask(name="raw", turn_format="{text}\n")
 _FLOOR = 1e-12  # a stored probability rounded to 0 would make the perplexity infinite
@@ -59,7 +59,7 @@ def perplexity(probabilities: Sequence[float]) -> float | None:
 
 
 def measure(
-    simulator: Simulator | RemoteSimulator, reply: Measured, *, score: bool = True
+    simulator: SimulatorProtocol, reply: Measured, *, score: bool = True
 ) -> Generator[FidelityMetrics | None, None, None]:
     """Yields None while it scores, then the metrics. Without `score`, only what needs no decode (or request).
     A server that cannot score a given text leaves the mask effect out, with the reason."""

@@ -15,6 +15,7 @@ from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_l
 from simulator.errors import ModelUnavailable, SimulacraError
 from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
+from simulator.protocol import SimulatorProtocol
 from simulator.remote import RemoteProbe, RemoteSimulator
 from simulator.remote_apis import RemoteApi
 from simulator.watchdog import Timeouts
@@ -134,7 +135,7 @@ class Registry:
             " such as openai/gpt-4o-mini or ollama/llama3"
         )
 
-    def simulator(self, entry: ModelEntry) -> Simulator | RemoteSimulator:
+    def simulator(self, entry: ModelEntry) -> SimulatorProtocol:
         """The base model behind `entry`: in-process, or on its server."""
         return self.remote(entry) if entry.is_remote_simulator else self.local_simulator(entry)
 

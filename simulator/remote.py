@@ -1,7 +1,7 @@
 """A base model on an inference server: the mask is rendered here and the document sent as a text completion.
 
-It offers what `simulator.base.Simulator` offers a lane (fit, continue_document, scoring, cue_probability), so
-token view, branches, samples, replay and the fidelity metrics work the same wherever the server allows.
+It is a `simulator.protocol.SimulatorProtocol`, as the in-process `simulator.base.Simulator` is, so token view,
+branches, samples, replay and the fidelity metrics work the same wherever the server allows.
 Stop sequences are applied here, as for a local lane (the server is not told them), so a reply never shows a
 stop sequence and the lane knows which one ended it; the stream is closed at the stop and the server stops.
 """
@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 import random
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from personas.mask import HistoryTurn, Mask
-from simulator.base import Finished, FittedDocument
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable
 from simulator.events import FinishReason, SamplingSettings, Token
+from simulator.protocol import Finished, FittedDocument, LaneSeat
 from simulator.remote_apis import (
     RemoteApi,
     RemoteChunk,
@@ -38,6 +38,11 @@ from simulator.remote_apis import (
 from simulator.remote_http import RemoteFailure, RemoteHttp, describe_http_error
 from simulator.stops import StopWriter
 from simulator.watchdog import Timeouts, watched
+
+if TYPE_CHECKING:
+    from simulator.worker import LocalWorker
+
+T = TypeVar("T")
 
 NO_PROMPT_PROBABILITIES = "n/a: this server returns no prompt probabilities"
 NO_TOKEN_PROBABILITIES = (
@@ -97,6 +102,11 @@ class RemoteSimulator:
     @property
     def n_ctx(self) -> int | None:
         return self._probe.context if self._probe else None
+
+    @property
+    def sha256(self) -> None:
+        """A server's weights are not here to hash."""
+        return None
 
     # -- probing -----------------------------------------------------------------------------------------
 
@@ -330,6 +340,38 @@ class RemoteSimulator:
         if writer.stopped is None:
             yield from writer.flush()
         yield Finished(reason=reason, seed=seed, stop=writer.stopped)
+
+    def continue_lane(
+        self,
+        document: str,
+        settings: SamplingSettings,
+        seat: LaneSeat,
+        *,
+        lane_key: str,
+        alternatives: int,
+        reply_prefix: str,
+        cue: str,
+    ) -> Iterator[Token | Finished]:
+        """In the lane's own thread, which waits on the network: the local worker is for local decodes only, and a
+        server's lane is never batched with the lane's other samples. A reply without probabilities is said so."""
+        seat.leave_group()
+        if not self.probe().logprobs:
+            seat.notice(f"{self.name}: {NO_TOKEN_PROBABILITIES}")
+        return self.continue_document(
+            document,
+            settings,
+            lane_key=lane_key,
+            alternatives=alternatives,
+            cancel=seat.cancel,
+            reply_prefix=reply_prefix,
+            cue=cue,
+        )
+
+    def run_job(
+        self, job: Callable[[], Iterator[T]], worker: LocalWorker, cancel: threading.Event | None = None
+    ) -> Iterator[T]:
+        """Here, in the caller's thread: its requests wait on the server and would only hold up the local worker."""
+        return iter(()) if cancel is not None and cancel.is_set() else job()
 
     def _streaming(self, model: str, prompt: str, settings: SamplingSettings, k: int) -> tuple[str, Any, Any]:
         """The path, body and chunk parser of a streamed completion on this server's API."""

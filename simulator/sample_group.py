@@ -12,10 +12,14 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from simulator.base import Finished, Simulator
 from simulator.events import SamplingSettings, Token
+from simulator.protocol import Finished
 from simulator.worker import LocalWorker
+
+if TYPE_CHECKING:
+    from simulator.base import Simulator  # for types only: `Simulator.continue_lane` imports this module
 
 _END = object()
 

@@ -9,11 +9,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from personas.mask import HistoryTurn, Mask
-from simulator.base import Simulator
 from simulator.errors import ModelUnavailable
 from simulator.metrics import RAW
+from simulator.protocol import SimulatorProtocol
 from simulator.registry import Registry
-from simulator.remote import RemoteSimulator
 
 
 @dataclass(frozen=True)
@@ -75,15 +74,10 @@ def likelihoods(
     return Likelihoods(document, tuple(scores))
 
 
-def _token_ps(
-    registry: Registry, simulator: Simulator | RemoteSimulator, document: str, continuation: str
-) -> list[float]:
+def _token_ps(registry: Registry, simulator: SimulatorProtocol, document: str, continuation: str) -> list[float]:
     def job() -> Iterator[list[float] | None]:
         result = yield from simulator.scoring(document, continuation, key="experiment")
         yield result
 
-    if isinstance(simulator, RemoteSimulator):
-        items = list(job())
-    else:
-        items = list(registry.worker.submit(job))
+    items = list(simulator.run_job(job, registry.worker))
     return next(item for item in reversed(items) if item is not None)

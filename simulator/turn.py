@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from personas.mask import HistoryTurn, Mask
-from simulator.base import Finished, Simulator
 from simulator.errors import SimulacraError
 from simulator.events import EventKind, FidelityMetrics, LaneEvent, SamplingSettings, Timings, Token
 from simulator.metrics import RAW, Measured, cue, measure
+from simulator.protocol import Finished, SimulatorProtocol
 from simulator.registry import ModelEntry, Registry
-from simulator.remote import NO_TOKEN_PROBABILITIES, RemoteSimulator
 from simulator.sample_group import Continuation, SampleGroup
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
@@ -87,23 +86,35 @@ class _Lane:
     def put(self, kind: EventKind, **fields: Any) -> None:
         self.out.put(LaneEvent(self.index, kind, **fields))
 
+    # The lane as a `LaneSeat`: what a simulator needs of it to stream its reply.
+
+    def decode(self, continuation: Continuation) -> Iterator[Token | Finished]:
+        if self.group is not None:
+            return self.group.join(self.index, continuation)
+        return self.registry.worker.submit(lambda: continuation.alone(self.cancel), self.cancel)
+
+    def leave_group(self) -> None:
+        if self.group is not None:
+            self.group.leave(self.index)
+
+    def notice(self, text: str) -> None:
+        self.put("notice", notice=text)
+
 
 def _run_lane(lane: _Lane, history: list[HistoryTurn]) -> None:
     try:
         entry = lane.registry.resolve(lane.config.model)
-        if lane.group is not None and entry.kind != "simulator":
-            lane.group.leave(lane.index)
         if entry.kind == "simulator":
             _run_simulator(lane, entry, history)
         else:
+            lane.leave_group()
             _run_chat(lane, entry, history)
     except SimulacraError as e:
         lane.put("error", error=str(e), timings=lane.clock.timings())
     except Exception as e:  # noqa: BLE001 - any failure stays in its own lane, described for the user
         lane.put("error", error=f"{lane.config.model}: {type(e).__name__}: {e}", timings=lane.clock.timings())
     finally:
-        if lane.group is not None:  # never leave the other samples waiting for this one
-            lane.group.leave(lane.index)
+        lane.leave_group()  # never leave the other samples waiting for this one
         lane.out.put(None)
 
 
@@ -123,7 +134,7 @@ def _run_chat(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> Non
 
 
 def _document(
-    lane: _Lane, simulator: Simulator | RemoteSimulator, mask: Mask, history: list[HistoryTurn]
+    lane: _Lane, simulator: SimulatorProtocol, mask: Mask, history: list[HistoryTurn]
 ) -> tuple[str, list[HistoryTurn]]:
     """The document to continue and the history it stands for (old turns dropped to fit, with a notice)."""
     if lane.config.document is not None:
@@ -152,29 +163,15 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
 
     reply_prefix = "".join(t.text for t in config.prefix)
     wanted_cue = cue(mask, document) if config.metrics else ""
-    # A remote lane waits on the network in its own thread; only local decodes share the local worker.
-    remote = isinstance(simulator, RemoteSimulator)
-    steps: Iterator[Token | Finished]
-    if isinstance(simulator, RemoteSimulator):
-        if lane.group is not None:
-            lane.group.leave(lane.index)
-        if not simulator.probe().logprobs:
-            lane.put("notice", notice=f"{simulator.name}: {NO_TOKEN_PROBABILITIES}")
-        steps = simulator.continue_document(
-            document,
-            settings,
-            lane_key=config.key,
-            alternatives=config.alternatives,
-            cancel=lane.cancel,
-            reply_prefix=reply_prefix,
-            cue=wanted_cue,
-        )
-    else:
-        request = Continuation(simulator, document, settings, config.key, config.alternatives, reply_prefix, wanted_cue)
-        if lane.group is not None:
-            steps = lane.group.join(lane.index, request)
-        else:
-            steps = registry.worker.submit(lambda: request.alone(lane.cancel), lane.cancel)
+    steps = simulator.continue_lane(
+        document,
+        settings,
+        lane,
+        lane_key=config.key,
+        alternatives=config.alternatives,
+        reply_prefix=reply_prefix,
+        cue=wanted_cue,
+    )
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
     reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
@@ -186,7 +183,7 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         timings=timings,
         seed=settings.seed,
         metrics=metrics,
-        model_sha256=None if remote else registry.model_sha256(entry),
+        model_sha256=simulator.sha256,
     )
 
 
@@ -214,14 +211,11 @@ def _stream(lane: _Lane, steps: Iterator[Token | Finished]) -> tuple[list[Token]
     return tokens, None
 
 
-def _metrics(lane: _Lane, simulator: Simulator | RemoteSimulator, reply: Measured) -> FidelityMetrics | None:
-    """The reply's metrics; local scoring runs on the local worker, remote requests in the lane's thread."""
+def _metrics(lane: _Lane, simulator: SimulatorProtocol, reply: Measured) -> FidelityMetrics | None:
+    """The reply's metrics, measured where the simulator runs its jobs (local decodes on the local worker)."""
     try:
-        if isinstance(simulator, RemoteSimulator):
-            scored = None if lane.cancel.is_set() else _last(measure(simulator, reply))
-        else:
-            # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
-            scored = _last(lane.registry.worker.submit(lambda: measure(simulator, reply), lane.cancel))
+        # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
+        scored = _last(simulator.run_job(lambda: measure(simulator, reply), lane.registry.worker, lane.cancel))
     except SimulacraError as e:  # the reply itself is fine: say why its metrics are partial
         lane.put("notice", notice=f"Some mask-fidelity metrics could not be computed: {e}")
         scored = None

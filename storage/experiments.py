@@ -9,9 +9,9 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage.errors import InvalidValue
-from storage.experiment_tables import RUN_STATUSES, Experiment, Run, RunCell, RunSample
 from storage.rows import commit, get_row
 from storage.tables import Message, utcnow
+from storage.tables.experiments import RUN_STATUSES, Experiment, Run, RunCell, RunSample
 
 __all__ = [
     "Experiment",

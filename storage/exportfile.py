@@ -115,7 +115,7 @@ class LaneRow(_Row):
     kind: LaneKind
     model: str
     mask_name: str | None = None
-    # Checked against personas' Mask by the service (storage does not know masks): ui.service.transcripts.
+    # Checked against personas' Mask by the service (storage does not know masks): ui.service.transcripts.service.
     mask_snapshot: dict[str, Any] | None = None
     system_prompt: str | None = None
     temperature: float
@@ -158,7 +158,7 @@ class MessageRow(_Row):
     seed: Int64 | None = None
     model_sha256: str | None = None
     # Any JSON object, on purpose: the read model shows a reply without badges when its metrics do not fit
-    # FidelityMetrics (ui.service.models), and a newer version's extra metric should not refuse the file.
+    # FidelityMetrics (ui.service.read_models), and a newer version's extra metric should not refuse the file.
     metrics: dict[str, Any] | None = None
     settings: Annotated[SamplingSettings, AfterValidator(_settings_in_int64)] | None = None
     diverged_from_id: Int64 | None = None

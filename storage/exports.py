@@ -287,7 +287,7 @@ def to_json(export: Any) -> str:
 
 
 # The export formats that need nothing but the export itself; `jsonl` needs a chat lane's opening messages
-# as well, so ui.service.exports adds it.
+# as well, so ui.service.transcripts.exports adds it.
 FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": to_json,
     "md": to_markdown,

@@ -1,5 +1,5 @@
 # Blind review's storage: the replies a review queue is drawn from, and judgements saved and read back with both
-# replies' identities. The rest of the app reaches these through ui.service.review; nothing here changes an
+# replies' identities. The rest of the app reaches these through ui.service.review.service; nothing here changes an
 # annotation.
 
 from collections.abc import Collection, Mapping, Sequence
@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 
 from storage.annotations import check_reviewer
 from storage.errors import InvalidValue
-from storage.experiment_tables import RunSample
-from storage.judgement_tables import ANSWERS, BETTER, Judgement
 from storage.rows import commit, get_row
 from storage.tables import Annotation, Lane, Message
+from storage.tables.experiments import RunSample
+from storage.tables.judgements import ANSWERS, BETTER, Judgement
 
 __all__ = [
     "JudgementRow",

@@ -24,17 +24,16 @@ from storage.errors import ImportError_ as ImportError_
 from storage.errors import InvalidValue as InvalidValue
 from storage.errors import NotFound as NotFound
 from storage.errors import StorageError as StorageError
-from storage.experiment_tables import RunCell
 from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
 from storage.imports import load_export_bytes as load_export_bytes
 from storage.imports import load_export_file as load_export_file
 from storage.rows import commit, elsewhere, get_row
-from storage.search import SearchFilters as SearchFilters
-from storage.search import SearchHit as SearchHit
-from storage.search import count_conversations as count_conversations
-from storage.search import search as search
-from storage.search import search_filters as search_filters
+from storage.search.query import SearchFilters as SearchFilters
+from storage.search.query import SearchHit as SearchHit
+from storage.search.query import count_conversations as count_conversations
+from storage.search.query import search as search
+from storage.search.query import search_filters as search_filters
 from storage.tables import (
     LANE_KINDS,
     MESSAGE_STATUSES,
@@ -47,6 +46,7 @@ from storage.tables import (
     utcnow,
 )
 from storage.tables import Annotation as Annotation
+from storage.tables.experiments import RunCell
 
 
 class ConversationSummary(BaseModel):

@@ -4,27 +4,16 @@
 # lost machine) locks its conversation only until then. Migration 0008 creates the table.
 # Expiry is judged by the clocks of the processes that share the database: keep a team's machines on NTP.
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from storage.rows import get_row
-from storage.tables import Conversation, UTCDateTime, utcnow
+from storage.tables import Conversation, TurnLease, utcnow
 
 __all__ = ["TurnLease", "lease_of", "release_turn_lease", "renew_turn_lease", "take_turn_lease"]
-
-
-class TurnLease(SQLModel, table=True):
-    __tablename__ = "turn_lease"
-
-    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True, ondelete="CASCADE")
-    # Who holds it: host, process and instance, so a process's own lease is told apart from another's.
-    holder: str = Field(max_length=200)
-    taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    renewed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 def take_turn_lease(*, session: Session, conversation_id: int, holder: str, seconds: float) -> bool:

@@ -14,9 +14,9 @@ from testsupport import _id
 from personas.suites import Suite, load_suite
 from storage import experiments as store
 from storage import repo
-from ui.service.experiment_plan import CheckedLane, create_cells, sampling, seed_of
-from ui.service.lanes import parse_lane_spec
-from ui.service.scorers import score_reply
+from ui.service.conversations.lanes import parse_lane_spec
+from ui.service.experiments.plan import CheckedLane, create_cells, sampling, seed_of
+from ui.service.experiments.scorers import score_reply
 
 Reply = str | tuple[str, Mapping[str, Any]]  # the text, or the text and its stored fidelity metrics
 

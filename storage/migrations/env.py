@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from storage.search import alembic_include_name
+from storage.search.query import alembic_include_name
 from storage.tables import UTCDateTime
 
 target_metadata = SQLModel.metadata

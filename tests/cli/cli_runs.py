@@ -17,7 +17,7 @@ from testsupport import one_error_line
 
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
-from ui.service.conversations import Conversations, parse_lane_spec
+from ui.service.conversations.service import Conversations, parse_lane_spec
 from ui.service.workspace import open_database
 
 Run = Callable[..., subprocess.CompletedProcess[str]]

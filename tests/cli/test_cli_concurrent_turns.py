@@ -21,7 +21,7 @@ from simulator.registry import Registry
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Message
-from ui.service.conversations import Conversations, parse_lane_spec
+from ui.service.conversations.service import Conversations, parse_lane_spec
 
 pytestmark = pytest.mark.model
 

@@ -14,7 +14,7 @@ from cli_runs import counts, refused, run_piped, seed
 from testsupport import one_error_line
 
 from simulator.registry import Registry
-from ui.service.exports import NO_RATINGS
+from ui.service.transcripts.exports import NO_RATINGS
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 NOTHING = (0, 0, 0, 0)

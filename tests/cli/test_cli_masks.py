@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from testsupport import card_chunk, one_error_line, png_with_text
 
-from personas.cards import import_card
+from personas.cards.files import import_card
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from testsupport import one_error_line
 
-from ui.service.exports import NO_PAIRS
+from ui.service.transcripts.exports import NO_PAIRS
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

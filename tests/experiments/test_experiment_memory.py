@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from personas.suites import parse_suite_toml
 from simulator.chat_pool import KEEP_IDLE
 from simulator.registry import Registry
-from ui.service.experiment_cells import CHUNK
-from ui.service.experiments import Experiments
+from ui.service.experiments.cells import CHUNK
+from ui.service.experiments.service import Experiments
 
 pytestmark = pytest.mark.model
 

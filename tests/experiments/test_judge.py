@@ -10,8 +10,8 @@ from sqlalchemy import Engine, text
 from personas.suites import SuiteError, parse_suite_toml
 from simulator.registry import Registry
 from ui.service.errors import ServiceError
-from ui.service.experiments import Experiments
-from ui.service.judges import JUDGES_KEY, read_verdict
+from ui.service.experiments.judges import JUDGES_KEY, read_verdict
+from ui.service.experiments.service import Experiments
 
 SUITE = """
 name = "judged"

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from personas.suites import parse_suite_toml
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
-from ui.service.experiments import Experiments, ReplayReport
+from ui.service.experiments.service import Experiments, ReplayReport
 
 pytestmark = pytest.mark.model
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from personas.suites import EndedByScorer, MetricScorer, TextScorer, load_suite, parse_suite_toml
-from ui.service.scorers import ended_by_score, metric_score, score_reply, text_score
+from ui.service.experiments.scorers import ended_by_score, metric_score, score_reply, text_score
 
 
 def regex(pattern: str, **options: bool) -> TextScorer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from personas.suite_expectations import parse_expectation
-from ui.service.experiment_report import judge
-from ui.service.statistics import (
+from ui.service.experiments.report import judge
+from ui.service.statistics.rates import (
     Decision,
     Interval,
     bootstrap_mean,

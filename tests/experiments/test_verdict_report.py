@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from personas.suites import load_suite
 from simulator.registry import Registry
-from ui.service.experiments import Experiments
+from ui.service.experiments.service import Experiments
 
 
 def test_verdicts_carry_the_scorers_words_and_the_samples_that_would_decide_them(

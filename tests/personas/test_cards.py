@@ -13,7 +13,7 @@ import pytest
 from carddata import CARDS, CASES, NOTES, V2, V2_DATA, V3, card_data, filled, write_card
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import card_from_mask, import_card, import_card_bytes
+from personas.cards.files import card_from_mask, import_card, import_card_bytes
 from personas.mask import HistoryTurn
 
 

@@ -15,7 +15,7 @@ from carddata import CARDS, CASES, V2, V2_DATA, V2_DEFAULTS, card_data, png_text
 from PIL import Image
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import card_from_mask, export_card_json, export_card_png, import_card, import_card_bytes
+from personas.cards.files import card_from_mask, export_card_json, export_card_png, import_card, import_card_bytes
 from personas.catalog import builtin_names, load_mask
 from personas.mask import HistoryTurn, Mask
 

@@ -12,7 +12,7 @@ import pytest
 from carddata import V2, write_card
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import card_from_mask, export_card_png, import_card, import_card_bytes
+from personas.cards.files import card_from_mask, export_card_png, import_card, import_card_bytes
 from personas.mask import MaskError
 
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import export_card_json, export_card_png
+from personas.cards.files import export_card_json, export_card_png
 from personas.catalog import delete_user_mask, list_masks, load_mask, mask_to_toml, save_user_mask
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, Mask

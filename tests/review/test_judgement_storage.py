@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from storage import judgements, repo
 from storage.errors import InvalidValue, NotFound
-from storage.judgement_tables import Judgement
+from storage.tables.judgements import Judgement
 
 
 def count(engine: Engine) -> int:

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 
 from storage.errors import InvalidValue
 from ui.service.errors import ServiceError
-from ui.service.review import Filters, Review, parse_source
-from ui.service.review_queue import parse_pair, shown_order
+from ui.service.review.queue import parse_pair, shown_order
+from ui.service.review.service import Filters, Review, parse_source
 
 IDENTITIES = {word for lane in THREE_LANES for word in lane if word}
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ui.service.review_stats import (
+from ui.service.statistics.ranking import (
     bootstrap_strengths,
     bradley_terry,
     cohen_kappa,

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, event
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from storage.db import make_engine
-from ui.service.conversations import Conversations, LaneSpec
-from ui.service.jobs import TurnManager
-from ui.service.turns import Plan
+from ui.service.conversations.jobs import TurnManager
+from ui.service.conversations.service import Conversations, LaneSpec
+from ui.service.conversations.turns import Plan
 
 SETTINGS = SamplingSettings(temperature=0.0, max_tokens=64, seed=1)
 LANES = [

@@ -17,9 +17,9 @@ from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from storage import repo
 from storage.db import make_engine
-from ui.service.conversations import Conversations, LaneSpec
-from ui.service.exports import to_jsonl
-from ui.service.transcripts import Transcripts
+from ui.service.conversations.service import Conversations, LaneSpec
+from ui.service.transcripts.exports import to_jsonl
+from ui.service.transcripts.service import Transcripts
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=8, seed=1)
 

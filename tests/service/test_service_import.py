@@ -25,10 +25,10 @@ from simulator.registry import Registry
 from simulator.turn import lane_messages
 from storage import repo
 from storage.db import make_engine
-from ui.service.conversations import Conversations, history_for_lane
-from ui.service.lanes import LaneSpec, lane_config
-from ui.service.models import SavedMessage
-from ui.service.transcripts import Transcripts
+from ui.service.conversations.lanes import LaneSpec, lane_config
+from ui.service.conversations.service import Conversations, history_for_lane
+from ui.service.read_models import SavedMessage
+from ui.service.transcripts.service import Transcripts
 
 TABLES = ("conversation", "lane", "message", "annotation")
 FORMATS = ("md", "json", "jsonl", "dpo")

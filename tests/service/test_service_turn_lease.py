@@ -17,10 +17,10 @@ from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from storage import turn_leases
 from storage.db import make_engine
-from ui.service.conversations import Conversations, LaneSpec
-from ui.service.jobs import TurnManager
-from ui.service.turn_lease import TurnBusy
-from ui.service.turns import Plan
+from ui.service.conversations.jobs import TurnManager
+from ui.service.conversations.service import Conversations, LaneSpec
+from ui.service.conversations.turn_lease import TurnBusy
+from ui.service.conversations.turns import Plan
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -111,7 +111,7 @@ def test_a_cancelled_batch_ends_every_sample_as_cancelled(base: Simulator) -> No
 
 
 def sample_lanes(n: int, settings: SamplingSettings = WARM, **fields: object) -> list[LaneConfig]:
-    """Lanes as `ui.service.lanes.sample_configs` makes them: alike but for the key and the seed."""
+    """Lanes as `ui.service.conversations.lanes.sample_configs` makes them: alike but for the key and the seed."""
     return [
         LaneConfig(
             label="base@assistant",

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel
 
 from storage import repo
 from storage.db import alembic_config, default_database_url, make_engine
-from storage.search import alembic_include_name
+from storage.search.query import alembic_include_name
 
 TABLES = {"conversation", "lane", "message", "annotation"}
 

@@ -54,7 +54,7 @@ class Builder:
 
 
 def lane_system_prompt(lane: LaneRow) -> list[dict[str, str]]:
-    """A stand-in for the chat-lane rule (ui.service.exports has the real one, with masks): storage only
+    """A stand-in for the chat-lane rule (ui.service.transcripts.exports has the real one, with masks): storage only
     decides where the opening goes."""
     return [{"role": "system", "content": lane.system_prompt}] if lane.system_prompt else []
 

@@ -14,7 +14,7 @@ from testsupport import _id, examples
 
 from storage import repo
 from storage.db import alembic_config
-from storage.search import fts_query
+from storage.search.query import fts_query
 from storage.tables import Lane
 
 HOSTILE = [

@@ -15,7 +15,7 @@ from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
 from storage.db import make_engine
 from storage.tables import Message
-from ui.service.conversations import Conversations, LaneSpec, TurnUpdate, reply_choice, user_choice
+from ui.service.conversations.service import Conversations, LaneSpec, TurnUpdate, reply_choice, user_choice
 
 pytestmark = pytest.mark.model
 

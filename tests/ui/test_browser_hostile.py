@@ -18,7 +18,7 @@ import pytest
 from experimentdata import store_run
 
 from personas.suites import parse_suite_toml
-from ui.service.transcripts import Transcripts
+from ui.service.transcripts.service import Transcripts
 from ui.service.workspace import open_database
 
 if TYPE_CHECKING:

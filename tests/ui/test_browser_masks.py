@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import import_card
+from personas.cards.files import import_card
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -12,7 +12,7 @@ from transcriptdata import Seed
 
 from simulator.registry import Registry
 from storage.tables import Message
-from ui.service.conversations import Conversations
+from ui.service.conversations.service import Conversations
 
 # Opening a conversation asks for the model registry, whose first use loads the bundled models.
 pytestmark = pytest.mark.model

@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 
 from personas.suites import load_suite, parse_suite_toml
 from simulator.registry import Registry
-from ui.service.experiments import Experiments
+from ui.service.experiments.service import Experiments
 from ui.service.workspace import open_database
-from ui.web.widgets.experiment_chart import (
+from ui.web.widgets.experiments.chart import (
     MEAN,
     RATE,
     figure_rows,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.service.experiment_jobs import experiment_jobs
+from ui.service.experiments.jobs import experiment_jobs
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

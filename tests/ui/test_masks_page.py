@@ -18,11 +18,11 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 from testsupport import card_chunk, png_with_text
 
-from personas.cards import export_card_json
+from personas.cards.files import export_card_json
 from personas.catalog import load_mask
 from storage import repo
 from storage.db import make_engine
-from ui.web.widgets.mask_editor import escape_breaks, unescape_breaks
+from ui.web.widgets.masks.editor import escape_breaks, unescape_breaks
 from ui.web.widgets.view import escape_markdown
 
 NEMO: dict[str, Any] = {

@@ -10,7 +10,7 @@ from screen import keyed_blocks, reply_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from ui.service.replays import replay_verdict
+from ui.service.conversations.replays import replay_verdict
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

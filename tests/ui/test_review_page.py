@@ -11,7 +11,7 @@ from screen import plain
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from ui.service.review import Review
+from ui.service.review.service import Review
 from ui.service.workspace import open_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))

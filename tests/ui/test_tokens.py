@@ -18,7 +18,7 @@ from testsupport import serve_script
 from simulator.base import Finished
 from simulator.events import Alternative, SamplingSettings, Token
 from simulator.registry import Registry
-from ui.web.widgets.tokens import NO_PROBABILITIES, BranchRequest
+from ui.web.widgets.conversations.tokens import NO_PROBABILITIES, BranchRequest
 from ui.web.widgets.view import escape_markdown
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def view_app(compact: list[list[object]]) -> None:
     import streamlit as st
 
     from simulator.events import Token
-    from ui.web.widgets.tokens import token_view
+    from ui.web.widgets.conversations.tokens import token_view
 
     tokens = [Token.from_compact(item) for item in compact]
     shown = st.session_state.get("length", len(tokens))
@@ -305,7 +305,7 @@ BROWSER_APP = """
 import json, sys
 import streamlit as st
 from simulator.events import Token
-from ui.web.widgets.tokens import token_view
+from ui.web.widgets.conversations.tokens import token_view
 
 tokens = [Token.from_compact(t) for t in json.load(open(sys.argv[1]))]
 request = token_view(tokens, key="tv")

@@ -23,7 +23,7 @@ from transcriptdata import PAGE, Seed, _open, _plain, hits, transcripts
 
 from storage import repo
 from storage.tables import Message
-from ui.service.exports import NO_PAIRS, NO_RATINGS
+from ui.service.transcripts.exports import NO_PAIRS, NO_RATINGS
 from ui.web.widgets.view import escape_markdown
 
 # -- search, filters, sort, pages ------------------------------------------------------------------------

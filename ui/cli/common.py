@@ -19,7 +19,7 @@ from simulator.logs import LLAMA_LOGGER
 from ui.cli.output import printable_output
 from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
 from ui.service.settings import Settings, load_dotenv_keys
-from ui.service.transcripts import check_reviewer
+from ui.service.transcripts.service import check_reviewer
 from ui.service.workspace import Workspace, database_name
 
 __all__ = [

@@ -17,10 +17,10 @@ import click
 from simulator.events import MAX_SEED, SamplingSettings
 from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
 from ui.service.access import PASSWORD_VARIABLE, check_exposure
-from ui.service.conversations import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
-from ui.service.models import Lane
+from ui.service.conversations.service import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
+from ui.service.read_models import Lane
 from ui.service.settings import Settings
-from ui.service.transcripts import Transcripts
+from ui.service.transcripts.service import Transcripts
 
 # app.py wrapped as an ASGI app, which hides Streamlit's routes that would answer before the password.
 APP = Path(__file__).resolve().parents[1] / "web" / "server.py"

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ui.cli.common import USER_ERRORS, fail, workspace
-from ui.service.experiments import Experiments, Progress, ReplayReport
+from ui.service.experiments.service import Experiments, Progress, ReplayReport
 
 
 def _service() -> Experiments:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from personas.cards import MAX_CARD_BYTES, export_card_json, export_card_png
+from personas.cards.files import MAX_CARD_BYTES, export_card_json, export_card_png
 from personas.catalog import list_masks, load_mask, mask_to_toml, user_mask_problems
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, MaskError

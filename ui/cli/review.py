@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from ui.cli.common import USER_ERRORS, fail, force_option, reviewer, reviewer_option, settings, workspace, write_new
-from ui.service.review import BETTER, BY, Filters, Revealed, Review, ReviewQueue, parse_source
-from ui.service.review_exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS
+from ui.service.review.exports import JUDGEMENT_FORMATS, LEADERBOARD_FORMATS
+from ui.service.review.service import BETTER, BY, Filters, Revealed, Review, ReviewQueue, parse_source
 
 ANSWER_HELP = "KEY=left|right|both|neither, for each question of the set (see `review questions`)."
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from ui.cli.common import USER_ERRORS, fail, force_option, reviewer, reviewer_option, settings, workspace, write_new
-from ui.service.exports import FORMATS
-from ui.service.transcripts import RATINGS, Query
+from ui.service.transcripts.exports import FORMATS
+from ui.service.transcripts.service import RATINGS, Query
 
 
 @click.command()

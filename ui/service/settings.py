@@ -19,7 +19,7 @@ from simulator.registry import ModelEntry, Registry
 from simulator.remote_apis import RemoteApi
 from simulator.watchdog import Timeouts
 from storage.annotations import check_reviewer
-from ui.service.turn_lease import LEASE_S
+from ui.service.conversations.turn_lease import LEASE_S
 
 
 def default_data_dir() -> Path:

@@ -12,10 +12,10 @@ from personas.catalog import list_masks
 from personas.mask import Mask
 from simulator.registry import ModelStatus, Registry
 from storage.db import make_engine
-from ui.service.conversations import Conversations
+from ui.service.conversations.service import Conversations
 from ui.service.errors import ServiceError, first_line, known_database_problem
 from ui.service.settings import Settings
-from ui.service.transcripts import Transcripts
+from ui.service.transcripts.service import Transcripts
 
 
 def open_database(url: str) -> Engine:

@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from personas.mask import Mask
 from simulator.errors import SimulacraError
 from simulator.registry import Registry
-from ui.service.conversations import Conversations
+from ui.service.conversations.service import Conversations
 from ui.service.database import check_database
 from ui.service.settings import Settings, load_dotenv_keys
-from ui.service.transcripts import Transcripts
+from ui.service.transcripts.service import Transcripts
 from ui.service.workspace import Workspace, open_database
 
 

@@ -14,7 +14,7 @@ PostgreSQL gets the same three indexes its own way: a generated tsvector column 
 PostgreSQL's `simple` (lower case, no stemming, no stop words, like FTS5's unicode61) plus `unaccent` where the
 extension can be created (FTS5's remove_diacritics), so `cafe` finds `Café` on both. Generated columns keep
 themselves in step, so there are no triggers there.
-A SQLite built without FTS5 gets no index: storage.search falls back to LIKE.
+A SQLite built without FTS5 gets no index: storage.search.query falls back to LIKE.
 A later batch migration that recreates message, annotation or conversation drops their triggers here:
 it must create them again.
 """

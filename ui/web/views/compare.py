@@ -5,13 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from simulator.events import SamplingSettings
-from ui.service.conversations import Conversations, LaneSpec, parse_lane_spec
+from ui.service.conversations.jobs import turn_manager
+from ui.service.conversations.service import Conversations, LaneSpec, parse_lane_spec
 from ui.service.errors import USER_ERRORS, LaneSpecError
-from ui.service.jobs import turn_manager
 from ui.service.settings import Settings
-from ui.service.transcripts import Transcripts
+from ui.service.transcripts.service import Transcripts
 from ui.web import resources
-from ui.web.widgets.review import lane_headers, open_review, send_turn, show_turns
+from ui.web.widgets.conversations.lane_grid import lane_headers, open_review, send_turn, show_turns
 from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6

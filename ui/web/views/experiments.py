@@ -9,12 +9,12 @@ from typing import Any
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS
-from ui.service.experiments import Experiments
+from ui.service.experiments.service import Experiments
 from ui.web import resources
-from ui.web.widgets.experiment_progress import replay_button, replay_verdict, resume_button, running_section
-from ui.web.widgets.experiment_results import run_label, show_results
-from ui.web.widgets.experiment_samples import show_samples
-from ui.web.widgets.experiment_setup import REQUESTED, SHOWN, suite_setup
+from ui.web.widgets.experiments.progress import replay_button, replay_verdict, resume_button, running_section
+from ui.web.widgets.experiments.results import run_label, show_results
+from ui.web.widgets.experiments.samples import show_samples
+from ui.web.widgets.experiments.setup import REQUESTED, SHOWN, suite_setup
 from ui.web.widgets.view import escape_markdown
 
 COMPARE = "ex-compare"

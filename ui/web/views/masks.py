@@ -11,8 +11,10 @@ import streamlit as st
 from personas.catalog import delete_user_mask, is_builtin, save_user_mask, user_mask_problems
 from personas.mask import Mask, MaskError
 from ui.web import resources
-from ui.web.widgets import mask_editor, mask_library, mask_preview
-from ui.web.widgets.mask_library import DEFAULT, NOTICE, OPEN, REV
+from ui.web.widgets.masks import editor as mask_editor
+from ui.web.widgets.masks import library as mask_library
+from ui.web.widgets.masks import preview as mask_preview
+from ui.web.widgets.masks.library import DEFAULT, NOTICE, OPEN, REV
 from ui.web.widgets.view import escape_markdown
 
 state = st.session_state

@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS
-from ui.service.models import ModelStatus
 from ui.service.probes import probe_servers, remote_simulators
+from ui.service.read_models import ModelStatus
 from ui.web import resources
 from ui.web.widgets.view import escape_markdown
 

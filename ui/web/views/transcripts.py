@@ -11,13 +11,13 @@ from typing import Any
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS, NotFound
-from ui.service.exports import DOWNLOADS
-from ui.service.models import SearchFilters, SearchHit
+from ui.service.read_models import SearchFilters, SearchHit
 from ui.service.settings import Settings
-from ui.service.transcripts import MARK, Query, SearchSort, Transcripts
+from ui.service.transcripts.exports import DOWNLOADS
+from ui.service.transcripts.service import MARK, Query, SearchSort, Transcripts
 from ui.web import resources
-from ui.web.widgets.annotations import RATINGS
-from ui.web.widgets.review import show_conversation
+from ui.web.widgets.conversations.annotations import RATINGS
+from ui.web.widgets.conversations.lane_grid import show_conversation
 from ui.web.widgets.view import escape_markdown
 
 PAGE_SIZE = 20

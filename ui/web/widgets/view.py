@@ -9,8 +9,8 @@ import string
 import streamlit as st
 
 from simulator.events import Reply, SamplingSettings, Timings
-from ui.service.lanes import LaneSpec
-from ui.service.models import Lane, SavedMessage
+from ui.service.conversations.lanes import LaneSpec
+from ui.service.read_models import Lane, SavedMessage
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; escaping all of it also defuses Streamlit's
 # own syntax (`:red[...]`, `:material/...:`, `$...$`) and raw HTML, whatever the parser adds next.

@@ -1,0 +1,121 @@
+"""What a base lane asks of a simulator, in-process (`simulator.base`) or on a server (`simulator.remote`).
+
+`turn`, `metrics` and `scoring` hold a `SimulatorProtocol` and never ask which kind it is: where the work runs
+(the local worker, or the caller's thread waiting on the network) and what a server cannot do are the
+simulator's own to decide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from personas.mask import HistoryTurn, Mask
+from simulator.events import FinishReason, SamplingSettings, Token
+
+if TYPE_CHECKING:
+    from simulator.sample_group import Continuation
+    from simulator.worker import LocalWorker
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last item a continuation yields: why it ended, and the seed it actually used.
+
+    `stop` is the stop sequence that ended it (None for the model's own end of text, the length limit or a
+    cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was.
+    """
+
+    reason: FinishReason
+    seed: int
+    stop: str | None = None
+    cue_p: float | None = None
+
+
+@dataclass(frozen=True)
+class FittedDocument:
+    document: str
+    n_tokens: int
+    dropped_turns: int
+
+
+class LaneSeat(Protocol):
+    """The lane a continuation streams for: its cancel switch, its sample group and its notices."""
+
+    cancel: threading.Event
+
+    def decode(self, continuation: Continuation) -> Iterator[Token | Finished]:
+        """Run a local continuation on the local worker, batched with the lane's other samples if it has any."""
+        ...
+
+    def leave_group(self) -> None:
+        """Tell the lane's sample group, if any, not to wait for this lane."""
+        ...
+
+    def notice(self, text: str) -> None:
+        """Tell the user something about the reply that is not an error."""
+        ...
+
+
+class SimulatorProtocol(Protocol):
+    """A base model that continues documents, token by token, and scores continuations."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int | None:
+        """The context size in tokens; None while a server has not said."""
+        ...
+
+    @property
+    def sha256(self) -> str | None:
+        """The weights' sha256, recorded with each reply; None when they are not here to hash."""
+        ...
+
+    def fit(self, mask: Mask, history: list[HistoryTurn], max_tokens: int) -> FittedDocument: ...
+
+    def continue_document(
+        self,
+        document: str,
+        settings: SamplingSettings,
+        *,
+        lane_key: str = ...,
+        alternatives: int = ...,
+        cancel: threading.Event | None = ...,
+        reply_prefix: str = ...,
+        cue: str = ...,
+    ) -> Iterator[Token | Finished]: ...
+
+    def continue_lane(
+        self,
+        document: str,
+        settings: SamplingSettings,
+        seat: LaneSeat,
+        *,
+        lane_key: str,
+        alternatives: int,
+        reply_prefix: str,
+        cue: str,
+    ) -> Iterator[Token | Finished]:
+        """`continue_document` for a lane of a turn, run where this simulator's continuations run."""
+        ...
+
+    def run_job(
+        self, job: Callable[[], Iterator[T]], worker: LocalWorker, cancel: threading.Event | None = None
+    ) -> Iterator[T]:
+        """Run a step-wise job of this simulator's (scoring, metrics) where its work belongs; a job whose `cancel`
+        is set before it starts yields nothing."""
+        ...
+
+    def scoring(self, context: str, continuation: str, *, key: str = ...) -> Generator[None, None, list[float]]:
+        """P(each token of `continuation` | `context`), as a step-wise job."""
+        ...
+
+    def cue_probability(self, context: str, cue: str, *, key: str = ...) -> Generator[None, None, float | None]:
+        """P(`cue` | `context`) as a step-wise job; None when the simulator cannot tell."""
+        ...

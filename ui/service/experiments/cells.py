@@ -1,0 +1,162 @@
+"""One cell of a run: its likelihoods (next_token/choice, one forward pass per continuation) and the samples it
+still lacks, drawn a few at a time through the same turn runner as Compare, so each is saved as it streams and
+linked to the run only once it is finished and scored."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from personas.mask import Mask
+from personas.suites import Prompt, Suite
+from simulator.registry import Registry
+from simulator.scoring import Likelihoods, likelihoods
+from storage import experiments as store
+from storage import repo
+from storage.tables import Lane
+from ui.service.conversations.lanes import lane_config
+from ui.service.conversations.turns import Job, run_jobs
+from ui.service.experiments.judges import JUDGES_KEY, judge_reply, judge_scorers
+from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
+from ui.service.experiments.scorers import likelihood_scorers, score_reply
+
+CHUNK = 4  # samples of one cell drawn at once (interleaved on the local worker, each in its own context)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One sample finished: linked (error None), or failed with the reply's error (not linked: resume retries)."""
+
+    sample_index: int
+    error: str | None = None
+
+
+class CellRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        suite: Suite,
+        cancel: threading.Event | None,
+        *,
+        judges: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.suite = suite
+        self.cancel = cancel or threading.Event()
+        self.judges = judge_scorers(suite) if judges else []
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def run_cell(self, cell: store.RunCell, have: set[tuple[int, int]]) -> Iterator[Outcome]:
+        """Fill in what the cell lacks: its likelihoods, then its missing samples (replies a killed run left
+        unlinked are deleted first, so no sample is ever there twice)."""
+        assert cell.id is not None and cell.conversation_id is not None
+        prompt = self.suite.prompts[cell.prompt_index]
+        with Session(self.engine) as session:
+            lane = repo.list_lanes(session=session, conversation_id=cell.conversation_id)[0]
+            user = next(
+                m for m in repo.list_messages(session=session, conversation_id=cell.conversation_id) if m.role == "user"
+            )
+        if likelihood_scorers(self.suite) and cell.likelihoods is None:
+            self._likelihoods(cell, lane, prompt)
+        missing = [i for i in range(samples_per_cell(self.suite)) if (cell.id, i) not in have]
+        if not missing:
+            return
+        with Session(self.engine) as session:
+            store.delete_unlinked_replies(session=session, cell=cell)
+        assert user.id is not None
+        for start in range(0, len(missing), CHUNK):
+            if self.cancelled:
+                return
+            yield from self._draw(cell, lane, user.id, prompt, missing[start : start + CHUNK])
+
+    def _draw(
+        self, cell: store.RunCell, lane: Lane, user_id: int, prompt: Prompt, indices: list[int]
+    ) -> Iterator[Outcome]:
+        base = lane_config(lane)
+        document = prompt.document if lane.kind == "simulator" else None
+        jobs = [
+            Job(
+                lane,
+                replace(
+                    base,
+                    key=f"experiment-{slot}",
+                    settings=base.settings.model_copy(update={"seed": seed_of(self.suite, index)}),
+                    document=document,
+                    metrics=wants_metrics(self.suite),
+                ),
+                prompt.history,
+                user_id,
+            )
+            for slot, index in enumerate(indices)
+        ]
+        assert cell.conversation_id is not None and cell.id is not None
+        # A turn sets its own switch when it ends (to stop what is left), so each chunk gets a switch of its
+        # own, thrown when the run's is.
+        chunk_cancel = threading.Event()
+        for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, chunk_cancel):
+            if self.cancel.is_set():
+                chunk_cancel.set()
+            if update.event.kind not in ("done", "error"):
+                continue
+            index, reply = indices[update.position], update.reply
+            if reply.status != "complete":
+                if reply.finish_reason != "cancelled":
+                    yield Outcome(index, reply.error or f"reply {update.message_id} ended {reply.status}")
+                continue
+            metrics = None if reply.metrics is None else reply.metrics.model_dump(mode="json")
+            scores = score_reply(self.suite, reply.text, metrics, reply.finish_reason)
+            scores.update(self._judged(prompt.last, reply.text, seed_of(self.suite, index)))
+            with Session(self.engine) as session:
+                store.add_sample(
+                    session=session,
+                    cell_id=cell.id,
+                    sample_index=index,
+                    seed=seed_of(self.suite, index),
+                    message_id=update.message_id,
+                    scores=scores,
+                )
+            yield Outcome(index)
+
+    def _judged(self, prompt: str, reply: str, seed: int) -> dict[str, Any]:
+        """The judge scorers' verdicts, and under JUDGES_KEY what each judge said (nothing when judges are off)."""
+        if not self.judges:
+            return {}
+        judged = {s.name: judge_reply(self.registry, s, prompt, reply, seed) for s in self.judges}
+        return {
+            **{name: j.verdict for name, j in judged.items()},
+            JUDGES_KEY: {n: j.record() for n, j in judged.items()},
+        }
+
+    def _likelihoods(self, cell: store.RunCell, lane: Lane, prompt: Prompt) -> None:
+        mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
+        results: dict[str, Any] = {}
+        for scorer in likelihood_scorers(self.suite):
+            scored = likelihoods(self.registry, lane.model, mask, prompt.history, scorer.continuations, prompt.document)
+            results[scorer.name] = likelihood_json(scorer.kind, scored)
+        assert cell.id is not None
+        with Session(self.engine) as session:
+            store.set_cell_likelihoods(session=session, cell_id=cell.id, likelihoods=results)
+
+
+def likelihood_json(kind: str, scored: Likelihoods) -> dict[str, Any]:
+    """What `--json` shows of a next_token/choice result: the exact document, each continuation and its p (the
+    product of its tokens' probabilities), so anyone can recompute it; for `choice`, the most likely one."""
+    return {
+        "kind": kind,
+        "document": scored.document,
+        "continuations": [
+            {"continuation": s.continuation, "p": s.p, "logprob": s.logprob, "token_ps": list(s.token_ps)}
+            for s in scored.scores
+        ],
+        "choice": scored.best.continuation,
+    }

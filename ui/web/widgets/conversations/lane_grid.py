@@ -1,0 +1,339 @@
+"""A conversation's lanes side by side, one row per turn so user turns line up across lanes, following the
+branch the user selected. Shared by Compare and Transcripts: every reply can be annotated, regenerated,
+sampled, replayed, opened in the token view and branched from a token, and every user message edited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import streamlit as st
+
+from simulator.events import Token
+from ui.service.conversations.jobs import turn_manager
+from ui.service.conversations.replays import ReplayVerdict
+from ui.service.conversations.service import MAX_SAMPLES, Conversations, reply_choice, user_choice
+from ui.service.conversations.turns import Plan
+from ui.service.read_models import Lane, SavedMessage, Turn
+from ui.service.transcripts.service import Transcripts
+from ui.web.widgets.conversations.annotations import annotation_editor, show_annotations
+from ui.web.widgets.conversations.badges import lane_summary, metric_badges
+from ui.web.widgets.conversations.grid_state import ACTION, Review, load, pending, select, selection, state
+from ui.web.widgets.conversations.grid_state import request as request_action
+from ui.web.widgets.conversations.live import (
+    draw_cells,
+    follow,
+    running_in,
+    select_new_user,
+    settle,
+    show_error,
+    started,
+    stop_button,
+)
+from ui.web.widgets.conversations.tokens import token_view
+from ui.web.widgets.view import (
+    escape_markdown,
+    lane_details,
+    reply_details,
+    sampling_summary,
+    show_saved_reply,
+)
+
+
+def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
+    """‹ 2/3 › between the siblings of a message; choosing one changes the path every view follows."""
+    if len(versions) < 2:
+        return
+    index = next(i for i, m in enumerate(versions) if m.id == shown.id)
+    back, label, forward = st.columns([1, 2, 1], vertical_alignment="center")
+    previous, following = versions[max(0, index - 1)], versions[min(len(versions) - 1, index + 1)]
+    back.button(
+        "‹",
+        key=f"{key}-prev",
+        disabled=index == 0,
+        on_click=select,
+        args=(review.conversation_id, choice, previous.id),
+        help="Previous version",
+    )
+    label.caption(f"{index + 1}/{len(versions)}")
+    forward.button(
+        "›",
+        key=f"{key}-next",
+        disabled=index == len(versions) - 1,
+        on_click=select,
+        args=(review.conversation_id, choice, following.id),
+        help="Next version",
+    )
+
+
+def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
+    # Words, not bare icons: a new user cannot guess what a pictogram does, and a wrapped row of words still reads.
+    common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
+    base = lane.kind == "simulator"
+    row = st.container(horizontal=True, gap="small", vertical_alignment="center")
+    row.button(
+        "Regenerate",
+        key=f"{key}-regenerate",
+        help="Draw a new reply from this lane; it is kept beside this one (‹ › steps between them).",
+        on_click=request_action,
+        kwargs={**common, "kind": "regenerate"},
+    )
+    with row.popover("Annotate", help="Tags, a rating and a note on this reply.", key=f"{key}-annotate-open"):
+        annotation_editor(
+            review.transcripts,
+            key=f"{key}-annotate",
+            message=reply,
+            known_tags=review.view.known_tags,
+        )
+    with row.popover("Details", help="Model, mask, settings, seed, timings and metrics.", key=f"{key}-details-open"):
+        st.text(reply_details(reply, lane))
+    if not base:
+        return
+    samples_help = "Draw several replies to this message at once, or replay this one from its seed."
+    with row.popover("Samples", help=samples_help, key=f"{key}-samples-open"):
+        st.number_input("Samples", 1, MAX_SAMPLES, value=3, key=f"{key}-samples-n")
+        # The count is read when the action runs, as the edit's text is.
+        st.button(
+            "Draw",
+            key=f"{key}-samples-go",
+            on_click=request_action,
+            kwargs={**common, "kind": "samples", "samples_key": f"{key}-samples-n"},
+        )
+        st.button(
+            "Replay this reply",
+            key=f"{key}-replay",
+            on_click=request_action,
+            kwargs={**common, "kind": "replay", "message_id": reply.id},
+            disabled=reply.seed is None,
+            help="Same model file, document, settings and seed: the text should match exactly.",
+        )
+    row.toggle("Tokens", key=f"{key}-tokens", help="Each token's probability and alternatives; branch from any token.")
+
+
+def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessage], number: int) -> None:
+    assert lane.id is not None and turn.user.id is not None
+    # Widgets get keys of their own shape: only the container's starts with "reply-", which tests look for.
+    key = f"{review.key}lane{position}-turn{number}"
+    with st.container(key=f"{review.key}reply-{position}-{number}"):
+        action = pending(review, turn.user.id, lane.id)
+        if action is not None:
+            _start_action(review, action, turn)
+        if running := running_in(review, turn.user.id, lane.id):
+            draw_cells(review, running)
+            return
+        reply = turn.replies.get(lane.id)
+        if reply is None:
+            st.caption("no reply: this lane was added later")
+            return
+        _version_nav(review, turn.reply_versions[lane.id], reply, reply_choice(turn.user.id, lane.id), key)
+        _show_provenance(reply)
+        show_saved_reply(reply)
+        if badges := metric_badges(reply.metrics):
+            st.markdown(badges)
+        show_annotations(reply.annotations)
+        _actions(review, lane, turn.user, reply, key)
+
+
+def _token_panel(review: Review, lane: Lane, turn: Turn[SavedMessage], reply: SavedMessage, key: str) -> None:
+    """The token view of one reply, full width under its turn; picking an alternative branches there."""
+    st.markdown(f"**Tokens of {escape_markdown(lane.label)}, reply \\#{reply.id}**")
+    if reply.diverged_at is not None:
+        st.caption(f"This reply diverged from reply #{reply.diverged_from_id} at token #{reply.diverged_at}.")
+    request = token_view(reply.tokens, key=key)
+    if request is not None:
+        where = {"conversation_id": review.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
+        request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
+        st.rerun()
+
+
+def _show_provenance(reply: SavedMessage) -> None:
+    if reply.diverged_at is not None:
+        st.caption(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
+    replays: dict[int, ReplayVerdict] = state.get("replay_results", {})
+    if reply.id in replays:
+        verdict = replays[reply.id]
+        if verdict.differs_at is None:
+            st.success(verdict.describe())
+        else:  # a token's text is model output: shown as text, never as Markdown
+            st.warning(escape_markdown(verdict.describe()))
+
+
+def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
+    """Start the requested regenerate / samples / replay / branch as a job; its cell then follows it."""
+    del state[ACTION]
+    service, selected, kind = review.service, selection(review.conversation_id), action["kind"]
+    meta = {"user_id": action["user_id"], "lane_id": action["lane_id"], "message_id": action.get("message_id")}
+    plan: Callable[[], Plan]
+    if kind == "branch":
+        token = Token(text=action["token"], p=action.get("p"))
+        plan = partial(service.plan_branch, action["message_id"], action["at"], token, selection=selected)
+    elif kind == "replay":
+        original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
+        meta["original_tokens"] = [t.text for t in original.tokens] if original is not None else None
+        plan = partial(service.plan_replay, action["message_id"], selection=selected)
+    else:
+        count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
+        plan = partial(
+            service.plan_regenerate,
+            review.conversation_id,
+            action["user_id"],
+            action["lane_id"],
+            samples=count,
+            selection=selected,
+        )
+    # Shares this app's lease with its other jobs here, but not with a turn another process or instance runs.
+    hold = partial(service.hold, review.conversation_id, exclusive=False)
+    job = turn_manager().run_plan(kind, review.conversation_id, plan, service.run, _sample_captions, meta, hold)
+    started(job)
+
+
+def _sample_captions(plan: Plan) -> list[str]:
+    return [f"sample {n + 1}" for n in range(len(plan.jobs))]
+
+
+# -- samples grid ------------------------------------------------------------------------------------
+
+
+def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
+    assert lane.id is not None and turn.user.id is not None
+    versions = turn.reply_versions.get(lane.id, [])
+    head, close = st.columns([5, 1])
+    head.markdown(f"**{escape_markdown(lane.label)}: all {len(versions)} replies to this message**")
+    close.button("Close", key=f"{review.key}grid-close", on_click=state.pop, args=("samples_grid", None))
+    per_row = 4
+    for start in range(0, len(versions), per_row):
+        for version, cell in zip(versions[start : start + per_row], st.columns(per_row), strict=False):
+            with cell.container(border=True, key=f"{review.key}sample-{version.id}"):
+                st.caption(f"reply #{version.id} · seed {version.seed if version.seed is not None else '—'}")
+                show_saved_reply(version)
+                if badges := metric_badges(version.metrics):
+                    st.markdown(badges)
+                show_annotations(version.annotations)
+                st.button(
+                    "Continue from this one",
+                    key=f"{review.key}use-{version.id}",
+                    on_click=select,
+                    args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id),
+                )
+                with st.popover("Annotate", icon=":material/edit_note:"):
+                    annotation_editor(
+                        review.transcripts,
+                        key=f"{review.key}grid-annotate-{version.id}",
+                        message=version,
+                        known_tags=review.view.known_tags,
+                    )
+
+
+# -- rows ------------------------------------------------------------------------------------------------
+
+
+def lane_headers(review: Review) -> None:
+    for lane, column in zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False):
+        with column:
+            st.markdown(f"**{escape_markdown(lane.label)}**")
+            st.caption(sampling_summary(lane.kind, lane.settings))
+            assert lane.id is not None
+            if summary := lane_summary(review.turns, lane.id):
+                st.caption(summary)
+            with st.popover("Settings", icon=":material/tune:"):
+                st.text(lane_details(lane))
+
+
+def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
+    key = f"{review.key}user-{number}"
+    with st.chat_message("user"):
+        _version_nav(review, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
+        st.text(turn.user.content)
+        with st.popover(
+            "Edit", icon=":material/edit:", help="Edit and resend: starts a new branch", key=f"{key}-edit-open"
+        ):
+            st.text_area("Message", value=turn.user.content, key=f"{key}-edit-text")
+            # The text is read when the action runs: arguments bound here would hold the previous run's value.
+            st.button(
+                "Send as a new branch",
+                key=f"{key}-edit-send",
+                on_click=request_action,
+                kwargs={
+                    "conversation_id": review.conversation_id,
+                    "kind": "edit",
+                    "turn": number,
+                    "text_key": f"{key}-edit-text",
+                },
+            )
+
+
+def show_turns(review: Review) -> None:
+    """Every turn on the selected path, each user message once across the lanes and the replies beneath it;
+    an edit requested on a turn is sent here, replacing that turn and everything after it on the path."""
+    action: dict[str, Any] | None = state.get(ACTION)
+    editing = (
+        action
+        if action and action.get("kind") == "edit" and action.get("conversation_id") == review.conversation_id
+        else None
+    )
+    grid = state.get("samples_grid")
+    show_error()
+    stop_button(review)
+    for number, turn in enumerate(review.turns):
+        if editing is not None and number == editing["turn"]:
+            del state[ACTION]
+            text = str(state.get(editing["text_key"], "")).strip()
+            if text:
+                send_turn(review, text, replacing=number)
+                return
+            st.warning("An empty message cannot be sent.")
+        _user_row(review, turn, number)
+        for position, (lane, column) in enumerate(
+            zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False)
+        ):
+            with column:
+                _reply_cell(review, position, lane, turn, number)
+        for position, lane in enumerate(review.lanes):
+            reply = turn.replies.get(lane.id or 0)
+            if reply is not None and state.get(f"{review.key}lane{position}-turn{number}-tokens"):
+                with st.container(border=True, key=f"{review.key}tokens-{position}-{number}"):
+                    _token_panel(review, lane, turn, reply, f"{review.key}lane{position}-turn{number}-tv")
+        if grid and grid[0] == review.conversation_id and grid[1] == turn.user.id:
+            sampled = next((lane for lane in review.lanes if lane.id == grid[2]), None)
+            if sampled is not None:
+                with st.container(border=True):
+                    _samples_grid(review, sampled, turn)
+    follow(review)
+
+
+def send_turn(review: Review, text: str, *, replacing: int | None = None) -> None:
+    """Send a new turn to every lane (or an edit of turn `replacing`) as a job, then redraw: its replies
+    stream in their cells. When the turn cannot run at all, the error shows and the page stays as it was."""
+    service, selected = review.service, selection(review.conversation_id)
+    plan = partial(service.plan_send, review.conversation_id, text, selection=selected, replacing=replacing)
+    hold = partial(service.hold, review.conversation_id)  # a new turn: no other job of the conversation runs
+    job = turn_manager().run_plan("send", review.conversation_id, plan, service.run, _lane_captions, hold=hold)
+    started(job)
+    select_new_user(review, job, replacing)
+    if job.done and job.error:
+        show_error()
+        st.caption("Not sent. Your message:")
+        st.code(text, language=None, wrap_lines=True)
+        return
+    st.rerun()
+
+
+def _lane_captions(plan: Plan) -> list[str]:
+    return [job.lane.label for job in plan.jobs]
+
+
+def open_review(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+    """Settle this session's finished jobs (their selections first), then read the conversation.
+
+    Raises NotFound when it no longer exists."""
+    settle(conversation_id)
+    return load(service, transcripts, conversation_id, key=key)
+
+
+def show_conversation(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+    """The whole side-by-side review of one conversation, as Transcripts shows it."""
+    review = open_review(service, transcripts, conversation_id, key=key)
+    lane_headers(review)
+    show_turns(review)
+    return review

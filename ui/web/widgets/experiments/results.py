@@ -1,0 +1,131 @@
+"""One run's results on the Experiments page: what ran, a table of lane x scorer with each rate or mean and its 95%
+interval, the Altair charts, and a badge per expectation's verdict. Everything that came from a suite or a
+model is escaped, or shown as data in a table or chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.service.experiments.report import decision_note
+from ui.web.widgets.experiments.chart import MEAN, RATE, figure_rows, interval_chart, likelihood_chart, likelihood_rows
+from ui.web.widgets.view import escape_markdown
+
+# A scorer with nothing to measure in a lane (a chat reply has no in-character probability) has no value: the
+# table draws an empty cell with this, not the word "None".
+MISSING = "—"
+BADGES = {"holds": "green", "fails": "red", "undecided": "orange"}
+STATUS_BADGES = {"complete": "green", "running": "blue", "stopped": "orange", "failed": "red"}
+
+
+def run_label(run: dict[str, Any]) -> str:
+    """A stored run in a picker (shown as plain text by the selectbox)."""
+    # Only what never changes: a picker keeps the label it was first drawn with (status and progress are in
+    # the run's header below it).
+    replay = f" · replay of #{run['replay_of']}" if run.get("replay_of") else ""
+    when = str(run["started_at"])[:16].replace("T", " ")
+    return f"#{run['id']} {run['suite']} · {run['samples_total']} samples · started {when} UTC{replay}"
+
+
+def show_results(report: dict[str, Any], key: str) -> None:
+    """The run's header, figures table, charts and verdicts; `key` keeps two runs side by side apart."""
+    _header(report)
+    rows = figure_rows(report)
+    if rows:
+        st.dataframe(
+            [_table_row(row) for row in rows],
+            hide_index=True,
+            key=f"{key}table",
+            placeholder=MISSING,
+            column_config={
+                "value": st.column_config.NumberColumn("rate / mean", format="%.3f"),
+                "low": st.column_config.NumberColumn("95% low", format="%.3f"),
+                "high": st.column_config.NumberColumn("95% high", format="%.3f"),
+            },
+        )
+        st.caption("Rates: Wilson 95% interval. Means: bootstrap 95% interval (seeded with the suite's seed).")
+    elif not likelihood_rows(report):
+        st.info("No samples yet.")
+    _charts(report, rows, key)
+    show_verdicts(report["verdicts"], key)
+
+
+def _header(report: dict[str, Any]) -> None:
+    status = report["status"]
+    badge = f":{STATUS_BADGES.get(status, 'gray')}-badge[{escape_markdown(status)}]"
+    st.markdown(f"**Run #{report['run_id']}** · {escape_markdown(report['suite'])} {badge}")
+    if report.get("claim"):
+        st.caption(escape_markdown(f"Claim: {report['claim']}"))
+    progress = report["progress"]
+    settings = ", ".join(f"{k} {v}" for k, v in report["settings"].items() if v not in ([], None))
+    st.caption(
+        escape_markdown(
+            f"{progress['samples_done']}/{progress['samples_total']} samples · {report['samples_per_cell']} per cell"
+            f" · seeds {report['seeds']} · {settings}"
+        )
+    )
+    if report.get("error"):
+        st.error(escape_markdown(f"Run #{report['run_id']}: {report['error']}"))
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    counted = f"{row['successes']}/{row['n']}" if row["statistic"] == RATE else f"n={row['n']}"
+    return {
+        "lane": row["lane"],
+        "scorer": row["scorer"],
+        "kind": row["kind"],
+        "value": row["value"],
+        "low": row["low"],
+        "high": row["high"],
+        "counted": counted,
+    }
+
+
+def _charts(report: dict[str, Any], rows: list[dict[str, Any]], key: str) -> None:
+    rates = interval_chart(rows, RATE)
+    if rates is not None:
+        with st.container(key=f"{key}rates"):
+            st.markdown("**Rate per lane** (95% interval)")
+            st.altair_chart(rates)
+    means = interval_chart(rows, MEAN)
+    if means is not None:
+        with st.container(key=f"{key}means"):
+            st.markdown("**Metrics per mask** (mean, 95% interval)")
+            st.altair_chart(means)
+    likelihoods = likelihood_rows(report)
+    if likelihoods:
+        st.markdown("**Next-token probabilities** (one forward pass, no sampling)")
+        chart = likelihood_chart(likelihoods)
+        if chart is not None:
+            st.altair_chart(chart)
+        st.dataframe(likelihoods, hide_index=True, key=f"{key}likelihood-table", placeholder=MISSING)
+
+
+def show_verdicts(verdicts: list[dict[str, Any]], key: str) -> None:
+    """A badge per expectation: holds, fails or undecided, computed from the measurement."""
+    if not verdicts:
+        return
+    with st.container(key=f"{key}verdicts"):
+        st.markdown("**Verdicts**")
+        for v in verdicts:
+            badge = f":{BADGES.get(v['verdict'], 'gray')}-badge[{escape_markdown(v['verdict'])}]"
+            st.markdown(f"{badge} {escape_markdown(v['expectation'])} · {escape_markdown(_measured(v))}")
+            # What the scorer counts is what the verdict is about: a regex name alone hides it.
+            scorer = f"{v['scorer']}: {v['description']}" if v.get("description") else v.get("scorer")
+            notes = [text for text in (scorer, decision_note(v)) if text]
+            if notes:
+                st.caption(escape_markdown(" · ".join(notes)))
+
+
+def _measured(v: dict[str, Any]) -> str:
+    if v.get("value") is None:
+        return "nothing measured yet"
+    text = f"measured {v['value']:.3g}"
+    if v.get("low") is not None and v.get("high") is not None:
+        text += f" [{v['low']:.3g}, {v['high']:.3g}]"
+    if v.get("threshold") is not None:
+        text += f" against {v['threshold']:.3g}"
+    if v.get("n"):
+        text += f", n = {v['n']}"
+    return text

@@ -1,0 +1,2 @@
+"""Widgets of the Review page: blind_pair.py (judge one pair), leaderboard.py and reviewer.py (the reviewer name of
+this browser session)."""
