@@ -11,7 +11,7 @@ from ui.service.errors import USER_ERRORS, LaneSpecError
 from ui.service.settings import Settings
 from ui.service.transcripts.service import Transcripts
 from ui.web import resources
-from ui.web.widgets.conversations.lane_grid import lane_headers, open_review, send_turn, show_turns
+from ui.web.widgets.conversations.lane_grid import lane_headers, open_grid, send_turn, show_turns
 from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6
@@ -144,7 +144,7 @@ def _add_lane_popover(service: Conversations, current: Settings, conversation_id
 
 def _conversation_view(service: Conversations, current: Settings, conversation_id: int, prompt: str | None) -> None:
     try:
-        review = open_review(service, resources.transcripts(current), conversation_id, key="")
+        grid = open_grid(service, resources.transcripts(current), conversation_id, key="")
     except USER_ERRORS as e:  # deleted meanwhile, or the database went away
         st.error(escape_markdown(str(e)))
         st.button("New conversation", key="gone-new", on_click=_new_conversation)
@@ -162,22 +162,22 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         st.code(prompt, language=None, wrap_lines=True)
     elif prompt is not None:
         # Starts the turn and redraws: its replies then stream in their cells, and the sidebar has the title.
-        send_turn(review, prompt)
-    title = review.view.conversation.title
+        send_turn(grid, prompt)
+    title = grid.view.conversation.title
     top = st.columns([3, 1, 1])
     top[0].markdown(f"#### {escape_markdown(title or '(untitled)')}")
     top[1].button(
         "New conversation with these lanes",
         icon=":material/content_copy:",
         on_click=_new_with_lanes,
-        args=([LaneSpec.of(lane) for lane in review.lanes],),
+        args=([LaneSpec.of(lane) for lane in grid.lanes],),
         width="stretch",
         help="Saved lanes cannot be removed or changed (their replies depend on them); start a copy instead.",
     )
     with top[2]:
-        _add_lane_popover(service, current, conversation_id, len(review.lanes))
-    lane_headers(review)
-    show_turns(review)
+        _add_lane_popover(service, current, conversation_id, len(grid.lanes))
+    lane_headers(grid)
+    show_turns(grid)
 
 
 def _start(service: Conversations, prompt: str) -> int | None:

@@ -1,5 +1,5 @@
-"""The Transcripts page: find a saved conversation again (full-text search, filters, sort, pages), open it for a
-side-by-side review, edit its title and notes, download it in every export format, or import one."""
+"""The Transcripts page: find a saved conversation again (full-text search, filters, sort, pages), open it with its
+lanes side by side, edit its title and notes, download it in every export format, or import one."""
 
 from __future__ import annotations
 

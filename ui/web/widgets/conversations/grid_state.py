@@ -12,13 +12,13 @@ from ui.service.conversations.service import Conversations
 from ui.service.read_models import ConversationView, Lane, SavedMessage, Turn
 from ui.service.transcripts.service import Transcripts
 
-ACTION = "review_action"  # session state: the one streaming action to run in this script run
+ACTION = "grid_action"  # session state: the one streaming action to run in this script run
 
 state = st.session_state
 
 
 @dataclass
-class Review:
+class LaneGrid:
     """Everything one drawing of a conversation needs, read once per script run."""
 
     service: Conversations
@@ -50,9 +50,9 @@ def select(conversation_id: int, choice: str, message_id: int) -> None:
     selection(conversation_id)[choice] = message_id
 
 
-def load(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+def load(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> LaneGrid:
     """Raises NotFound when the conversation no longer exists."""
-    return Review(service, transcripts, service.view(conversation_id, selection(conversation_id)), key)
+    return LaneGrid(service, transcripts, service.view(conversation_id, selection(conversation_id)), key)
 
 
 # -- what a reply shows ---------------------------------------------------------------------------------
@@ -62,11 +62,11 @@ def request(**action: Any) -> None:
     state[ACTION] = action
 
 
-def pending(review: Review, user_id: int, lane_id: int) -> dict[str, Any] | None:
+def pending(grid: LaneGrid, user_id: int, lane_id: int) -> dict[str, Any] | None:
     action: dict[str, Any] | None = state.get(ACTION)
     if (
         action
-        and action.get("conversation_id") == review.conversation_id
+        and action.get("conversation_id") == grid.conversation_id
         and action.get("user_id") == user_id
         and action.get("lane_id") == lane_id
     ):

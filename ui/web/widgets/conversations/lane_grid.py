@@ -19,7 +19,7 @@ from ui.service.read_models import Lane, SavedMessage, Turn
 from ui.service.transcripts.service import Transcripts
 from ui.web.widgets.conversations.annotations import annotation_editor, show_annotations
 from ui.web.widgets.conversations.badges import lane_summary, metric_badges
-from ui.web.widgets.conversations.grid_state import ACTION, Review, load, pending, select, selection, state
+from ui.web.widgets.conversations.grid_state import ACTION, LaneGrid, load, pending, select, selection, state
 from ui.web.widgets.conversations.grid_state import request as request_action
 from ui.web.widgets.conversations.live import (
     draw_cells,
@@ -41,7 +41,7 @@ from ui.web.widgets.view import (
 )
 
 
-def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
+def _version_nav(grid: LaneGrid, versions: list[SavedMessage], shown: SavedMessage, choice: str, key: str) -> None:
     """‹ 2/3 › between the siblings of a message; choosing one changes the path every view follows."""
     if len(versions) < 2:
         return
@@ -53,7 +53,7 @@ def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessa
         key=f"{key}-prev",
         disabled=index == 0,
         on_click=select,
-        args=(review.conversation_id, choice, previous.id),
+        args=(grid.conversation_id, choice, previous.id),
         help="Previous version",
     )
     label.caption(f"{index + 1}/{len(versions)}")
@@ -62,14 +62,14 @@ def _version_nav(review: Review, versions: list[SavedMessage], shown: SavedMessa
         key=f"{key}-next",
         disabled=index == len(versions) - 1,
         on_click=select,
-        args=(review.conversation_id, choice, following.id),
+        args=(grid.conversation_id, choice, following.id),
         help="Next version",
     )
 
 
-def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
+def _actions(grid: LaneGrid, lane: Lane, user: SavedMessage, reply: SavedMessage, key: str) -> None:
     # Words, not bare icons: a new user cannot guess what a pictogram does, and a wrapped row of words still reads.
-    common = {"conversation_id": review.conversation_id, "user_id": user.id, "lane_id": lane.id}
+    common = {"conversation_id": grid.conversation_id, "user_id": user.id, "lane_id": lane.id}
     base = lane.kind == "simulator"
     row = st.container(horizontal=True, gap="small", vertical_alignment="center")
     row.button(
@@ -81,10 +81,10 @@ def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage
     )
     with row.popover("Annotate", help="Tags, a rating and a note on this reply.", key=f"{key}-annotate-open"):
         annotation_editor(
-            review.transcripts,
+            grid.transcripts,
             key=f"{key}-annotate",
             message=reply,
-            known_tags=review.view.known_tags,
+            known_tags=grid.view.known_tags,
         )
     with row.popover("Details", help="Model, mask, settings, seed, timings and metrics.", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
@@ -111,38 +111,38 @@ def _actions(review: Review, lane: Lane, user: SavedMessage, reply: SavedMessage
     row.toggle("Tokens", key=f"{key}-tokens", help="Each token's probability and alternatives; branch from any token.")
 
 
-def _reply_cell(review: Review, position: int, lane: Lane, turn: Turn[SavedMessage], number: int) -> None:
+def _reply_cell(grid: LaneGrid, position: int, lane: Lane, turn: Turn[SavedMessage], number: int) -> None:
     assert lane.id is not None and turn.user.id is not None
     # Widgets get keys of their own shape: only the container's starts with "reply-", which tests look for.
-    key = f"{review.key}lane{position}-turn{number}"
-    with st.container(key=f"{review.key}reply-{position}-{number}"):
-        action = pending(review, turn.user.id, lane.id)
+    key = f"{grid.key}lane{position}-turn{number}"
+    with st.container(key=f"{grid.key}reply-{position}-{number}"):
+        action = pending(grid, turn.user.id, lane.id)
         if action is not None:
-            _start_action(review, action, turn)
-        if running := running_in(review, turn.user.id, lane.id):
-            draw_cells(review, running)
+            _start_action(grid, action, turn)
+        if running := running_in(grid, turn.user.id, lane.id):
+            draw_cells(grid, running)
             return
         reply = turn.replies.get(lane.id)
         if reply is None:
             st.caption("no reply: this lane was added later")
             return
-        _version_nav(review, turn.reply_versions[lane.id], reply, reply_choice(turn.user.id, lane.id), key)
+        _version_nav(grid, turn.reply_versions[lane.id], reply, reply_choice(turn.user.id, lane.id), key)
         _show_provenance(reply)
         show_saved_reply(reply)
         if badges := metric_badges(reply.metrics):
             st.markdown(badges)
         show_annotations(reply.annotations)
-        _actions(review, lane, turn.user, reply, key)
+        _actions(grid, lane, turn.user, reply, key)
 
 
-def _token_panel(review: Review, lane: Lane, turn: Turn[SavedMessage], reply: SavedMessage, key: str) -> None:
+def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: SavedMessage, key: str) -> None:
     """The token view of one reply, full width under its turn; picking an alternative branches there."""
     st.markdown(f"**Tokens of {escape_markdown(lane.label)}, reply \\#{reply.id}**")
     if reply.diverged_at is not None:
         st.caption(f"This reply diverged from reply #{reply.diverged_from_id} at token #{reply.diverged_at}.")
     request = token_view(reply.tokens, key=key)
     if request is not None:
-        where = {"conversation_id": review.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
+        where = {"conversation_id": grid.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
         request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
 
@@ -159,10 +159,10 @@ def _show_provenance(reply: SavedMessage) -> None:
             st.warning(escape_markdown(verdict.describe()))
 
 
-def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
+def _start_action(grid: LaneGrid, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:
     """Start the requested regenerate / samples / replay / branch as a job; its cell then follows it."""
     del state[ACTION]
-    service, selected, kind = review.service, selection(review.conversation_id), action["kind"]
+    service, selected, kind = grid.service, selection(grid.conversation_id), action["kind"]
     meta = {"user_id": action["user_id"], "lane_id": action["lane_id"], "message_id": action.get("message_id")}
     plan: Callable[[], Plan]
     if kind == "branch":
@@ -176,15 +176,15 @@ def _start_action(review: Review, action: dict[str, Any], turn: Turn[SavedMessag
         count = int(state.get(action["samples_key"]) or 1) if kind == "samples" else 1
         plan = partial(
             service.plan_regenerate,
-            review.conversation_id,
+            grid.conversation_id,
             action["user_id"],
             action["lane_id"],
             samples=count,
             selection=selected,
         )
     # Shares this app's lease with its other jobs here, but not with a turn another process or instance runs.
-    hold = partial(service.hold, review.conversation_id, exclusive=False)
-    job = turn_manager().run_plan(kind, review.conversation_id, plan, service.run, _sample_captions, meta, hold)
+    hold = partial(service.hold, grid.conversation_id, exclusive=False)
+    job = turn_manager().run_plan(kind, grid.conversation_id, plan, service.run, _sample_captions, meta, hold)
     started(job)
 
 
@@ -195,16 +195,16 @@ def _sample_captions(plan: Plan) -> list[str]:
 # -- samples grid ------------------------------------------------------------------------------------
 
 
-def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
+def _samples_grid(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage]) -> None:
     assert lane.id is not None and turn.user.id is not None
     versions = turn.reply_versions.get(lane.id, [])
     head, close = st.columns([5, 1])
     head.markdown(f"**{escape_markdown(lane.label)}: all {len(versions)} replies to this message**")
-    close.button("Close", key=f"{review.key}grid-close", on_click=state.pop, args=("samples_grid", None))
+    close.button("Close", key=f"{grid.key}grid-close", on_click=state.pop, args=("samples_grid", None))
     per_row = 4
     for start in range(0, len(versions), per_row):
         for version, cell in zip(versions[start : start + per_row], st.columns(per_row), strict=False):
-            with cell.container(border=True, key=f"{review.key}sample-{version.id}"):
+            with cell.container(border=True, key=f"{grid.key}sample-{version.id}"):
                 st.caption(f"reply #{version.id} · seed {version.seed if version.seed is not None else '—'}")
                 show_saved_reply(version)
                 if badges := metric_badges(version.metrics):
@@ -212,38 +212,38 @@ def _samples_grid(review: Review, lane: Lane, turn: Turn[SavedMessage]) -> None:
                 show_annotations(version.annotations)
                 st.button(
                     "Continue from this one",
-                    key=f"{review.key}use-{version.id}",
+                    key=f"{grid.key}use-{version.id}",
                     on_click=select,
-                    args=(review.conversation_id, reply_choice(turn.user.id, lane.id), version.id),
+                    args=(grid.conversation_id, reply_choice(turn.user.id, lane.id), version.id),
                 )
                 with st.popover("Annotate", icon=":material/edit_note:"):
                     annotation_editor(
-                        review.transcripts,
-                        key=f"{review.key}grid-annotate-{version.id}",
+                        grid.transcripts,
+                        key=f"{grid.key}grid-annotate-{version.id}",
                         message=version,
-                        known_tags=review.view.known_tags,
+                        known_tags=grid.view.known_tags,
                     )
 
 
 # -- rows ------------------------------------------------------------------------------------------------
 
 
-def lane_headers(review: Review) -> None:
-    for lane, column in zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False):
+def lane_headers(grid: LaneGrid) -> None:
+    for lane, column in zip(grid.lanes, st.columns(max(1, len(grid.lanes))), strict=False):
         with column:
             st.markdown(f"**{escape_markdown(lane.label)}**")
             st.caption(sampling_summary(lane.kind, lane.settings))
             assert lane.id is not None
-            if summary := lane_summary(review.turns, lane.id):
+            if summary := lane_summary(grid.turns, lane.id):
                 st.caption(summary)
             with st.popover("Settings", icon=":material/tune:"):
                 st.text(lane_details(lane))
 
 
-def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
-    key = f"{review.key}user-{number}"
+def _user_row(grid: LaneGrid, turn: Turn[SavedMessage], number: int) -> None:
+    key = f"{grid.key}user-{number}"
     with st.chat_message("user"):
-        _version_nav(review, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
+        _version_nav(grid, turn.user_versions, turn.user, user_choice(turn.user.parent_id), key)
         st.text(turn.user.content)
         with st.popover(
             "Edit", icon=":material/edit:", help="Edit and resend: starts a new branch", key=f"{key}-edit-open"
@@ -255,7 +255,7 @@ def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
                 key=f"{key}-edit-send",
                 on_click=request_action,
                 kwargs={
-                    "conversation_id": review.conversation_id,
+                    "conversation_id": grid.conversation_id,
                     "kind": "edit",
                     "turn": number,
                     "text_key": f"{key}-edit-text",
@@ -263,54 +263,52 @@ def _user_row(review: Review, turn: Turn[SavedMessage], number: int) -> None:
             )
 
 
-def show_turns(review: Review) -> None:
+def show_turns(grid: LaneGrid) -> None:
     """Every turn on the selected path, each user message once across the lanes and the replies beneath it;
     an edit requested on a turn is sent here, replacing that turn and everything after it on the path."""
     action: dict[str, Any] | None = state.get(ACTION)
     editing = (
         action
-        if action and action.get("kind") == "edit" and action.get("conversation_id") == review.conversation_id
+        if action and action.get("kind") == "edit" and action.get("conversation_id") == grid.conversation_id
         else None
     )
-    grid = state.get("samples_grid")
+    samples_at = state.get("samples_grid")
     show_error()
-    stop_button(review)
-    for number, turn in enumerate(review.turns):
+    stop_button(grid)
+    for number, turn in enumerate(grid.turns):
         if editing is not None and number == editing["turn"]:
             del state[ACTION]
             text = str(state.get(editing["text_key"], "")).strip()
             if text:
-                send_turn(review, text, replacing=number)
+                send_turn(grid, text, replacing=number)
                 return
             st.warning("An empty message cannot be sent.")
-        _user_row(review, turn, number)
-        for position, (lane, column) in enumerate(
-            zip(review.lanes, st.columns(max(1, len(review.lanes))), strict=False)
-        ):
+        _user_row(grid, turn, number)
+        for position, (lane, column) in enumerate(zip(grid.lanes, st.columns(max(1, len(grid.lanes))), strict=False)):
             with column:
-                _reply_cell(review, position, lane, turn, number)
-        for position, lane in enumerate(review.lanes):
+                _reply_cell(grid, position, lane, turn, number)
+        for position, lane in enumerate(grid.lanes):
             reply = turn.replies.get(lane.id or 0)
-            if reply is not None and state.get(f"{review.key}lane{position}-turn{number}-tokens"):
-                with st.container(border=True, key=f"{review.key}tokens-{position}-{number}"):
-                    _token_panel(review, lane, turn, reply, f"{review.key}lane{position}-turn{number}-tv")
-        if grid and grid[0] == review.conversation_id and grid[1] == turn.user.id:
-            sampled = next((lane for lane in review.lanes if lane.id == grid[2]), None)
+            if reply is not None and state.get(f"{grid.key}lane{position}-turn{number}-tokens"):
+                with st.container(border=True, key=f"{grid.key}tokens-{position}-{number}"):
+                    _token_panel(grid, lane, turn, reply, f"{grid.key}lane{position}-turn{number}-tv")
+        if samples_at and samples_at[0] == grid.conversation_id and samples_at[1] == turn.user.id:
+            sampled = next((lane for lane in grid.lanes if lane.id == samples_at[2]), None)
             if sampled is not None:
                 with st.container(border=True):
-                    _samples_grid(review, sampled, turn)
-    follow(review)
+                    _samples_grid(grid, sampled, turn)
+    follow(grid)
 
 
-def send_turn(review: Review, text: str, *, replacing: int | None = None) -> None:
+def send_turn(grid: LaneGrid, text: str, *, replacing: int | None = None) -> None:
     """Send a new turn to every lane (or an edit of turn `replacing`) as a job, then redraw: its replies
     stream in their cells. When the turn cannot run at all, the error shows and the page stays as it was."""
-    service, selected = review.service, selection(review.conversation_id)
-    plan = partial(service.plan_send, review.conversation_id, text, selection=selected, replacing=replacing)
-    hold = partial(service.hold, review.conversation_id)  # a new turn: no other job of the conversation runs
-    job = turn_manager().run_plan("send", review.conversation_id, plan, service.run, _lane_captions, hold=hold)
+    service, selected = grid.service, selection(grid.conversation_id)
+    plan = partial(service.plan_send, grid.conversation_id, text, selection=selected, replacing=replacing)
+    hold = partial(service.hold, grid.conversation_id)  # a new turn: no other job of the conversation runs
+    job = turn_manager().run_plan("send", grid.conversation_id, plan, service.run, _lane_captions, hold=hold)
     started(job)
-    select_new_user(review, job, replacing)
+    select_new_user(grid, job, replacing)
     if job.done and job.error:
         show_error()
         st.caption("Not sent. Your message:")
@@ -323,7 +321,7 @@ def _lane_captions(plan: Plan) -> list[str]:
     return [job.lane.label for job in plan.jobs]
 
 
-def open_review(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
+def open_grid(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> LaneGrid:
     """Settle this session's finished jobs (their selections first), then read the conversation.
 
     Raises NotFound when it no longer exists."""
@@ -331,9 +329,9 @@ def open_review(service: Conversations, transcripts: Transcripts, conversation_i
     return load(service, transcripts, conversation_id, key=key)
 
 
-def show_conversation(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> Review:
-    """The whole side-by-side review of one conversation, as Transcripts shows it."""
-    review = open_review(service, transcripts, conversation_id, key=key)
-    lane_headers(review)
-    show_turns(review)
-    return review
+def show_conversation(service: Conversations, transcripts: Transcripts, conversation_id: int, *, key: str) -> LaneGrid:
+    """The whole side-by-side grid of one conversation, as Transcripts shows it."""
+    grid = open_grid(service, transcripts, conversation_id, key=key)
+    lane_headers(grid)
+    show_turns(grid)
+    return grid

@@ -13,7 +13,7 @@ from streamlit.delta_generator import DeltaGenerator
 from ui.service.conversations.jobs import TurnJob, turn_manager
 from ui.service.conversations.replays import replay_verdict
 from ui.service.conversations.service import reply_choice, user_choice
-from ui.web.widgets.conversations.grid_state import Review, select, state
+from ui.web.widgets.conversations.grid_state import LaneGrid, select, state
 from ui.web.widgets.view import escape_markdown, show_reply
 
 REDRAW_EVERY_S = 0.05  # per reply: faster redraws only cost bandwidth, the eye cannot follow them
@@ -78,24 +78,24 @@ def show_error() -> None:
         st.error(escape_markdown(error))
 
 
-def select_new_user(review: Review, job: TurnJob, replacing: int | None) -> None:
+def select_new_user(grid: LaneGrid, job: TurnJob, replacing: int | None) -> None:
     """An edit's new message goes on the path instead of the sibling it replaces."""
     if replacing is not None and job.user_id is not None:
-        parent = review.turns[replacing - 1].user.id if replacing else None
-        select(review.conversation_id, user_choice(parent), job.user_id)
+        parent = grid.turns[replacing - 1].user.id if replacing else None
+        select(grid.conversation_id, user_choice(parent), job.user_id)
 
 
-def running_in(review: Review, user_id: int, lane_id: int) -> list[tuple[TurnJob, int]]:
+def running_in(grid: LaneGrid, user_id: int, lane_id: int) -> list[tuple[TurnJob, int]]:
     """The running jobs' replies to this user message in this lane, as (job, position)."""
     found = []
-    for job in turn_manager().running(review.conversation_id):
+    for job in turn_manager().running(grid.conversation_id):
         for position, slot in enumerate(job.slots):
             if slot.user_id == user_id and slot.lane_id == lane_id:
                 found.append((job, position))
     return found
 
 
-def draw_cells(review: Review, running: list[tuple[TurnJob, int]]) -> None:
+def draw_cells(grid: LaneGrid, running: list[tuple[TurnJob, int]]) -> None:
     """Draw running replies where the saved one would be, and keep them to follow."""
     captions = len(running) > 1
     for job, position in running:
@@ -103,7 +103,7 @@ def draw_cells(review: Review, running: list[tuple[TurnJob, int]]) -> None:
         caption = snapshot.slots[position].caption if captions else None
         cell = Cell(job.id, position, st.empty(), caption)
         _draw(cell, snapshot)
-        review.live.append(cell)
+        grid.live.append(cell)
 
 
 def _draw(cell: Cell, job: TurnJob) -> None:
@@ -116,15 +116,15 @@ def _draw(cell: Cell, job: TurnJob) -> None:
             show_reply(job.replies[cell.position])
 
 
-def follow(review: Review) -> None:
+def follow(grid: LaneGrid) -> None:
     """Redraw the running replies on this page as they stream; when every job has ended, redraw the page."""
-    if not review.live:
+    if not grid.live:
         return
     manager = turn_manager()
     seen: dict[int, int] = {}
     last_look = last_draw = 0.0
     while True:
-        jobs = {cell.job_id: manager.get(cell.job_id) for cell in review.live}
+        jobs = {cell.job_id: manager.get(cell.job_id) for cell in grid.live}
         waiting = [job for job in jobs.values() if job is not None and not job.done]
         if waiting:
             waiting[0].wait(seen.get(waiting[0].id, -1), timeout=REDRAW_EVERY_S * 2)
@@ -134,7 +134,7 @@ def follow(review: Review) -> None:
             # page) only when the script draws something.
             heartbeat = now - last_draw >= HEARTBEAT_S
             snapshots = {i: job.snapshot() for i, job in jobs.items() if job is not None}
-            for cell in review.live:
+            for cell in grid.live:
                 job = snapshots.get(cell.job_id)
                 if job is not None and (heartbeat or job.version != seen.get(job.id)):
                     _draw(cell, job)
@@ -146,15 +146,15 @@ def follow(review: Review) -> None:
     st.rerun()
 
 
-def stop_button(review: Review) -> None:
+def stop_button(grid: LaneGrid) -> None:
     """Stop: the one way to end a running turn early; what the lanes wrote is kept, marked stopped."""
-    if turn_manager().running(review.conversation_id):
+    if turn_manager().running(grid.conversation_id):
         st.button(
             "Stop",
-            key=f"{review.key}stop",
+            key=f"{grid.key}stop",
             icon=":material/stop_circle:",
             on_click=_stop,
-            args=(review.conversation_id,),
+            args=(grid.conversation_id,),
             help="Stop every lane still writing; their replies so far are kept.",
         )
 
