@@ -25,7 +25,7 @@ __all__ = [
     "ReplyText",
     "add_judgement",
     "conversations_tagged",
-    "judged_pairs",
+    "voted_pairs",
     "judgement_facets",
     "list_judgements",
     "pair_key",
@@ -170,7 +170,7 @@ def judgement_facets(*, session: Session) -> tuple[list[str], list[str]]:
     return sorted(reviewers), sorted(question_sets)
 
 
-def judged_pairs(*, session: Session, reviewer: str) -> set[str]:
+def voted_pairs(*, session: Session, reviewer: str) -> set[str]:
     """The pairs `reviewer` has voted on."""
     return set(session.exec(select(Judgement.pair).where(col(Judgement.reviewer) == reviewer)))
 
@@ -210,7 +210,7 @@ def add_judgement(
     """Save one blind vote on two replies to the same user message, in the order they were shown.
 
     Raises NotFound for an unknown message; InvalidValue when they are not two replies to one user message,
-    `better` or an answer is not a known value, the reviewer name is refused, or `reviewer` already judged
+    `better` or an answer is not a known value, the reviewer name is refused, or `reviewer` already voted on
     this pair. Nothing is saved then.
     """
     _check_judgement(better, answers, question_set)
@@ -218,7 +218,7 @@ def add_judgement(
     _check_pair(session, left_message_id, right_message_id)
     pair = pair_key(left_message_id, right_message_id)
     already = InvalidValue(f"{reviewer} already judged pair {pair}")
-    if pair in judged_pairs(session=session, reviewer=reviewer):
+    if pair in voted_pairs(session=session, reviewer=reviewer):
         raise already
     judgement = Judgement(
         pair=pair,

@@ -1,5 +1,5 @@
 """What a replay found: the same reply again, or where it first went another way. A local model on the same file
-repeats a seeded reply exactly; a server with prompt caching or batching may not, so the verdict names the token."""
+repeats a seeded reply exactly; a server with prompt caching or batching may not, so the outcome names the token."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class ReplayVerdict:
+class ReplayOutcome:
     source_id: int
     differs_at: int | None  # the first token that differs, or None: identical
     original: str = ""  # that token in the original reply, and in the replay ("" past either's end)
@@ -22,11 +22,11 @@ class ReplayVerdict:
         )
 
 
-def replay_verdict(source_id: int, original: list[str], replayed: list[str]) -> ReplayVerdict:
+def replay_outcome(source_id: int, original: list[str], replayed: list[str]) -> ReplayOutcome:
     """Compare two replies token by token (their texts, as the token view shows them)."""
     for index in range(max(len(original), len(replayed))):
         mine = original[index] if index < len(original) else ""
         theirs = replayed[index] if index < len(replayed) else ""
         if mine != theirs:
-            return ReplayVerdict(source_id, index, mine, theirs)
-    return ReplayVerdict(source_id, None)
+            return ReplayOutcome(source_id, index, mine, theirs)
+    return ReplayOutcome(source_id, None)

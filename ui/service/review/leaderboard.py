@@ -51,7 +51,7 @@ class PositionBias(BaseModel):
 
 
 class Agreement(BaseModel):
-    method: Literal["cohen", "fleiss"] | None  # None: no pair was judged by two reviewers or more
+    method: Literal["cohen", "fleiss"] | None  # None: no pair has votes from two reviewers or more
     kappa: float | None
     pairs: int
     reviewers: int

@@ -1,4 +1,4 @@
-"""Which pairs of saved replies a reviewer judges, and in which order and arrangement: two replies to the same user
+"""Which pairs of saved replies a reviewer votes on, and in which order and arrangement: two replies to the same user
 message (different lanes, or two samples of one), each pair once per reviewer, left and right drawn per pair
 and reviewer by a hash, so `review next` and `review vote` agree without keeping state between them."""
 

@@ -76,7 +76,7 @@ class BlindPair(BaseModel):
 
 
 class ReviewQueue(BaseModel):
-    """The next pair (None: nothing left to review) and progress: `done` of `total` pairs judged."""
+    """The next pair (None: nothing left to review) and progress: `done` of `total` pairs voted on."""
 
     pair: BlindPair | None
     done: int
@@ -190,15 +190,15 @@ class Review:
         return judgements.review_replies(session=session)
 
     def next_pair(self, reviewer: str, source: Source | None = None, question_set: str = DEFAULT_SET) -> ReviewQueue:
-        """The next pair from `source` that `reviewer` has not judged, in their own stable shuffled order, with
+        """The next pair from `source` that `reviewer` has not voted on, in their own stable shuffled order, with
         left and right as they will be recorded. Raises ServiceError for an unknown question set."""
         questions = self.question_set(question_set)
         source = source or Source()
         with Session(self.engine) as session:
             replies = self._replies(session, source)
             pairs = candidate_pairs(replies, source.value if source.kind == "lane" else None)
-            judged = judgements.judged_pairs(session=session, reviewer=reviewer)
-            left_to_do = [key_of(p) for p in pairs if key_of(p) not in judged]
+            voted = judgements.voted_pairs(session=session, reviewer=reviewer)
+            left_to_do = [key_of(p) for p in pairs if key_of(p) not in voted]
             done = len(pairs) - len(left_to_do)
             if not left_to_do:
                 return ReviewQueue(pair=None, done=done, total=len(pairs))
@@ -231,7 +231,7 @@ class Review:
 
         Raises ServiceError (nothing saved) for a pair that does not exist, an unknown question set, an answer
         to a question the set does not ask, or a value that is not one of the choices; InvalidValue when
-        the reviewer already judged the pair or the name is refused.
+        the reviewer already voted on the pair or the name is refused.
         """
         if better not in BETTER:
             raise ServiceError(f"better is one of {', '.join(BETTER)}, not {better!r}")

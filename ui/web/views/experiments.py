@@ -11,7 +11,7 @@ import streamlit as st
 from ui.service.errors import USER_ERRORS
 from ui.service.experiments.service import Experiments
 from ui.web import resources
-from ui.web.widgets.experiments.progress import replay_button, replay_verdict, resume_button, running_section
+from ui.web.widgets.experiments.progress import replay_button, replay_summary, resume_button, running_section
 from ui.web.widgets.experiments.results import run_label, show_results
 from ui.web.widgets.experiments.samples import show_samples
 from ui.web.widgets.experiments.setup import REQUESTED, SHOWN, suite_setup
@@ -41,7 +41,7 @@ def _one_run(service: Experiments, run: dict[str, Any], key: str, drill: bool) -
         return
     resume_button(service, run, key)
     replay_button(service, run, key)
-    replay_verdict(service, run)
+    replay_summary(service, run)
     show_results(report, key)
     if drill:
         show_samples(report, resources.conversations(), key)

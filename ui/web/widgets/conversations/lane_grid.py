@@ -12,7 +12,7 @@ import streamlit as st
 
 from simulator.events import Token
 from ui.service.conversations.jobs import turn_manager
-from ui.service.conversations.replays import ReplayVerdict
+from ui.service.conversations.replays import ReplayOutcome
 from ui.service.conversations.service import MAX_SAMPLES, Conversations, reply_choice, user_choice
 from ui.service.conversations.turns import Plan
 from ui.service.read_models import Lane, SavedMessage, Turn
@@ -150,13 +150,13 @@ def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: Sa
 def _show_provenance(reply: SavedMessage) -> None:
     if reply.diverged_at is not None:
         st.caption(f"branched from reply #{reply.diverged_from_id} at token #{reply.diverged_at}")
-    replays: dict[int, ReplayVerdict] = state.get("replay_results", {})
+    replays: dict[int, ReplayOutcome] = state.get("replay_results", {})
     if reply.id in replays:
-        verdict = replays[reply.id]
-        if verdict.differs_at is None:
-            st.success(verdict.describe())
+        outcome = replays[reply.id]
+        if outcome.differs_at is None:
+            st.success(outcome.describe())
         else:  # a token's text is model output: shown as text, never as Markdown
-            st.warning(escape_markdown(verdict.describe()))
+            st.warning(escape_markdown(outcome.describe()))
 
 
 def _start_action(grid: LaneGrid, action: dict[str, Any], turn: Turn[SavedMessage]) -> None:

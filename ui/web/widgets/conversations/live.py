@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from ui.service.conversations.jobs import TurnJob, turn_manager
-from ui.service.conversations.replays import replay_verdict
+from ui.service.conversations.replays import replay_outcome
 from ui.service.conversations.service import reply_choice, user_choice
 from ui.web.widgets.conversations.grid_state import LaneGrid, select, state
 from ui.web.widgets.view import escape_markdown, show_reply
@@ -40,7 +40,7 @@ def started(job: TurnJob) -> None:
 
 
 def settle(conversation_id: int) -> None:
-    """Apply what this session's finished jobs leave behind: the new reply selected, the replay's verdict,
+    """Apply what this session's finished jobs leave behind: the new reply selected, the replay's outcome,
     the samples grid, or the error that kept a job from running."""
     manager = turn_manager()
     still: list[int] = []
@@ -67,8 +67,8 @@ def _settle_one(job: TurnJob) -> None:
     select(cid, reply_choice(meta["user_id"], meta["lane_id"]), max(new_ids))
     if job.kind == "replay" and meta.get("original_tokens") is not None:
         replayed = [t.text for t in job.replies[-1].tokens]
-        verdict = replay_verdict(meta["message_id"], meta["original_tokens"], replayed)
-        state.setdefault("replay_results", {})[new_ids[-1]] = verdict
+        outcome = replay_outcome(meta["message_id"], meta["original_tokens"], replayed)
+        state.setdefault("replay_results", {})[new_ids[-1]] = outcome
     if job.kind == "samples":
         state["samples_grid"] = (cid, meta["user_id"], meta["lane_id"])
 

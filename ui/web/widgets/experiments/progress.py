@@ -114,7 +114,7 @@ def _replay(service: Experiments, run_id: int) -> None:
     state[REQUESTED] = job.run_id
 
 
-def replay_verdict(service: Experiments, run: dict[str, Any]) -> None:
+def replay_summary(service: Experiments, run: dict[str, Any]) -> None:
     """For a finished replay: whether it drew what the run it replays drew, and which samples differ."""
     if run.get("replay_of") is None or run["status"] != "complete":
         return

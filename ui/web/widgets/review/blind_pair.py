@@ -1,4 +1,4 @@
-"""Judging one pair on the Review page: two replies side by side with nothing about who wrote them, the choice by
+"""Voting on one pair on the Review page: two replies side by side with nothing about who wrote them, the choice by
 button or key (1 left, 2 right, 3 tie, 4 both bad, Enter saves), the set's questions and a note; after saving, who
 wrote each side, and Enter again for the next pair. Identities only ever reach the page after the vote is saved."""
 
@@ -69,7 +69,7 @@ def _who(identity: Any) -> str:
 
 
 def show_revealed(revealed: Revealed, pair: BlindPair) -> None:
-    """The pair just judged, with who wrote each side; Enter (or the button) loads the next pair."""
+    """The pair just voted on, with who wrote each side; Enter (or the button) loads the next pair."""
     word = {value: label for value, label, _ in CHOICES}[revealed.better]
     st.success(escape_markdown(f"Saved: {word.lower()} (pair {revealed.pair})."))
     left, right = st.columns(2)
@@ -83,8 +83,8 @@ def show_revealed(revealed: Revealed, pair: BlindPair) -> None:
         st.rerun()
 
 
-def judge(service: Review, reviewer: str | None) -> None:
-    """The Judge tab."""
+def vote_on_pairs(service: Review, reviewer: str | None) -> None:
+    """The Judge tab: one blind pair after another, each vote signed by `reviewer`."""
     if not reviewer:
         st.info(
             "Type your name in the sidebar's **Reviewer** field to review: votes are signed, and no reviewer sees"
