@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personas.bounded import parse_toml, read_limited
 from personas.errors import MaskError
 from personas.mask import HistoryTurn, Mask, describe_validation_error
+from personas.names import LANE_SPEC, NAME, NAME_PATTERN
 from personas.suite_expectations import Expectation, parse_expectation
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
 ]
 
 MAX_SAMPLES = 1000
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_LANE = re.compile(r"^[^@\s]+(?:@[a-z0-9][a-z0-9_.-]*)?$")
 
 
 class SuiteError(MaskError):
@@ -84,7 +83,7 @@ class Sampling(_Strict):
 
 
 class _ScorerBase(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="How results and expectations name it.")
+    name: str = Field(pattern=NAME_PATTERN, description="How results and expectations name it.")
     description: str = ""
 
 
@@ -170,7 +169,7 @@ LIKELIHOOD_KINDS = ("next_token", "choice")
 
 
 class Suite(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     claim: str = Field(default="", description="The sentence being tested, with where it comes from.")
     lanes: list[str] = Field(min_length=1)
@@ -196,7 +195,7 @@ class Suite(_Strict):
     @classmethod
     def _lane_specs(cls, value: list[str]) -> list[str]:
         for spec in value:
-            if not _LANE.match(spec):
+            if not LANE_SPEC.match(spec):
                 raise ValueError(f"cannot read lane {spec!r}: write MODEL or MODEL@MASK, e.g. base@assistant")
         if len(set(value)) != len(value):
             raise ValueError("a lane is listed twice")
@@ -305,7 +304,7 @@ def load_suite(name_or_path: str, user_dir: Path | None = None) -> Suite:
         return load_suite_file(Path(name_or_path))
     if name_or_path in _builtins():
         return _builtins()[name_or_path]
-    if user_dir is not None and _NAME.match(name_or_path) and (user_dir / f"{name_or_path}.toml").is_file():
+    if user_dir is not None and NAME.match(name_or_path) and (user_dir / f"{name_or_path}.toml").is_file():
         return load_suite_file(user_dir / f"{name_or_path}.toml")
     available = ", ".join(s.name for s in list_suites(user_dir)[0])
     raise SuiteError(f"unknown suite {name_or_path!r}; available: {available} (or give a .toml file)")

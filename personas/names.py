@@ -1,0 +1,21 @@
+"""The grammar of the names a user types: a library name (a mask, a suite, a scorer) and a lane, `MODEL[@MASK]`.
+A library name is also a file name, so it is checked before it becomes a path (`../x` never is one). A leaf:
+personas, the service and the CLI all read lane specs and names by these patterns, and only by these."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["LANE_SPEC", "NAME", "NAME_PATTERN", "is_name"]
+
+_NAME_BODY = r"[a-z0-9][a-z0-9_.-]*"
+
+NAME_PATTERN = rf"^{_NAME_BODY}$"  # as a string, for pydantic's Field(pattern=...)
+NAME = re.compile(NAME_PATTERN)
+# MODEL is anything without `@` or whitespace (a litellm string has slashes); MASK is a library name.
+LANE_SPEC = re.compile(rf"^(?P<model>[^@\s]+)(?:@(?P<mask>{_NAME_BODY}))?$")
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` can name a mask or a suite (and so its file): lower-case letters, digits, `-`, `_`, `.`."""
+    return NAME.fullmatch(text) is not None
