@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
 from personas.bounded import MAX_FILE_BYTES
 from personas.cards.store import CARD_KEY, card_to_toml
 from personas.mask import Mask, MaskError, load_mask_file
-
-# The same rule as `Mask.name`; checked before a name becomes a path, so `../x` can never be read.
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+from personas.names import is_name
 
 __all__ = [
     "builtin_dir",
@@ -31,7 +28,7 @@ __all__ = [
 
 def is_valid_name(name: str) -> bool:
     """Whether `name` can name a mask (and so its file): lower-case letters, digits, `-`, `_`, `.`."""
-    return bool(_NAME.fullmatch(name))
+    return is_name(name)
 
 
 def builtin_dir() -> Path:
@@ -84,7 +81,7 @@ def load_mask(name: str, user_dir: Path | None = None) -> Mask:
     builtins = _builtins()
     if name in builtins:
         return builtins[name].model_copy(deep=True)
-    if user_dir is not None and _NAME.fullmatch(name):
+    if user_dir is not None and is_name(name):  # before the name becomes a path
         path = user_dir / f"{name}.toml"
         if path.is_file():
             return _load_file(path)
@@ -190,7 +187,7 @@ def delete_user_mask(name: str, user_dir: Path) -> None:
     if is_builtin(name):
         raise MaskError(f"'{name}' is a built-in mask; built-ins cannot be deleted")
     path = user_dir / f"{name}.toml"
-    if not _NAME.fullmatch(name) or not path.is_file():
+    if not is_name(name) or not path.is_file():
         raise MaskError(f"no user mask called {name!r} in {user_dir}")
     try:
         path.unlink()

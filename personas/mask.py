@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personas.bounded import parse_toml, read_limited
 from personas.cards.store import card_from_toml
 from personas.errors import MaskError  # defined there for the parsers; most of the app imports it from here
+from personas.names import NAME_PATTERN
 
 Role = Literal["user", "character"]
 PartKind = Literal["frame", "example", "greeting", "turn", "cue"]
@@ -65,7 +66,7 @@ class ForgedLine:
 class Mask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     description: str = ""
     shows: str = Field(default="", description="One line: what this mask shows about base models.")
     frame: str = Field(default="", description="The document preamble, before any turn.")

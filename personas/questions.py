@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from personas.names import is_name
+
 __all__ = [
     "ANSWERS",
     "DEFAULT_SET",
@@ -31,7 +33,7 @@ ANSWERS: tuple[Answer, ...] = ("left", "right", "both", "neither")
 DEFAULT_SET = "default"
 MAX_FILE_BYTES = 64 * 1024  # a set is a handful of lines; anything larger is not one
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_SET_NAME = 64  # every vote stores its set's name, in a column of this width
 
 
 class QuestionSetError(ValueError):
@@ -62,7 +64,7 @@ class QuestionSet(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.fullmatch(value):
+        if not is_name(value) or len(value) > MAX_SET_NAME:
             raise ValueError(f"{value!r} is not a set name: lower-case letters, digits, '-', '_' and '.'")
         return value
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -11,14 +10,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from personas.mask import Mask
+from personas.names import LANE_SPEC
 from simulator.errors import LaneSpecError
 from simulator.events import MAX_SEED, SamplingSettings
 from simulator.turn import LaneConfig
 from storage.tables import Lane
 
 MAX_SAMPLES = 8
-
-_SPEC = re.compile(r"^(?P<model>[^@\s]+)(?:@(?P<mask>[a-z0-9][a-z0-9_.-]*))?$")
 
 
 class LaneSpec(BaseModel):
@@ -48,7 +46,7 @@ def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> Lane
     Raises:
         LaneSpecError: the text is not of that form.
     """
-    match = _SPEC.match(spec.strip())
+    match = LANE_SPEC.match(spec.strip())
     if not match:
         raise LaneSpecError(
             f"cannot read lane '{spec}': write MODEL or MODEL@MASK, e.g. base@assistant, chat,"
