@@ -27,14 +27,13 @@ from streamlit.testing.v1 import AppTest
 # Run as a script, this file's folder comes first on the import path, and bench/storage.py would hide the
 # storage package that ui.web.widgets.conversations.tokens imports (through ui.web.widgets.view).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # for testsupport's server helpers
-
-from testsupport import serve_script  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # for tests.support's server helpers
 
 import simulator  # noqa: E402, F401 - sets GOMP_SPINCOUNT before llama.cpp loads
 from simulator.base import Finished  # noqa: E402
 from simulator.events import SamplingSettings, Token  # noqa: E402
 from simulator.registry import Registry  # noqa: E402
+from tests.support.processes import serve_script  # noqa: E402
 
 TARGET_S = 1.0
 DOCUMENT = "The following is a long essay about the history of the city of Paris.\n\n"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from testsupport import chat_server, free_port
 
 import simulator  # noqa: F401 - sets GOMP_SPINCOUNT before any test imports llama_cpp (10x slower otherwise)
 from simulator.registry import Registry
+from tests.support.processes import free_port
+from tests.support.servers import chat_server
 
 # One llama.cpp thread: other test runs share the two cores, and a decode split over two threads waits
 # for whichever core is busy (measured: twice as slow as one thread under load).
@@ -34,7 +35,7 @@ def registry() -> Iterator[Registry]:
 def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` serving the bundled gemma base model as `gemma-base`, shared by the run's
     remote-lane tests (a test that stops its server starts its own); yields its base URL (`.../v1`)."""
-    from servers import base_server
+    from tests.support.servers import base_server
 
     with base_server(tmp_path_factory.mktemp("gemma") / "server.log") as (_, base):
         yield base

@@ -20,8 +20,8 @@ from typing import Any
 import click
 import pytest
 import yaml
-from testsupport import free_port, streamlit_server
 
+from tests.support.processes import free_port, streamlit_server
 from ui.cli import main
 from ui.service.settings import Settings
 

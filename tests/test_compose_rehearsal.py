@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from servers import base_server
 from sqlmodel import Session
-from testsupport import CHROMIUM_ARGS, chromium_path, free_port, postgres_database, streamlit_server, wait_for_replies
 
 from storage import repo
 from storage.db import make_engine
+from tests.support.browser import CHROMIUM_ARGS, chromium_path, wait_for_replies
+from tests.support.postgres import postgres_database
+from tests.support.processes import free_port, streamlit_server
+from tests.support.servers import base_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -31,3 +31,15 @@ def test_modules_and_functions_stay_small(path: Path) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, f"{path.name}: {', '.join(long)}"
+
+
+def test_tests_are_packages_that_share_helpers_only_through_tests_support() -> None:
+    folders = [p for p in (ROOT / "tests").rglob("*") if p.is_dir() and p.name != "__pycache__"]
+    assert [f for f in folders if not (f / "__init__.py").exists()] == []
+    from_conftest = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "conftest"
+    ]
+    assert from_conftest == []

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runs import read_db
+
+from tests.support.cli_runs import read_db
 
 SIMULACRA = Path(sys.executable).with_name("simulacra")
 

@@ -10,11 +10,22 @@ import re
 from pathlib import Path
 
 import pytest
-from carddata import CARDS, CASES, NOTES, V2, V2_DATA, V3, card_data, filled, write_card
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import card_from_mask, import_card, import_card_bytes
 from personas.mask import HistoryTurn
+from tests.support.cards import (
+    CARDS,
+    CASES,
+    NOTES,
+    V2,
+    V2_DATA,
+    V3,
+    card_chunk,
+    card_data,
+    filled,
+    png_with_text,
+    write_card,
+)
 
 
 @pytest.mark.parametrize(("version", "kind"), CASES)

@@ -11,13 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from carddata import CARDS, CASES, V2, V2_DATA, V2_DEFAULTS, card_data, png_texts, write_card
 from PIL import Image
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import card_from_mask, export_card_json, export_card_png, import_card, import_card_bytes
 from personas.catalog import builtin_names, load_mask
 from personas.mask import HistoryTurn, Mask
+from tests.support.cards import (
+    CARDS,
+    CASES,
+    V2,
+    V2_DATA,
+    V2_DEFAULTS,
+    card_chunk,
+    card_data,
+    png_texts,
+    png_with_text,
+    write_card,
+)
 
 
 @pytest.mark.parametrize(("version", "kind"), CASES)

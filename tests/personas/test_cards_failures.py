@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from carddata import V2, write_card
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import card_from_mask, export_card_png, import_card, import_card_bytes
 from personas.mask import MaskError
+from tests.support.cards import V2, card_chunk, png_with_text, write_card
 
 
 def chunk_claiming_too_much() -> bytes:

@@ -11,10 +11,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from testsupport import examples
 
 from personas.cards.files import PNG_SIGNATURE, card_from_mask, export_card_json, export_card_png, import_card_bytes
 from personas.mask import HistoryTurn, Mask, MaskError
+from tests.support.factories import examples
 
 FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILENAMES = st.sampled_from(["card.json", "card.png", "card", "CARD.PNG", "アクア.json"])

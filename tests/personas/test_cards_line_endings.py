@@ -9,13 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from carddata import GUARDIAN, png_texts
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import export_card_json, export_card_png, import_card_bytes
 from personas.catalog import load_mask, save_user_mask
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn
+from tests.support.cards import GUARDIAN, card_chunk, png_texts, png_with_text
 
 
 def guardian_png() -> bytes:

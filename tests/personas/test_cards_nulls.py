@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import export_card_json, export_card_png
 from personas.catalog import delete_user_mask, list_masks, load_mask, mask_to_toml, save_user_mask
 from personas.importing import import_into_library
 from personas.mask import HistoryTurn, Mask
+from tests.support.cards import card_chunk, png_with_text
 
 # A world-info entry as SillyTavern 1.12 saves it: several of its own settings are null.
 ENTRY_EXTENSIONS: dict[str, Any] = {

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from testsupport import card_chunk, png_with_text
 
 from personas.cards.files import import_card, import_card_bytes
 from personas.catalog import builtin_names, list_masks, load_mask, save_user_mask, user_mask_problems
 from personas.importing import import_into_library
 from personas.mask import Mask, MaskError, load_mask_file
+from tests.support.cards import card_chunk, png_with_text
 
 DEEP = 5000
 

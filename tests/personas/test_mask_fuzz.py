@@ -9,10 +9,10 @@ import unicodedata
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from testsupport import examples
 
 from personas.catalog import builtin_names, load_mask
 from personas.mask import QUOTE_MARK, HistoryTurn, Mask, MaskError, parse_mask_toml
+from tests.support.factories import examples
 
 # Pieces that come close to a speaker tag in every way we know of, mixed with anything at all.
 PIECES = st.sampled_from(

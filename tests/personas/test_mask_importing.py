@@ -7,11 +7,11 @@ import base64
 from pathlib import Path
 
 import pytest
-from testsupport import card_chunk, png_with_text
 
 from personas.catalog import builtin_names, delete_user_mask, free_name, list_masks, load_mask, mask_to_toml
 from personas.importing import import_into_library, read_mask_bytes
 from personas.mask import MaskError
+from tests.support.cards import card_chunk, png_with_text
 
 PIRATE = b'description = "A pirate captain."\nframe = "Log of the Black Gull.\\n\\n"\ncharacter_name = "Captain"\n'
 CARD = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "Aqua", "description": "{{char}} is water."}}

@@ -1,5 +1,5 @@
 # Every storage test runs twice, through the one `db_url` fixture: against a real SQLite file in its own tmp_path
-# and against a new database on a real PostgreSQL server (testsupport.postgres_database), migrated like the app's.
+# and against a new database on a real PostgreSQL server (tests/support/postgres.py), migrated like the app's.
 # A test of something only SQLite has (pragmas, FTS5 tables) is marked sqlite_only.
 
 import copy
@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from backends import db_url, engine, parametrize_backends  # noqa: F401 - fixtures
-from importdata import exported  # noqa: F401 - a fixture: one conversation with every kind of row, exported
-from lanerows import with_sampling_settings
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from storage import repo
 from storage.tables import Lane
+from tests.support.backends import db_url, engine, parametrize_backends  # noqa: F401 - fixtures
+from tests.support.imports import exported  # noqa: F401 - a fixture: one conversation with every kind of row, exported
+from tests.support.lane_rows import with_sampling_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
