@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from personas.bounded import MAX_FILE_BYTES
-from personas.cards.store import CARD_KEY, card_to_toml
+from personas.mask_card import CARD_KEY, card_to_toml
 from personas.mask import Mask, MaskError, load_mask_file
 from personas.names import is_name
 
@@ -135,7 +135,7 @@ def _load_file(path: Path) -> Mask:
 
 def mask_to_toml(mask: Mask) -> str:
     """The mask as a TOML file, in the same shape as the built-in library (defaults left out); an imported
-    character card is kept whole under `card_json` (see personas.cards.store).
+    character card is kept whole under `card_json` (see personas.mask_card).
 
     Raises:
         MaskError: the mask's card cannot be written as JSON (only possible for a card built in code).

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from personas.bounded import parse_toml, read_limited
-from personas.cards.store import card_from_toml
+from personas.mask_card import card_from_toml
 from personas.errors import MaskError  # defined there for the parsers; most of the app imports it from here
 from personas.names import NAME_PATTERN
 

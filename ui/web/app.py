@@ -10,7 +10,7 @@ from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, database_problem
 from ui.service.workspace import database_name
 from ui.web import resources
 from ui.web.widgets.login import signed_in
-from ui.web.widgets.review.reviewer import reviewer_field
+from ui.web.widgets.reviewer import reviewer_field
 from ui.web.widgets.view import escape_markdown
 
 # An icon of our own: without one, Streamlit makes the open page's :material/...: icon the favicon and fetches it

@@ -8,7 +8,7 @@ from ui.service.review.service import Review
 from ui.web import resources
 from ui.web.widgets.review.blind_pair import vote_on_pairs
 from ui.web.widgets.review.leaderboard import leaderboard
-from ui.web.widgets.review.reviewer import current_reviewer
+from ui.web.widgets.reviewer import current_reviewer
 
 current = resources.settings()
 service = Review(resources.engine(current.resolved_database_url), current.data_dir / "questions")

@@ -8,7 +8,7 @@ import streamlit as st
 from ui.service.errors import USER_ERRORS
 from ui.service.read_models import Annotation, SavedMessage
 from ui.service.transcripts.service import Transcripts
-from ui.web.widgets.review.reviewer import current_reviewer
+from ui.web.widgets.reviewer import current_reviewer
 from ui.web.widgets.view import escape_markdown
 
 SUGGESTED_TAGS = ("in-character", "broke-character", "refused", "hallucinated", "self-report", "interesting")
