@@ -15,7 +15,7 @@ import time
 
 from simulator.base import Finished, Simulator, load_llama
 from simulator.bundled import gemma_base_path
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 
 PROMPT = "Once upon a time, in a small village at the edge of a great forest, there lived"
 TARGET = 0.9

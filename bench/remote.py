@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 
 from simulator.bundled import gemma_base_path
-from simulator.events import SamplingSettings, Token
 from simulator.remote import RemoteSimulator
 from simulator.remote_apis import openai_body
+from simulator.values import SamplingSettings, Token
 from simulator.watchdog import Timeouts
 
 DOCUMENT = "Once upon a time, in a small village by the sea, there lived"

@@ -17,7 +17,7 @@ import time
 
 from simulator.base import Finished, Simulator
 from simulator.bundled import gemma_base_path
-from simulator.events import SamplingSettings, Token
+from simulator.values import SamplingSettings, Token
 
 PROMPT = "Once upon a time, in a small village at the edge of a great forest, there lived"
 TARGET = 2.0

@@ -16,9 +16,9 @@ import time
 
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings
 
 PROMPT = "What is the capital of France? Tell me a little about the city."
 TTFT_TARGET_MS = 1500.0

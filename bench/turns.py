@@ -26,9 +26,9 @@ import llama_cpp
 
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings
 
 TARGET = 2.0
 MESSAGES = [

@@ -27,7 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from sqlmodel import Session, col, select  # noqa: E402
 
-from simulator.events import SamplingSettings  # noqa: E402
+from simulator.values import SamplingSettings  # noqa: E402
 from storage import repo  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 from storage.tables import Message  # noqa: E402

@@ -23,7 +23,6 @@ from personas.mask import HistoryTurn, Mask
 from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
 from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
-from simulator.events import Alternative, FinishReason, SamplingSettings, Token
 from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
@@ -33,6 +32,7 @@ from simulator.protocol import FittedDocument as FittedDocument
 from simulator.protocol import LaneSeat
 from simulator.sample_group import Continuation
 from simulator.stops import StopWriter
+from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

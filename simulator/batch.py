@@ -26,9 +26,9 @@ import numpy as np
 
 from simulator.contexts import Context
 from simulator.errors import LaneError
-from simulator.events import Alternative, FinishReason, SamplingSettings, Token
 from simulator.loading import new_sampler
 from simulator.stops import StopWriter
+from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from llama_cpp import _internals as internals

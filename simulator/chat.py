@@ -13,8 +13,8 @@ from simulator.base import Finished, default_threads, load_llama
 from simulator.chat_pool import ChatPool
 from simulator.credentials import NO_KEY, env_secrets, guarded_client, server_key
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable, PromptTooLong, SimulacraError
-from simulator.events import FinishReason, SamplingSettings, Token
 from simulator.litellm_boot import litellm, register_provider
+from simulator.values import FinishReason, SamplingSettings, Token
 from simulator.watchdog import Timeouts, watched
 from simulator.worker import LocalWorker
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from simulator.contexts import BATCH, Context
 from simulator.errors import ModelUnavailable
-from simulator.events import SamplingSettings
 from simulator.logs import route_llama_logs
+from simulator.values import SamplingSettings
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

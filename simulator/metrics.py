@@ -15,9 +15,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from personas.mask import HistoryTurn, Mask
-from simulator.events import EndedBy, FidelityMetrics, Token
 from simulator.protocol import Finished, SimulatorProtocol
 from simulator.remote import NoPromptProbabilities
+from simulator.values import EndedBy, FidelityMetrics, Token
 
 RAW = Mask(name="raw", turn_format="{text}\n")
 _FLOOR = 1e-12  # a stored probability rounded to 0 would make the perplexity infinite

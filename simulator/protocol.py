@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from personas.mask import HistoryTurn, Mask
-from simulator.events import FinishReason, SamplingSettings, Token
+from simulator.values import FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from simulator.sample_group import Continuation

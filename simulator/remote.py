@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from personas.mask import HistoryTurn, Mask
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable
-from simulator.events import FinishReason, SamplingSettings, Token
 from simulator.protocol import Finished, FittedDocument, LaneSeat
 from simulator.remote_apis import (
     RemoteApi,
@@ -37,6 +36,7 @@ from simulator.remote_apis import (
 )
 from simulator.remote_http import RemoteFailure, RemoteHttp, describe_http_error
 from simulator.stops import StopWriter
+from simulator.values import FinishReason, SamplingSettings, Token
 from simulator.watchdog import Timeouts, watched
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from simulator.events import Alternative, SamplingSettings
+from simulator.values import Alternative, SamplingSettings
 
 RemoteApi = Literal["openai-completions", "llama-server", "ollama"]
 REMOTE_APIS: tuple[RemoteApi, ...] = ("openai-completions", "llama-server", "ollama")

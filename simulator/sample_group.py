@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simulator.events import SamplingSettings, Token
 from simulator.protocol import Finished
+from simulator.values import SamplingSettings, Token
 from simulator.worker import LocalWorker
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from simulator.events import Alternative, Token
+from simulator.values import Alternative, Token
 
 
 def decode_complete(data: bytes) -> str | None:

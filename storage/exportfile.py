@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from simulator.events import FinishReason, SamplingSettings
+from simulator.values import FinishReason, SamplingSettings
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
@@ -49,7 +49,7 @@ def _probability(value: Any) -> bool:
 
 
 def _compact_token(item: Any) -> Any:
-    # The form simulator.events.Token.compact writes and Token.from_compact reads. Anything else would import
+    # The form simulator.values.Token.compact writes and Token.from_compact reads. Anything else would import
     # and then fail in the token view and in `branch`; a p outside 0..1 (or NaN) has no colour band. Plain
     # loops: a long conversation has hundreds of thousands of tokens, and the exports check them again.
     if type(item) is list and 1 <= len(item) <= 3 and type(item[0]) is str:

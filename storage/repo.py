@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from simulator.events import FinishReason, SamplingSettings
+from simulator.values import FinishReason, SamplingSettings
 
 # Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
 # through repo.

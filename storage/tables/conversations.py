@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage.tables.columns import SEED, UTCDateTime, json_column, utcnow
 
 LaneKind = Literal["simulator", "chat"]

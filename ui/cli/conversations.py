@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from simulator.events import MAX_SEED, SamplingSettings
+from simulator.values import MAX_SEED, SamplingSettings
 from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
 from ui.service.access import PASSWORD_VARIABLE, check_exposure
 from ui.service.conversations.service import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec

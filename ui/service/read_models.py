@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from simulator.events import FidelityMetrics, Reply, SamplingSettings, Status, Timings, Token
+from simulator.events import Reply, Timings
 from simulator.registry import ModelStatus
+from simulator.values import FidelityMetrics, SamplingSettings, Status, Token
 from storage.repo import ConversationSummary, SearchFilters, SearchHit
 from storage.tables import Annotation, Conversation, Lane, Message
 from storage.tree import Selection, Turn

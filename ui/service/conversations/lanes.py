@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from personas.mask import Mask
 from personas.names import LANE_SPEC
 from simulator.errors import LaneSpecError
-from simulator.events import MAX_SEED, SamplingSettings
 from simulator.turn import LaneConfig
+from simulator.values import MAX_SEED, SamplingSettings
 from storage.tables import Lane
 
 MAX_SAMPLES = 8

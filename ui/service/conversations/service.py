@@ -16,9 +16,10 @@ from sqlmodel import Session
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn, Mask
 from simulator.errors import LaneSpecError
-from simulator.events import Reply, SamplingSettings, Token
+from simulator.events import Reply
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings, Token
 from storage import repo
 from storage.tables import Lane, Message
 from storage.tree import Selection, picking, reply_choice, user_choice, walk

@@ -23,7 +23,7 @@ from personas.questions import (
     load_question_set,
     save_question_set,
 )
-from simulator.events import Token
+from simulator.values import Token
 from storage import experiments, judgements
 from storage.errors import NotFound
 from storage.judgements import ReplyIdentity

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from personas.mask import Mask
-from simulator.events import SamplingSettings
 from simulator.turn import LaneConfig, lane_messages
+from simulator.values import SamplingSettings
 from storage import exports
 from storage.imports import LaneRow
 

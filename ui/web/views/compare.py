@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from ui.service.conversations.jobs import turn_manager
 from ui.service.conversations.service import Conversations, LaneSpec, parse_lane_spec
 from ui.service.errors import USER_ERRORS, LaneSpecError

@@ -8,7 +8,8 @@ import string
 
 import streamlit as st
 
-from simulator.events import Reply, SamplingSettings, Timings
+from simulator.events import Reply, Timings
+from simulator.values import SamplingSettings
 from ui.service.conversations.lanes import LaneSpec
 from ui.service.read_models import Lane, SavedMessage
 

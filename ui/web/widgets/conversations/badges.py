@@ -8,7 +8,7 @@ can carry a flag its own ending contradicts."""
 
 from __future__ import annotations
 
-from simulator.events import FidelityMetrics
+from simulator.values import FidelityMetrics
 from ui.service.read_models import SavedMessage, Turn
 
 HANDED_BACK = "ended its turn at the user's tag"

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from simulator.events import Token
+from simulator.values import Token
 from ui.service.conversations.jobs import turn_manager
 from ui.service.conversations.replays import ReplayOutcome
 from ui.service.conversations.service import MAX_SAMPLES, Conversations, reply_choice, user_choice

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from simulator.events import Token
+from simulator.values import Token
 from ui.web.widgets.view import escape_markdown
 
 

@@ -12,7 +12,8 @@ from functools import partial
 import streamlit as st
 
 from personas.mask import DocumentPart, HistoryTurn, Mask
-from simulator.events import Reply, SamplingSettings
+from simulator.events import Reply
+from simulator.values import SamplingSettings
 from ui.service.conversations.jobs import TurnJob, turn_manager
 from ui.service.conversations.service import Conversations
 from ui.service.read_models import Lane

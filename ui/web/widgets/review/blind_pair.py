@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from simulator.events import Token
+from simulator.values import Token
 from ui.service.errors import USER_ERRORS
 from ui.service.review.service import BlindPair, Revealed, Review, parse_source
 from ui.web.widgets.conversations.tokens import legend_markdown, probability_chart, token_markdown
