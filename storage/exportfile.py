@@ -22,7 +22,7 @@ from simulator.values import FinishReason, SamplingSettings
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
-from storage.tables import LaneKind, MessageStatus, Role
+from storage.tables import SAMPLING_FIELDS, LaneKind, MessageStatus, Role
 
 EXPORT_FORMAT = "simulacra.conversation"
 EXPORT_VERSION = 1
@@ -102,9 +102,6 @@ class ConversationRow(_Row):
     notes: str = ""
     created_at: UtcTime | None = None
     updated_at: UtcTime | None = None
-
-
-SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "stop")
 
 
 class LaneRow(_Row):

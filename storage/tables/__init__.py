@@ -9,6 +9,7 @@ from storage.tables.columns import utcnow as utcnow
 from storage.tables.conversations import LANE_KINDS as LANE_KINDS
 from storage.tables.conversations import MESSAGE_STATUSES as MESSAGE_STATUSES
 from storage.tables.conversations import RATINGS as RATINGS
+from storage.tables.conversations import SAMPLING_FIELDS as SAMPLING_FIELDS
 from storage.tables.conversations import Annotation as Annotation
 from storage.tables.conversations import Conversation as Conversation
 from storage.tables.conversations import Lane as Lane

@@ -26,6 +26,9 @@ MessageStatus = Literal["complete", "incomplete", "error"]
 LANE_KINDS: tuple[LaneKind, ...] = ("simulator", "chat")
 RATINGS: tuple[int, ...] = (-1, 0, 1)  # bad, neutral, good: the one rating scale of every annotation
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = ("complete", "incomplete", "error")
+# A lane stores each sampling setting in a column of the same name (so it can be filtered on), and an export
+# file checks each one: both read the list from SamplingSettings itself.
+SAMPLING_FIELDS: tuple[str, ...] = tuple(SamplingSettings.model_fields)
 
 
 class Conversation(SQLModel, table=True):
@@ -60,23 +63,22 @@ class Lane(SQLModel, table=True):
     stop: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
-    # The columns above are SamplingSettings spread out (one column each, so they can be filtered on);
-    # this and `sampling_columns` are the only two places that know the mapping.
     @property
     def settings(self) -> SamplingSettings:
-        return SamplingSettings(
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            max_tokens=self.max_tokens,
-            seed=self.seed,
-            stop=list(self.stop or []),
-        )
+        stored = {name: getattr(self, name) for name in SAMPLING_FIELDS}
+        stored["stop"] = stored["stop"] or []  # the JSON column can hold null, which SamplingSettings refuses
+        return SamplingSettings.model_validate(stored)
 
 
 def sampling_columns(settings: SamplingSettings) -> dict[str, Any]:
     """A lane's sampling settings as the Lane columns that store them."""
-    return settings.model_dump(include={"temperature", "top_p", "top_k", "max_tokens", "seed", "stop"})
+    return settings.model_dump(include=set(SAMPLING_FIELDS))
+
+
+# A setting added to SamplingSettings needs its Lane column (and a migration): say so at import, not on the
+# first insert of a lane.
+if _unstored := set(SAMPLING_FIELDS) - set(Lane.model_fields):
+    raise TypeError(f"Lane has no column for the sampling settings {sorted(_unstored)}")
 
 
 class Message(SQLModel, table=True):
