@@ -1,5 +1,6 @@
-# Tags, ratings and notes on a message or a whole conversation; repo.py re-exports these functions, so the
-# rest of the app still reaches them through repo.
+# Tags, ratings and notes on a message or a whole conversation. The services call the functions as repo.*
+# (repo.py re-exports them). check_reviewer is the one rule for a reviewer's name: settings, votes and import
+# files check it here too.
 
 import unicodedata
 from collections.abc import Iterable

@@ -1,5 +1,5 @@
-# The storage exceptions in their own module, so repo.py, imports.py and search.py can all raise them
-# without importing each other; repo.py re-exports them and the UI catches StorageError.
+# The storage exceptions in their own module, so every storage module can raise them without importing another;
+# repo.py re-exports them, and ui.service.errors names the ones a front end shows.
 
 
 class StorageError(Exception):

@@ -1,6 +1,5 @@
 # Blind review's storage: the replies a review queue is drawn from, and judgements saved and read back with both
-# replies' identities. The rest of the app reaches these through ui.service.review.service; nothing here changes an
-# annotation.
+# replies' identities. Only the review service (ui/service/review/) calls it; nothing here changes an annotation.
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
-# The only storage functions the rest of the app calls, so the UI and the turn runner never write SQL
-# and each write is one committed transaction: a crash loses nothing already shown.
+# Conversations in the database: conversations, lanes, user messages and replies written as they stream, read back
+# and exported. The UI and the turn runner never write SQL, and each write is one committed transaction: a crash
+# loses nothing already shown. The other storage modules the service calls are listed in storage/__init__.py.
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -11,8 +12,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from simulator.values import FinishReason, SamplingSettings
 
-# Re-exported (the `name as name` imports): the rest of the app reaches every storage function and error
-# through repo.
+# Re-exported (the `name as name` imports): the conversation and transcript services call annotations, search,
+# imports and the storage errors as repo.*.
 from storage.abandon import abandon_replies as abandon_replies
 from storage.abandon import update_incomplete
 from storage.annotations import add_annotation as add_annotation

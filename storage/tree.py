@@ -1,4 +1,4 @@
-# The one walk through a conversation's message tree (see tables.py for the convention): from the first
+# The one walk through a conversation's message tree (see tables/conversations.py for the convention): from the first
 # user message down, taking at each step the sibling the user selected, or the newest. The Compare page,
 # Transcripts, the CLI and the exports all follow a conversation with it, so they agree on its path.
 

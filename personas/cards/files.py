@@ -1,5 +1,5 @@
 # People keep personas as SillyTavern character cards: open V1/V2/V3 cards as masks and give them back unchanged.
-# Card files in and out; card_import and card_export map a card's fields to a mask's, card_png the PNG container.
+# Card files in and out; fields.py and export.py map a card's fields to a mask's, png.py the PNG container.
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Blind review: the next pair for a reviewer (without identities), saving a vote and then revealing who wrote
 what, the leaderboard and the exports. Every method opens its own short session, so a front end never holds one.
-The queue's rules live in review_queue, the leaderboard's in leaderboard, the file formats in review_exports."""
+The queue's rules live in queue.py, the leaderboard's in leaderboard.py, the file formats in exports.py."""
 
 from __future__ import annotations
 
