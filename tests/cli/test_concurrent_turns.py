@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Message

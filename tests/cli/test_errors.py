@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session
 
 from personas.catalog import load_mask
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from tests.support.processes import one_error_line

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from storage.db import make_engine
 from ui.service.conversations.jobs import TurnManager
 from ui.service.conversations.service import Conversations, LaneSpec

@@ -14,8 +14,8 @@ from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 from simulator.base import Finished, Simulator
 from simulator.contexts import GRAIN
-from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import SamplingSettings, Token
 from tests.support.lane_events import prompt_tokens_read
 
 pytestmark = pytest.mark.model

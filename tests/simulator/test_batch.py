@@ -13,10 +13,10 @@ from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 from simulator.base import Finished, Simulator
 from simulator.batch import MAX_SEQUENCES
-from simulator.events import SamplingSettings, Token
 from simulator.metrics import cue
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings, Token
 from tests.support.lane_events import collect, text_of, tokens_of
 
 pytestmark = pytest.mark.model

@@ -10,9 +10,9 @@ from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 from simulator.base import Simulator
 from simulator.contexts import GRAIN
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings
 from tests.support.lane_events import collect, prompt_tokens_read
 
 pytestmark = pytest.mark.model

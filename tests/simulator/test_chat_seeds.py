@@ -9,8 +9,8 @@ import pytest
 
 from simulator.base import Finished
 from simulator.chat import ChatModel
-from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import SamplingSettings, Token
 from tests.support.lane_events import text_of
 
 pytestmark = pytest.mark.model

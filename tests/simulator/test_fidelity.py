@@ -12,10 +12,10 @@ import pytest
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn, Mask
 from simulator.base import Finished, Simulator
-from simulator.events import FidelityMetrics, SamplingSettings
 from simulator.metrics import perplexity
 from simulator.registry import Registry
 from simulator.turn import RAW, LaneConfig, run_turn
+from simulator.values import FidelityMetrics, SamplingSettings
 from tests.support.lane_events import collect, tokens_of
 
 pytestmark = pytest.mark.model

@@ -13,9 +13,9 @@ import pytest
 from simulator.base import Finished
 from simulator.chat import ChatModel
 from simulator.errors import LaneError
-from simulator.events import SamplingSettings, Token
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings, Token
 from tests.support.standins import HeaderRecordingServer
 from ui.service.settings import Settings
 

@@ -14,9 +14,10 @@ import pytest
 
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
-from simulator.events import LaneEvent, Reply, SamplingSettings, Token
+from simulator.events import LaneEvent, Reply
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings, Token
 from simulator.watchdog import Timeouts
 from tests.support.lane_events import collect, text_of, tokens_of
 from tests.support.servers import GEMMA_ALIAS, base_server

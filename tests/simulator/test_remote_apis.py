@@ -9,7 +9,6 @@ import math
 
 import pytest
 
-from simulator.events import SamplingSettings
 from simulator.remote_apis import (
     ServerAnswer,
     decode,
@@ -22,6 +21,7 @@ from simulator.remote_apis import (
     openai_models,
     sse_payload,
 )
+from simulator.values import SamplingSettings
 
 
 def test_a_llama_server_chunk_gives_the_token_its_probability_and_alternatives() -> None:

@@ -11,9 +11,9 @@ from personas.catalog import load_mask
 from personas.mask import HistoryTurn
 from simulator.base import Finished
 from simulator.chat import ChatModel
-from simulator.events import SamplingSettings, Token
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings, Token
 
 pytestmark = pytest.mark.model
 

@@ -18,9 +18,10 @@ import pytest
 from personas.mask import HistoryTurn
 from simulator.chat import ChatModel
 from simulator.errors import LaneError, LaneTimeout
-from simulator.events import LaneEvent, SamplingSettings
+from simulator.events import LaneEvent
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings
 from simulator.watchdog import Timeouts
 from tests.support.lane_events import tokens_of
 from tests.support.servers import chat_server

@@ -11,9 +11,10 @@ import pytest
 
 from personas.catalog import load_mask
 from personas.mask import HistoryTurn
-from simulator.events import LaneEvent, SamplingSettings
+from simulator.events import LaneEvent
 from simulator.registry import ModelEntry, Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import SamplingSettings
 from tests.support.lane_events import collect, text_of, tokens_of
 
 pytestmark = pytest.mark.model

@@ -9,8 +9,8 @@ import pytest
 
 from simulator.base import Finished, Simulator
 from simulator.errors import PromptTooLong
-from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import SamplingSettings, Token
 from simulator.worker import LocalWorker
 
 pytestmark = pytest.mark.model

@@ -135,7 +135,7 @@ BROKEN = [
         _set("messages.1.settings", {"seed": 2**70}),
         r"settings\.seed: Input should be less than or equal to 4294967295",
     ),
-    # Tokens as simulator.events.Token.compact writes them.
+    # Tokens as simulator.values.Token.compact writes them.
     (
         "tokens of anything",
         _set("messages.1.tokens", [5, [], "x"]),

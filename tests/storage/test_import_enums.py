@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
-from simulator.events import FinishReason
+from simulator.values import FinishReason
 from storage import repo
 from storage.tables import Message
 from tests.support.imports import ROW, _broken, _counts, _set

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, SQLModel
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Annotation, Conversation, Lane, Message

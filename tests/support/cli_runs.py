@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from tests.support.processes import one_error_line
 from ui.service.conversations.service import Conversations, parse_lane_spec
 from ui.service.workspace import open_database

@@ -28,7 +28,7 @@ def seed_transcripts(url: str, count: int, *, seed: int = 0) -> list[int]:
 
     from sqlmodel import Session
 
-    from simulator.events import SamplingSettings
+    from simulator.values import SamplingSettings
     from storage import repo
     from storage.db import make_engine
 
@@ -79,7 +79,7 @@ def seed_transcripts(url: str, count: int, *, seed: int = 0) -> list[int]:
 
 
 def _seed_reply(session: Any, rng: Any, cid: int, lane_id: int, parent: int, status: str, **start: Any) -> int:
-    from simulator.events import SamplingSettings
+    from simulator.values import SamplingSettings
     from storage import repo
 
     settings = SamplingSettings(max_tokens=rng.randint(8, 64), seed=rng.randrange(2**31))

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator
 import llama_cpp
 
 from simulator.base import Simulator
-from simulator.events import LaneEvent, Token
+from simulator.events import LaneEvent
+from simulator.values import Token
 
 
 def collect(events: Iterator[LaneEvent], n_lanes: int, *, errors: bool = False) -> list[list[LaneEvent]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "stop")
 

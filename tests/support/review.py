@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import experiments, repo
 
 # label, model, mask

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest, app_test
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from storage.tables import Conversation

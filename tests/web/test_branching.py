@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import SamplingSettings, Token
 from storage.db import make_engine
 from storage.tables import Message
 from ui.service.conversations.service import Conversations, LaneSpec, TurnUpdate, reply_choice, user_choice

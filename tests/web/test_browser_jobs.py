@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from ui.service.conversations.service import LaneSpec
 from ui.service.settings import Settings
 from ui.service.workspace import Workspace

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlmodel import Session
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from ui.service.settings import Settings

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.tables import Message
 from tests.support.factories import id_of

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
 from tests.support.screen import keyed_blocks, reply_text
-from ui.service.conversations.replays import replay_verdict
+from ui.service.conversations.replays import replay_outcome
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -90,8 +90,8 @@ def test_the_fidelity_badges_of_a_masked_remote_reply(app: AppTest, tmp_path: Pa
 
 
 def test_a_replay_verdict_names_the_first_token_that_differs() -> None:
-    assert replay_verdict(4, [" Paris", "."], [" Paris", "."]).describe() == "Replay of reply #4: identical."
-    assert replay_verdict(4, [" Paris", "."], [" Paris", "!"]).describe() == (
+    assert replay_outcome(4, [" Paris", "."], [" Paris", "."]).describe() == "Replay of reply #4: identical."
+    assert replay_outcome(4, [" Paris", "."], [" Paris", "!"]).describe() == (
         "Replay of reply #4: the first token that differs is #1: '!' instead of '.'."
     )
-    assert replay_verdict(4, [" Paris"], [" Paris", "."]).differs_at == 1
+    assert replay_outcome(4, [" Paris"], [" Paris", "."]).differs_at == 1

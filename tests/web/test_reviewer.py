@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from simulator.events import SamplingSettings
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from tests.support.factories import id_of

@@ -15,8 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from simulator.base import Finished
-from simulator.events import Alternative, SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import Alternative, SamplingSettings, Token
 from tests.support.processes import serve_script
 from ui.web.widgets.conversations.tokens import NO_PROBABILITIES, BranchRequest
 from ui.web.widgets.view import escape_markdown
@@ -107,7 +107,7 @@ def view_app(compact: list[list[object]]) -> None:
     """The component as a page would use it: keep what it returns, and show the last run's answer."""
     import streamlit as st
 
-    from simulator.events import Token
+    from simulator.values import Token
     from ui.web.widgets.conversations.tokens import token_view
 
     tokens = [Token.from_compact(item) for item in compact]
@@ -304,7 +304,7 @@ def test_a_shorter_reply_under_the_same_key_forgets_a_pick_beyond_its_end(latex:
 BROWSER_APP = """
 import json, sys
 import streamlit as st
-from simulator.events import Token
+from simulator.values import Token
 from ui.web.widgets.conversations.tokens import token_view
 
 tokens = [Token.from_compact(t) for t in json.load(open(sys.argv[1]))]

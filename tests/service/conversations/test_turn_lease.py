@@ -12,8 +12,8 @@ from functools import partial
 import pytest
 from sqlmodel import Session
 
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from storage import turn_leases
 from storage.db import make_engine
 from tests.support.backends import db_url, parametrize_backends  # noqa: F401 - a fixture

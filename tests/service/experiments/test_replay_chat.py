@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from personas.suites import parse_suite_toml
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from ui.service.experiments.service import Experiments, ReplayReport
 
 pytestmark = pytest.mark.model

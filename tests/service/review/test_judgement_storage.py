@@ -45,7 +45,7 @@ def test_a_vote_is_saved_with_the_order_shown_and_read_back_with_identities(engi
         assert row.pair == f"{a}-{c}" and row.better == "right" and row.answers == {"feelings": "both"}
         assert (row.left.label, row.right.label) == ("chat@assistant", "base@rogue-ai")
         assert (row.left.model, row.right.mask) == ("smollm2-135m-instruct", "rogue-ai")
-        assert judgements.judged_pairs(session=session, reviewer="Ada") == {f"{a}-{c}"}
+        assert judgements.voted_pairs(session=session, reviewer="Ada") == {f"{a}-{c}"}
         assert judgements.list_judgements(session=session, reviewer="Bo") == []
         texts = judgements.reply_texts(session=session, message_ids=[a, c])
         assert texts[c].content == "Who are you? reply 2" and texts[c].prompt == "Who are you?"

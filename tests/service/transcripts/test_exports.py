@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from personas.catalog import load_mask
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from storage import repo
 from storage.db import make_engine
 from ui.service.conversations.service import Conversations, LaneSpec

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from personas.catalog import load_mask
-from simulator.events import Alternative, FidelityMetrics, SamplingSettings, Token
 from simulator.registry import Registry
 from simulator.turn import lane_messages
+from simulator.values import Alternative, FidelityMetrics, SamplingSettings, Token
 from storage import repo
 from storage.db import make_engine
 from tests.support.factories import examples, id_of
