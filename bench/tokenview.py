@@ -31,8 +31,8 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # for tests.support's
 
 import simulator  # noqa: E402, F401 - sets GOMP_SPINCOUNT before llama.cpp loads
 from simulator.base import Finished  # noqa: E402
-from simulator.events import SamplingSettings, Token  # noqa: E402
 from simulator.registry import Registry  # noqa: E402
+from simulator.values import SamplingSettings, Token  # noqa: E402
 from tests.support.processes import serve_script  # noqa: E402
 
 TARGET_S = 1.0
@@ -55,7 +55,7 @@ def generate(n_tokens: int, seed: int) -> list[Token]:
 
 
 def view_page(compact: list[list[object]]) -> None:
-    from simulator.events import Token
+    from simulator.values import Token
     from ui.web.widgets.conversations.tokens import token_view
 
     token_view([Token.from_compact(item) for item in compact], key="bench")
@@ -91,7 +91,7 @@ def apptest_rounds(compact: list[list[object]], rounds: int, pick: int) -> dict[
 BROWSER_PAGE = """
 import json, sys
 import streamlit as st
-from simulator.events import Token
+from simulator.values import Token
 from ui.web.widgets.conversations.tokens import token_view
 
 compact = json.load(open(sys.argv[1]))

@@ -6,12 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-# Re-exported only while the tests, ui/service/experiments (plan, judges) and bench/tokenview still import them
-# from here; each moves to simulator.values.
-from simulator.values import MAX_SEED as MAX_SEED
-from simulator.values import Alternative as Alternative
-from simulator.values import EndedBy as EndedBy
 from simulator.values import FidelityMetrics, FinishReason, Status, Token
+
+# Re-exported only until ui/service/experiments/plan.py and judges.py import it from simulator.values.
 from simulator.values import SamplingSettings as SamplingSettings
 
 STOPPED = "stopped"  # a cancelled reply's error: the user stopped the turn
