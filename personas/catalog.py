@@ -7,8 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from personas.bounded import MAX_FILE_BYTES
-from personas.mask_card import CARD_KEY, card_to_toml
 from personas.mask import Mask, MaskError, load_mask_file
+from personas.mask_card import CARD_KEY, card_to_toml
 from personas.names import is_name
 
 __all__ = [

@@ -22,8 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from personas.bounded import parse_toml, read_limited
-from personas.mask_card import card_from_toml
 from personas.errors import MaskError  # defined there for the parsers; most of the app imports it from here
+from personas.mask_card import card_from_toml
 from personas.names import NAME_PATTERN
 
 Role = Literal["user", "character"]
