@@ -27,10 +27,9 @@ from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
+from simulator.protocol import Continuation, LaneSeat
 from simulator.protocol import Finished as Finished
 from simulator.protocol import FittedDocument as FittedDocument
-from simulator.protocol import LaneSeat
-from simulator.sample_group import Continuation
 from simulator.stops import StopWriter
 from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 

@@ -8,7 +8,7 @@ simulator's own to decide.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -16,7 +16,6 @@ from personas.mask import HistoryTurn, Mask
 from simulator.values import FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
-    from simulator.sample_group import Continuation
     from simulator.worker import LocalWorker
 
 T = TypeVar("T")
@@ -119,3 +118,46 @@ class SimulatorProtocol(Protocol):
     def cue_probability(self, context: str, cue: str, *, key: str = ...) -> Generator[None, None, float | None]:
         """P(`cue` | `context`) as a step-wise job; None when the simulator cannot tell."""
         ...
+
+
+class BatchingSimulator(SimulatorProtocol, Protocol):
+    """A simulator whose samples of one document can be decoded together on the local worker."""
+
+    def continue_samples(
+        self,
+        document: str,
+        settings: Sequence[SamplingSettings],
+        *,
+        alternatives: int = ...,
+        cancel: threading.Event | None = ...,
+        reply_prefix: str = ...,
+        cue: str = ...,
+    ) -> Iterator[tuple[int, Token | Finished]]: ...
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What one lane asks its local simulator to continue, alone or batched by `simulator.sample_group`."""
+
+    simulator: BatchingSimulator
+    document: str
+    settings: SamplingSettings
+    lane_key: str
+    alternatives: int
+    reply_prefix: str
+    cue: str
+
+    def alone(self, cancel: threading.Event) -> Iterator[Token | Finished]:
+        return self.simulator.continue_document(
+            self.document,
+            self.settings,
+            lane_key=self.lane_key,
+            alternatives=self.alternatives,
+            cancel=cancel,
+            reply_prefix=self.reply_prefix,
+            cue=self.cue,
+        )
+
+    def batch_key(self) -> tuple[int, str, str, str, int]:
+        """Continuations with the same key can be decoded together: only their settings differ."""
+        return id(self.simulator), self.document, self.reply_prefix, self.cue, self.alternatives

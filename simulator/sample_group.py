@@ -11,47 +11,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from simulator.protocol import Finished
-from simulator.values import SamplingSettings, Token
+from simulator.protocol import Continuation, Finished
+from simulator.values import Token
 from simulator.worker import LocalWorker
-
-if TYPE_CHECKING:
-    from simulator.base import Simulator  # for types only: `Simulator.continue_lane` imports this module
 
 _END = object()
 
 Item = tuple[int, Token | Finished]  # (lane index, step)
-
-
-@dataclass(frozen=True)
-class Continuation:
-    """What one lane asks its local simulator to continue."""
-
-    simulator: Simulator
-    document: str
-    settings: SamplingSettings
-    lane_key: str
-    alternatives: int
-    reply_prefix: str
-    cue: str
-
-    def alone(self, cancel: threading.Event) -> Iterator[Token | Finished]:
-        return self.simulator.continue_document(
-            self.document,
-            self.settings,
-            lane_key=self.lane_key,
-            alternatives=self.alternatives,
-            cancel=cancel,
-            reply_prefix=self.reply_prefix,
-            cue=self.cue,
-        )
-
-    def batch_key(self) -> tuple[int, str, str, str, int]:
-        """Continuations with the same key can be decoded together: only their settings differ."""
-        return id(self.simulator), self.document, self.reply_prefix, self.cue, self.alternatives
 
 
 class SampleGroup:

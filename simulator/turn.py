@@ -15,9 +15,9 @@ from personas.mask import HistoryTurn, Mask
 from simulator.errors import SimulacraError
 from simulator.events import EventKind, LaneEvent, Timings
 from simulator.metrics import RAW, Measured, cue, measure
-from simulator.protocol import Finished, SimulatorProtocol
+from simulator.protocol import Continuation, Finished, SimulatorProtocol
 from simulator.registry import ModelEntry, Registry
-from simulator.sample_group import Continuation, SampleGroup
+from simulator.sample_group import SampleGroup
 from simulator.values import FidelityMetrics, SamplingSettings, Token
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
