@@ -6,7 +6,6 @@ or a second tab re-attaches to the same job. Only Stop cancels one."""
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,10 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.events import Reply
+from ui.service.background import BackgroundJobs
 from ui.service.conversations.turns import Plan, TurnUpdate
-from ui.service.errors import USER_ERRORS
-
-log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 64  # finished jobs kept for sessions that come back for their outcome
 PLAN_WAIT_S = 30.0  # how long `start` waits for a job's plan (its user message saved, its lanes known)
@@ -108,9 +105,8 @@ class TurnManager:
     """Every job of this process, by id; finished ones are kept a while so a page can still read them."""
 
     def __init__(self) -> None:
-        self._jobs: dict[int, TurnJob] = {}
+        self._jobs = BackgroundJobs[TurnJob](keep_finished=KEEP_FINISHED, thread_name="simulacra-job", noun="turn job")
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
 
     def run_plan(
         self,
@@ -158,38 +154,20 @@ class TurnManager:
         return self._start(TurnJob(next(self._ids), kind, scope=scope, meta=dict(meta or {})), work)
 
     def _start(self, job: TurnJob, work: Callable[[TurnJob], None]) -> TurnJob:
-        with self._lock:
-            self._prune()
-            self._jobs[job.id] = job
-
-        def main() -> None:
-            try:
-                work(job)
-            except USER_ERRORS as e:
-                job._finish(str(e))
-            except Exception as e:  # noqa: BLE001 - a bug must not kill the server thread silently
-                log.exception("turn job %s failed", job.id)
-                job._finish(f"{type(e).__name__}: {e}")
-            else:
-                job._finish()
-
-        threading.Thread(target=main, name=f"simulacra-job-{job.id}", daemon=True).start()
+        self._jobs.start(job.id, job, lambda: work(job), job._finish)
         job._planned.wait(PLAN_WAIT_S)
         return job
 
     def get(self, job_id: int) -> TurnJob | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+        return self._jobs.get(job_id)
 
     def running(self, conversation_id: int) -> list[TurnJob]:
         """The jobs still running in a conversation, oldest first."""
-        with self._lock:
-            return [j for j in self._jobs.values() if j.conversation_id == conversation_id and not j.done]
+        return [j for j in self._jobs.jobs() if j.conversation_id == conversation_id and not j.done]
 
     def latest(self, kind: str, scope: str) -> TurnJob | None:
         """The newest job of this kind and scope, running or finished."""
-        with self._lock:
-            found = [j for j in self._jobs.values() if j.kind == kind and j.scope == scope]
+        found = [j for j in self._jobs.jobs() if j.kind == kind and j.scope == scope]
         return found[-1] if found else None
 
     def stop(self, conversation_id: int) -> int:
@@ -198,11 +176,6 @@ class TurnManager:
         for job in jobs:
             job.stop()
         return len(jobs)
-
-    def _prune(self) -> None:
-        finished = [j for j in self._jobs.values() if j.done]
-        for job in finished[: max(0, len(finished) - KEEP_FINISHED)]:
-            del self._jobs[job.id]
 
 
 _manager = TurnManager()

@@ -5,17 +5,15 @@ responsive, a rerun, a reload or a second tab finds it again, and only Stop ends
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from personas.suites import Suite
-from ui.service.errors import USER_ERRORS, NotFound, ServiceError
+from ui.service.background import BackgroundJobs
+from ui.service.errors import NotFound, ServiceError
 from ui.service.experiments.service import Experiments, Progress
-
-log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 32  # finished jobs kept, so a page that comes back still sees how its run ended
 
@@ -123,11 +121,13 @@ class ExperimentJob:
             if progress.status != "running":
                 self._status = progress.status
 
-    def _finish(self, status: str | None, error: str | None = None) -> None:
+    def _finish(self, error: str | None = None) -> None:
+        """`_advance` has already kept the last status the run reported (complete, stopped, failed)."""
         with self._lock:
-            self._status = status or self._status
-            if self._status == "running":  # ended without saying how: the run's own row has the truth
-                self._status = "failed" if error else "complete"
+            if error is not None:
+                self._status = "failed"
+            elif self._status == "running":  # ended without saying how: the run's own row has the truth
+                self._status = "complete"
             self._error = error
             self._done = True
 
@@ -136,8 +136,9 @@ class ExperimentJobs:
     """Every experiment job of this process, by run id."""
 
     def __init__(self) -> None:
-        self._jobs: dict[int, ExperimentJob] = {}
-        self._lock = threading.Lock()
+        self._jobs = BackgroundJobs[ExperimentJob](
+            keep_finished=KEEP_FINISHED, thread_name="simulacra-experiment", noun="experiment run"
+        )
 
     def start(
         self,
@@ -189,36 +190,19 @@ class ExperimentJobs:
         row: dict[str, object] | None = None,
     ) -> ExperimentJob:
         job = ExperimentJob(run_id, kind, row or _row(service, run_id))
-        with self._lock:
-            self._prune()
-            self._jobs[run_id] = job
 
-        def main() -> None:
-            status = None
-            try:
-                for progress in updates(job.cancel):
-                    job._advance(progress)
-                    status = progress.status if progress.status != "running" else status
-            except USER_ERRORS as e:
-                job._finish("failed", str(e))
-            except Exception as e:  # noqa: BLE001 - a bug must not kill the server thread silently
-                log.exception("experiment run %s failed", run_id)
-                job._finish("failed", f"{type(e).__name__}: {e}")
-            else:
-                job._finish(status)
+        def work() -> None:
+            for progress in updates(job.cancel):
+                job._advance(progress)
 
-        threading.Thread(target=main, name=f"simulacra-experiment-{run_id}", daemon=True).start()
-        return job
+        return self._jobs.start(run_id, job, work, job._finish)
 
     def get(self, run_id: int) -> ExperimentJob | None:
-        with self._lock:
-            return self._jobs.get(run_id)
+        return self._jobs.get(run_id)
 
     def running(self, run_id: int | None = None) -> list[ExperimentJob]:
         """The jobs still drawing samples (of one run, when given), oldest first."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        return [j for j in jobs if not j.done and (run_id is None or j.run_id == run_id)]
+        return [j for j in self._jobs.jobs() if not j.done and (run_id is None or j.run_id == run_id)]
 
     def stop(self, run_id: int) -> bool:
         """Ask a run's job to stop; its run is stored as `stopped` once the samples being drawn end."""
@@ -226,11 +210,6 @@ class ExperimentJobs:
         for job in jobs:
             job.stop()
         return bool(jobs)
-
-    def _prune(self) -> None:
-        finished = [run_id for run_id, job in self._jobs.items() if job.done]
-        for run_id in finished[: max(0, len(finished) - KEEP_FINISHED)]:
-            del self._jobs[run_id]
 
 
 def _row(service: Experiments, run_id: int) -> dict[str, object]:
