@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
 from storage.judgements import JudgementRow, ReplyIdentity
-from ui.service.statistics.ranking import bootstrap_strengths, cohen_kappa, fleiss_kappa, wilson_interval
+from ui.service.statistics.ranking import bootstrap_strengths, cohen_kappa, fleiss_kappa
+from ui.service.statistics.rates import wilson
 
 __all__ = ["BY", "Agreement", "Entry", "Leaderboard", "PositionBias", "Rate", "By", "build_leaderboard", "group_of"]
 
@@ -75,8 +76,10 @@ def group_of(reply: ReplyIdentity, by: By) -> str:
 
 
 def _rate(count: int, trials: int) -> Rate:
-    rate, low, high = wilson_interval(count, trials)
-    return Rate(rate=None if math.isnan(rate) else rate, low=low, high=high, count=count, trials=trials)
+    interval = wilson(count, trials)
+    if interval is None:
+        return Rate(rate=None, low=0.0, high=1.0, count=count, trials=trials)
+    return Rate(rate=interval.value, low=interval.low, high=interval.high, count=count, trials=trials)
 
 
 def _question_rates(rows: list[JudgementRow], by: By) -> dict[str, dict[str, Rate]]:

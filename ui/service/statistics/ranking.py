@@ -1,6 +1,6 @@
-"""The statistics behind the review leaderboard, on plain numpy arrays: Bradley–Terry strengths with bootstrap
-intervals, the Wilson interval of a rate, and Cohen's and Fleiss' kappa. Nothing here knows about the database,
-so it is tested and benchmarked on synthetic votes alone."""
+"""Ranking and agreement from pairwise votes, on plain numpy arrays: Bradley–Terry strengths with bootstrap
+intervals, and Cohen's and Fleiss' kappa (a rate's Wilson interval is rates.py's). Nothing here knows about the
+database, so it is tested and benchmarked on synthetic votes alone."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ui.service.statistics.rates import Z95, wilson
-
-__all__ = ["Strengths", "bootstrap_strengths", "bradley_terry", "cohen_kappa", "fleiss_kappa", "wilson_interval"]
+__all__ = ["Strengths", "bootstrap_strengths", "bradley_terry", "cohen_kappa", "fleiss_kappa"]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -187,15 +185,6 @@ def bootstrap_strengths(
     tail = (1.0 - level) / 2
     low, high = np.quantile(estimates, [tail, 1.0 - tail], axis=1)
     return Strengths(theta, low.astype(np.float64), high.astype(np.float64))
-
-
-def wilson_interval(successes: int, trials: int, *, z: float = Z95) -> tuple[float, float, float]:
-    """A rate and its Wilson score interval (95% by default); (nan, 0, 1) for no trials. The interval is the
-    experiments' own (`statistics.wilson`): one formula and one z for every rate the app reports."""
-    interval = wilson(successes, trials, z)
-    if interval is None:
-        return math.nan, 0.0, 1.0
-    return interval.value, interval.low, interval.high
 
 
 def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> float:

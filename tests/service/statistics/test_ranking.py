@@ -13,8 +13,8 @@ from ui.service.statistics.ranking import (
     bradley_terry,
     cohen_kappa,
     fleiss_kappa,
-    wilson_interval,
 )
+from ui.service.statistics.rates import wilson
 
 # Four lanes, each about 1.6 times as strong as the one before (log-strengths, mean 0).
 TRUE = np.log(np.array([1.0, 1.6, 2.6, 4.2]))
@@ -102,9 +102,10 @@ def test_fleiss_kappa_matches_the_worked_example() -> None:
 
 
 def test_wilson_interval_matches_the_textbook_value() -> None:
-    rate, low, high = wilson_interval(8, 10)
-    assert rate == 0.8 and low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
-    assert math.isnan(wilson_interval(0, 0)[0])
+    interval = wilson(8, 10)
+    assert interval is not None and interval.value == 0.8
+    assert interval.low == pytest.approx(0.4902, abs=1e-4) and interval.high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) is None
 
 
 def test_a_known_position_bias_is_recovered_within_its_interval() -> None:
@@ -112,6 +113,6 @@ def test_a_known_position_bias_is_recovered_within_its_interval() -> None:
     rng = np.random.default_rng(11)
     for bias in (0.5, 0.6, 0.7):
         left_wins = int((rng.random(1500) < bias).sum())
-        rate, low, high = wilson_interval(left_wins, 1500)
-        assert low <= bias <= high, (bias, rate, low, high)
-        assert (low > 0.5) == (bias > 0.5)
+        interval = wilson(left_wins, 1500)
+        assert interval is not None and interval.low <= bias <= interval.high, (bias, interval)
+        assert (interval.low > 0.5) == (bias > 0.5)
