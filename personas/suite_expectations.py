@@ -17,7 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Stat = Literal["rate", "mean", "p"]
+from personas.scorer_kinds import STAT_KINDS, Stat
+
 Op = Literal[">=", ">", "<=", "<"]
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
@@ -26,11 +27,6 @@ _LINE = re.compile(
     rf"^\s*lane\s+(?P<lane>{_STRING})\s+(?:prompt\s+(?P<prompt>\d+)\s+)?{_TERM.format(n=1)}\s*(?P<op>>=|>|<=|<)\s*"
     rf"(?:(?P<number>-?\d+(?:\.\d+)?(?:e-?\d+)?)|{_TERM.format(n=2)})\s*$"
 )
-_KINDS: dict[str, tuple[str, ...]] = {
-    "rate": ("regex", "contains", "ended_by", "judge"),
-    "mean": ("in_character", "perplexity", "mask_effect"),
-    "p": ("next_token",),
-}
 
 
 class Term(BaseModel):
@@ -67,7 +63,7 @@ class Expectation(BaseModel):
             kind = kinds.get(term.scorer)
             if kind is None:
                 raise ValueError(f"expectation {self.text!r}: the suite has no scorer {term.scorer!r}")
-            if kind not in _KINDS[term.stat]:
+            if kind not in STAT_KINDS[term.stat]:
                 raise ValueError(f"expectation {self.text!r}: {term.stat}() does not apply to a {kind} scorer")
             if (term.stat == "p") != (term.text is not None):
                 raise ValueError(

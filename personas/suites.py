@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -15,12 +15,11 @@ from personas.bounded import parse_toml, read_limited
 from personas.errors import MaskError
 from personas.mask import HistoryTurn, Mask, describe_validation_error
 from personas.names import LANE_SPEC, NAME, NAME_PATTERN
+from personas.scorer_kinds import SCORER_KINDS
 from personas.suite_expectations import Expectation, parse_expectation
 
 __all__ = [
-    "LIKELIHOOD_KINDS",
     "MAX_SAMPLES",
-    "SCORER_KINDS",
     "Expectation",
     "JudgeScorer",
     "Prompt",
@@ -151,21 +150,14 @@ class JudgeScorer(_ScorerBase):
     rubric: str = Field(min_length=1, max_length=4000)
 
 
+_SCORER_CLASSES = (TextScorer, EndedByScorer, MetricScorer, LikelihoodScorer, JudgeScorer)
 Scorer = Annotated[
     TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer | JudgeScorer, Field(discriminator="kind")
 ]
-SCORER_KINDS = (
-    "regex",
-    "contains",
-    "ended_by",
-    "in_character",
-    "perplexity",
-    "mask_effect",
-    "next_token",
-    "choice",
-    "judge",
-)
-LIKELIHOOD_KINDS = ("next_token", "choice")
+# The classes' `kind` literals are what pydantic reads; the table in personas.scorer_kinds is what everything else
+# groups by. A kind in one and not the other would be accepted and then scored by no rule, so it fails on import.
+if {k for c in _SCORER_CLASSES for k in get_args(c.model_fields["kind"].annotation)} != set(SCORER_KINDS):
+    raise ImportError("the scorer classes' kinds differ from personas.scorer_kinds.KINDS")
 
 
 class Suite(_Strict):

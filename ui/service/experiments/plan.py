@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from personas.catalog import load_mask
 from personas.mask import Mask
+from personas.scorer_kinds import METRIC_KINDS
 from personas.suites import Suite
 from simulator.events import SamplingSettings
 from simulator.registry import Registry
@@ -19,8 +20,6 @@ from storage import repo
 from ui.service.conversations.lanes import LaneSpec, parse_lane_spec
 from ui.service.errors import ServiceError
 from ui.service.experiments.scorers import likelihood_scorers, sampled_scorers
-
-METRIC_KINDS = ("ended_by", "in_character", "perplexity", "mask_effect")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from personas.scorer_kinds import RATE_KINDS
 from personas.suites import Expectation, Suite
 from storage.tables.experiments import Run, RunCell, RunSample
-from ui.service.experiments.scorers import RATE_KINDS, sampled_scorers
+from ui.service.experiments.scorers import sampled_scorers
 from ui.service.statistics.rates import Interval, bootstrap_mean, exact_verdict, rate_decision, verdict, wilson
 
 

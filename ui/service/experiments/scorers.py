@@ -9,12 +9,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from personas.suites import LIKELIHOOD_KINDS, EndedByScorer, MetricScorer, Suite, TextScorer
+from personas.scorer_kinds import LIKELIHOOD_KINDS, MEAN_FIELDS
+from personas.suites import EndedByScorer, MetricScorer, Suite, TextScorer
 
 Score = bool | float | None
-
-RATE_KINDS = ("regex", "contains", "ended_by", "judge")
-METRIC_FIELDS = {"in_character": "in_character_p", "perplexity": "perplexity", "mask_effect": "mask_effect"}
 
 
 def text_score(scorer: TextScorer, text: str) -> bool:
@@ -43,7 +41,7 @@ def ended_by_score(scorer: EndedByScorer, metrics: Mapping[str, Any] | None, fin
 
 
 def metric_score(scorer: MetricScorer, metrics: Mapping[str, Any] | None) -> float | None:
-    value = (metrics or {}).get(METRIC_FIELDS[scorer.kind])
+    value = (metrics or {}).get(MEAN_FIELDS[scorer.kind])
     return float(value) if isinstance(value, int | float) else None
 
 
