@@ -70,11 +70,6 @@ class ChatPool(Generic[T]):
                 return
         self._close(copy)
 
-    def loaded(self, name: str) -> int:
-        """Copies of `name` in memory now: lent, being loaded, or idle."""
-        with self._lock:
-            return self._lent.get(name, 0) + len(self._idle.get(name, []))
-
     def close(self) -> None:
         """Close every idle copy (lent ones are closed when they come back, past `keep_idle`)."""
         with self._lock:

@@ -21,7 +21,6 @@ from typing import Any, Literal
 from simulator.values import Alternative, SamplingSettings
 
 RemoteApi = Literal["openai-completions", "llama-server", "ollama"]
-REMOTE_APIS: tuple[RemoteApi, ...] = ("openai-completions", "llama-server", "ollama")
 
 
 @dataclass(frozen=True)
