@@ -89,10 +89,10 @@ def test_each_words_bar_is_its_probability_once(engine: Engine, registry: Regist
         },
     )
     service = Experiments(engine, registry)
-    chart = likelihood_chart(likelihood_rows(service.report(run).data))
+    chart = likelihood_chart(likelihood_rows(service.report(run)))
     assert chart is not None
     assert bar_heights(chart) == {("base", w): pytest.approx(p) for w, p in words.items()}
-    chart = likelihood_chart(likelihood_rows(service.report(other).data))
+    chart = likelihood_chart(likelihood_rows(service.report(other)))
     assert chart is not None
     expected = {(lane, w): pytest.approx(p) for lane, ps in songs.items() for w, p in ps.items()}
     assert bar_heights(chart) == expected
@@ -105,7 +105,7 @@ def test_each_prompt_has_its_own_bars(engine: Engine, registry: Registry) -> Non
         "two.toml",
     )
     run = store_run(engine, suite, {}, likelihoods={"base": {"w": measured("next_token", {" x": 0.25})}})
-    chart = likelihood_chart(likelihood_rows(Experiments(engine, registry).report(run).data))
+    chart = likelihood_chart(likelihood_rows(Experiments(engine, registry).report(run)))
     assert chart is not None
     assert bar_heights(chart) == {("base · prompt 1", " x"): 0.25, ("base · prompt 2", " x"): 0.25}
 
@@ -122,7 +122,7 @@ def y_scales(spec: Any) -> list[dict[str, Any]]:
 
 def test_a_metric_equal_in_every_sample_reads_as_a_value_on_its_axis(engine: Engine, registry: Registry) -> None:
     # P("Ada:" | the assistant mask's document) is one number for every seed: its interval has no width.
-    rows = figure_rows(Experiments(engine, registry).report(capital_quiz_run(engine)).data)
+    rows = figure_rows(Experiments(engine, registry).report(capital_quiz_run(engine)))
     chart = interval_chart(rows, MEAN)
     assert chart is not None
     [(low, high)] = {tuple(scale["domain"]) for scale in y_scales(chart.to_dict())}

@@ -75,7 +75,7 @@ def _follow(updates: Any, as_json: bool) -> Progress | None:
 def _print_report(service: Experiments, run_id: int, as_json: bool) -> None:
     report = service.report(run_id)
     click.echo(report.to_json() if as_json else report.to_markdown())
-    if report.data["status"] != "complete":
+    if report.status != "complete":
         sys.exit(1)
 
 
@@ -105,10 +105,10 @@ def runs(suite: str | None, as_json: bool) -> None:
     """The stored runs: id, suite, status and progress."""
     rows = _service().runs(suite)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['id']:>5}  {r['suite']:<14} {r['status']:<9} {r['samples_done']}/{r['samples_total']}")
+        click.echo(f"{r.id:>5}  {r.suite:<14} {r.status:<9} {r.samples_done}/{r.samples_total}")
 
 
 @experiment.command()

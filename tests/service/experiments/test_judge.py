@@ -11,6 +11,7 @@ from personas.suites import SuiteError, parse_suite_toml
 from simulator.registry import Registry
 from ui.service.errors import ServiceError
 from ui.service.experiments.judges import JUDGES_KEY, read_verdict
+from ui.service.experiments.report_models import JudgesUsed
 from ui.service.experiments.service import Experiments
 
 SUITE = """
@@ -65,25 +66,25 @@ def test_judges_grade_every_sample_only_when_turned_on(engine: Engine, registry:
 
     off = service.start(suite)
     list(service.execute(off))
-    report = service.report(off).data
-    [cell] = report["lanes"][0]["cells"]
-    assert [set(s["scores"]) for s in cell["samples"]] == [{"says_ai", "mentions_ai"}] * 2
-    assert all(s["scores"]["says_ai"] is None for s in cell["samples"])
-    assert report["judges"] == {"on": False, "models": {"says_ai": "chat"}}
+    report = service.report(off)
+    [cell] = report.lanes[0].cells
+    assert [set(s.scores) for s in cell.samples] == [{"says_ai", "mentions_ai"}] * 2
+    assert all(s.scores["says_ai"] is None for s in cell.samples)
+    assert report.judges == JudgesUsed(on=False, models={"says_ai": "chat"})
     assert "Judge scorers: says_ai (chat); off" in service.report(off).to_markdown()
-    assert report["verdicts"][0]["verdict"] == "undecided"
+    assert report.verdicts[0].verdict == "undecided"
 
     on = service.start(suite, judges=True)
     list(service.execute(on))
-    report = service.report(on).data
-    [cell] = report["lanes"][0]["cells"]
-    for sample in cell["samples"]:
-        judged = sample["scores"][JUDGES_KEY]["says_ai"]
+    report = service.report(on)
+    [cell] = report.lanes[0].cells
+    for sample in cell.samples:
+        judged = sample.scores[JUDGES_KEY]["says_ai"]
         assert judged["model"] == "chat" and judged["error"] is None and judged["reply"].strip()
-        assert sample["scores"]["says_ai"] is judged["verdict"] is read_verdict(judged["reply"])
-    assert report["judges"]["on"] is True
-    judged_ones = [s for s in cell["samples"] if s["scores"]["says_ai"] is not None]
-    assert report["lanes"][0]["scorers"]["says_ai"]["n"] == len(judged_ones)
+        assert sample.scores["says_ai"] is judged["verdict"] is read_verdict(judged["reply"])
+    assert report.judges is not None and report.judges.on is True
+    judged_ones = [s for s in cell.samples if s.scores["says_ai"] is not None]
+    assert report.lanes[0].scorers["says_ai"].n == len(judged_ones)
 
     replay = list(service.replay(on))[-1]
     assert replay.differences == []  # the same seeds give the same replies and the same judge's words

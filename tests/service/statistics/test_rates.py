@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from personas.suite_expectations import parse_expectation
-from ui.service.experiments.report import judge
+from ui.service.experiments.aggregate import verdict_of
+from ui.service.experiments.report_models import CellReport, LaneReport, RateFigure
 from ui.service.statistics.rates import (
     Decision,
     Interval,
@@ -67,24 +68,30 @@ def test_a_straddling_measured_rate_is_undecided() -> None:
 
 
 def test_an_expectation_on_one_prompt_is_judged_on_that_cell_alone() -> None:
-    def rate(successes: int, n: int) -> dict[str, object]:
+    def rate(successes: int, n: int) -> RateFigure:
         interval = wilson(successes, n)
         assert interval is not None
-        return {"kind": "regex", "rate": interval.value, "low": interval.low, "high": interval.high, "n": n}
+        return RateFigure(
+            kind="regex", rate=interval.value, low=interval.low, high=interval.high, n=n, successes=successes
+        )
 
-    lane = {
-        "scorers": {"q": rate(20, 40)},  # pooled: 0.5, straddles 0.3 and 0.7
-        "cells": [
-            {"prompt_index": 0, "scorers": {"q": rate(20, 20)}, "likelihoods": None},
-            {"prompt_index": 1, "scorers": {"q": rate(0, 20)}, "likelihoods": None},
-        ],
-    }
-    pooled = judge(parse_expectation('lane "base@raw" rate("q") >= 0.3'), lane)
-    first = judge(parse_expectation('lane "base@raw" prompt 1 rate("q") >= 0.7'), lane)
-    second = judge(parse_expectation('lane "base@raw" prompt 2 rate("q") >= 0.3'), lane)
-    assert (pooled["value"], pooled["verdict"]) == (0.5, "holds")
-    assert (first["value"], first["prompt"], first["verdict"]) == (1.0, 1, "holds")
-    assert (second["value"], second["verdict"]) == (0.0, "fails")
+    def cell(prompt_index: int, figure: RateFigure) -> CellReport:
+        return CellReport(
+            prompt_index=prompt_index, conversation_id=None, scorers={"q": figure}, likelihoods=None, samples=[]
+        )
+
+    lane = LaneReport(
+        lane="base@raw",
+        samples=40,
+        scorers={"q": rate(20, 40)},  # pooled: 0.5, straddles 0.3 and 0.7
+        cells=[cell(0, rate(20, 20)), cell(1, rate(0, 20))],
+    )
+    pooled = verdict_of(parse_expectation('lane "base@raw" rate("q") >= 0.3'), lane)
+    first = verdict_of(parse_expectation('lane "base@raw" prompt 1 rate("q") >= 0.7'), lane)
+    second = verdict_of(parse_expectation('lane "base@raw" prompt 2 rate("q") >= 0.3'), lane)
+    assert (pooled.value, pooled.verdict) == (0.5, "holds")
+    assert (first.value, first.prompt, first.verdict) == (1.0, 1, "holds")
+    assert (second.value, second.verdict) == (0.0, "fails")
 
 
 def test_samples_to_decide_is_where_the_wilson_interval_at_the_rate_leaves_the_threshold_out() -> None:

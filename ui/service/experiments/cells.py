@@ -23,6 +23,7 @@ from ui.service.conversations.lanes import lane_config
 from ui.service.conversations.turns import Job, run_jobs
 from ui.service.experiments.judges import JUDGES_KEY, judge_reply, judge_scorers
 from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
+from ui.service.experiments.report_models import Continuation, Likelihood
 from ui.service.experiments.scorers import likelihood_scorers, score_reply
 
 CHUNK = 4  # samples of one cell drawn at once (interleaved on the local worker, each in its own context)
@@ -149,14 +150,13 @@ class CellRunner:
 
 
 def likelihood_json(kind: str, scored: Likelihoods) -> dict[str, Any]:
-    """What `--json` shows of a next_token/choice result: the exact document, each continuation and its p (the
-    product of its tokens' probabilities), so anyone can recompute it; for `choice`, the most likely one."""
-    return {
-        "kind": kind,
-        "document": scored.document,
-        "continuations": [
-            {"continuation": s.continuation, "p": s.p, "logprob": s.logprob, "token_ps": list(s.token_ps)}
-            for s in scored.scores
-        ],
-        "choice": scored.best.continuation,
-    }
+    """What a cell stores (and `--json` shows) of a next_token/choice result: the exact document, each continuation
+    and its p (the product of its tokens' probabilities), so anyone can recompute it; for `choice`, the most likely
+    one. The report reads it back as a `Likelihood`."""
+    continuations = [
+        Continuation(continuation=s.continuation, p=s.p, logprob=s.logprob, token_ps=list(s.token_ps))
+        for s in scored.scores
+    ]
+    return Likelihood(
+        kind=kind, document=scored.document, continuations=continuations, choice=scored.best.continuation
+    ).model_dump()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from personas.suites import Suite
 from ui.service.background import BackgroundJobs
 from ui.service.errors import NotFound, ServiceError
-from ui.service.experiments.service import Experiments, Progress
+from ui.service.experiments.service import Experiments, Progress, RunRow
 
 KEEP_FINISHED = 32  # finished jobs kept, so a page that comes back still sees how its run ended
 
@@ -68,16 +68,16 @@ def _duration(seconds: float) -> str:
 class ExperimentJob:
     """One run drawing its samples; the worker writes it under its lock, pages read `snapshot`s."""
 
-    def __init__(self, run_id: int, kind: str, row: dict[str, object]) -> None:
+    def __init__(self, run_id: int, kind: str, row: RunRow) -> None:
         self.run_id = run_id
         self.kind = kind
         self.cancel = threading.Event()
         self._lock = threading.Lock()
-        self._suite = str(row["suite"])
-        self._done_at_start = int(str(row["samples_done"]))
+        self._suite = row.suite
+        self._done_at_start = row.samples_done
         self._samples_done = self._done_at_start
-        self._samples_total = int(str(row["samples_total"]))
-        self._cells_total = int(str(row["cells"]))
+        self._samples_total = row.samples_total
+        self._cells_total = row.cells
         self._cells_done = 0
         self._started = time.monotonic()
         self._status = "running"
@@ -167,7 +167,7 @@ class ExperimentJobs:
         if self.running(run_id):
             raise ServiceError(f"run {run_id} is already running")
         row = _row(service, run_id)
-        if row["status"] == "complete":
+        if row.status == "complete":
             raise ServiceError(f"run {run_id} is complete: nothing to resume")
         return self._launch(service, run_id, "resume", lambda cancel: service.resume(run_id, cancel), row)
 
@@ -187,7 +187,7 @@ class ExperimentJobs:
         run_id: int,
         kind: str,
         updates: Callable[[threading.Event], Iterator[Progress]],
-        row: dict[str, object] | None = None,
+        row: RunRow | None = None,
     ) -> ExperimentJob:
         job = ExperimentJob(run_id, kind, row or _row(service, run_id))
 
@@ -212,9 +212,9 @@ class ExperimentJobs:
         return bool(jobs)
 
 
-def _row(service: Experiments, run_id: int) -> dict[str, object]:
+def _row(service: Experiments, run_id: int) -> RunRow:
     for row in service.runs():
-        if row["id"] == run_id:
+        if row.id == run_id:
             return row
     raise NotFound(f"there is no run {run_id}")
 

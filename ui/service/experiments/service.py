@@ -19,13 +19,15 @@ from simulator.registry import Registry
 from storage import experiments as store
 from storage import repo
 from ui.service.errors import ServiceError
+from ui.service.experiments.aggregate import build_report
 from ui.service.experiments.cells import CellRunner
 from ui.service.experiments.judges import check_judges
 from ui.service.experiments.plan import check_lanes, create_cells, samples_per_cell
 from ui.service.experiments.replay import ReplayReport, compare_runs
-from ui.service.experiments.report import RunReport, build_report
+from ui.service.experiments.report import RunReport
+from ui.service.experiments.report_models import RunRow
 
-__all__ = ["Experiments", "Progress", "ReplayReport", "RunReport"]
+__all__ = ["Experiments", "Progress", "ReplayReport", "RunReport", "RunRow"]
 
 
 @dataclass(frozen=True)
@@ -223,23 +225,23 @@ class Experiments:
 
     # -- reading -------------------------------------------------------------------------------------
 
-    def runs(self, suite: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, suite: str | None = None) -> list[RunRow]:
         """The stored runs, newest first: id, suite, status, progress and times."""
         with Session(self.engine) as session:
             rows = store.list_runs(session=session, suite=suite)
         return [
-            {
-                "id": run.id,
-                "suite": experiment.name,
-                "status": run.status,
-                "samples_done": run.samples_done,
-                "samples_total": run.samples_total,
-                "cells": run.cells_total,
-                "replay_of": run.replay_of,
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "error": run.error,
-            }
+            RunRow(
+                id=run.id,
+                suite=experiment.name,
+                status=run.status,
+                samples_done=run.samples_done,
+                samples_total=run.samples_total,
+                cells=run.cells_total,
+                replay_of=run.replay_of,
+                started_at=run.started_at.isoformat(),
+                finished_at=run.finished_at.isoformat() if run.finished_at else None,
+                error=run.error,
+            )
             for run, experiment in rows
         ]
 

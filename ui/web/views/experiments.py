@@ -4,12 +4,10 @@ opens in Transcripts), resume a stopped run, or put two runs side by side."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS
-from ui.service.experiments.service import Experiments
+from ui.service.experiments.service import Experiments, RunRow
 from ui.web import resources
 from ui.web.widgets.experiments.progress import replay_button, replay_summary, resume_button, running_section
 from ui.web.widgets.experiments.results import run_label, show_results
@@ -22,8 +20,8 @@ COMPARE = "ex-compare"
 state = st.session_state
 
 
-def _pick(runs: list[dict[str, Any]], label: str, key: str, default: int | None) -> dict[str, Any]:
-    by_id = {int(run["id"]): run for run in runs}
+def _pick(runs: list[RunRow], label: str, key: str, default: int | None) -> RunRow:
+    by_id = {run.id: run for run in runs}
     if key == SHOWN and (wanted := state.get(REQUESTED)) in by_id:
         state[key] = wanted  # the run just started, whatever the picker showed before
         del state[REQUESTED]
@@ -33,9 +31,9 @@ def _pick(runs: list[dict[str, Any]], label: str, key: str, default: int | None)
     return by_id[int(chosen)]
 
 
-def _one_run(service: Experiments, run: dict[str, Any], key: str, drill: bool) -> None:
+def _one_run(service: Experiments, run: RunRow, key: str, drill: bool) -> None:
     try:
-        report = service.report(int(run["id"])).data
+        report = service.report(run.id)
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))
         return
@@ -58,8 +56,8 @@ def results_section(service: Experiments) -> None:
         _one_run(service, _pick(runs, "Run", SHOWN, None), "ex-r-", drill=True)
         return
     left, right = st.columns(2)
-    first = int(state.get(SHOWN) or runs[0]["id"])
-    second = next((int(r["id"]) for r in runs if int(r["id"]) != first), None)
+    first = int(state.get(SHOWN) or runs[0].id)
+    second = next((r.id for r in runs if r.id != first), None)
     with left:
         _one_run(service, _pick(runs, "Run", SHOWN, first), "ex-a-", drill=False)
     with right:

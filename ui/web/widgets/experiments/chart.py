@@ -1,5 +1,5 @@
 """A run's figures as tables and Altair charts: each lane x scorer with its value and 95% interval (rates and metric
-means), and the next_token/choice probabilities. Built from the report's plain data, so a test can check them."""
+means), and the next_token/choice probabilities. Built as plain rows from the report, so a test can check them."""
 
 from __future__ import annotations
 
@@ -7,47 +7,49 @@ from typing import Any
 
 import altair as alt
 
+from ui.service.experiments.report import RunReport
+from ui.service.experiments.report_models import RateFigure
+
 RATE = "rate"
 MEAN = "mean"
 
 
-def figure_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def figure_rows(report: RunReport) -> list[dict[str, Any]]:
     """One row per lane x sampled scorer: the rate (Wilson 95%) or mean (bootstrap 95%) and its interval."""
     rows = []
-    for lane in report["lanes"]:
-        for name, stats in lane["scorers"].items():
-            statistic = RATE if RATE in stats else MEAN
+    for lane in report.lanes:
+        for name, stats in lane.scorers.items():
             rows.append(
                 {
-                    "lane": lane["lane"],
+                    "lane": lane.lane,
                     "scorer": name,
-                    "kind": stats["kind"],
-                    "statistic": statistic,
-                    "value": stats.get(statistic),
-                    "low": stats.get("low"),
-                    "high": stats.get("high"),
-                    "n": stats.get("n", 0),
-                    "successes": stats.get("successes") if statistic == RATE else None,
+                    "kind": stats.kind,
+                    "statistic": RATE if isinstance(stats, RateFigure) else MEAN,
+                    "value": stats.value,
+                    "low": stats.low,
+                    "high": stats.high,
+                    "n": stats.n,
+                    "successes": stats.successes if isinstance(stats, RateFigure) else None,
                 }
             )
     return rows
 
 
-def likelihood_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def likelihood_rows(report: RunReport) -> list[dict[str, Any]]:
     """One row per lane x prompt x next_token/choice scorer x continuation, with its probability."""
     rows = []
-    for lane in report["lanes"]:
-        for cell in lane["cells"]:
-            for name, result in (cell["likelihoods"] or {}).items():
-                for c in result["continuations"]:
+    for lane in report.lanes:
+        for cell in lane.cells:
+            for name, result in (cell.likelihoods or {}).items():
+                for c in result.continuations:
                     rows.append(
                         {
-                            "lane": lane["lane"],
-                            "prompt": cell["prompt_index"] + 1,
+                            "lane": lane.lane,
+                            "prompt": cell.prompt_index + 1,
                             "scorer": name,
-                            "continuation": c["continuation"],
-                            "p": c["p"],
-                            "chosen": c["continuation"] == result.get("choice"),
+                            "continuation": c.continuation,
+                            "p": c.p,
+                            "chosen": c.continuation == result.choice,
                         }
                     )
     return rows

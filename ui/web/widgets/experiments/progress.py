@@ -5,13 +5,11 @@ The jobs belong to the server (ui/service/experiments/jobs.py): leaving the page
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from ui.service.errors import USER_ERRORS
 from ui.service.experiments.jobs import RunProgress, experiment_jobs
-from ui.service.experiments.service import Experiments
+from ui.service.experiments.service import Experiments, RunRow
 from ui.web.widgets.view import escape_markdown
 
 REDRAW_S = 0.5
@@ -65,16 +63,16 @@ def _stop(run_id: int) -> None:
     experiment_jobs().stop(run_id)
 
 
-def resume_button(service: Experiments, run: dict[str, Any], key: str = "ex-") -> None:
+def resume_button(service: Experiments, run: RunRow, key: str = "ex-") -> None:
     """Resume for a run that is not complete and not drawing here (stopped, failed, or its server was killed)."""
-    if run["status"] == "complete" or experiment_jobs().running(int(run["id"])):
+    if run.status == "complete" or experiment_jobs().running(run.id):
         return
     st.button(
         "Resume",
-        key=f"{key}resume-{run['id']}",
+        key=f"{key}resume-{run.id}",
         icon=":material/resume:",
         on_click=_resume,
-        args=(service, int(run["id"])),
+        args=(service, run.id),
         help="Draw only the samples this run lacks; none is drawn twice.",
     )
     if (error := state.pop(RESUME_ERROR, None)) is not None:
@@ -88,16 +86,16 @@ def _resume(service: Experiments, run_id: int) -> None:
         state[RESUME_ERROR] = f"Not resumed: {e}"
 
 
-def replay_button(service: Experiments, run: dict[str, Any], key: str = "ex-") -> None:
+def replay_button(service: Experiments, run: RunRow, key: str = "ex-") -> None:
     """Replay for a complete run: every sample drawn again on its seed, as a new run shown when it starts."""
-    if run["status"] != "complete":
+    if run.status != "complete":
         return
     st.button(
         "Replay",
-        key=f"{key}replay-{run['id']}",
+        key=f"{key}replay-{run.id}",
         icon=":material/replay:",
         on_click=_replay,
-        args=(service, int(run["id"])),
+        args=(service, run.id),
         help="Draw every sample again with the same seeds on the same model files, as a new run, and list the"
         " samples whose text or scores differ (none, for local models).",
     )
@@ -114,12 +112,12 @@ def _replay(service: Experiments, run_id: int) -> None:
     state[REQUESTED] = job.run_id
 
 
-def replay_summary(service: Experiments, run: dict[str, Any]) -> None:
+def replay_summary(service: Experiments, run: RunRow) -> None:
     """For a finished replay: whether it drew what the run it replays drew, and which samples differ."""
-    if run.get("replay_of") is None or run["status"] != "complete":
+    if run.replay_of is None or run.status != "complete":
         return
     try:
-        report = service.compare_replay(int(run["id"]))
+        report = service.compare_replay(run.id)
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))
         return

@@ -8,7 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from ui.service.experiments.report import decision_note
+from ui.service.experiments.report import RunReport
+from ui.service.experiments.report_models import ExpectationVerdict, MeasuredVerdict, RunRow, decision_note
 from ui.web.widgets.experiments.chart import MEAN, RATE, figure_rows, interval_chart, likelihood_chart, likelihood_rows
 from ui.web.widgets.view import escape_markdown
 
@@ -19,16 +20,16 @@ BADGES = {"holds": "green", "fails": "red", "undecided": "orange"}
 STATUS_BADGES = {"complete": "green", "running": "blue", "stopped": "orange", "failed": "red"}
 
 
-def run_label(run: dict[str, Any]) -> str:
+def run_label(run: RunRow) -> str:
     """A stored run in a picker (shown as plain text by the selectbox)."""
     # Only what never changes: a picker keeps the label it was first drawn with (status and progress are in
     # the run's header below it).
-    replay = f" · replay of #{run['replay_of']}" if run.get("replay_of") else ""
-    when = str(run["started_at"])[:16].replace("T", " ")
-    return f"#{run['id']} {run['suite']} · {run['samples_total']} samples · started {when} UTC{replay}"
+    replay = f" · replay of #{run.replay_of}" if run.replay_of else ""
+    when = run.started_at[:16].replace("T", " ")
+    return f"#{run.id} {run.suite} · {run.samples_total} samples · started {when} UTC{replay}"
 
 
-def show_results(report: dict[str, Any], key: str) -> None:
+def show_results(report: RunReport, key: str) -> None:
     """The run's header, figures table, charts and verdicts; `key` keeps two runs side by side apart."""
     _header(report)
     rows = figure_rows(report)
@@ -48,25 +49,25 @@ def show_results(report: dict[str, Any], key: str) -> None:
     elif not likelihood_rows(report):
         st.info("No samples yet.")
     _charts(report, rows, key)
-    show_verdicts(report["verdicts"], key)
+    show_verdicts(report.verdicts, key)
 
 
-def _header(report: dict[str, Any]) -> None:
-    status = report["status"]
+def _header(report: RunReport) -> None:
+    status = report.status
     badge = f":{STATUS_BADGES.get(status, 'gray')}-badge[{escape_markdown(status)}]"
-    st.markdown(f"**Run #{report['run_id']}** · {escape_markdown(report['suite'])} {badge}")
-    if report.get("claim"):
-        st.caption(escape_markdown(f"Claim: {report['claim']}"))
-    progress = report["progress"]
-    settings = ", ".join(f"{k} {v}" for k, v in report["settings"].items() if v not in ([], None))
+    st.markdown(f"**Run #{report.run_id}** · {escape_markdown(report.suite)} {badge}")
+    if report.claim:
+        st.caption(escape_markdown(f"Claim: {report.claim}"))
+    progress = report.progress
+    settings = ", ".join(f"{k} {v}" for k, v in report.settings.model_dump(mode="json").items() if v not in ([], None))
     st.caption(
         escape_markdown(
-            f"{progress['samples_done']}/{progress['samples_total']} samples · {report['samples_per_cell']} per cell"
-            f" · seeds {report['seeds']} · {settings}"
+            f"{progress.samples_done}/{progress.samples_total} samples · {report.samples_per_cell} per cell"
+            f" · seeds {report.seeds} · {settings}"
         )
     )
-    if report.get("error"):
-        st.error(escape_markdown(f"Run #{report['run_id']}: {report['error']}"))
+    if report.error:
+        st.error(escape_markdown(f"Run #{report.run_id}: {report.error}"))
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def _table_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _charts(report: dict[str, Any], rows: list[dict[str, Any]], key: str) -> None:
+def _charts(report: RunReport, rows: list[dict[str, Any]], key: str) -> None:
     rates = interval_chart(rows, RATE)
     if rates is not None:
         with st.container(key=f"{key}rates"):
@@ -102,30 +103,30 @@ def _charts(report: dict[str, Any], rows: list[dict[str, Any]], key: str) -> Non
         st.dataframe(likelihoods, hide_index=True, key=f"{key}likelihood-table", placeholder=MISSING)
 
 
-def show_verdicts(verdicts: list[dict[str, Any]], key: str) -> None:
+def show_verdicts(verdicts: list[ExpectationVerdict], key: str) -> None:
     """A badge per expectation: holds, fails or undecided, computed from the measurement."""
     if not verdicts:
         return
     with st.container(key=f"{key}verdicts"):
         st.markdown("**Verdicts**")
         for v in verdicts:
-            badge = f":{BADGES.get(v['verdict'], 'gray')}-badge[{escape_markdown(v['verdict'])}]"
-            st.markdown(f"{badge} {escape_markdown(v['expectation'])} · {escape_markdown(_measured(v))}")
+            badge = f":{BADGES.get(v.verdict, 'gray')}-badge[{escape_markdown(v.verdict)}]"
+            st.markdown(f"{badge} {escape_markdown(v.expectation)} · {escape_markdown(_measured(v))}")
             # What the scorer counts is what the verdict is about: a regex name alone hides it.
-            scorer = f"{v['scorer']}: {v['description']}" if v.get("description") else v.get("scorer")
+            scorer = f"{v.scorer}: {v.description}" if v.description else v.scorer
             notes = [text for text in (scorer, decision_note(v)) if text]
             if notes:
                 st.caption(escape_markdown(" · ".join(notes)))
 
 
-def _measured(v: dict[str, Any]) -> str:
-    if v.get("value") is None:
+def _measured(v: ExpectationVerdict) -> str:
+    if v.value is None:
         return "nothing measured yet"
-    text = f"measured {v['value']:.3g}"
-    if v.get("low") is not None and v.get("high") is not None:
-        text += f" [{v['low']:.3g}, {v['high']:.3g}]"
-    if v.get("threshold") is not None:
-        text += f" against {v['threshold']:.3g}"
-    if v.get("n"):
-        text += f", n = {v['n']}"
+    text = f"measured {v.value:.3g}"
+    if isinstance(v, MeasuredVerdict) and v.low is not None and v.high is not None:
+        text += f" [{v.low:.3g}, {v.high:.3g}]"
+    if v.threshold is not None:
+        text += f" against {v.threshold:.3g}"
+    if isinstance(v, MeasuredVerdict) and v.n:
+        text += f", n = {v.n}"
     return text

@@ -10,6 +10,8 @@ import streamlit as st
 from ui.service.conversations.service import Conversations, reply_choice
 from ui.service.errors import USER_ERRORS
 from ui.service.experiments.judges import JUDGES_KEY
+from ui.service.experiments.report import RunReport
+from ui.service.experiments.report_models import SampleLink
 from ui.web.widgets.conversations.grid_state import select
 from ui.web.widgets.view import escape_markdown
 
@@ -20,29 +22,21 @@ OPEN_ERROR = "ex-open-error"
 state = st.session_state
 
 
-def show_samples(report: dict[str, Any], conversations: Conversations, key: str) -> None:
+def show_samples(report: RunReport, conversations: Conversations, key: str) -> None:
     """A cell picker, then every sample of that cell with a button to open it in Transcripts."""
-    cells = [(lane, cell) for lane in report["lanes"] for cell in lane["cells"] if cell["samples"]]
+    cells = [(lane, cell) for lane in report.lanes for cell in lane.cells if cell.samples]
     if not cells:
         return
     st.markdown("**Samples**")
-    labels = [
-        f"{lane['lane']} · prompt {cell['prompt_index'] + 1} · {len(cell['samples'])} samples" for lane, cell in cells
-    ]
+    labels = [f"{lane.lane} · prompt {cell.prompt_index + 1} · {len(cell.samples)} samples" for lane, cell in cells]
     chosen = st.selectbox("Cell", range(len(cells)), format_func=labels.__getitem__, key=f"{key}cell")
     lane, cell = cells[int(chosen or 0)]
-    prompt = report["prompts"][cell["prompt_index"]]
-    st.caption(escape_markdown(f"Prompt: {_prompt_text(prompt)}"))
+    # The prompt's last user message: what each sample answers.
+    st.caption(escape_markdown(f"Prompt: {report.prompts[cell.prompt_index].last}"))
     if (error := state.pop(OPEN_ERROR, None)) is not None:
         st.error(escape_markdown(error))
-    for sample in cell["samples"]:
+    for sample in cell.samples:
         _sample(conversations, sample, key)
-
-
-def _prompt_text(prompt: dict[str, Any]) -> str:
-    if prompt.get("turns"):
-        return str(prompt["turns"][-1].get("text", ""))
-    return str(prompt.get("text") or prompt.get("document") or "")
 
 
 def score_text(scores: dict[str, Any]) -> str:
@@ -61,23 +55,23 @@ def score_text(scores: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _sample(conversations: Conversations, sample: dict[str, Any], key: str) -> None:
-    message_id = sample["message_id"]
+def _sample(conversations: Conversations, sample: SampleLink, key: str) -> None:
+    message_id = sample.message_id
     with st.container(border=True, key=f"{key}sample-{message_id}"):
         text_column, action = st.columns([5, 1], vertical_alignment="center")
         text_column.caption(
-            escape_markdown(f"sample {sample['index']} · seed {sample['seed']} · {score_text(sample['scores'])}")
+            escape_markdown(f"sample {sample.index} · seed {sample.seed} · {score_text(sample.scores)}")
         )
-        if sample.get("text"):
-            text_column.text(sample["text"])
+        if sample.text:
+            text_column.text(sample.text)
         else:
             text_column.caption("(empty reply)")
-        for name, judged in (sample["scores"].get(JUDGES_KEY) or {}).items():
+        for name, judged in (sample.scores.get(JUDGES_KEY) or {}).items():
             said = judged.get("error") or repr(judged.get("reply", ""))
             text_column.caption(escape_markdown(f"{name}: judged by {judged.get('model')}, who said {said}"))
-        if message_id is not None and sample["conversation_id"] is not None:
+        if message_id is not None and sample.conversation_id is not None:
             if action.button("Open in Transcripts", key=f"{key}open-{message_id}", icon=":material/open_in_new:"):
-                open_in_transcripts(conversations, int(sample["conversation_id"]), int(message_id))
+                open_in_transcripts(conversations, sample.conversation_id, message_id)
 
 
 def open_in_transcripts(conversations: Conversations, conversation_id: int, message_id: int) -> None:
