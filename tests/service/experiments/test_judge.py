@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 from personas.suites import SuiteError, parse_suite_toml
 from simulator.registry import Registry
 from ui.service.errors import ServiceError
-from ui.service.experiments.judges import JUDGES_KEY, read_verdict
+from ui.service.experiments.judges import JUDGES_KEY, read_answer
 from ui.service.experiments.report_models import JudgesUsed
 from ui.service.experiments.service import Experiments
 
@@ -46,7 +46,7 @@ def runs(engine: Engine) -> int:
     [("Yes.", True), ("yes, it does", True), (" NO", False), ("No - it says it is human", False), ("Maybe", None)],
 )
 def test_the_verdict_is_the_judges_first_word(answer: str, verdict: bool | None) -> None:
-    assert read_verdict(answer) is verdict
+    assert read_answer(answer) is verdict
 
 
 def test_a_judge_scorer_needs_a_model_and_a_rubric_and_counts_as_a_rate() -> None:
@@ -81,7 +81,7 @@ def test_judges_grade_every_sample_only_when_turned_on(engine: Engine, registry:
     for sample in cell.samples:
         judged = sample.scores[JUDGES_KEY]["says_ai"]
         assert judged["model"] == "chat" and judged["error"] is None and judged["reply"].strip()
-        assert sample.scores["says_ai"] is judged["verdict"] is read_verdict(judged["reply"])
+        assert sample.scores["says_ai"] is judged["verdict"] is read_answer(judged["reply"])
     assert report.judges is not None and report.judges.on is True
     judged_ones = [s for s in cell.samples if s.scores["says_ai"] is not None]
     assert report.lanes[0].scorers["says_ai"].n == len(judged_ones)

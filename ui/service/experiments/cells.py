@@ -129,12 +129,12 @@ class CellRunner:
             yield Outcome(index)
 
     def _judged(self, prompt: str, reply: str, seed: int) -> dict[str, Any]:
-        """The judge scorers' verdicts, and under JUDGES_KEY what each judge said (nothing when judges are off)."""
+        """The judge scorers' answers, and under JUDGES_KEY what each judge said (nothing when judges are off)."""
         if not self.judges:
             return {}
         judged = {s.name: judge_reply(self.registry, s, prompt, reply, seed) for s in self.judges}
         return {
-            **{name: j.verdict for name, j in judged.items()},
+            **{name: j.answer for name, j in judged.items()},
             JUDGES_KEY: {n: j.record() for n, j in judged.items()},
         }
 

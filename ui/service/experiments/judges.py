@@ -10,8 +10,8 @@ from typing import Any
 
 from personas.suites import JudgeScorer, Suite
 from simulator.errors import SimulacraError
-from simulator.events import SamplingSettings, Token
 from simulator.registry import Registry
+from simulator.values import SamplingSettings, Token
 from ui.service.errors import ServiceError
 
 JUDGES_KEY = "_judges"  # in a sample's scores: scorer names cannot start with "_", so it never meets one
@@ -20,31 +20,32 @@ _INSTRUCTIONS = (
     "You grade one reply written by a language model. Read the prompt and the reply, then answer the question"
     " about the reply with one word: yes or no."
 )
-# Room for "Yes." or "No, because": the verdict is the first word; more words are kept, not read.
+# Room for "Yes." or "No, because": the answer is the first word; more words are kept, not read.
 _SETTINGS = SamplingSettings(temperature=0.0, max_tokens=8)
 _FIRST_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
 class Judged:
-    """One judge's verdict on one reply: yes (True), no (False) or unclear (None), and what it said."""
+    """One judge's answer about one reply: yes (True), no (False) or unclear (None), and what it said."""
 
-    verdict: bool | None
+    answer: bool | None
     model: str
     reply: str
     error: str | None = None
 
     def record(self) -> dict[str, Any]:
-        return {"model": self.model, "reply": self.reply, "verdict": self.verdict, "error": self.error}
+        # Stored under "verdict" in every run's samples since judges came: kept, so old runs read the same.
+        return {"model": self.model, "reply": self.reply, "verdict": self.answer, "error": self.error}
 
 
 def judge_scorers(suite: Suite) -> list[JudgeScorer]:
     return [s for s in suite.scorers if isinstance(s, JudgeScorer)]
 
 
-def read_verdict(answer: str) -> bool | None:
+def read_answer(said: str) -> bool | None:
     """The judge's first word: yes or no, whatever the case and punctuation; anything else is unclear."""
-    word = _FIRST_WORD.search(answer.casefold())
+    word = _FIRST_WORD.search(said.casefold())
     if word is None:
         return None
     return {"yes": True, "no": False}.get(word.group())
@@ -76,12 +77,12 @@ def check_judges(suite: Suite, registry: Registry) -> None:
 
 def judge_reply(registry: Registry, scorer: JudgeScorer, prompt: str, reply: str, seed: int) -> Judged:
     """Ask the scorer's judge about one reply. A judge that fails (a server down, a key revoked mid-run) gives
-    an unclear verdict with its error, so the sample is still saved and a replay shows the difference."""
+    an unclear answer with its error, so the sample is still saved and a replay shows the difference."""
     settings = _SETTINGS.model_copy(update={"seed": seed})
     try:
         chat = registry.chat(registry.resolve(scorer.model))
         events = chat.stream(judge_messages(scorer, prompt, reply), settings)
-        answer = "".join(event.text for event in events if isinstance(event, Token))
+        said = "".join(event.text for event in events if isinstance(event, Token))
     except SimulacraError as e:
-        return Judged(verdict=None, model=scorer.model, reply="", error=str(e))
-    return Judged(verdict=read_verdict(answer), model=scorer.model, reply=answer)
+        return Judged(answer=None, model=scorer.model, reply="", error=str(e))
+    return Judged(answer=read_answer(said), model=scorer.model, reply=said)

@@ -13,8 +13,8 @@ from personas.catalog import load_mask
 from personas.mask import Mask
 from personas.scorer_kinds import METRIC_KINDS
 from personas.suites import Suite
-from simulator.events import SamplingSettings
 from simulator.registry import Registry
+from simulator.values import SamplingSettings
 from storage import experiments as store
 from storage import repo
 from ui.service.conversations.lanes import LaneSpec, parse_lane_spec
