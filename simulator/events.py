@@ -8,9 +8,6 @@ from typing import Literal
 
 from simulator.values import FidelityMetrics, FinishReason, Status, Token
 
-# Re-exported only until ui/service/experiments/plan.py and judges.py import it from simulator.values.
-from simulator.values import SamplingSettings as SamplingSettings
-
 STOPPED = "stopped"  # a cancelled reply's error: the user stopped the turn
 EventKind = Literal["start", "notice", "token", "done", "error"]
 

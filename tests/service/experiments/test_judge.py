@@ -42,11 +42,11 @@ def runs(engine: Engine) -> int:
 
 
 @pytest.mark.parametrize(
-    ("answer", "verdict"),
+    ("reply", "answer"),
     [("Yes.", True), ("yes, it does", True), (" NO", False), ("No - it says it is human", False), ("Maybe", None)],
 )
-def test_the_verdict_is_the_judges_first_word(answer: str, verdict: bool | None) -> None:
-    assert read_answer(answer) is verdict
+def test_the_answer_is_the_judges_first_word(reply: str, answer: bool | None) -> None:
+    assert read_answer(reply) is answer
 
 
 def test_a_judge_scorer_needs_a_model_and_a_rubric_and_counts_as_a_rate() -> None:
