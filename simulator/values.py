@@ -4,12 +4,15 @@ read and write them without importing the simulator's runtime (events.py: LaneEv
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ENTROPY_BOUND",
     "MAX_SEED",
+    "SMALLEST_P",
     "Alternative",
     "EndedBy",
     "FidelityMetrics",
@@ -34,33 +37,63 @@ class Alternative(BaseModel):
 
 
 class Token(BaseModel):
-    """A generated token. `p` and `top` are None/empty when the lane cannot see probabilities (chat)."""
+    """A generated token. `p` and `top` are None/empty when the lane cannot see probabilities (chat).
+
+    `entropy` (nats) is the spread of the distribution the token was drawn from: over the whole vocabulary
+    in-process; from a server, only a lower bound from the top-k it returned (`entropy_bound`). None for tokens
+    saved before entropy was recorded, and for chat lanes.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: str
     p: float | None = None
     top: list[Alternative] = Field(default_factory=list)
+    entropy: float | None = None
+    entropy_bound: bool = False
+
+    @property
+    def surprisal(self) -> float | None:
+        """−ln p, in nats: how unexpected the token was (0 for a certain one)."""
+        if self.p is None:
+            return None
+        return -math.log(max(self.p, SMALLEST_P))
 
     def compact(self) -> list[object]:
         """The form stored in the database, `[text, p, [[text, p], ...]]`: about 100 bytes a token with top-5
-        as JSON. Probabilities keep 4 significant digits, so a tiny one stays above 0 (a perplexity needs it)."""
+        as JSON, then the entropy when known, then `"bound"` when it is a lower bound:
+        `[text, p, top, entropy]` or `[text, p, top, entropy, "bound"]`. Probabilities keep 4 significant
+        digits, so a tiny one stays above 0 (a perplexity needs it); the entropy keeps 4 decimals."""
         if self.p is None:
             return [self.text]
-        return [self.text, _significant(self.p), [[alt.text, _significant(alt.p)] for alt in self.top]]
+        item: list[object] = [self.text, _significant(self.p), [[alt.text, _significant(alt.p)] for alt in self.top]]
+        if self.entropy is not None:
+            item.append(round(self.entropy, 4))
+            if self.entropy_bound:
+                item.append(ENTROPY_BOUND)
+        return item
 
     @classmethod
     def from_compact(cls, item: list[object]) -> Token:
+        """Reads every stored form: `[text]`, `[text, p]`, `[text, p, top]` (rows saved before entropy), and the
+        longer forms `compact` writes."""
         text = str(item[0])
         if len(item) == 1:
             return cls(text=text)
         top = item[2] if len(item) > 2 else []
         assert isinstance(top, list)
+        entropy = item[3] if len(item) > 3 else None
         return cls(
             text=text,
             p=float(item[1]),  # type: ignore[arg-type]
             top=[Alternative(text=str(a[0]), p=float(a[1])) for a in top],
+            entropy=None if entropy is None else float(entropy),  # type: ignore[arg-type]
+            entropy_bound=len(item) > 4 and item[4] == ENTROPY_BOUND,
         )
+
+
+ENTROPY_BOUND = "bound"  # the stored mark of an entropy that is only a lower bound
+SMALLEST_P = 1e-12  # a stored probability rounded to 0 would make a surprisal (or a perplexity) infinite
 
 
 def _significant(p: float) -> float:

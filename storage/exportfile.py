@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from simulator.values import FinishReason, SamplingSettings
+from simulator.values import ENTROPY_BOUND, FinishReason, SamplingSettings
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
@@ -48,15 +48,30 @@ def _probability(value: Any) -> bool:
     return (type(value) is float or type(value) is int) and 0 <= value <= 1
 
 
+def _entropy(item: list[Any]) -> bool:
+    # The optional tail `Token.compact` writes: an entropy in nats (finite, not negative), then "bound" when
+    # it is a lower bound. Files and rows from before entropy end at the alternatives.
+    if len(item) < 4:
+        return True
+    value = item[3]
+    if not ((type(value) is float or type(value) is int) and 0 <= value <= _MAX_ENTROPY):
+        return False
+    return len(item) == 4 or item[4] == ENTROPY_BOUND
+
+
+# No vocabulary reaches e^1000 tokens; the bound keeps NaN and infinity out.
+_MAX_ENTROPY = 1000
+
+
 def _compact_token(item: Any) -> Any:
     # The form simulator.values.Token.compact writes and Token.from_compact reads. Anything else would import
     # and then fail in the token view and in `branch`; a p outside 0..1 (or NaN) has no colour band. Plain
     # loops: a long conversation has hundreds of thousands of tokens, and the exports check them again.
-    if type(item) is list and 1 <= len(item) <= 3 and type(item[0]) is str:
+    if type(item) is list and 1 <= len(item) <= 5 and type(item[0]) is str:
         if len(item) == 1:
             return item
-        top = item[2] if len(item) == 3 else []
-        if _probability(item[1]) and type(top) is list:
+        top = item[2] if len(item) >= 3 else []
+        if _probability(item[1]) and type(top) is list and _entropy(item):
             for alternative in top:
                 if not (type(alternative) is list and len(alternative) == 2 and type(alternative[0]) is str):
                     break
@@ -65,7 +80,9 @@ def _compact_token(item: Any) -> Any:
             else:
                 return item
     raise PydanticCustomError(
-        "token_shape", "A token is [text] or [text, p, [[alternative, p], ...]], each p a number from 0 to 1"
+        "token_shape",
+        'A token is [text] or [text, p, [[alternative, p], ...]] (then optionally its entropy in nats, and "bound"'
+        " when that is a lower bound), each p a number from 0 to 1",
     )
 
 

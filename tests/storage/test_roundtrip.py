@@ -24,6 +24,9 @@ PROB = st.floats(min_value=0, max_value=1, allow_nan=False)
 TOKEN = st.one_of(
     st.tuples(TEXT).map(list),
     st.tuples(TEXT, PROB, st.lists(st.tuples(TEXT, PROB).map(list), max_size=3)).map(list),
+    # With its entropy (exact in-process, a lower bound from a server), as Token.compact writes it.
+    st.tuples(TEXT, PROB, st.just([]), st.floats(0, 12)).map(list),
+    st.tuples(TEXT, PROB, st.just([]), st.floats(0, 12), st.just("bound")).map(list),
 )
 CHAT_MESSAGE = st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": TEXT})
 PROMPT = st.one_of(TEXT, st.lists(CHAT_MESSAGE, max_size=3))
