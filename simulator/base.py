@@ -21,13 +21,13 @@ import numpy as np
 
 from personas.mask import HistoryTurn, Mask
 from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
-from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
+from simulator.contexts import Context, ContextPool, Measure, log_probability, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
 from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
-from simulator.protocol import Continuation, LaneSeat
+from simulator.protocol import Continuation, LaneSeat, Scored
 from simulator.protocol import Finished as Finished
 from simulator.protocol import FittedDocument as FittedDocument
 from simulator.stops import StopWriter
@@ -344,21 +344,17 @@ class Simulator:
             return p, []
         candidates = np.argpartition(logits, -k)[-k:]
         candidates = candidates[np.argsort(logits[candidates])[::-1]]
-        top = [
-            Alternative(
-                text=self._piece(int(i)).decode("utf-8", errors="replace"),
-                p=float(np.exp(logits[i] - log_total)),
-            )
+        piece = self._piece
+        return p, [
+            Alternative(text=piece(int(i)).decode("utf-8", errors="replace"), p=float(np.exp(logits[i] - log_total)))
             for i in candidates
         ]
-        return p, top
 
     # -- scoring ---------------------------------------------------------------------------
 
     def score(self, context: str, continuation: str, *, key: str = "score") -> list[float]:
-        """P(each token of `continuation` | `context`): the tokens of `context + continuation` past the
-        tokens it shares with `context` alone. Runs here, in the caller's thread; a lane uses `scoring`
-        through the local worker instead.
+        """P(each token of `continuation` | `context`): the tokens of `context + continuation` past the tokens it
+        shares with `context` alone. Runs here, in the caller's thread; a lane uses `scoring` on the local worker.
 
         Raises:
             PromptTooLong: the two together do not fit in the context.
@@ -375,15 +371,27 @@ class Simulator:
         One batched read of the new tokens with logits kept only where needed, on a scoring context
         (reusing its cached prefix), never a lane's.
         """
+        return (yield from self._teacher_forced(context, continuation, key, None))[1]
+
+    def token_logprobs(self, context: str, text: str, *, key: str = "score") -> Generator[None, None, list[Scored]]:
+        """Each token of `text` after `context` (its bytes) and log P(it | all before it), read as `scoring` reads:
+        teacher forcing in one batched pass. Log-probabilities in float64, so no unlikely token rounds to -inf."""
+        ids, values = yield from self._teacher_forced(context, text, key, log_probability)
+        return [(self._piece(i), v) for i, v in zip(ids, values, strict=True)]
+
+    def _teacher_forced(
+        self, context: str, continuation: str, key: str, measure: Measure | None
+    ) -> Generator[None, None, tuple[list[int], list[float]]]:
         head, full = self.tokenize(context), self.tokenize(context + continuation)
         if len(full) > self.n_ctx:
             raise PromptTooLong(f"{len(full)} tokens to score; {self.name} holds {self.n_ctx}")
         start = max(1, shared_prefix(head, full))
         if start >= len(full):
-            return []
+            return [], []
         scorer = self._scoring.acquire(full, key)
         try:
-            return (yield from read_prompt(scorer, full, range(start, len(full)), last=False))
+            values = yield from read_prompt(scorer, full, range(start, len(full)), last=False, measure=measure)
+            return full[start:], values
         finally:
             self._scoring.release(scorer, key)
 

@@ -16,6 +16,7 @@ its last reply and up to 7 tokens before it.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ BATCH = 512  # the largest decode, as llama-cpp-python's default
 MAX_OUTPUTS = 16  # logit rows per decode: each is 1 MB on a 262k vocabulary, and llama.cpp keeps its largest buffer
 
 _clock = itertools.count(1)
+# What `read_prompt` computes from a position's logits, the token that follows it and a scratch row.
+Measure = Callable[[np.ndarray, int, np.ndarray], float]
 
 
 @dataclass(eq=False)
@@ -99,9 +102,15 @@ def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def read_prompt(
-    context: Context, prompt: Sequence[int], targets: range, *, last: bool
+    context: Context,
+    prompt: Sequence[int],
+    targets: range,
+    *,
+    last: bool,
+    measure: Measure | None = None,
 ) -> Generator[None, None, list[float]]:
-    """Bring `context`'s cache to exactly `prompt`, returning P(prompt[j] | prompt[:j]) for j in `targets`.
+    """Bring `context`'s cache to exactly `prompt`, returning P(prompt[j] | prompt[:j]) for j in `targets`
+    (or `measure(logits, prompt[j], scratch)` of each, such as `log_probability`).
 
     With `last`, the logits of the final position are left for sampling the next token. Reads the way the
     module docstring explains, keeping at most MAX_OUTPUTS logit rows per decode. Yields after each decode,
@@ -112,6 +121,7 @@ def read_prompt(
         wanted.add(len(prompt) - 1)
     keep = min([context.reusable(prompt), *wanted])
     context.truncate(keep - keep % GRAIN)
+    measure = measure or _probability
     probabilities: list[float] = []
     scratch = np.empty(context.n_vocab, dtype=np.float32)
     while len(context.tokens) < len(prompt):
@@ -121,7 +131,7 @@ def read_prompt(
         if start == context.canonical and (end - start) % GRAIN == 0:
             context.canonical = end
         rows = [p for p in range(start, end) if p in wanted and p + 1 in targets]
-        probabilities += [_probability(context.logits(p - start), prompt[p + 1], scratch) for p in rows]
+        probabilities += [measure(context.logits(p - start), prompt[p + 1], scratch) for p in rows]
         yield None
     return probabilities
 
@@ -144,6 +154,15 @@ def _probability(logits: np.ndarray, token: int, scratch: np.ndarray) -> float:
     np.subtract(logits, peak, out=scratch)
     np.exp(scratch, out=scratch)
     return float(np.exp(logits[token] - peak) / scratch.sum())
+
+
+def log_probability(logits: np.ndarray, token: int, scratch: np.ndarray) -> float:
+    """log P(token) in float64 from the log-sum-exp, so an unlikely token keeps its value instead of underflowing
+    to 0 as a float32 probability would."""
+    peak = float(logits.max())
+    np.subtract(logits, peak, out=scratch)
+    np.exp(scratch, out=scratch)
+    return float(logits[token]) - peak - math.log(float(scratch.sum(dtype=np.float64)))
 
 
 class ContextPool:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from simulator.worker import LocalWorker
 
 T = TypeVar("T")
+Scored = tuple[bytes, float]  # a token's bytes and its log-probability given everything before it
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ class SimulatorProtocol(Protocol):
 
     def cue_probability(self, context: str, cue: str, *, key: str = ...) -> Generator[None, None, float | None]:
         """P(`cue` | `context`) as a step-wise job; None when the simulator cannot tell."""
+        ...
+
+    def token_logprobs(self, context: str, text: str, *, key: str = ...) -> Generator[None, None, list[Scored]]:
+        """Each token of `text` read after `context`, and its log-probability, as a step-wise job (teacher forcing).
+        The first token may reach back into `context` when the tokenizer joins the two."""
         ...
 
 

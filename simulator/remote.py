@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from personas.mask import HistoryTurn, Mask
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable
-from simulator.protocol import Finished, FittedDocument, LaneSeat
+from simulator.protocol import Finished, FittedDocument, LaneSeat, Scored
 from simulator.remote_apis import (
     RemoteApi,
     RemoteChunk,
@@ -249,6 +249,14 @@ class RemoteSimulator:
         Raises:
             NoPromptProbabilities: the server returns no prompt probabilities.
         """
+        return [math.exp(value) for _, value in (yield from self.token_logprobs(context, continuation))]
+
+    def token_logprobs(self, context: str, text: str, *, key: str = "") -> Generator[None, None, list[Scored]]:
+        """Each token of `text` after `context` and its log-probability, from the prompt's own logprobs (`echo`).
+
+        Raises:
+            NoPromptProbabilities: the server returns no prompt probabilities.
+        """
         probe = self.probe()
         if not probe.prompt_logprobs:
             raise NoPromptProbabilities(NO_PROMPT_PROBABILITIES)
@@ -257,7 +265,7 @@ class RemoteSimulator:
         # token it echoes (about a second a token for gemma's 262k), where vLLM answers at once.
         reply = self.http.text_completion(
             probe.model,
-            prompt=context + continuation,
+            prompt=context + text,
             max_tokens=1,
             logprobs=1,
             echo=True,
@@ -267,10 +275,10 @@ class RemoteSimulator:
         logprobs = (reply.get("choices") or [{}])[0].get("logprobs") or {}
         texts, offsets = logprobs.get("tokens") or [], logprobs.get("text_offset") or []
         values = logprobs.get("token_logprobs") or []
-        scored = []
-        for text, offset, value in zip(texts, offsets, values, strict=False):
-            if offset + len(text) > len(context) and offset < len(context) + len(continuation) and value is not None:
-                scored.append(math.exp(value))
+        scored: list[Scored] = []
+        for piece, offset, value in zip(texts, offsets, values, strict=False):
+            if offset + len(piece) > len(context) and offset < len(context) + len(text) and value is not None:
+                scored.append((piece.encode("utf-8"), float(value)))
         return scored
 
     # -- documents and generation ------------------------------------------------------------------------

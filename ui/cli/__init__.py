@@ -12,6 +12,7 @@ from ui.cli.masks import masks
 from ui.cli.models import models
 from ui.cli.review import review
 from ui.cli.transcripts import annotate, export, import_, search
+from ui.cli.whois import whois
 
 
 @click.group(cls=Simulacra, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ for command in (serve, ask, branch, list_conversations, masks, models, export, i
 main.add_command(db)
 main.add_command(experiment)
 main.add_command(review)
+main.add_command(whois)

@@ -357,6 +357,14 @@ class Conversations:
                 return lanes[lane_id], turns, index
         raise LaneSpecError(f"message {user_message_id} is not a user message of conversation {conversation_id}")
 
+    def reply_source(self, message_id: int) -> tuple[SavedMessage, Lane, list[HistoryTurn]]:
+        """A saved reply, its lane, and the history that lane had seen when it wrote it.
+
+        Raises:
+            LaneSpecError: the message is not a saved reply.
+        """
+        return self._source(message_id, None)
+
     def _source(self, message_id: int, selection: Selection | None) -> tuple[SavedMessage, Lane, list[HistoryTurn]]:
         """A saved reply, its lane, and the history that lane had seen when it wrote it."""
         with Session(self.engine) as session:
