@@ -1,4 +1,5 @@
-"""The grammar of the names a user types: a library name (a mask, a suite, a scorer) and a lane, `MODEL[@MASK]`.
+"""The grammar of the names a user types: a library name (a mask, a suite, a scorer) and a lane, `MODEL[@MASK]`, or a
+contrast lane `MODEL@MASK~OTHER[:GAMMA]` (MASK contrasted with OTHER, simulator.contrast).
 A library name is also a file name, so it is checked before it becomes a path (`../x` never is one). A leaf:
 personas, the service and the CLI all read lane specs and names by these patterns, and only by these."""
 
@@ -12,8 +13,11 @@ _NAME_BODY = r"[a-z0-9][a-z0-9_.-]*"
 
 NAME_PATTERN = rf"^{_NAME_BODY}$"  # as a string, for pydantic's Field(pattern=...)
 NAME = re.compile(NAME_PATTERN)
-# MODEL is anything without `@` or whitespace (a litellm string has slashes); MASK is a library name.
-LANE_SPEC = re.compile(rf"^(?P<model>[^@\s]+)(?:@(?P<mask>{_NAME_BODY}))?$")
+# MODEL is anything without `@` or whitespace (a litellm string has slashes); MASK and OTHER are library names;
+# GAMMA is anything up to the end, so that a wrong one is named as a wrong γ rather than as an unreadable lane.
+LANE_SPEC = re.compile(
+    rf"^(?P<model>[^@\s]+)(?:@(?P<mask>{_NAME_BODY})(?:~(?P<contrast>{_NAME_BODY})(?::(?P<gamma>\S*))?)?)?$"
+)
 
 
 def is_name(text: str) -> bool:

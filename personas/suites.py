@@ -187,8 +187,11 @@ class Suite(_Strict):
     @classmethod
     def _lane_specs(cls, value: list[str]) -> list[str]:
         for spec in value:
-            if not LANE_SPEC.match(spec):
+            match = LANE_SPEC.match(spec)
+            if not match:
                 raise ValueError(f"cannot read lane {spec!r}: write MODEL or MODEL@MASK, e.g. base@assistant")
+            if match["contrast"]:
+                raise ValueError(f"lane {spec!r} is a contrast lane: those run in conversations, not in suites")
         if len(set(value)) != len(value):
             raise ValueError("a lane is listed twice")
         return value

@@ -23,7 +23,8 @@ class Timings:
 class LaneEvent:
     """Something that happened in one lane during a turn.
 
-    kind: `start` (prompt is the exact document or message list sent), `notice` (a message for the
+    kind: `start` (prompt is the exact document or message list sent; a contrast lane's `contrast_prompt` is its
+    mask B's document), `notice` (a message for the
     user, such as dropped turns), `token`, `done` (finish_reason set) or `error` (error set).
     """
 
@@ -31,6 +32,7 @@ class LaneEvent:
     kind: EventKind
     token: Token | None = None
     prompt: str | list[dict[str, str]] | None = None
+    contrast_prompt: str | None = None
     notice: str | None = None
     finish_reason: FinishReason | None = None
     error: str | None = None
@@ -53,6 +55,7 @@ class Reply:
     error: str | None = None
     notices: list[str] = field(default_factory=list)
     prompt: str | list[dict[str, str]] | None = None
+    contrast_prompt: str | None = None  # a contrast lane's mask B's document
     timings: Timings = field(default_factory=Timings)
     seed: int | None = None
     metrics: FidelityMetrics | None = None
@@ -63,6 +66,7 @@ class Reply:
         """Fold one of the lane's events into the reply: the one place a stream becomes a reply."""
         if event.kind == "start":
             self.prompt = event.prompt
+            self.contrast_prompt = event.contrast_prompt
             return
         if event.kind == "notice":
             if event.notice:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from personas.mask import HistoryTurn, Mask
+from simulator.contrast import ContrastConfig, Documents, contrast_lane
 from simulator.errors import SimulacraError
 from simulator.events import EventKind, LaneEvent, Timings
 from simulator.metrics import RAW, Measured, cue, measure
@@ -29,7 +30,8 @@ class LaneConfig:
 
     For base lanes only: `document` continues exactly that text instead of rendering `mask` with the
     history (replay, branch); `prefix` is a branch's start, the reply's first tokens plus the chosen one,
-    shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event.
+    shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event;
+    `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`).
     """
 
     label: str
@@ -42,6 +44,7 @@ class LaneConfig:
     document: str | None = None
     prefix: tuple[Token, ...] = ()
     metrics: bool = True
+    contrast: ContrastConfig | None = None
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -157,22 +160,36 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
     simulator = registry.simulator(entry)
     mask = config.mask or RAW
     document, history = _document(lane, simulator, mask, history)
-    lane.put("start", prompt=document)
+    contrasted = _contrasted(lane, simulator, document, history)
+    lane.put("start", prompt=document, contrast_prompt=contrasted.b if contrasted else None)
     settings = _sampling(config, mask)
     for token in config.prefix:  # a branch's start, shown as it was
         lane.put("token", token=token, timings=lane.clock.timings())
 
     reply_prefix = "".join(t.text for t in config.prefix)
     wanted_cue = cue(mask, document) if config.metrics else ""
-    steps = simulator.continue_lane(
-        document,
-        settings,
-        lane,
-        lane_key=config.key,
-        alternatives=config.alternatives,
-        reply_prefix=reply_prefix,
-        cue=wanted_cue,
-    )
+    if contrasted is not None:
+        steps = contrast_lane(
+            simulator,
+            contrasted,
+            settings,
+            registry.worker,
+            lane.cancel,
+            lane_key=config.key,
+            alternatives=config.alternatives,
+            reply_prefix=reply_prefix,
+            cue=wanted_cue,
+        )
+    else:
+        steps = simulator.continue_lane(
+            document,
+            settings,
+            lane,
+            lane_key=config.key,
+            alternatives=config.alternatives,
+            reply_prefix=reply_prefix,
+            cue=wanted_cue,
+        )
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
     reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
@@ -186,6 +203,20 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         metrics=metrics,
         model_sha256=simulator.sha256,
     )
+
+
+def _contrasted(
+    lane: _Lane, simulator: SimulatorProtocol, document: str, history: list[HistoryTurn]
+) -> Documents | None:
+    """A contrast lane's two documents: B's as recorded (replay, branch), or B's mask on the history A read."""
+    contrast = lane.config.contrast
+    if contrast is None:
+        return None
+    lane.leave_group()  # decoded on its own, never batched with samples
+    other = contrast.document
+    if other is None:
+        other = simulator.fit(contrast.mask, history, lane.config.settings.max_tokens).document
+    return Documents(a=document, b=other, gamma=contrast.gamma)
 
 
 def _sampling(config: LaneConfig, mask: Mask) -> SamplingSettings:
@@ -257,6 +288,7 @@ def _likeness(lane: LaneConfig, history: list[HistoryTurn]) -> str:
             lane.document,
             [t.compact() for t in lane.prefix],
             lane.metrics,
+            None if lane.contrast is None else [lane.contrast.mask.model_dump(mode="json"), lane.contrast.gamma],
             [t.model_dump(mode="json") for t in history],
         ],
         sort_keys=True,

@@ -5,7 +5,7 @@ read and write them without importing the simulator's runtime (events.py: LaneEv
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +13,9 @@ __all__ = [
     "ENTROPY_BOUND",
     "MAX_SEED",
     "SMALLEST_P",
+    "MAX_GAMMA",
     "Alternative",
+    "Contrast",
     "EndedBy",
     "FidelityMetrics",
     "FinishReason",
@@ -115,6 +117,24 @@ class SamplingSettings(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     # fail_fast: an imported file's list of a million wrong items is one problem, not a million held in memory.
     stop: list[str] = Field(default_factory=list, fail_fast=True)
+
+
+MAX_GAMMA = 10.0  # past this a contrast is mostly B's negation, and float32 logits lose A's digits
+
+
+class Contrast(BaseModel):
+    """A contrast lane's second mask B and the weight γ of its distribution p_A^(1+γ) / p_B^γ (simulator.contrast).
+
+    A lane stores B's `mask_snapshot` (the mask as it was, like its own), and each reply the exact `document` B
+    read, so a replay reads the same two documents.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mask: str = Field(min_length=1)
+    gamma: float = Field(default=1.0, ge=0.0, le=MAX_GAMMA, allow_inf_nan=False)
+    mask_snapshot: dict[str, Any] | None = None
+    document: str | None = None
 
 
 class FidelityMetrics(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from simulator.values import ENTROPY_BOUND, FinishReason, SamplingSettings
+from simulator.values import ENTROPY_BOUND, Contrast, FinishReason, SamplingSettings
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
@@ -138,6 +138,7 @@ class LaneRow(_Row):
     max_tokens: Int64
     seed: Int64 | None = None
     stop: list[str] = Field(default_factory=list, fail_fast=True)
+    contrast: Contrast | None = None
     created_at: UtcTime | None = None
 
     @field_validator(*SAMPLING_FIELDS)
@@ -177,6 +178,7 @@ class MessageRow(_Row):
     settings: Annotated[SamplingSettings, AfterValidator(_settings_in_int64)] | None = None
     diverged_from_id: Int64 | None = None
     diverged_at: Int64 | None = Field(default=None, ge=0)
+    contrast: Contrast | None = None
     created_at: UtcTime | None = None
 
 

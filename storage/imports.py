@@ -230,6 +230,7 @@ def _message_fields(m: MessageRow) -> dict[str, Any]:
     # all while writing doubled what a big import held.
     fields = {name: getattr(m, name) for name in MessageRow.model_fields if name not in _RENUMBERED}
     fields["settings"] = None if m.settings is None else m.settings.model_dump()
+    fields["contrast"] = None if m.contrast is None else m.contrast.model_dump(mode="json")
     return fields
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
-from simulator.values import SamplingSettings
+from simulator.values import Contrast, SamplingSettings
 from storage.tables.columns import SEED, UTCDateTime, json_column, utcnow
 
 LaneKind = Literal["simulator", "chat"]
@@ -61,7 +61,14 @@ class Lane(SQLModel, table=True):
     max_tokens: int
     seed: int | None = Field(default=None, sa_type=SEED)
     stop: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
+    # A contrast lane (mask − contrast mask): simulator.values.Contrast without a document. None: a plain lane.
+    contrast: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def contrasted(self) -> Contrast | None:
+        """The lane's contrast mask and γ, if it is a contrast lane."""
+        return None if self.contrast is None else Contrast.model_validate(self.contrast)
 
     @property
     def settings(self) -> SamplingSettings:
@@ -113,6 +120,8 @@ class Message(SQLModel, table=True):
     # see migration 0003.
     diverged_from_id: int | None = None
     diverged_at: int | None = None
+    # A contrast lane's reply: simulator.values.Contrast with the exact document its mask B read (for replay).
+    contrast: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

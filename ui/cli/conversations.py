@@ -91,7 +91,8 @@ def _app_environment(current: Settings) -> dict[str, str]:
     "lanes",
     multiple=True,
     metavar="SPEC",
-    help="MODEL[@MASK]: base, chat, a registered GGUF name, or a litellm model string.",
+    help="MODEL[@MASK]: base, chat, a registered GGUF name, or a litellm model string; MODEL@MASK~OTHER[:GAMMA] is"
+    " a contrast lane, sampling from p_MASK^(1+GAMMA) / p_OTHER^GAMMA (GAMMA 0..10, default 1).",
 )
 @click.option("--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
@@ -211,7 +212,10 @@ def _typed(context: click.Context, name: str) -> bool:
 
 
 def _lane_result(lane: Lane, update: TurnUpdate) -> dict[str, Any]:
-    return {"label": lane.label, "model": lane.model, "mask": lane.mask_name, **_reply_result(update)}
+    contrast = lane.contrasted
+    against = None if contrast is None else {"mask": contrast.mask, "gamma": contrast.gamma}
+    described = {"label": lane.label, "model": lane.model, "mask": lane.mask_name, "contrast": against}
+    return {**described, **_reply_result(update)}
 
 
 def _reply_result(update: TurnUpdate) -> dict[str, Any]:

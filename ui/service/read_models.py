@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.events import Reply, Timings
 from simulator.registry import ModelStatus
-from simulator.values import FidelityMetrics, SamplingSettings, Status, Token
+from simulator.values import Contrast, FidelityMetrics, SamplingSettings, Status, Token
 from storage.repo import ConversationSummary, SearchFilters, SearchHit
 from storage.tables import Annotation, Conversation, Lane, Message
 from storage.tree import Selection, Turn
@@ -60,6 +60,7 @@ class SavedMessage:
     diverged_at: int | None
     created_at: datetime
     annotations: list[Annotation] = field(default_factory=list)
+    contrast: Contrast | None = None  # a contrast lane's reply: its mask B, γ and the document B read
     stored_tokens: list[Any] | None = field(default=None, repr=False)
 
     @classmethod
@@ -86,6 +87,7 @@ class SavedMessage:
             created_at=row.created_at,
             annotations=list(annotations or []),
             stored_tokens=row.tokens,
+            contrast=_decoded(Contrast, row.contrast),
         )
 
     @cached_property

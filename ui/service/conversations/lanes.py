@@ -3,24 +3,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlmodel import Session
 
 from personas.mask import Mask
 from personas.names import LANE_SPEC
+from simulator.contrast import ContrastConfig
 from simulator.errors import LaneSpecError
+from simulator.registry import ModelEntry
 from simulator.turn import LaneConfig
-from simulator.values import MAX_SEED, SamplingSettings
+from simulator.values import MAX_GAMMA, MAX_SEED, Contrast, SamplingSettings
+from storage import repo
 from storage.tables import Lane
 
 MAX_SAMPLES = 8
 
 
 class LaneSpec(BaseModel):
-    """A lane before it is saved: `MODEL[@MASK]` plus settings."""
+    """A lane before it is saved: `MODEL[@MASK]` plus settings, or a contrast lane `MODEL@MASK~OTHER[:GAMMA]`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,34 +33,71 @@ class LaneSpec(BaseModel):
     system_prompt: str | None = None
     settings: SamplingSettings = SamplingSettings()
     label: str = ""
+    contrast: Contrast | None = None  # the mask and γ this lane's mask is contrasted with (no snapshot yet)
 
     @property
     def display_label(self) -> str:
-        return self.label or (f"{self.model}@{self.mask}" if self.mask else self.model)
+        if self.label:
+            return self.label
+        if self.contrast is not None:
+            return f"{self.model}@{self.mask} − {self.contrast.mask} (γ {self.contrast.gamma:g})"
+        return f"{self.model}@{self.mask}" if self.mask else self.model
 
     @classmethod
     def of(cls, lane: Lane) -> LaneSpec:
         """A saved lane as a spec, to start a new conversation with the same lanes."""
-        return cls(model=lane.model, mask=lane.mask_name, system_prompt=lane.system_prompt, settings=lane.settings)
+        contrast = lane.contrasted
+        return cls(
+            model=lane.model,
+            mask=lane.mask_name,
+            system_prompt=lane.system_prompt,
+            settings=lane.settings,
+            contrast=None if contrast is None else Contrast(mask=contrast.mask, gamma=contrast.gamma),
+        )
 
 
 def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> LaneSpec:
-    """Parse `MODEL[@MASK]`, e.g. `base@assistant`, `chat`, `openai/gpt-4o-mini@assistant`.
+    """Parse `MODEL[@MASK]`, e.g. `base@assistant`, `chat`, `openai/gpt-4o-mini@assistant`, or a contrast lane
+    `MODEL@MASK~OTHER[:GAMMA]`, e.g. `base@assistant~raw:1.5` (γ 1 when not given).
 
     Raises:
-        LaneSpecError: the text is not of that form.
+        LaneSpecError: the text is not of that form, or γ is not a number from 0 to MAX_GAMMA.
     """
     match = LANE_SPEC.match(spec.strip())
     if not match:
         raise LaneSpecError(
             f"cannot read lane '{spec}': write MODEL or MODEL@MASK, e.g. base@assistant, chat,"
-            " or openai/gpt-4o-mini@assistant (mask names are lower-case)"
+            " or openai/gpt-4o-mini@assistant (mask names are lower-case); a contrast lane is"
+            " MODEL@MASK~OTHER[:GAMMA], e.g. base@assistant~raw:1.5"
         )
-    return LaneSpec(model=match["model"], mask=match["mask"], settings=settings or SamplingSettings())
+    contrast = None
+    if match["contrast"]:
+        contrast = contrast_of(match["contrast"], match["gamma"] if match["gamma"] is not None else "1")
+    return LaneSpec(
+        model=match["model"], mask=match["mask"], settings=settings or SamplingSettings(), contrast=contrast
+    )
+
+
+def contrast_of(mask: str, gamma: str | float) -> Contrast:
+    """A contrast with mask `mask` and weight `gamma` as typed.
+
+    Raises:
+        LaneSpecError: γ is not a number from 0 to MAX_GAMMA.
+    """
+    try:
+        return Contrast(mask=mask, gamma=float(gamma))
+    except (ValueError, ValidationError):
+        raise LaneSpecError(
+            f"γ (the contrast's weight, after ':') must be a number from 0 to {MAX_GAMMA:g}, not {str(gamma)!r}"
+        ) from None
 
 
 def lane_config(lane: Lane) -> LaneConfig:
-    """How a saved lane runs: its own mask snapshot and settings, and a llama.cpp context of its own."""
+    """How a saved lane runs: its own mask snapshot and settings, and a llama.cpp context of its own.
+
+    Raises:
+        LaneSpecError: a contrast lane's second mask was saved without its text (an imported file).
+    """
     mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
     return LaneConfig(
         label=lane.label,
@@ -65,7 +106,20 @@ def lane_config(lane: Lane) -> LaneConfig:
         system_prompt=lane.system_prompt,
         settings=lane.settings,
         key=f"lane-{lane.id}",
+        contrast=_contrast_config(lane),
     )
+
+
+def _contrast_config(lane: Lane) -> ContrastConfig | None:
+    contrast = lane.contrasted
+    if contrast is None:
+        return None
+    if not contrast.mask_snapshot:
+        raise LaneSpecError(
+            f"lane {lane.label!r} has no saved text for its contrast mask {contrast.mask!r}: start a new"
+            " conversation with that lane"
+        )
+    return ContrastConfig(mask=Mask.model_validate(contrast.mask_snapshot), gamma=contrast.gamma)
 
 
 def with_overrides(settings: SamplingSettings, overrides: Mapping[str, Any] | None) -> SamplingSettings:
@@ -105,3 +159,59 @@ def sample_configs(lane: Lane, samples: int, overrides: Mapping[str, Any] | None
         )
         for n in range(samples)
     ]
+
+
+def checked_contrast(spec: LaneSpec, entry: ModelEntry, load: Callable[[str], Mask | None]) -> Contrast | None:
+    """A contrast lane's contrast, with its second mask's snapshot; None for a plain lane.
+
+    Raises:
+        LaneSpecError: the lane's model gives no logits to mix (a chat model, or a base model on a server).
+        MaskError: there is no such mask.
+    """
+    if spec.contrast is None:
+        return None
+    if entry.kind != "simulator" or entry.path is None:
+        where = "a chat model" if entry.kind == "chat" else "a base model on a server"
+        raise LaneSpecError(
+            f"lane {spec.display_label!r}: a contrast lane mixes two masks' logits, which only an in-process base"
+            f" model gives, and {spec.model} is {where}; use a local base model,"
+            f" e.g. base@{spec.mask}~{spec.contrast.mask}"
+        )
+    mask = load(spec.contrast.mask)
+    return spec.contrast.model_copy(update={"mask_snapshot": _snapshot(mask)})
+
+
+def _snapshot(mask: Mask | None) -> dict[str, Any] | None:
+    # The card image can be megabytes and plays no part in what the model reads.
+    return mask.model_dump(mode="json", exclude={"card_image"}) if mask else None
+
+
+def save_lane(
+    session: Session,
+    conversation_id: int,
+    position: int,
+    spec: LaneSpec,
+    kind: str,
+    mask: Mask | None,
+    contrast: Contrast | None = None,
+) -> Lane:
+    return repo.add_lane(
+        session=session,
+        conversation_id=conversation_id,
+        position=position,
+        label=spec.display_label,
+        kind=kind,  # type: ignore[arg-type]
+        model=spec.model,
+        mask_name=spec.mask,
+        mask_snapshot=_snapshot(mask),
+        system_prompt=spec.system_prompt,
+        settings=spec.settings,
+        contrast=contrast,
+    )
+
+
+def replayed(config: LaneConfig, recorded: Contrast | None) -> LaneConfig:
+    """A lane's config to run a saved reply again (replay, branch): a contrast reply's own γ and B's document."""
+    if config.contrast is None or recorded is None:
+        return config
+    return replace(config, contrast=replace(config.contrast, gamma=recorded.gamma, document=recorded.document))

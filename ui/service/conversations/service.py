@@ -19,11 +19,20 @@ from simulator.errors import LaneSpecError
 from simulator.events import Reply
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
-from simulator.values import SamplingSettings, Token
+from simulator.values import Contrast, SamplingSettings, Token
 from storage import repo
 from storage.tables import Lane, Message
 from storage.tree import Selection, picking, reply_choice, user_choice, walk
-from ui.service.conversations.lanes import MAX_SAMPLES, LaneSpec, lane_config, parse_lane_spec, sample_configs
+from ui.service.conversations.lanes import (
+    MAX_SAMPLES,
+    LaneSpec,
+    checked_contrast,
+    lane_config,
+    parse_lane_spec,
+    replayed,
+    sample_configs,
+    save_lane,
+)
 from ui.service.conversations.turn_lease import LEASE_S, turn_leases
 from ui.service.conversations.turns import FLUSH_EVERY_S, Job, Plan, TurnUpdate, run_jobs
 from ui.service.read_models import ConversationView, SavedMessage, Turn
@@ -80,27 +89,32 @@ class Conversations:
         Raises:
             MaskError, ModelUnavailable: a lane names an unknown mask or model, or a server that cannot serve it.
         """
-        resolved = [(spec, self._checked_kind(spec), self.mask(spec.mask)) for spec in specs]
+        resolved = [(spec, *self._checked(spec)) for spec in specs]
         with Session(self.engine) as session:
             conversation = repo.create_conversation(session=session, title=title)
             assert conversation.id is not None
-            for position, (spec, kind, mask) in enumerate(resolved):
-                _save_lane(session, conversation.id, position, spec, kind, mask)
+            for position, (spec, kind, mask, contrast) in enumerate(resolved):
+                save_lane(session, conversation.id, position, spec, kind, mask, contrast)
             return conversation.id
 
     def add_lane(self, conversation_id: int, spec: LaneSpec) -> Lane:
         """A new lane in a saved conversation: it answers from the next message on."""
-        kind = self._checked_kind(spec)
-        mask = self.mask(spec.mask)
+        kind, mask, contrast = self._checked(spec)
         with Session(self.engine) as session:
             position = len(repo.list_lanes(session=session, conversation_id=conversation_id))
-            return _save_lane(session, conversation_id, position, spec, kind, mask)
+            return save_lane(session, conversation_id, position, spec, kind, mask, contrast)
 
-    def _checked_kind(self, spec: LaneSpec) -> str:
-        """The lane's model kind, once its model is known to answer (a remote server is asked on first use)."""
+    def _checked(self, spec: LaneSpec) -> tuple[str, Mask | None, Contrast | None]:
+        """The lane's model kind, once its model is known to answer (a remote server is asked on first use), its
+        mask, and its contrast with the contrast mask's snapshot.
+
+        Raises:
+            MaskError, ModelUnavailable, LaneSpecError: an unknown mask or model, or a contrast lane on a model
+                that gives no logits to mix.
+        """
         entry = self.registry.resolve(spec.model)
         self.registry.check(entry)
-        return entry.kind
+        return entry.kind, self.mask(spec.mask), checked_contrast(spec, entry, self.mask)
 
     def lanes(self, conversation_id: int) -> list[Lane]:
         with Session(self.engine) as session:
@@ -301,6 +315,7 @@ class Conversations:
             token = token.model_copy(update={"top": weighed})
         settings = source.settings or lane.settings
         config = replace(lane_config(lane), document=source.prompt, prefix=(*tokens[:at], token), settings=settings)
+        config = replayed(config, source.contrast)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
         return Plan(source.conversation_id, [job], user_id=source.parent_id)
@@ -324,6 +339,7 @@ class Conversations:
         prefix = tuple(source.tokens[: source.diverged_at + 1]) if source.diverged_at is not None else ()
         settings = (source.settings or lane.settings).model_copy(update={"seed": source.seed})
         config = replace(lane_config(lane), document=source.prompt, prefix=prefix, settings=settings)
+        config = replayed(config, source.contrast)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, source.diverged_from_id, source.diverged_at)
         return Plan(source.conversation_id, [job], user_id=source.parent_id)
@@ -375,24 +391,6 @@ class Conversations:
         lane, turns, index = self._locate(row.conversation_id, row.parent_id, row.lane_id, selection)
         history = [*history_for_lane(turns[:index], lane.id), HistoryTurn(role="user", text=turns[index].user.content)]
         return source, lane, history
-
-
-def _save_lane(
-    session: Session, conversation_id: int, position: int, spec: LaneSpec, kind: str, mask: Mask | None
-) -> Lane:
-    return repo.add_lane(
-        session=session,
-        conversation_id=conversation_id,
-        position=position,
-        label=spec.display_label,
-        kind=kind,  # type: ignore[arg-type]
-        model=spec.model,
-        mask_name=spec.mask,
-        # The card image can be megabytes and plays no part in what the model reads.
-        mask_snapshot=mask.model_dump(mode="json", exclude={"card_image"}) if mask else None,
-        system_prompt=spec.system_prompt,
-        settings=spec.settings,
-    )
 
 
 def _title_from(text: str) -> str:

@@ -18,6 +18,7 @@ from personas.mask import HistoryTurn
 from simulator.events import LaneEvent, Reply
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
+from simulator.values import Contrast
 from storage import repo
 from storage.tables import Lane
 from ui.service.errors import DATABASE_ERRORS, ServiceError, database_problem
@@ -72,7 +73,7 @@ class _Saver:
         self.finished = False
         self.last_flush = 0.0
 
-    def start(self, prompt: Any) -> None:
+    def start(self, prompt: Any, contrast_prompt: str | None = None) -> None:
         message = repo.start_reply(
             session=self.session,
             conversation_id=self.conversation_id,
@@ -82,9 +83,17 @@ class _Saver:
             diverged_from_id=self.job.diverged_from_id,
             diverged_at=self.job.diverged_at,
             settings=self.job.config.settings,
+            contrast=self._contrast(contrast_prompt),
         )
         self.message_id = message.id
         self.last_flush = time.monotonic()
+
+    def _contrast(self, document: str | None) -> Contrast | None:
+        """A contrast reply's record: its mask B, γ and B's exact document, so that a replay reads them again."""
+        lane, running = self.job.lane.contrasted, self.job.config.contrast
+        if lane is None or running is None:
+            return None
+        return Contrast(mask=lane.mask, gamma=running.gamma, document=document)
 
     def progress(self, reply: Reply) -> None:
         if self.message_id is None or time.monotonic() - self.last_flush < FLUSH_EVERY_S:
@@ -95,7 +104,7 @@ class _Saver:
 
     def finish(self, reply: Reply) -> None:
         if self.message_id is None:  # failed before it started: the error is still saved, in its lane
-            self.start(reply.prompt)
+            self.start(reply.prompt, reply.contrast_prompt)
         assert self.message_id is not None
         repo.finish_reply(
             session=self.session,
@@ -116,7 +125,7 @@ class _Saver:
 
     def save(self, event: LaneEvent, reply: Reply) -> None:
         if event.kind == "start":
-            self.start(event.prompt)
+            self.start(event.prompt, event.contrast_prompt)
         elif event.kind == "token":
             self.progress(reply)
         elif event.kind in ("done", "error"):

@@ -9,8 +9,8 @@ import string
 import streamlit as st
 
 from simulator.events import Reply, Timings
-from simulator.values import SamplingSettings
-from ui.service.conversations.lanes import LaneSpec
+from simulator.values import MAX_GAMMA, SamplingSettings
+from ui.service.conversations.lanes import LaneSpec, contrast_of
 from ui.service.read_models import Lane, SavedMessage
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; escaping all of it also defuses Streamlit's
@@ -94,7 +94,11 @@ def spec_from_state(prefix: str) -> LaneSpec | None:
         max_tokens=int(state[f"{prefix}-max_tokens"]),
         seed=None if seed is None else int(seed),
     )
-    return LaneSpec(model=model, mask=None if mask == NO_MASK else mask, settings=settings)
+    against = state.get(f"{prefix}-contrast", NO_MASK)
+    contrast = None
+    if against != NO_MASK and mask != NO_MASK:
+        contrast = contrast_of(against, float(state.get(f"{prefix}-gamma", 1.0)))
+    return LaneSpec(model=model, mask=None if mask == NO_MASK else mask, settings=settings, contrast=contrast)
 
 
 def lane_editor(prefix: str, setup: LaneSpec, model_names: list[str], mask_names: list[str]) -> LaneSpec:
@@ -127,11 +131,27 @@ def lane_editor(prefix: str, setup: LaneSpec, model_names: list[str], mask_names
         key=f"{prefix}-mask",
         help="The persona frame; a chat model gets it as a system prompt.",
     )
+    _contrast_editor(prefix, setup, masks, mask_names)
     s = setup.settings
     st.slider("Temperature", 0.0, 2.0, value=s.temperature, step=0.05, key=f"{prefix}-temperature")
     st.number_input("Max tokens", 1, 4096, value=s.max_tokens, step=1, key=f"{prefix}-max_tokens")
     st.number_input("Seed", 0, MAX_SEED, value=s.seed, step=1, key=f"{prefix}-seed", placeholder="random (recorded)")
     return spec_from_state(prefix) or setup
+
+
+def _contrast_editor(prefix: str, setup: LaneSpec, masks: list[str], mask_names: list[str]) -> None:
+    """A contrast lane's second mask and γ: the lane samples from p_mask^(1+γ) / p_other^γ."""
+    other = setup.contrast.mask if setup.contrast is not None else NO_MASK
+    st.selectbox(
+        "Contrast with",
+        masks,
+        index=masks.index(other if other in mask_names else NO_MASK),
+        key=f"{prefix}-contrast",
+        help="A contrast lane (base models in-process): each token is drawn from p_mask^(1+γ) / p_other^γ,"
+        " reading both masks' documents in lockstep. Put the plain mask in a lane beside it to compare.",
+    )
+    gamma = setup.contrast.gamma if setup.contrast is not None else 1.0
+    st.number_input("γ (contrast weight)", 0.0, MAX_GAMMA, value=gamma, step=0.5, key=f"{prefix}-gamma")
 
 
 def sampling_summary(kind: str, settings: SamplingSettings) -> str:
@@ -147,6 +167,7 @@ def lane_details(lane: Lane) -> str:
         f"model: {lane.model}",
         f"kind: {lane.kind}",
         f"mask: {lane.mask_name or '(none)'}",
+        *_contrast_lines(lane),
         f"temperature: {s.temperature:g}",
         f"top_p: {s.top_p:g}   top_k: {s.top_k}",
         f"max tokens: {s.max_tokens}",
@@ -166,6 +187,7 @@ def reply_details(reply: SavedMessage, lane: Lane) -> str:
         f"reply #{reply.id}",
         f"model: {lane.model}" + (f" (sha256 {reply.model_sha256[:16]}…)" if reply.model_sha256 else ""),
         f"mask: {lane.mask_name or '(none)'}",
+        *_contrast_lines(lane),
         f"temperature {s.temperature:g} · top_p {s.top_p:g} · top_k {s.top_k} · max tokens {s.max_tokens}",
         f"seed: {reply.seed if reply.seed is not None else ('—' if s.seed is None else s.seed)}",
         f"status: {reply.status}" + (f" · finish: {reply.finish_reason}" if reply.finish_reason else ""),
@@ -181,3 +203,10 @@ def reply_details(reply: SavedMessage, lane: Lane) -> str:
     if reply.metrics is not None:
         lines += [f"{name.replace('_', ' ')}: {value}" for name, value in reply.metrics.model_dump(mode="json").items()]
     return "\n".join(lines)
+
+
+def _contrast_lines(lane: Lane) -> list[str]:
+    contrast = lane.contrasted
+    if contrast is None:
+        return []
+    return [f"contrasted with: {contrast.mask}, γ {contrast.gamma:g} (samples from p_mask^(1+γ) / p_other^γ)"]

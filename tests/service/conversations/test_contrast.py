@@ -1,0 +1,55 @@
+# A contrast lane through the Conversations service, on the bundled base model and a real SQLite file: its reply
+# records γ and the document its mask B read, and a replay reads the same two documents and repeats it exactly.
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from simulator.registry import Registry
+from simulator.values import SamplingSettings
+from storage.db import make_engine
+from storage.tables import Message
+from ui.service.conversations.service import Conversations, TurnUpdate, parse_lane_spec
+from ui.service.read_models import SavedMessage
+
+pytestmark = pytest.mark.model
+
+WARM = SamplingSettings(temperature=1.0, max_tokens=16)
+
+
+@pytest.fixture
+def service(tmp_path: Path, registry: Registry) -> Iterator[Conversations]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'simulacra.db'}")
+    yield Conversations(engine, registry)
+    engine.dispose()
+
+
+def finals(updates: Iterator[TurnUpdate]) -> list[TurnUpdate]:
+    return [u for u in updates if u.event.kind in ("done", "error")]
+
+
+def saved(service: Conversations, message_id: int | None) -> SavedMessage:
+    with Session(service.engine) as session:
+        row = session.get(Message, message_id)
+    assert row is not None
+    return SavedMessage.from_row(row)
+
+
+def test_a_contrast_reply_records_gamma_and_replays_exactly(service: Conversations) -> None:
+    cid = service.create([parse_lane_spec("base@interview~quiz:2", WARM)])
+    [original] = finals(service.send(cid, "What did you do yesterday?"))
+    [replayed] = finals(service.replay(original.message_id or 0))
+
+    first, again = saved(service, original.message_id), saved(service, replayed.message_id)
+    assert first.contrast is not None and first.contrast.gamma == 2 and first.contrast.mask == "quiz"
+    assert first.contrast.document is not None and "What did you do yesterday?" in first.contrast.document
+    assert first.contrast.document != first.prompt  # B's own document, beside A's
+    assert again.seed == first.seed and again.contrast == first.contrast
+    assert again.content == first.content and again.content.strip()
+    assert [t.text for t in again.tokens] == [t.text for t in first.tokens]
+    [lane] = service.lanes(cid)
+    assert lane.label == "base@interview − quiz (γ 2)"
