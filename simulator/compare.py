@@ -1,5 +1,6 @@
 """Two documents read in lockstep over the same tokens, compared per step: KL(A‖B) between their full next-token
-distributions and the overlap of their top-k, on an in-process model.
+distributions and the overlap of their top-k, on an in-process model (on a server, `approximate_steps`: over the
+union of the returned top-k).
 
 Each document is read the way `simulator.contexts` explains, on a scoring context of its own (never a lane's),
 and the text's tokens are then decoded one at a time, as a lane decodes the tokens it samples: so the
@@ -10,18 +11,20 @@ token ids, as a contrast lane's two documents do.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulator.contexts import Context, read_prompt, shared_prefix
-from simulator.errors import PromptTooLong
-from simulator.values import Alternative
+from simulator.errors import LaneError, PromptTooLong
+from simulator.protocol import SimulatorProtocol
+from simulator.values import Alternative, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from simulator.base import Simulator
+    from simulator.worker import LocalWorker
 
 MAX_TOP_K = 20
 
@@ -119,3 +122,59 @@ def _text(simulator: Simulator, token: int) -> str:
 
 def _always(_position: int) -> bool:
     return True
+
+
+def compare_on_worker(
+    simulator: Simulator, worker: LocalWorker, document_a: str, document_b: str, text: str, k: int
+) -> list[Step]:
+    """`compare_steps` run on the local worker, one decode at a time among the lanes' decodes."""
+
+    def job() -> Iterator[list[Step] | None]:
+        yield (yield from compare_steps(simulator, document_a, document_b, text, k))
+
+    found = [item for item in simulator.run_job(job, worker) if item is not None]
+    return found[-1] if found else []
+
+
+def approximate_steps(
+    simulator: SimulatorProtocol, document_a: str, document_b: str, pieces: Sequence[str], k: int
+) -> list[Step]:
+    """Per token of a text given as its `pieces`, on a model behind a server: each document and the text so far
+    sent once (one token, the top-k log-probabilities), and KL(A‖B) approximated over the union of the two
+    returned top-k, each renormalised there, a token missing from one list given that list's smallest p (no more
+    than it can have). Two requests a token; the server's prompt cache keeps them short.
+
+    Raises:
+        LaneError, ModelUnavailable: the server failed, or returns no probabilities.
+    """
+    one = SamplingSettings(temperature=0.0, max_tokens=1, seed=0)
+    steps = []
+    for position, piece in enumerate(pieces):
+        prefix = "".join(pieces[:position])
+        tops = [_returned_top(simulator, document, prefix, one, k) for document in (document_a, document_b)]
+        steps.append(_approximate_step(piece, tops[0], tops[1], k))
+    return steps
+
+
+def _returned_top(
+    simulator: SimulatorProtocol, document: str, prefix: str, settings: SamplingSettings, k: int
+) -> list[Alternative]:
+    for item in simulator.continue_document(document, settings, alternatives=k, reply_prefix=prefix):
+        if isinstance(item, Token) and item.top:
+            return item.top[:k]
+    raise LaneError(f"{simulator.name} returned no token probabilities to compare")
+
+
+def _approximate_step(text: str, top_a: list[Alternative], top_b: list[Alternative], k: int) -> Step:
+    union = list(dict.fromkeys([alt.text for alt in top_a] + [alt.text for alt in top_b]))
+    a, b = (_on(union, top) for top in (top_a, top_b))
+    shared = {alt.text for alt in top_a} & {alt.text for alt in top_b}
+    return Step(text=text, kl=max(0.0, kl_divergence(a, b)), overlap=len(shared) / k, top_a=top_a, top_b=top_b)
+
+
+def _on(union: list[str], top: list[Alternative]) -> np.ndarray:
+    """log p over `union`, renormalised, from a returned top-k (a token it lacks gets its smallest p)."""
+    given = {alt.text: alt.p for alt in top}
+    floor = max(min(given.values()), 1e-12)
+    p = np.array([max(given.get(text, floor), 1e-12) for text in union], dtype=np.float64)
+    return np.log(p / p.sum())

@@ -1,6 +1,6 @@
 # Two masks contrasted in Chromium: on the real `simulacra ui`, a person turns the second of two base@assistant lanes
 # into a contrast lane (assistant − quiz, γ 2) in its Settings popover, sends one message, and sees the contrast
-# reply beside plain assistant's, each under its own label.
+# reply beside plain assistant's, each under its own label; then compares the contrast reply's two masks per step.
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def test_a_contrast_lane_runs_beside_its_plain_mask(
     chat.fill(QUESTION)
     chat.press("Enter")
     lanes = wait_for_replies(page, 180)
+    page.get_by_role("button", name="Per step").nth(1).click()
+    page.get_by_role("button", name="Compare per step").locator("visible=true").click()
+    page.wait_for_function("() => document.body.innerText.includes('mean KL')", timeout=120_000)
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
 
     shot = tmp_path / "contrast.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -62,4 +66,5 @@ def test_a_contrast_lane_runs_beside_its_plain_mask(
     body = page.inner_text("body")
     assert len(lanes) == 2 and all(lane["done"] and lane["text"] for lane in lanes), lanes
     assert "base@assistant − quiz (γ 2)" in body and "base@assistant\n" in body, body
+    assert "A = assistant, B = quiz, reading reply" in body and "(in-process)" in body, body
     assert page.locator('[data-testid="stException"]').count() == 0 and "Traceback" not in body

@@ -32,6 +32,7 @@ from ui.web.widgets.conversations.live import (
     stop_button,
 )
 from ui.web.widgets.conversations.tokens import token_view
+from ui.web.widgets.inside.contrast import compare_control
 from ui.web.widgets.view import (
     escape_markdown,
     lane_details,
@@ -108,6 +109,9 @@ def _actions(grid: LaneGrid, lane: Lane, user: SavedMessage, reply: SavedMessage
             disabled=reply.seed is None,
             help="Same model file, document, settings and seed: the text should match exactly.",
         )
+    steps_help = "This reply read after another mask too: KL and top-k overlap at each token."
+    with row.popover("Per step", help=steps_help, key=f"{key}-steps-open"):
+        compare_control(key, reply, lane)
     row.toggle("Tokens", key=f"{key}-tokens", help="Each token's probability and alternatives; branch from any token.")
 
 
