@@ -99,7 +99,7 @@ def _popovers(block: Block) -> list[Any]:
 def test_every_reply_action_says_what_it_does(app: AppTest, seed: Seed) -> None:
     cid, _ = seed.conversation("Colours", "Name a colour", ["Blue", "Red"], models=("base", "chat"))
     at = compare(app, cid)
-    for lane, wanted in ((0, ["Annotate", "Details", "Samples"]), (1, ["Annotate", "Details"])):
+    for lane, wanted in ((0, ["Annotate", "Details", "Samples", "Per step"]), (1, ["Annotate", "Details"])):
         buttons = [b for b in cell(at, lane).button if (b.key or "").endswith("-regenerate")]
         assert [b.label for b in buttons] == ["Regenerate"]
         assert buttons[0].help  # and a line on what it does
