@@ -179,6 +179,8 @@ def _settings(lane: LaneRow) -> str:
     ]
     if lane.stop:
         parts.append("stop " + ", ".join(json.dumps(s, ensure_ascii=False) for s in lane.stop))
+    if lane.contrast is not None:
+        parts.append(f"contrasted with {lane.contrast.mask}, γ {lane.contrast.gamma:g}")
     return ", ".join(parts)
 
 

@@ -1,5 +1,6 @@
 # A contrast lane through the Conversations service, on the bundled base model and a real SQLite file: its reply
-# records γ and the document its mask B read, and a replay reads the same two documents and repeats it exactly.
+# records γ and the document its mask B read, a replay reads the same two documents and repeats it exactly, and a
+# json export imports back with both, replaying exactly again.
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from storage.db import make_engine
 from storage.tables import Message
 from ui.service.conversations.service import Conversations, TurnUpdate, parse_lane_spec
 from ui.service.read_models import SavedMessage
+from ui.service.transcripts.service import Transcripts
 
 pytestmark = pytest.mark.model
 
@@ -53,3 +55,18 @@ def test_a_contrast_reply_records_gamma_and_replays_exactly(service: Conversatio
     assert [t.text for t in again.tokens] == [t.text for t in first.tokens]
     [lane] = service.lanes(cid)
     assert lane.label == "base@interview − quiz (γ 2)"
+
+
+def test_an_exported_contrast_lane_imports_and_replays_exactly(service: Conversations) -> None:
+    cid = service.create([parse_lane_spec("base@assistant~raw:1.5", WARM)])
+    [original] = finals(service.send(cid, "Name a colour."))
+    transcripts = Transcripts(service.engine)
+    assert "contrasted with raw, γ 1.5" in transcripts.export([cid], "md")
+
+    copy = transcripts.import_bytes(transcripts.export([cid], "json").encode(), "copy.json")
+    [reply] = list(service.path(copy)[0].replies.values())
+    [replayed] = finals(service.replay(reply.id))
+
+    first, again = saved(service, original.message_id), saved(service, replayed.message_id)
+    assert reply.contrast == first.contrast and again.contrast == first.contrast
+    assert again.content == first.content and [t.text for t in again.tokens] == [t.text for t in first.tokens]

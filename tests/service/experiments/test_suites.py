@@ -59,6 +59,7 @@ def test_a_good_suite_round_trips_through_its_snapshot() -> None:
         (suite_text(extra='expectations = [\'lane "base@raw" rate("nope") > 0.5\']'), "no scorer 'nope'"),
         (suite_text(kind="choice", scorer="continuations = [' a']"), "at least two continuations"),
         (suite_text(extra='expectations = [\'lane "base@raw" prompt 2 rate("q") > 0.5\']'), "prompts 1 to 1, not 2"),
+        (suite_text().replace('"base@raw"', '"base@raw~quiz:2"'), "is a contrast lane: those run in conversations"),
     ],
 )
 def test_bad_suites_name_the_problem(text: str, words: str) -> None:
