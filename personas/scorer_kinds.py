@@ -34,6 +34,7 @@ KINDS: dict[str, ScorerKind] = {
     "next_token": ScorerKind("likelihood", stat="p"),
     "choice": ScorerKind("likelihood"),
     "judge": ScorerKind("rate", stat="rate"),
+    "mask_posterior": ScorerKind("rate", stat="rate"),
 }
 
 SCORER_KINDS = tuple(KINDS)

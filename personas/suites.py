@@ -22,6 +22,7 @@ __all__ = [
     "MAX_SAMPLES",
     "Expectation",
     "JudgeScorer",
+    "MaskPosteriorScorer",
     "Prompt",
     "Scorer",
     "Suite",
@@ -150,9 +151,27 @@ class JudgeScorer(_ScorerBase):
     rubric: str = Field(min_length=1, max_length=4000)
 
 
-_SCORER_CLASSES = (TextScorer, EndedByScorer, MetricScorer, LikelihoodScorer, JudgeScorer)
+class MaskPosteriorScorer(_ScorerBase):
+    """`mask_posterior`: who is speaking? Each reply is scored under every mask of `masks` (its likelihood after each
+    mask's document, by `model` or the lane's base model); the mask with the highest posterior is the guess, counted
+    as the rate of replies whose guess is the mask their lane wore. The report adds the confusion matrix."""
+
+    kind: Literal["mask_posterior"]
+    masks: list[str] = Field(min_length=2, max_length=8)
+    model: str | None = None
+
+    @field_validator("masks")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a mask is listed twice")
+        return value
+
+
+_SCORER_CLASSES = (TextScorer, EndedByScorer, MetricScorer, LikelihoodScorer, JudgeScorer, MaskPosteriorScorer)
 Scorer = Annotated[
-    TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer | JudgeScorer, Field(discriminator="kind")
+    TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer | JudgeScorer | MaskPosteriorScorer,
+    Field(discriminator="kind"),
 ]
 # The classes' `kind` literals are what pydantic reads; the table in personas.scorer_kinds is what everything else
 # groups by. A kind in one and not the other would be accepted and then scored by no rule, so it fails on import.

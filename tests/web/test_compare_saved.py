@@ -106,7 +106,11 @@ def test_every_reply_action_says_what_it_does(app: AppTest, seed: Seed) -> None:
         popovers = [p for p in _popovers(cell(at, lane)) if p.label]
         assert [p.label for p in popovers] == wanted
         assert all(p.help for p in popovers)
-        assert [t.label for t in cell(at, lane).toggle] == (["Tokens"] if lane == 0 else [])
+        # Who is speaking? on every reply (a chat reply is scored under the masks too); tokens for base replies.
+        assert [t.label for t in cell(at, lane).toggle] == (
+            ["Who is speaking?", "Tokens"] if lane == 0 else ["Who is speaking?"]
+        )
+        assert all(t.help for t in cell(at, lane).toggle)
     assert not [p for lane in (0, 1) for p in _popovers(cell(at, lane)) if not p.label]  # no bare icons
 
 

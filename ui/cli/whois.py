@@ -40,7 +40,7 @@ def whois(
     prior = _prior(priors)
     current = settings()
     try:
-        space = workspace(current)
+        space = workspace(current).conversations
         if pasted is not None:
             given = sys.stdin.read() if pasted == "-" else pasted
             result = service.text(space, given, list(masks), user=user, model=model, prior=prior)

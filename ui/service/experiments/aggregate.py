@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from personas.scorer_kinds import RATE_KINDS
 from personas.suites import Expectation, Suite
 from storage.tables.experiments import Run, RunCell, RunSample
+from ui.service.experiments.posteriors import confusions
 from ui.service.experiments.report import RunReport
 from ui.service.experiments.report_models import (
     CellReport,
@@ -147,6 +148,7 @@ def build_report(
         verdicts=[
             verdict_of(e, by_lane[e.lane], _described(suite, e)) for e in suite.expectations if e.lane in by_lane
         ],
+        confusions=confusions(suite, samples),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -23,6 +24,7 @@ from ui.service.conversations.lanes import lane_config
 from ui.service.conversations.turns import Job, run_jobs
 from ui.service.experiments.judges import JUDGES_KEY, judge_reply, judge_scorers
 from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
+from ui.service.experiments.posteriors import score_posteriors
 from ui.service.experiments.report_models import Continuation, Likelihood
 from ui.service.experiments.scorers import likelihood_scorers, score_reply
 
@@ -46,12 +48,14 @@ class CellRunner:
         cancel: threading.Event | None,
         *,
         judges: bool = False,
+        masks_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.suite = suite
         self.cancel = cancel or threading.Event()
         self.judges = judge_scorers(suite) if judges else []
+        self.masks_dir = masks_dir
 
     @property
     def cancelled(self) -> bool:
@@ -117,6 +121,7 @@ class CellRunner:
             metrics = None if reply.metrics is None else reply.metrics.model_dump(mode="json")
             scores = score_reply(self.suite, reply.text, metrics, reply.finish_reason)
             scores.update(self._judged(prompt.last, reply.text, seed_of(self.suite, index)))
+            scores.update(score_posteriors(self.registry, self.suite, self.masks_dir, lane, prompt.history, reply.text))
             with Session(self.engine) as session:
                 store.add_sample(
                     session=session,

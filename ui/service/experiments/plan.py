@@ -19,6 +19,7 @@ from storage import experiments as store
 from storage import repo
 from ui.service.conversations.lanes import LaneSpec, parse_lane_spec
 from ui.service.errors import ServiceError
+from ui.service.experiments.posteriors import posterior_scorers, scorer_masks
 from ui.service.experiments.scorers import likelihood_scorers, sampled_scorers
 
 
@@ -54,8 +55,10 @@ def check_lanes(suite: Suite, registry: Registry, masks_dir: Path | None) -> lis
     Raises:
         ModelUnavailable: a lane names a model that does not exist.
         MaskError: a lane names a mask that is neither the suite's nor in the library.
-        ServiceError: a next_token/choice scorer on a chat lane (chat models give no token probabilities).
+        ServiceError: a next_token/choice scorer on a chat lane (chat models give no token probabilities), or a
+            mask_posterior scorer whose model is not a base model.
     """
+    check_posterior_scorers(suite, registry, masks_dir)
     own = {mask.name: mask for mask in suite.masks}
     checked = []
     for spec in suite.lanes:
@@ -71,6 +74,17 @@ def check_lanes(suite: Suite, registry: Registry, masks_dir: Path | None) -> lis
         sha256 = registry.model_sha256(entry) if entry.path is not None else None
         checked.append(CheckedLane(spec, lane, entry.kind, mask, sha256))
     return checked
+
+
+def check_posterior_scorers(suite: Suite, registry: Registry, masks_dir: Path | None) -> None:
+    """Every mask_posterior scorer's masks exist, and its model (if it names one) is a base model."""
+    for scorer in posterior_scorers(suite):
+        scorer_masks(suite, scorer, masks_dir)
+        if scorer.model is not None and registry.resolve(scorer.model).kind != "simulator":
+            raise ServiceError(
+                f"scorer {scorer.name!r}: {scorer.model} is a chat model; who is speaking? needs a base model's"
+                " probabilities"
+            )
 
 
 def create_cells(engine: Engine, run_id: int, suite: Suite, lanes: list[CheckedLane]) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 
 from personas.suites import Prompt, Sampling
 from ui.service.experiments.report_models import (
+    Confusion,
     ExpectationVerdict,
     Figure,
     JudgesUsed,
@@ -45,6 +46,7 @@ class RunReport(BaseModel):
     prompts: list[Prompt]
     lanes: list[LaneReport]
     verdicts: list[ExpectationVerdict]
+    confusions: list[Confusion] = []  # one per mask_posterior scorer: who is speaking?, worn against guessed
 
     @field_serializer("prompts")
     def _prompts(self, prompts: list[Prompt]) -> list[dict[str, Any]]:
@@ -94,6 +96,8 @@ def render_markdown(report: RunReport) -> str:
             lines.append(f"| {_escape(lane.lane)} | {lane.samples} | " + " | ".join(cells) + " |")
         lines += ["", "Rates: Wilson 95% interval; means: bootstrap 95% interval.", ""]
     lines += _markdown_likelihoods(report)
+    for confusion in report.confusions:
+        lines += _markdown_confusion(confusion)
     if report.verdicts:
         lines += _markdown_verdicts(report.verdicts)
     lines += ["## Samples", ""]
@@ -121,6 +125,18 @@ def _markdown_verdicts(verdicts: list[ExpectationVerdict]) -> list[str]:
     return [*lines, ""]
 
 
+def _markdown_confusion(confusion: Confusion) -> list[str]:
+    """Rows: the mask each reply's lane wore; columns: the mask its posterior named."""
+    lines = [f"## Who is speaking? ({_escape(confusion.scorer)})", ""]
+    lines += [
+        "| worn ↓ guessed → | " + " | ".join(map(_escape, confusion.masks)) + " |",
+        "|---|" + "---|" * len(confusion.masks),
+    ]
+    for worn, row in confusion.rows.items():
+        lines.append(f"| {_escape(worn)} | " + " | ".join(str(row[m]) for m in confusion.masks) + " |")
+    return [*lines, "", f"Accuracy: {_figure(confusion.accuracy)}, Wilson 95% interval.", ""]
+
+
 def _markdown_likelihoods(report: RunReport) -> list[str]:
     rows = []
     for lane in report.lanes:
@@ -139,7 +155,8 @@ def _markdown_likelihoods(report: RunReport) -> list[str]:
 
 
 def render_csv(report: RunReport) -> str:
-    """One row per lane x prompt (`all`: pooled) x scorer, and one per next_token continuation."""
+    """One row per lane x prompt (`all`: pooled) x scorer, one per next_token continuation, and a mask_posterior
+    scorer's confusion counts and accuracy."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["run_id", "lane", "prompt", "scorer", "kind", "statistic", "value", "low", "high", "n"])
@@ -156,4 +173,16 @@ def render_csv(report: RunReport) -> str:
                     prompt = str(cell.prompt_index + 1)
                     row = [report.run_id, lane.lane, prompt, name, result.kind, f"p({c.continuation})"]
                     writer.writerow([*row, c.p, "", "", 1])
+    _csv_confusions(writer, report)
     return out.getvalue()
+
+
+def _csv_confusions(writer: Any, report: RunReport) -> None:
+    """A mask_posterior scorer's confusion counts (worn, guessed), then its accuracy with the Wilson interval."""
+    for confusion in report.confusions:
+        head = [report.run_id, "all", "all", confusion.scorer, confusion.accuracy.kind]
+        for worn, counts in confusion.rows.items():
+            for guess, count in counts.items():
+                writer.writerow([*head, f"worn {worn}, guessed {guess}", count, "", "", ""])
+        a = confusion.accuracy
+        writer.writerow([*head, "accuracy", a.rate, a.low, a.high, a.n])

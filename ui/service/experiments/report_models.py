@@ -87,6 +87,17 @@ class SampleLink(_Part):
     text: str | None
 
 
+class Confusion(_Part):
+    """A mask_posterior scorer over a run: how often replies written under each mask (`rows`, by the mask worn) were
+    guessed as each mask (the inner keys, in `masks` order), and the accuracy (the diagonal's share) with its Wilson
+    95% interval."""
+
+    scorer: str
+    masks: list[str]
+    rows: dict[str, dict[str, int]]
+    accuracy: RateFigure
+
+
 class CellReport(_Part):
     prompt_index: int  # from 0
     conversation_id: int | None

@@ -130,7 +130,8 @@ class Experiments:
         """
         suite, run, cells = self._load(run_id)
         started = time.monotonic()
-        runner = CellRunner(self.engine, self.registry, suite, cancel, judges=bool(run.settings.get("judges")))
+        judges = bool(run.settings.get("judges"))
+        runner = CellRunner(self.engine, self.registry, suite, cancel, judges=judges, masks_dir=self.masks_dir)
         done, errors = run.samples_done, []
         with Session(self.engine) as session:
             store.set_run_status(session=session, run_id=run_id, status="running")

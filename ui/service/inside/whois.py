@@ -20,7 +20,7 @@ from simulator.scoring import document_for, score_texts
 from ui.service.errors import ServiceError
 
 if TYPE_CHECKING:
-    from ui.service.workspace import Workspace
+    from ui.service.conversations.service import Conversations
 
 MAX_MASKS = 8  # each mask is one forward pass over its document and the text
 
@@ -65,7 +65,7 @@ class WhoIs(BaseModel):
 
 
 def reply(
-    workspace: Workspace,
+    conversations: Conversations,
     message_id: int,
     masks: Sequence[str],
     *,
@@ -79,11 +79,11 @@ def reply(
         LaneSpecError: the message is not a saved reply. MaskError: a mask does not exist.
         ServiceError: no masks, no text, a bad prior, or a model that cannot score a text.
     """
-    source, lane, history = workspace.conversations.reply_source(message_id)
+    source, lane, history = conversations.reply_source(message_id)
     text = source.content.strip()
     if not text:
         raise ServiceError(f"message {message_id} has no text to score")
-    scorer = model or (lane.model if lane.kind == "simulator" else default_simulator(workspace.registry))
+    scorer = model or (lane.model if lane.kind == "simulator" else default_simulator(conversations.registry))
     notice = None
     if lane.kind != "simulator":
         notice = f"message {message_id} is a chat model's reply (its lane wore no mask): its text is scored by {scorer}"
@@ -91,13 +91,13 @@ def reply(
         notice = (
             f"message {message_id} came from a base lane with no mask: its text is scored under the masks asked for"
         )
-    found = load_masks(masks, workspace.settings.resolved_masks_dir)
-    result = score(workspace.registry, scorer, found, history, text, prior)
+    found = load_masks(masks, conversations.masks_dir)
+    result = score(conversations.registry, scorer, found, history, text, prior)
     return result.model_copy(update={"message_id": message_id, "worn": lane.mask_name, "notice": notice})
 
 
 def text(
-    workspace: Workspace,
+    conversations: Conversations,
     text: str,
     masks: Sequence[str],
     *,
@@ -113,9 +113,9 @@ def text(
     if not text.strip():
         raise ServiceError("there is no text to score: paste some")
     history = [HistoryTurn(role="user", text=user)] if user else []
-    found = load_masks(masks, workspace.settings.resolved_masks_dir)
-    scorer = model or default_simulator(workspace.registry)
-    return score(workspace.registry, scorer, found, history, text.strip(), prior)
+    found = load_masks(masks, conversations.masks_dir)
+    scorer = model or default_simulator(conversations.registry)
+    return score(conversations.registry, scorer, found, history, text.strip(), prior)
 
 
 def default_simulator(registry: Registry) -> str:

@@ -33,6 +33,7 @@ from ui.web.widgets.conversations.live import (
 )
 from ui.web.widgets.conversations.tokens import token_view
 from ui.web.widgets.inside.contrast import compare_control
+from ui.web.widgets.inside.whois import whois_panel
 from ui.web.widgets.view import (
     escape_markdown,
     lane_details,
@@ -89,6 +90,7 @@ def _actions(grid: LaneGrid, lane: Lane, user: SavedMessage, reply: SavedMessage
         )
     with row.popover("Details", help="Model, mask, settings, seed, timings and metrics.", key=f"{key}-details-open"):
         st.text(reply_details(reply, lane))
+    row.toggle("Who is speaking?", key=f"{key}-whois", help="This reply's likelihood under each mask: who wrote it?")
     if not base:
         return
     samples_help = "Draw several replies to this message at once, or replay this one from its seed."
@@ -296,6 +298,10 @@ def show_turns(grid: LaneGrid) -> None:
             if reply is not None and state.get(f"{grid.key}lane{position}-turn{number}-tokens"):
                 with st.container(border=True, key=f"{grid.key}tokens-{position}-{number}"):
                     _token_panel(grid, lane, turn, reply, f"{grid.key}lane{position}-turn{number}-tv")
+            if reply is not None and state.get(f"{grid.key}lane{position}-turn{number}-whois"):
+                with st.container(border=True, key=f"{grid.key}whois-{position}-{number}"):
+                    st.markdown(f"**Who is speaking? {escape_markdown(lane.label)}, reply \\#{reply.id}**")
+                    whois_panel(grid.service, lane, reply, f"{grid.key}lane{position}-turn{number}-wi")
         if samples_at and samples_at[0] == grid.conversation_id and samples_at[1] == turn.user.id:
             sampled = next((lane for lane in grid.lanes if lane.id == samples_at[2]), None)
             if sampled is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ui.service.experiments.report import RunReport
-from ui.service.experiments.report_models import ExpectationVerdict, MeasuredVerdict, RunRow, decision_note
+from ui.service.experiments.report_models import Confusion, ExpectationVerdict, MeasuredVerdict, RunRow, decision_note
 from ui.web.widgets.experiments.chart import MEAN, RATE, figure_rows, interval_chart, likelihood_chart, likelihood_rows
 from ui.web.widgets.view import escape_markdown
 
@@ -49,7 +49,18 @@ def show_results(report: RunReport, key: str) -> None:
     elif not likelihood_rows(report):
         st.info("No samples yet.")
     _charts(report, rows, key)
+    for confusion in report.confusions:
+        _confusion(confusion)
     show_verdicts(report.verdicts, key)
+
+
+def _confusion(confusion: Confusion) -> None:
+    """Who is speaking?: the mask each reply's lane wore (rows) against the mask its posterior named (columns)."""
+    st.markdown(f"**Who is speaking?** ({escape_markdown(confusion.scorer)}): rows the mask worn, columns the guess")
+    st.table([{"worn": worn, **counts} for worn, counts in confusion.rows.items()])
+    a = confusion.accuracy
+    if a.rate is not None and a.low is not None and a.high is not None:
+        st.caption(f"Accuracy {a.rate:.3f} [{a.low:.3f}, {a.high:.3f}] ({a.successes}/{a.n}), Wilson 95% interval.")
 
 
 def _header(report: RunReport) -> None:
