@@ -31,6 +31,8 @@ KINDS: dict[str, ScorerKind] = {
     "in_character": ScorerKind("mean", metric="in_character_p", stat="mean"),
     "perplexity": ScorerKind("mean", metric="perplexity", stat="mean"),
     "mask_effect": ScorerKind("mean", metric="mask_effect", stat="mean"),
+    "mean_entropy": ScorerKind("mean", metric="mean_entropy", stat="mean"),
+    "max_surprisal": ScorerKind("mean", metric="max_surprisal", stat="mean"),
     "next_token": ScorerKind("likelihood", stat="p"),
     "choice": ScorerKind("likelihood"),
     "judge": ScorerKind("rate", stat="rate"),

@@ -120,9 +120,10 @@ class EndedByScorer(_ScorerBase):
 
 class MetricScorer(_ScorerBase):
     """A stored fidelity metric of a base-lane reply, averaged: `in_character` (P(the character's tag)),
-    `perplexity`, `mask_effect`. Chat replies have none and are left out of the mean."""
+    `perplexity`, `mask_effect`, `mean_entropy` (the reply's mean token entropy, nats) and `max_surprisal` (its
+    least likely token's −ln p). Chat replies have none and are left out of the mean."""
 
-    kind: Literal["in_character", "perplexity", "mask_effect"]
+    kind: Literal["in_character", "perplexity", "mask_effect", "mean_entropy", "max_surprisal"]
 
 
 class LikelihoodScorer(_ScorerBase):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from personas.mask import HistoryTurn, Mask
+from simulator import spread
 from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
 from simulator.contexts import Context, ContextPool, Measure, log_probability, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
@@ -237,7 +238,7 @@ class Simulator:
         import llama_cpp
 
         vocab = self._loaded().vocab
-        scratch = np.empty(context.n_vocab, dtype=np.float32)  # reused every token: the vocabulary is 262k floats
+        scratch = spread.scratch(context.n_vocab)  # reused every token: the vocabulary is 262k floats
         generated = 0
         while True:
             if cancel is not None and cancel.is_set():
@@ -247,9 +248,9 @@ class Simulator:
             if llama_cpp.llama_vocab_is_eog(vocab, token_id):
                 yield from writer.flush()
                 return "stop"
-            p, top = self._distribution(context.logits(-1), scratch, token_id, alternatives)
+            p, top, entropy = self._distribution(context.logits(-1), scratch, token_id, alternatives)
             generated += 1
-            yield from writer.add(self._piece(token_id), p, top)
+            yield from writer.add(self._piece(token_id), p, top, entropy)
             if writer.stopped is not None:
                 return "stop"
             if generated >= max_tokens:
@@ -306,12 +307,12 @@ class Simulator:
             self._batches.release(context)
 
     def _describer(self, n_vocab: int, alternatives: int) -> Describe:
-        """A token's text, probability and top alternatives from its logits, as `_generate` computes them."""
-        scratch = np.empty(n_vocab, dtype=np.float32)
+        """A token's text, probability, top alternatives and entropy from its logits, as `_generate` has them."""
+        scratch = spread.scratch(n_vocab)
 
-        def describe(token_id: int, logits: np.ndarray) -> tuple[bytes, float, list[Alternative]]:
-            p, top = self._distribution(logits, scratch, token_id, alternatives)
-            return self._piece(token_id), p, top
+        def describe(token_id: int, logits: np.ndarray) -> tuple[bytes, float, list[Alternative], float]:
+            p, top, entropy = self._distribution(logits, scratch, token_id, alternatives)
+            return self._piece(token_id), p, top, entropy
 
         return describe
 
@@ -334,21 +335,20 @@ class Simulator:
 
     def _distribution(
         self, logits: np.ndarray, scratch: np.ndarray, token_id: int, k: int
-    ) -> tuple[float, list[Alternative]]:
-        peak = float(logits.max())
-        np.subtract(logits, peak, out=scratch)
-        np.exp(scratch, out=scratch)
-        log_total = peak + float(np.log(scratch.sum()))
+    ) -> tuple[float, list[Alternative], float]:
+        """p of `token_id`, the top `k` alternatives, and the entropy over the whole vocabulary (nats)."""
+        log_total, entropy = spread.log_total_and_entropy(logits, scratch)
         p = float(np.exp(logits[token_id] - log_total))
         if k <= 0:
-            return p, []
+            return p, [], entropy
         candidates = np.argpartition(logits, -k)[-k:]
         candidates = candidates[np.argsort(logits[candidates])[::-1]]
         piece = self._piece
-        return p, [
+        top = [
             Alternative(text=piece(int(i)).decode("utf-8", errors="replace"), p=float(np.exp(logits[i] - log_total)))
             for i in candidates
         ]
+        return p, top, entropy
 
     # -- scoring ---------------------------------------------------------------------------
 

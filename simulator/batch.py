@@ -37,7 +37,7 @@ GROUP = 3  # rows per decode: 4 or more take another kernel (see above)
 MAX_SEQUENCES = 8  # samples decoded at once; more are drawn in waves
 CELL_GRAIN = 256  # a stream's KV cells, rounded up to this (llama.cpp pads the attention span to it)
 
-Describe = Callable[[int, np.ndarray], tuple[bytes, float, list[Alternative]]]
+Describe = Callable[[int, np.ndarray], tuple[bytes, float, list[Alternative], float]]
 
 
 @dataclass(eq=False)
@@ -133,9 +133,9 @@ def _take(
     if llama_cpp.llama_vocab_is_eog(vocab, token_id):
         shown, sample.reason = sample.writer.flush(), "stop"
     else:
-        piece, p, top = describe(token_id, context.logits(row))
+        piece, p, top, entropy = describe(token_id, context.logits(row))
         sample.generated += 1
-        shown = sample.writer.add(piece, p, top)
+        shown = sample.writer.add(piece, p, top, entropy)
         if sample.writer.stopped is not None:
             sample.reason = "stop"
         elif sample.generated >= sample.max_tokens:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simulator import spread
 from simulator.base import drain
 from simulator.contexts import Context, read_prompt
 from simulator.errors import LaneError, PromptTooLong
@@ -164,7 +165,8 @@ def _generate(
 
     first, second = contexts
     vocab = simulator._loaded().vocab
-    mixed, spare, scratch = (np.empty(first.n_vocab, dtype=np.float32) for _ in range(3))
+    mixed, spare = (np.empty(first.n_vocab, dtype=np.float32) for _ in range(2))
+    scratch = spread.scratch(first.n_vocab)
     generated = 0
     while True:
         if cancel is not None and cancel.is_set():
@@ -177,9 +179,9 @@ def _generate(
         if llama_cpp.llama_vocab_is_eog(vocab, token_id):
             yield from writer.flush()
             return "stop"
-        p, top = simulator._distribution(mixed, scratch, token_id, alternatives)
+        p, top, entropy = simulator._distribution(mixed, scratch, token_id, alternatives)
         generated += 1
-        yield from writer.add(simulator._piece(token_id), p, top)
+        yield from writer.add(simulator._piece(token_id), p, top, entropy)
         if writer.stopped is not None:
             return "stop"
         if generated >= max_tokens:

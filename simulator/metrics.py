@@ -1,9 +1,9 @@
 """Mask-fidelity metrics of a base-lane reply: how firmly the mask held the simulacrum in character.
 
 The in-character probability comes free with the prompt decode (see `Simulator.continue_document`'s cue);
-the perplexity comes from the probabilities each token already carries. Only the mask effect costs a
-decode: the reply is scored once more after the `raw` mask's document, on a scoring context, as a step-wise
-job on the local worker so other lanes keep streaming meanwhile. The two perplexities come from different
+the perplexity, the mean entropy and the largest surprisal come from what each token already carries. Only the
+mask effect costs a decode: the reply is scored once more after the `raw` mask's document, on a scoring context,
+as a step-wise job on the local worker so other lanes keep streaming meanwhile. The two perplexities come from different
 decode shapes (one token a step, one batch), which llama.cpp's CPU kernels round slightly differently: a
 token's probability moves by about 0.01 (measured), which averages out over a reply.
 """
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from personas.mask import HistoryTurn, Mask
 from simulator.protocol import Finished, SimulatorProtocol
 from simulator.remote import NoPromptProbabilities
-from simulator.values import EndedBy, FidelityMetrics, Token
+from simulator.values import SMALLEST_P, EndedBy, FidelityMetrics, Token
 
 RAW = Mask(name="raw", turn_format="{text}\n")
-_FLOOR = 1e-12  # a stored probability rounded to 0 would make the perplexity infinite
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def ended_by(mask: Mask, finished: Finished | None) -> EndedBy:
 def perplexity(probabilities: Sequence[float]) -> float | None:
     if not probabilities:
         return None
-    return math.exp(-sum(math.log(max(p, _FLOOR)) for p in probabilities) / len(probabilities))
+    return math.exp(-sum(math.log(max(p, SMALLEST_P)) for p in probabilities) / len(probabilities))
 
 
 def measure(
@@ -78,6 +77,8 @@ def measure(
         except NoPromptProbabilities as e:
             unavailable = str(e)
     how = ended_by(reply.mask, reply.finished)
+    entropies = [t.entropy for t in reply.tokens if t.entropy is not None]
+    surprisals = [t.surprisal for t in reply.tokens if t.surprisal is not None]
     yield FidelityMetrics(
         in_character_p=in_character,
         ended_by=how,
@@ -86,6 +87,9 @@ def measure(
         raw_perplexity=raw,
         mask_effect=raw / own if raw is not None and own else None,
         mask_effect_unavailable=unavailable,
+        mean_entropy=sum(entropies) / len(entropies) if entropies else None,
+        max_surprisal=max(surprisals, default=None),
+        entropy_bound=any(t.entropy_bound for t in reply.tokens) if entropies else None,
     )
 
 

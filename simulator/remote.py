@@ -322,7 +322,7 @@ class RemoteSimulator:
                     raise RemoteFailure(f"{self.name}: the server stopped with an error: {chunk.error}")
                 for token in chunk.tokens:
                     replied = True
-                    yield from writer.add(token.text.encode("utf-8"), token.p, token.top)
+                    yield from writer.add(token.text.encode("utf-8"), token.p, token.top, token.entropy, bound=True)
                     if writer.stopped is not None:
                         break
                 if writer.stopped is not None or chunk.finish:

@@ -29,6 +29,11 @@ class RemoteToken:
     p: float | None
     top: list[Alternative]
 
+    @property
+    def entropy(self) -> float | None:
+        """Only a lower bound: `entropy_lower_bound`."""
+        return entropy_lower_bound(self)
+
 
 @dataclass
 class RemoteChunk:
@@ -50,6 +55,23 @@ def _p(logprob: Any) -> float | None:
 def _alternatives(pairs: list[tuple[str, float]], k: int) -> list[Alternative]:
     best = sorted(pairs, key=lambda pair: pair[1], reverse=True)[:k]
     return [Alternative(text=text, p=math.exp(logprob)) for text, logprob in best]
+
+
+def entropy_lower_bound(token: RemoteToken) -> float | None:
+    """A lower bound on the entropy (nats) of the distribution `token` was drawn from, knowing only the top-k the
+    server returned: their own −p·ln p, plus the mass left over, none of whose tokens is likelier than the k-th
+    (so each of them adds at least −ln p_k per unit of mass). None without alternatives."""
+    if token.p is None or not token.top:
+        return None
+    known = [a.p for a in token.top]
+    floor = min(known)
+    if all(a.text != token.text for a in token.top):
+        known.append(token.p)  # the sampled token fell outside the top-k: its p is known too
+    bound = -sum(q * math.log(q) for q in known if q > 0)
+    rest = 1.0 - sum(known)
+    if rest > 0 and floor > 0:
+        bound -= rest * math.log(floor)
+    return max(0.0, bound)
 
 
 def sse_payload(line: str) -> str | None:

@@ -61,16 +61,26 @@ class StopWriter:
         self.pending = b""  # bytes of a character split across tokens
         self.stopped: str | None = None
 
-    def add(self, piece: bytes, p: float | None, top: list[Alternative]) -> list[Token]:
-        """Take one generated token; return the tokens that are now safe to show."""
+    def add(
+        self,
+        piece: bytes,
+        p: float | None,
+        top: list[Alternative],
+        entropy: float | None = None,
+        *,
+        bound: bool = False,
+    ) -> list[Token]:
+        """Take one generated token (with its entropy, a lower `bound` when from a server's top-k); return the
+        tokens that are now safe to show."""
+        bound = bound and entropy is not None
         self.pending += piece
         text = decode_complete(self.pending)
         if text is None:  # a character split across tokens: wait for the rest
-            self.held.append(Token(text="", p=p, top=top))
+            self.held.append(Token(text="", p=p, top=top, entropy=entropy, entropy_bound=bound))
             return []
         self.pending = b""
         self.text += text
-        self.held.append(Token(text=text, p=p, top=top))
+        self.held.append(Token(text=text, p=p, top=top, entropy=entropy, entropy_bound=bound))
         found = find_stop(self.text, self.stops, search_from=max(0, self.shown - self.longest))
         if found is not None:
             cut, self.stopped = found

@@ -149,6 +149,9 @@ class FidelityMetrics(BaseModel):
     mask_effect: raw_perplexity / perplexity; above 1, the mask made the reply more predictable.
     mask_effect_unavailable: why there is no mask effect, when the model cannot score a given text (a server
         that returns no prompt probabilities).
+    mean_entropy: the mean of the reply's token entropies (nats); `entropy_bound` when they are a server's lower
+        bounds (`Token.entropy_bound`).
+    max_surprisal: the largest −ln p among the reply's tokens (nats): its least likely token.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -160,6 +163,9 @@ class FidelityMetrics(BaseModel):
     raw_perplexity: float | None = None
     mask_effect: float | None = None
     mask_effect_unavailable: str | None = None
+    mean_entropy: float | None = None
+    max_surprisal: float | None = None
+    entropy_bound: bool | None = None
 
     def compact(self) -> dict[str, object]:
         """The fields that have a value, rounded for badges and JSON output."""

@@ -110,6 +110,10 @@ def test_perplexities_and_mask_effect_on_the_done_event(registry: Registry, base
         "perplexity": round(metrics.perplexity, 4),
         "raw_perplexity": round(metrics.raw_perplexity, 4),
         "mask_effect": round(metrics.mask_effect, 4),
+        # Read from the tokens: their mean entropy and the surprisal of the least likely one.
+        "mean_entropy": round(sum(t.entropy or 0 for t in tokens) / len(tokens), 4),
+        "max_surprisal": round(max(-math.log(t.p or 0.0) for t in tokens), 4),
+        "entropy_bound": False,
     }
 
     raw_metrics = raw[-1].metrics

@@ -76,6 +76,19 @@ def test_the_remote_lane_agrees_with_the_local_lane_on_the_same_document(remote_
         assert len(mine.top) == 5 and mine.top[0].text == theirs.top[0].text
 
 
+def test_a_servers_entropy_is_a_labelled_lower_bound_of_the_true_one(remote_registry: Registry) -> None:
+    lanes = both(STORY, GREEDY.model_copy(update={"max_tokens": 6}), metrics=False)
+    remote, local = (tokens_of(events) for events in collect(run_turn(lanes, [[], []], remote_registry), 2))
+
+    assert [t.text for t in remote] == [t.text for t in local]
+    for bound, true in zip(remote, local, strict=True):
+        assert bound.entropy_bound and not true.entropy_bound
+        assert bound.entropy is not None and true.entropy is not None
+        # The server decodes in batch shapes of its own, which move a probability by about 0.01: the slack.
+        assert bound.entropy <= true.entropy + 0.01, (bound, true)
+    assert any((t.entropy or 0) > 0.5 for t in local)  # an open story: the bound is not checked on zeros only
+
+
 def test_a_masked_turn_stops_at_the_users_tag_and_has_its_fidelity_metrics(remote_registry: Registry) -> None:
     settings = GREEDY.model_copy(update={"max_tokens": 40})
     lanes = both(None, settings)

@@ -226,7 +226,16 @@ def _reply_result(update: TurnUpdate) -> dict[str, Any]:
         "text": reply.text,
         "finish_reason": reply.finish_reason,
         "tokens": [
-            {"text": t.text, "p": t.p, "top": [{"text": a.text, "p": a.p} for a in t.top]} for t in reply.tokens
+            {
+                "text": t.text,
+                "p": t.p,
+                "top": [{"text": a.text, "p": a.p} for a in t.top],
+                # nats; from a server, a lower bound from its top-k (`entropy_bound`): docs/surprise.md
+                "entropy": t.entropy,
+                "entropy_bound": t.entropy_bound,
+                "surprisal": t.surprisal,
+            }
+            for t in reply.tokens
         ],
         "notices": reply.notices,
         "ttft_ms": reply.timings.ttft_ms,

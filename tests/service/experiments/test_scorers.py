@@ -45,6 +45,10 @@ def test_metric_scorers_read_stored_metrics_and_skip_chat_replies() -> None:
     assert metric_score(MetricScorer(name="s", kind="perplexity"), metrics) == 3.5
     assert metric_score(MetricScorer(name="s", kind="mask_effect"), metrics) == 1.25
     assert metric_score(MetricScorer(name="s", kind="mask_effect"), None) is None
+    surprise = {"mean_entropy": 2.5, "max_surprisal": 7.25, "entropy_bound": False}
+    assert metric_score(MetricScorer(name="s", kind="mean_entropy"), surprise) == 2.5
+    assert metric_score(MetricScorer(name="s", kind="max_surprisal"), surprise) == 7.25
+    assert metric_score(MetricScorer(name="s", kind="mean_entropy"), metrics) is None  # a reply saved before them
 
 
 def test_score_reply_scores_only_sampled_scorers() -> None:

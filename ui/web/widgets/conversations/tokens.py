@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from simulator.values import Token
+from ui.web.widgets.inside.surprise import surprise_panel
 from ui.web.widgets.view import escape_markdown
 
 
@@ -249,6 +250,7 @@ def token_view(tokens: list[Token], *, key: str) -> BranchRequest | None:
         selection_mode="pick",
         width="stretch",
     )
+    surprise_panel(tokens, [visible(t.text) for t in tokens], key=key, pick_key=pick_key)
     i = st.number_input(
         "Token #",
         min_value=0,
