@@ -51,6 +51,7 @@ upgrade: $(UV)
 bench: setup
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/samples.py
+	$(BIN)/python bench/tree.py
 	$(BIN)/python bench/turn.py
 	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/memory.py

@@ -32,6 +32,7 @@ from simulator.protocol import Continuation, LaneSeat, Scored
 from simulator.protocol import Finished as Finished
 from simulator.protocol import FittedDocument as FittedDocument
 from simulator.stops import StopWriter
+from simulator.tree import LocalTrees
 from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def drain(steps: Generator[None, None, T]) -> T:
             return done.value  # type: ignore[no-any-return]
 
 
-class Simulator:
+class Simulator(LocalTrees):
     """One base-model GGUF file, loaded once, and pools of llama.cpp contexts over it.
 
     A continuation borrows the idle context whose cache shares the longest reusable prefix with its
@@ -110,8 +111,7 @@ class Simulator:
             self._lanes.release(context, lane_key)
 
     def warm(self, contexts: int = 1) -> None:
-        """Load the model, the tokenizer and `contexts` lane contexts now, so the first turn of that many lanes
-        does not wait for them."""
+        """Load the model, the tokenizer and `contexts` lane contexts now, for the first turn of that many lanes."""
         self._vocabulary()
         with ExitStack() as stack:
             for i in range(contexts - self._lanes.idle()):

@@ -16,6 +16,7 @@ from personas.mask import HistoryTurn, Mask
 from simulator.values import FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
+    from simulator.tree import TokenTree, TreeNode
     from simulator.worker import LocalWorker
 
 T = TypeVar("T")
@@ -123,6 +124,12 @@ class SimulatorProtocol(Protocol):
     def token_logprobs(self, context: str, text: str, *, key: str = ...) -> Generator[None, None, list[Scored]]:
         """Each token of `text` read after `context`, and its log-probability, as a step-wise job (teacher forcing).
         The first token may reach back into `context` when the tokenizer joins the two."""
+        ...
+
+    def token_tree(
+        self, document: str, k: int, depth: int, min_path_p: float = ..., path: Sequence[TreeNode] = ...
+    ) -> Generator[None, None, TokenTree]:
+        """The top-k token tree after `document` (then `path`, nodes of an earlier tree), as a step-wise job."""
         ...
 
 

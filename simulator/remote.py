@@ -36,6 +36,7 @@ from simulator.remote_apis import (
 )
 from simulator.remote_http import RemoteFailure, RemoteHttp, describe_http_error
 from simulator.stops import StopWriter
+from simulator.tree import ServerTrees
 from simulator.values import FinishReason, SamplingSettings, Token
 from simulator.watchdog import Timeouts, watched
 
@@ -78,7 +79,7 @@ class RemoteProbe:
         return f"serves {self.model}: {probabilities}, {prompt}{context}"
 
 
-class RemoteSimulator:
+class RemoteSimulator(ServerTrees):
     """One model on one server, reached through `api`."""
 
     def __init__(
@@ -207,7 +208,9 @@ class RemoteSimulator:
 
     # -- one-token requests --------------------------------------------------------------------------------
 
-    def _one_token(self, model: str, prompt: str, k: int, *, read: float | None = None) -> list[RemoteToken]:
+    def _one_token(
+        self, model: str, prompt: str, k: int, *, read: float | None = None, cache: bool = False
+    ) -> list[RemoteToken]:
         settings = SamplingSettings(max_tokens=1, temperature=0.0, top_k=0, seed=0)
         if self.api == "openai-completions":
             kwargs: dict[str, Any] = {"prompt": prompt, "max_tokens": 1, "temperature": 0.0}
@@ -217,7 +220,7 @@ class RemoteSimulator:
             choice = (reply.get("choices") or [{}])[0]
             return openai_tokens(choice.get("logprobs"), k) or [RemoteToken(choice.get("text") or "", None, [])]
         if self.api == "llama-server":
-            body = llama_server_body(prompt, settings, k, stream=False)
+            body = {**llama_server_body(prompt, settings, k, stream=False), "cache_prompt": cache}
             answer = self.http.post_json("/completion", body, read=read)
             chunk = llama_server_chunk(answer, k)
         else:

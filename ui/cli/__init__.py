@@ -12,6 +12,7 @@ from ui.cli.masks import masks
 from ui.cli.models import models
 from ui.cli.review import review
 from ui.cli.transcripts import annotate, export, import_, search
+from ui.cli.tree import tree
 from ui.cli.whois import whois
 
 
@@ -29,3 +30,4 @@ main.add_command(db)
 main.add_command(experiment)
 main.add_command(review)
 main.add_command(whois)
+main.add_command(tree)
