@@ -6,7 +6,10 @@ the wire format the path asks for: OpenAI-style SSE (`.../chat/completions`), Ol
 
 - `/fail/...` answers 503, to count retries;
 - `/echo/...` answers 401 with the Authorization header it was sent in the error message, as a careless proxy does;
-- `/ping/...` sends one token, then SSE keep-alive comments and never another token.
+- `/ping/...` sends one token, then SSE keep-alive comments and never another token;
+- `/no-echo/...` is a base model's OpenAI text-completion server (`.../models`, `.../completions`) that gives the
+  next token's log-probabilities but never the prompt's (it ignores `echo`), as servers without prompt
+  probabilities do; none is at hand to run here.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, "application/json", [json.dumps({"error": {"message": message}})])
         elif self.path.startswith("/ping/"):
             self._send(200, "text/event-stream", self._pings())
+        elif self.path.startswith("/no-echo/") and self.path.endswith("/completions"):
+            self._send(200, "application/json", [json.dumps(_text_completion())])
         elif self.path.endswith("/chat/completions"):
             self._send(200, "text/event-stream", _openai_sse())
         elif self.path.endswith("/messages"):
@@ -94,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.recorder.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        if self.path.startswith("/no-echo/") and self.path.endswith("/models"):
+            self._send(200, "application/json", [json.dumps({"object": "list", "data": [{"id": "stand-in"}]})])
+            return
         self._send(404, "application/json", ["{}"])
 
     def _pings(self) -> Iterator[str]:
@@ -126,6 +134,22 @@ def _openai_sse() -> Iterator[str]:
         yield chunk({"role": "assistant", "content": piece}, None)
     yield chunk({}, "stop")
     yield "data: [DONE]\n\n"
+
+
+def _text_completion() -> dict[str, Any]:
+    """One generated token with its log-probability and top alternatives, and nothing for the prompt."""
+    logprobs = {"tokens": [" Paris"], "token_logprobs": [-0.5], "top_logprobs": [{" Paris": -0.5, " Lyon": -2.0}]}
+    logprobs["text_offset"] = [0]
+    choice = {"index": 0, "text": " Paris", "logprobs": logprobs, "finish_reason": "length"}
+    usage = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    return {
+        "id": "c",
+        "object": "text_completion",
+        "created": 0,
+        "model": "stand-in",
+        "choices": [choice],
+        "usage": usage,
+    }
 
 
 def _anthropic_sse() -> Iterator[str]:
