@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -42,13 +43,18 @@ def test_ask_answers_in_every_lane(asked: tuple[subprocess.CompletedProcess[str]
         assert lane["status"] == "complete" and lane["error"] is None
         assert lane["text"].strip()
         assert lane["tokens"] and "".join(token["text"] for token in lane["tokens"]) == lane["text"]
-        assert all(set(token) == {"text", "p", "top"} for token in lane["tokens"])
+        assert all(
+            set(token) == {"text", "p", "top", "entropy", "entropy_bound", "surprisal"} for token in lane["tokens"]
+        )
         assert lane["ttft_ms"] > 0 and lane["tokens_per_s"] > 0
     raw, assistant, chat = output["lanes"]
     for base_lane in (raw, assistant):
         assert all(token["p"] > 0 and len(token["top"]) == 5 for token in base_lane["tokens"])
+        # In-process: the whole vocabulary's entropy, exact (not a bound); surprisal is −ln p.
+        assert all(token["entropy"] >= 0 and token["entropy_bound"] is False for token in base_lane["tokens"])
+        assert all(token["surprisal"] == pytest.approx(-math.log(token["p"])) for token in base_lane["tokens"])
     assert "Paris" in assistant["text"] and "User:" not in assistant["text"]
-    assert all(token["p"] is None and token["top"] == [] for token in chat["tokens"])
+    assert all(token["p"] is None and token["top"] == [] and token["entropy"] is None for token in chat["tokens"])
 
 
 @pytest.mark.model

@@ -23,6 +23,9 @@ METRICS = {
     "raw_perplexity",
     "mask_effect",
     "mask_effect_unavailable",
+    "mean_entropy",
+    "max_surprisal",
+    "entropy_bound",
 }
 
 
