@@ -32,6 +32,9 @@ class Measured:
     tokens: list[Token]  # the whole reply, a branch's prefix included
     finished: Finished | None  # None when the worker cancelled the continuation before it finished
     key: str  # the lane's context key: its raw-mask scoring reuses its own earlier scoring
+    # A contrast lane's tokens carry the mixed distribution's p, not the mask's: its perplexity under the mask
+    # (and so the mask effect) is read again after the mask's own document.
+    contrasted: bool = False
 
 
 def cue(mask: Mask, document: str) -> str:
@@ -62,7 +65,10 @@ def measure(
 ) -> Generator[FidelityMetrics | None, None, None]:
     """Yields None while it scores, then the metrics. Without `score`, only what needs no decode (or request).
     A server that cannot score a given text leaves the mask effect out, with the reason."""
-    own = perplexity([t.p for t in reply.tokens if t.p is not None])
+    own = perplexity([t.p for t in reply.tokens if t.p is not None]) if not reply.contrasted else None
+    if score and reply.contrasted and reply.tokens:
+        text_read = "".join(t.text for t in reply.tokens)
+        own = perplexity((yield from simulator.scoring(reply.document, text_read, key=f"{reply.key}:mask")))
     in_character = reply.finished.cue_p if reply.finished is not None else None
     tag = cue(reply.mask, reply.document)
     if score and tag and in_character is None:  # the branch's prefix changed the cue's tokens: score it apart

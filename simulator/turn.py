@@ -192,7 +192,9 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         )
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
-    reply = Measured(mask, history, document, [*config.prefix, *tokens], finished, config.key)
+    reply = Measured(
+        mask, history, document, [*config.prefix, *tokens], finished, config.key, contrasted=contrasted is not None
+    )
     metrics = _metrics(lane, simulator, reply) if config.metrics else None
     reason = finished.reason if finished is not None else ("cancelled" if lane.cancel.is_set() else "stop")
     lane.put(

@@ -12,6 +12,7 @@ from personas.mask import HistoryTurn
 from simulator.base import Simulator, drain
 from simulator.compare import compare_steps, kl_divergence, next_logprobs
 from simulator.contrast import Documents, continue_contrast
+from simulator.metrics import Measured, measure, perplexity
 from simulator.protocol import Finished
 from simulator.registry import Registry
 from simulator.values import SamplingSettings, Token
@@ -75,3 +76,18 @@ def test_two_documents_compared_per_step(base: Simulator) -> None:
     assert apart[0].kl == pytest.approx(first, rel=1e-6) and first > 0.05
     assert any(step.overlap < 1 for step in apart)
     assert [alt.text for alt in apart[0].top_a] == [alt.text for alt in same[0].top_a]
+
+
+def test_a_contrast_replys_perplexity_and_mask_effect_are_under_its_own_mask(base: Simulator) -> None:
+    # Its tokens carry the mixed distribution's p; the badges must speak of the mask A the lane wears.
+    warm = SamplingSettings(temperature=0.9, max_tokens=16, seed=3)
+    steps = list(continue_contrast(base, Documents(A, B, 3.0), warm, lane_key="contrast"))
+    reply = Measured(load_mask("assistant"), QUESTION, A, tokens(steps), steps[-1], "contrast", contrasted=True)
+
+    metrics = [*measure(base, reply)][-1]
+
+    text = "".join(token.text for token in reply.tokens)
+    assert metrics is not None
+    assert metrics.perplexity == pytest.approx(perplexity(drain(base.scoring(A, text, key="check"))), rel=1e-6)
+    assert metrics.perplexity != pytest.approx(perplexity([t.p for t in reply.tokens if t.p is not None]), rel=0.05)
+    assert metrics.mask_effect == pytest.approx(metrics.raw_perplexity / metrics.perplexity)
