@@ -15,6 +15,7 @@ from ui.service.conversations.jobs import turn_manager
 from ui.service.conversations.replays import ReplayOutcome
 from ui.service.conversations.service import MAX_SAMPLES, Conversations, reply_choice, user_choice
 from ui.service.conversations.turns import Plan
+from ui.service.inside.trees import Trees
 from ui.service.read_models import Lane, SavedMessage, Turn
 from ui.service.transcripts.service import Transcripts
 from ui.web.widgets.conversations.annotations import annotation_editor, show_annotations
@@ -33,6 +34,7 @@ from ui.web.widgets.conversations.live import (
 )
 from ui.web.widgets.conversations.tokens import token_view
 from ui.web.widgets.inside.contrast import compare_control
+from ui.web.widgets.inside.tree import tree_panel
 from ui.web.widgets.inside.whois import whois_panel
 from ui.web.widgets.view import (
     escape_markdown,
@@ -147,10 +149,15 @@ def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: Sa
     if reply.diverged_at is not None:
         st.caption(f"This reply diverged from reply #{reply.diverged_from_id} at token #{reply.diverged_at}.")
     request = token_view(reply.tokens, key=key)
+    where = {"conversation_id": grid.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
     if request is not None:
-        where = {"conversation_id": grid.conversation_id, "user_id": turn.user.id, "lane_id": lane.id}
         request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
+    if lane.kind == "simulator" and reply.id is not None:  # a token tree at the picked token (inside/tree.py)
+        leaf = tree_panel(Trees(grid.service), reply.id, st.session_state.get(f"{key}-pick"), key=f"{key}-tree")
+        if leaf is not None:
+            request_action(**where, kind="tree-leaf", message_id=reply.id, view=leaf.view, address=leaf.address)
+            st.rerun()
 
 
 def _show_provenance(reply: SavedMessage) -> None:
@@ -174,6 +181,8 @@ def _start_action(grid: LaneGrid, action: dict[str, Any], turn: Turn[SavedMessag
     if kind == "branch":
         token = Token(text=action["token"], p=action.get("p"))
         plan = partial(service.plan_branch, action["message_id"], action["at"], token, selection=selected)
+    elif kind == "tree-leaf":
+        plan = partial(Trees(service).plan_leaf, action["view"], action["address"])
     elif kind == "replay":
         original = next((m for m in turn.reply_versions[action["lane_id"]] if m.id == action["message_id"]), None)
         meta["original_tokens"] = [t.text for t in original.tokens] if original is not None else None
