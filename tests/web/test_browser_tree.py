@@ -55,14 +55,11 @@ def test_expand_a_tree_from_a_token_then_continue_a_leaf(browser: Browser, simul
     assert page.locator('[data-testid="stGraphVizChart"] svg g.node').count() == 1 + 3 + 9
 
     # The first node expanded one level deeper: its three children get three children each.
-    page.locator('[data-testid="stGraphVizChart"]').first.scroll_into_view_if_needed()
+    page.get_by_text("12 nodes; the leaves cover").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # the run that drew it is over: a click now is not lost in a rerun
     in_key(page, "lane1-turn0-tv-tree-expand", "button").first.click()
-    nodes = page.locator('[data-testid="stGraphVizChart"] svg g.node')
-    for _ in range(240):  # polled from here: the chart is redrawn in place
-        if nodes.count() == 1 + 3 + 9 + 9:
-            break
-        page.wait_for_timeout(500)
-    assert nodes.count() == 1 + 3 + 9 + 9
+    page.get_by_text("21 nodes; the leaves cover").wait_for(timeout=120_000)
+    assert page.locator('[data-testid="stGraphVizChart"] svg g.node').count() == 1 + 3 + 9 + 9
     # Pick a leaf (the first node's first child's first child) and continue it as a branch.
     node = in_key(page, "lane1-turn0-tv-tree-node").first
     node.click()
