@@ -18,6 +18,7 @@ from ui.service.conversations.turns import Plan
 from ui.service.inside.trees import Trees
 from ui.service.read_models import Lane, SavedMessage, Turn
 from ui.service.transcripts.service import Transcripts
+from ui.web import resources
 from ui.web.widgets.conversations.annotations import annotation_editor, show_annotations
 from ui.web.widgets.conversations.badges import lane_summary, metric_badges
 from ui.web.widgets.conversations.grid_state import ACTION, LaneGrid, load, pending, select, selection, state
@@ -35,6 +36,7 @@ from ui.web.widgets.conversations.live import (
 from ui.web.widgets.conversations.tokens import token_view
 from ui.web.widgets.inside.contrast import compare_control
 from ui.web.widgets.inside.tree import tree_panel
+from ui.web.widgets.inside.tree_compare import compare_trees_panel
 from ui.web.widgets.inside.whois import whois_panel
 from ui.web.widgets.view import (
     escape_markdown,
@@ -158,6 +160,11 @@ def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: Sa
         if leaf is not None:
             request_action(**where, kind="tree-leaf", message_id=reply.id, view=leaf.view, address=leaf.address)
             st.rerun()
+        with st.expander("Compare masks' trees on this user message", key=f"{key}-treecmp-open"):
+            masks = [mask.name for mask in resources.masks()]
+            compare_trees_panel(
+                Trees(grid.service), lane.model, turn.user.content, masks, lane.mask_name, key=f"{key}-treecmp"
+            )
 
 
 def _show_provenance(reply: SavedMessage) -> None:
