@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.browser import ask_every_lane
+from tests.web.test_browser_masks import SETTLED_JS
 from tests.web.test_browser_tree import in_key
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def test_two_masks_trees_side_by_side_with_their_parting_depth(
     depth.wait_for(timeout=30_000)
     depth.fill("2")
     depth.press("Enter")
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(SETTLED_JS, timeout=60_000)  # a click during a rerun can be lost
 
     # Only the lane's own mask (assistant) is picked: one clear error, no tree.
     in_key(page, f"{PANEL}-go", "button").first.click()
@@ -51,7 +53,8 @@ def test_two_masks_trees_side_by_side_with_their_parting_depth(
     in_key(page, f"{PANEL}-masks", "input").first.click()
     page.get_by_role("option", name="raw", exact=True).first.click()
     page.keyboard.press("Escape")
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
     in_key(page, f"{PANEL}-go", "button").first.click()
     caption = page.get_by_text(
         re.compile(r"Their most likely paths (first part at depth \d|never part within depth 2)")
