@@ -211,7 +211,7 @@ def test_the_app_service_answers_a_turn_on_the_llama_service(
     assert (reply.role, reply.status, reply.error) == ("model", "complete", None), reply.error
     assert reply.content.strip() and " ".join(reply.content.split()) in " ".join(lanes[0]["text"].split())
     assert reply.tokens and len(reply.tokens) <= MAX_TOKENS
-    for text, p, top in reply.tokens:  # [text, p, [[alternative, p], ...]] as simulator/ writes them
+    for text, p, top, *_ in reply.tokens:  # [text, p, [[alternative, p], ...], (entropy)] as simulator/ writes them
         assert isinstance(text, str) and 0 < p <= 1 and top, reply.tokens
     assert "".join(token[0] for token in reply.tokens).strip() == reply.content.strip()
     assert first_token.endswith(f"p {reply.tokens[0][1]:.3f}"), first_token  # the page shows what was saved

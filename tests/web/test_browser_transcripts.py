@@ -118,8 +118,9 @@ def test_find_open_and_download_in_chromium(browser: Browser, serve_simulacra: C
     page.locator(".st-key-tr-reply-0-0").wait_for(timeout=60_000)
     expect(page.locator(f".st-key-tr-title-{cid} input")).to_have_value(TITLE, timeout=30_000)
     expect(page.locator(f".st-key-tr-notes-{cid} textarea")).to_have_value(NOTES, timeout=30_000)
-    reply = page.locator(".st-key-tr-reply-0-0").inner_text()
-    assert REPLY in reply and "<i>note</i>" in reply and "<b>tag</b>" in reply, reply  # the newest reply
+    reply = page.locator(".st-key-tr-reply-0-0")  # the newest reply; its annotation can come a redraw later
+    for text in (REPLY, "<i>note</i>", "<b>tag</b>"):
+        expect(reply).to_contain_text(text, timeout=30_000)
     assert page.locator('[data-testid="stMain"]').locator(INJECTED).count() == 0
     assert page.evaluate("() => window.hacked") is None
 

@@ -96,7 +96,7 @@ def assert_saved_whole(turns: dict[str, list[Any]]) -> None:
         assert (user.role, user.content, user.parent_id) == ("user", title, None)
         assert (reply.role, reply.parent_id, reply.status, reply.error) == ("model", user.id, "complete", None)
         assert reply.content.strip() and reply.tokens and len(reply.tokens) <= MAX_TOKENS, reply.content
-        assert all(0 < p <= 1 and top for _, p, top in reply.tokens), reply.tokens
+        assert all(0 < p <= 1 and top for _, p, top, *_ in reply.tokens), reply.tokens
 
 
 def generating(reply: Any) -> tuple[datetime, datetime]:
