@@ -20,6 +20,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Serialises migrations inside one process; BEGIN IMMEDIATE (SQLite) or an advisory lock (PostgreSQL) below
 # does it across processes.
 _migrate_lock = threading.Lock()
+BUSY_TIMEOUT_MS = 5000  # how long a SQLite write waits for another writer before "database is locked"
+MIGRATION_WAIT_MS = 120_000  # how long a starting process waits for another one's migrations
 # Any fixed number, the same in every Simulacra process: the PostgreSQL advisory lock that migrations hold.
 _MIGRATION_LOCK_KEY = 0x51_4D_55_4C  # "SMUL"
 # An unreachable PostgreSQL host would otherwise keep a command waiting for the operating system's TCP timeout.
@@ -43,7 +45,7 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor = dbapi_connection.cursor()
     try:
         # busy_timeout first, so the switch to WAL waits for other connections instead of failing.
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # WAL: lanes stream replies from worker threads while the UI reads.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -195,7 +197,9 @@ def _upgrade(engine: Engine, *, is_sqlite: bool) -> None:
             # every message. The pragma only takes effect outside a transaction, hence before BEGIN.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             # Take the write lock before reading the version, so two processes starting on a new
-            # file do not both try to create the tables.
+            # file do not both try to create the tables. Waiting for it may take as long as the other process's
+            # whole migration (seconds on a busy machine), longer than the usual busy timeout.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         elif connection.dialect.name == "postgresql":
             # Held until the commit below: a second process waits here, then finds the schema up to date.
@@ -205,4 +209,5 @@ def _upgrade(engine: Engine, *, is_sqlite: bool) -> None:
         connection.commit()
         if is_sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.commit()
