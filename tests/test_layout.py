@@ -40,6 +40,6 @@ def test_tests_are_packages_that_share_helpers_only_through_tests_support() -> N
         str(path.relative_to(ROOT))
         for path in (ROOT / "tests").rglob("*.py")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "conftest"
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith(("conftest", "test_"))
     ]
     assert from_conftest == []

@@ -78,3 +78,13 @@ def ask_every_lane(page: Any, question: str, lanes: int, max_tokens: int) -> Non
     set_max_tokens(page, lanes, max_tokens)
     chat.fill(question)
     chat.press("Enter")
+
+
+# No script run in progress and nothing drawn stale: a click now is not lost in a rerun.
+SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+    && !document.querySelector('[data-stale="true"]')"""
+
+
+def in_key(page: Any, key: str, selector: str = "") -> Any:
+    """The elements matching `selector` inside the Streamlit element with widget key `key`."""
+    return page.locator(f".st-key-{key} {selector}".strip())

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from personas.cards.files import import_card
+from tests.support.browser import SETTLED_JS
 from tests.support.cards import card_chunk, png_with_text
 
 if TYPE_CHECKING:
@@ -32,12 +33,10 @@ CARD = {
 }
 # The text of the preview's boxes of one kind (frame, example, greeting, turn, cue), as the page shows them.
 PARTS_JS = """kind => [...document.querySelectorAll(`[class*="st-key-doc-${kind}-"]`)].map(el => el.innerText)"""
+
+
 # The script has finished its run and the page shows no element left over from the run before it (until then
 # an element that moved can be on the page twice).
-SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
-    && !document.querySelector('[data-stale="true"]')"""
-
-
 def wait_for_part(page: Any, kind: str, text: str) -> None:
     page.wait_for_function(
         f"() => ({PARTS_JS})({json.dumps(kind)}).some(t => t.includes({json.dumps(text)}))", timeout=30_000

@@ -10,16 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.browser import ask_every_lane
+from tests.support.browser import SETTLED_JS, ask_every_lane, in_key
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
-
-
-def in_key(page: Any, key: str, selector: str = "") -> Any:
-    return page.locator(f".st-key-{key} {selector}".strip())
 
 
 def wait_for_text(page: Any, key: str, needle: str, timeout: float = 180) -> None:
@@ -49,6 +45,7 @@ def test_expand_a_tree_from_a_token_then_continue_a_leaf(browser: Browser, simul
     depth.wait_for(timeout=30_000)
     depth.fill("2")
     depth.press("Enter")
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
     in_key(page, "lane1-turn0-tv-tree-grow", "button").first.click()
     chart = page.locator('[data-testid="stGraphVizChart"] svg').first
     chart.wait_for(timeout=120_000)
@@ -56,11 +53,12 @@ def test_expand_a_tree_from_a_token_then_continue_a_leaf(browser: Browser, simul
 
     # The first node expanded one level deeper: its three children get three children each.
     page.get_by_text("12 nodes; the leaves cover").wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)  # the run that drew it is over: a click now is not lost in a rerun
+    page.wait_for_function(SETTLED_JS, timeout=60_000)  # a click during a rerun can be lost
     in_key(page, "lane1-turn0-tv-tree-expand", "button").first.click()
     page.get_by_text("21 nodes; the leaves cover").wait_for(timeout=120_000)
     assert page.locator('[data-testid="stGraphVizChart"] svg g.node').count() == 1 + 3 + 9 + 9
     # Pick a leaf (the first node's first child's first child) and continue it as a branch.
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
     node = in_key(page, "lane1-turn0-tv-tree-node").first
     node.click()
     option = page.locator('[role="option"]').filter(has_text="1.1.1 ").first
@@ -70,6 +68,7 @@ def test_expand_a_tree_from_a_token_then_continue_a_leaf(browser: Browser, simul
     shot = tmp_path / "tree.png"
     in_key(page, "tokens-1-0").first.screenshot(path=str(shot))
     shutil.copy(shot, "/tmp/simulacra-tree.png")
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
     in_key(page, "lane1-turn0-tv-tree-continue", "button").first.click()
     wait_for_text(page, "reply-1-0", "2/2", timeout=180)
     wait_for_text(page, "reply-1-0", "branched from reply #")

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.browser import ask_every_lane
-from tests.web.test_browser_masks import SETTLED_JS
-from tests.web.test_browser_tree import in_key
+from tests.support.browser import SETTLED_JS, ask_every_lane, in_key
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
