@@ -23,3 +23,7 @@ class PromptTooLong(LaneError):
 
 class LaneSpecError(SimulacraError):
     """A `--lane MODEL[@MASK]` value that cannot be parsed."""
+
+
+class VectorFileError(SimulacraError):
+    """A control-vector GGUF file that cannot be written, or read for this model (wrong size, wrong layers)."""
