@@ -9,7 +9,6 @@ model (the weights, and llama.cpp's repacked copy of them, exist once), and prom
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -21,17 +20,21 @@ import numpy as np
 
 from personas.mask import HistoryTurn, Mask
 from simulator import spread
+from simulator.activations import CAPTURE_CONTEXTS, LocalActivations, Recorder
 from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
-from simulator.contexts import Context, ContextPool, Measure, log_probability, read_prompt, shared_prefix
+from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
 from simulator.identity import file_sha256
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
-from simulator.protocol import Continuation, LaneSeat, Scored
+from simulator.protocol import Continuation, LaneSeat
 from simulator.protocol import Finished as Finished
 from simulator.protocol import FittedDocument as FittedDocument
+from simulator.steering import ControlVector
 from simulator.stops import StopWriter
+from simulator.teacher import TeacherForcing
+from simulator.teacher import drain as drain
 from simulator.tree import LocalTrees
 from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 
@@ -46,16 +49,7 @@ T = TypeVar("T")
 SCORING_CONTEXTS = 2  # scoring has its own contexts, so measuring a reply never overwrites a lane's cache
 
 
-def drain(steps: Generator[None, None, T]) -> T:
-    """Run a step-wise job (one that yields None between decodes) to the end, here, and return its value."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-
-class Simulator(LocalTrees):
+class Simulator(LocalActivations, TeacherForcing, LocalTrees):
     """One base-model GGUF file, loaded once, and pools of llama.cpp contexts over it.
 
     A continuation borrows the idle context whose cache shares the longest reusable prefix with its
@@ -85,6 +79,7 @@ class Simulator(LocalTrees):
         self._lanes = ContextPool(self._new_context, max_contexts)
         self._scoring = ContextPool(self._new_context, SCORING_CONTEXTS)
         self._batches = BatchPool(self._new_batch_context)
+        self._capture = ContextPool(self._new_capture_context, CAPTURE_CONTEXTS)
 
     # -- model and contexts ----------------------------------------------------------------
 
@@ -96,6 +91,20 @@ class Simulator(LocalTrees):
 
     def _new_context(self, key: str) -> Context:
         return new_context(self._loaded(), self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, key=key)
+
+    def _new_capture_context(self, key: str) -> Context:
+        recorder = Recorder(self.n_embd)
+        context = new_context(
+            self._loaded(),
+            self.path,
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            key=key,
+            eval_callback=recorder.callback,
+        )
+        recorder.context = context
+        context.recorder = recorder
+        return context
 
     def _new_batch_context(self, sequences: int, cells: int) -> Context:
         model = self._loaded()
@@ -121,6 +130,7 @@ class Simulator(LocalTrees):
         self._lanes.close()
         self._scoring.close()
         self._batches.close()
+        self._capture.close()
         with self._lock:
             if self._model is not None:
                 self._model.close()
@@ -174,6 +184,7 @@ class Simulator(LocalTrees):
         cancel: threading.Event | None = None,
         reply_prefix: str = "",
         cue: str = "",
+        steering: ControlVector | None = None,
     ) -> Iterator[Token | Finished]:
         """Stream the continuation of `document + reply_prefix`: `Token`s, then one `Finished`.
 
@@ -181,18 +192,21 @@ class Simulator(LocalTrees):
         never shown and then taken away; `reply_prefix` (a branch's start, already shown by the caller)
         counts as written text for that. Each token's `p` is the model's own probability (temperature 1).
         With `cue`, a suffix of `document` such as `Ada:`, `Finished.cue_p` is P(cue | document before
-        it), read from the same prompt decode at no extra cost.
+        it), read from the same prompt decode at no extra cost. `steering` adds a control vector to every
+        position this reply reads and writes (`simulator.steering`).
 
         Raises:
             PromptTooLong: the document leaves no room in the context.
+            SteeringRefused: `steering` does not fit this model.
         """
+        self.check_steering(steering)
         prompt = self.tokenize(document + reply_prefix)
         if len(prompt) >= self.n_ctx:
             raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
         max_tokens = min(settings.max_tokens, self.n_ctx - len(prompt))
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
         cue_targets = self._cue_targets(document, cue, prompt)
-        context = self._lanes.acquire(prompt, lane_key)
+        context = self._lanes.acquire(prompt, lane_key, steering)
         sampler = None
         try:
             cue_probabilities = drain(read_prompt(context, prompt, cue_targets, last=True))
@@ -216,9 +230,11 @@ class Simulator(LocalTrees):
         alternatives: int,
         reply_prefix: str,
         cue: str,
+        steering: ControlVector | None = None,
     ) -> Iterator[Token | Finished]:
         """On the local worker, with the lane's other samples when it has some (`continue_samples`)."""
-        return seat.decode(Continuation(self, document, settings, lane_key, alternatives, reply_prefix, cue))
+        continuation = Continuation(self, document, settings, lane_key, alternatives, reply_prefix, cue, steering)
+        return seat.decode(continuation)
 
     def run_job(
         self, job: Callable[[], Iterator[T]], worker: LocalWorker, cancel: threading.Event | None = None
@@ -267,6 +283,7 @@ class Simulator(LocalTrees):
         cancel: threading.Event | None = None,
         reply_prefix: str = "",
         cue: str = "",
+        steering: ControlVector | None = None,
     ) -> Iterator[tuple[int, Token | Finished]]:
         """Samples of one document decoded together (`simulator.batch`): for each `settings[i]`, the very reply
         `continue_document` gives with those settings, as `(i, Token)` items and one `(i, Finished)`.
@@ -276,6 +293,7 @@ class Simulator(LocalTrees):
         Raises:
             PromptTooLong: the document leaves no room in the context.
         """
+        self.check_steering(steering)
         prompt = self.tokenize(document + reply_prefix)
         if len(prompt) >= self.n_ctx:
             raise PromptTooLong(f"the document has {len(prompt)} tokens; {self.name} holds {self.n_ctx}")
@@ -285,7 +303,8 @@ class Simulator(LocalTrees):
         limits = [min(s.max_tokens, self.n_ctx - len(prompt)) for s in settings]
         cue_targets = self._cue_targets(document, cue, prompt)
         wave = min(len(settings), MAX_SEQUENCES)
-        context = self._batches.acquire(prompt, wave, cells_for(len(prompt) + max(limits), self.n_ctx))
+        cells = cells_for(len(prompt) + max(limits), self.n_ctx)
+        context = self._batches.acquire(prompt, wave, cells, steering)
         describe = self._describer(context.n_vocab, alternatives)
         try:
             for start in range(0, len(settings), wave):
@@ -315,6 +334,11 @@ class Simulator(LocalTrees):
             return self._piece(token_id), p, top, entropy
 
         return describe
+
+    def check_steering(self, steering: ControlVector | None) -> None:
+        """Raises SteeringRefused when `steering` was computed on another model or does not fit this one."""
+        if steering is not None:
+            steering.check(model_sha256=self.sha256, n_layer=self.n_layer, n_embd=self.n_embd, model=self.name)
 
     def _cue_targets(self, document: str, cue: str, prompt: list[int]) -> range:
         """The positions of `cue`'s tokens in `prompt`, when `cue` ends `document` and keeps its own tokens."""
@@ -349,51 +373,6 @@ class Simulator(LocalTrees):
             for i in candidates
         ]
         return p, top, entropy
-
-    # -- scoring ---------------------------------------------------------------------------
-
-    def score(self, context: str, continuation: str, *, key: str = "score") -> list[float]:
-        """P(each token of `continuation` | `context`): the tokens of `context + continuation` past the tokens it
-        shares with `context` alone. Runs here, in the caller's thread; a lane uses `scoring` on the local worker.
-
-        Raises:
-            PromptTooLong: the two together do not fit in the context.
-        """
-        return drain(self.scoring(context, continuation, key=key))
-
-    def cue_probability(self, context: str, cue: str, *, key: str = "score") -> Generator[None, None, float | None]:
-        """P(`cue` | `context`), every token of it, as a step-wise job."""
-        return math.prod((yield from self.scoring(context, cue, key=key)))
-
-    def scoring(self, context: str, continuation: str, *, key: str = "score") -> Generator[None, None, list[float]]:
-        """`score` as a step-wise job: yields None after each decode, returns the probabilities.
-
-        One batched read of the new tokens with logits kept only where needed, on a scoring context
-        (reusing its cached prefix), never a lane's.
-        """
-        return (yield from self._teacher_forced(context, continuation, key, None))[1]
-
-    def token_logprobs(self, context: str, text: str, *, key: str = "score") -> Generator[None, None, list[Scored]]:
-        """Each token of `text` after `context` (its bytes) and log P(it | all before it), read as `scoring` reads:
-        teacher forcing in one batched pass. Log-probabilities in float64, so no unlikely token rounds to -inf."""
-        ids, values = yield from self._teacher_forced(context, text, key, log_probability)
-        return [(self._piece(i), v) for i, v in zip(ids, values, strict=True)]
-
-    def _teacher_forced(
-        self, context: str, continuation: str, key: str, measure: Measure | None
-    ) -> Generator[None, None, tuple[list[int], list[float]]]:
-        head, full = self.tokenize(context), self.tokenize(context + continuation)
-        if len(full) > self.n_ctx:
-            raise PromptTooLong(f"{len(full)} tokens to score; {self.name} holds {self.n_ctx}")
-        start = max(1, shared_prefix(head, full))
-        if start >= len(full):
-            return [], []
-        scorer = self._scoring.acquire(full, key)
-        try:
-            values = yield from read_prompt(scorer, full, range(start, len(full)), last=False, measure=measure)
-            return full[start:], values
-        finally:
-            self._scoring.release(scorer, key)
 
 
 def _always(_position: int) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from simulator.contexts import Context
 from simulator.errors import LaneError
 from simulator.loading import new_sampler
+from simulator.steering import ControlVector
 from simulator.stops import StopWriter
 from simulator.values import Alternative, FinishReason, SamplingSettings, Token
 
@@ -184,14 +185,24 @@ class BatchPool:
     _idle: list[Context] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def acquire(self, prompt: Sequence[int], sequences: int, cells: int) -> Context:
+    def acquire(
+        self, prompt: Sequence[int], sequences: int, cells: int, control: ControlVector | None = None
+    ) -> Context:
+        """A context set to `control` (None: unsteered), preferring one whose cache was computed under it."""
+        steering = "" if control is None else control.key
+        context = None
         with self._lock:
             fits = [c for c in self._idle if c.sequences >= sequences and c.cells >= cells]
             if fits:
-                best = max(fits, key=lambda c: (c.reusable(prompt), c.last_used))
-                self._idle.remove(best)
-                return best
-        return self.create(sequences, cells)
+                context = max(fits, key=lambda c: (c.reusable(prompt) if c.steering == steering else 0, c.last_used))
+                self._idle.remove(context)
+        context = context or self.create(sequences, cells)
+        try:
+            context.steer(control)
+        except LaneError:
+            self.release(context)
+            raise
+        return context
 
     def release(self, context: Context) -> None:
         with self._lock:

@@ -15,17 +15,20 @@ its last reply and up to 7 tokens before it.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import math
 import threading
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import llama_cpp
 import numpy as np
 from llama_cpp import _internals as internals
 
 from simulator.errors import LaneError
+from simulator.steering import ControlVector, SteeringRefused
 
 GRAIN = 8  # batch sizes and reuse points are multiples of this (see above)
 BATCH = 512  # the largest decode, as llama-cpp-python's default
@@ -50,6 +53,8 @@ class Context:
     last_used: int = 0
     sequences: int = 1  # KV streams: sequence 0 is what `tokens` describes; `simulator.batch` uses the others
     cells: int = 0  # the KV cells of each stream
+    steering: str = ""  # the control vector (`simulator.steering`) its cache was computed under; "" for none
+    recorder: Any = None  # a capture context's eval callback (`simulator.activations.Recorder`)
 
     @property
     def handle(self) -> llama_cpp.llama_context_p:
@@ -87,6 +92,26 @@ class Context:
     def logits(self, index: int) -> np.ndarray:
         """The logits of row `index` of the last decode (-1: its last row), read in place."""
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.handle, index), shape=(self.n_vocab,))
+
+    def steer(self, control: ControlVector | None) -> None:
+        """Add `control` to what this context computes (None: nothing), emptying the cache when that changes."""
+        key = "" if control is None else control.key
+        if self.steering == key:
+            return
+        self.truncate(0)
+        self.native.kv_cache_clear()
+        if control is None:
+            width = llama_cpp.llama_model_n_embd(llama_cpp.llama_get_model(self.handle))
+            code = llama_cpp.llama_set_adapter_cvec(self.handle, None, 0, width, -1, -1)
+        else:
+            data = control.buffer()
+            pointer = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            code = llama_cpp.llama_set_adapter_cvec(
+                self.handle, pointer, data.size, data.shape[1], control.first_layer, control.last_layer
+            )
+        if code != 0:
+            raise SteeringRefused(f"llama.cpp refused the control vector (code {code})")
+        self.steering = key
 
     def close(self) -> None:
         self.batch.close()
@@ -180,24 +205,36 @@ class ContextPool:
         self._contexts: list[Context] = []
         self._lock = threading.Lock()
 
-    def acquire(self, prompt: Sequence[int], key: str) -> Context:
+    def acquire(self, prompt: Sequence[int], key: str, control: ControlVector | None = None) -> Context:
+        """An idle context for `prompt`, set to `control` (`simulator.steering`; None: unsteered), preferring one
+        whose cache was computed under the same vector: another's cache is emptied when it is set to a new one."""
+        steering = "" if control is None else control.key
         with self._lock:
-            context = self._pick(prompt, key)
+            context = self._pick(prompt, key, steering)
             if context is not None:
                 context.busy = True
-                return context
-        context = self._create(key)
-        context.busy = True
-        with self._lock:
-            self._contexts.append(context)
+        if context is None:
+            context = self._create(key)
+            context.busy = True
+            with self._lock:
+                self._contexts.append(context)
+        try:
+            context.steer(control)
+        except LaneError:
+            self.release(context, key)
+            raise
         return context
 
-    def _pick(self, prompt: Sequence[int], key: str) -> Context | None:
+    def _pick(self, prompt: Sequence[int], key: str, steering: str) -> Context | None:
         idle = [c for c in self._contexts if not c.busy]
         if not idle:
             return None
-        best = max(idle, key=lambda c: (c.reusable(prompt), c.key == key, c.last_used))
-        if best.reusable(prompt) > 0 or best.key == key:
+
+        def reusable(c: Context) -> int:
+            return c.reusable(prompt) if c.steering == steering else 0
+
+        best = max(idle, key=lambda c: (reusable(c), c.key == key, c.last_used))
+        if reusable(best) > 0 or best.key == key:
             return best
         empty = [c for c in idle if not c.tokens]  # made ahead of time by a warm-up
         if empty:

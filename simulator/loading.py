@@ -92,10 +92,19 @@ def load_model(path: Path) -> internals.LlamaModel:
 
 
 def new_context(
-    model: internals.LlamaModel, path: Path, *, n_ctx: int, n_threads: int, key: str, sequences: int = 1
+    model: internals.LlamaModel,
+    path: Path,
+    *,
+    n_ctx: int,
+    n_threads: int,
+    key: str,
+    sequences: int = 1,
+    eval_callback: object = None,
 ) -> Context:
     """A fresh context over the shared `model` (loaded from `path`, named in errors). With `sequences` > 1,
     each sequence gets a KV stream of its own of `n_ctx` cells (see `simulator.batch` for why not a shared one).
+    `eval_callback` (a `ggml_backend_sched_eval_callback`) sees every tensor the context computes
+    (`simulator.activations`); lanes never have one.
 
     Raises:
         ModelUnavailable: llama.cpp cannot create the context.
@@ -110,6 +119,9 @@ def new_context(
     params.n_batch = params.n_ubatch = BATCH
     params.n_threads = params.n_threads_batch = n_threads
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    if eval_callback is not None:
+        params.cb_eval = eval_callback
+        params.cb_eval_user_data = None
     params.no_perf = False  # keep llama.cpp's counters: tests read how many prompt tokens were evaluated
     try:
         native = internals.LlamaContext(model=model, params=params, verbose=False)

@@ -16,6 +16,7 @@ from personas.mask import HistoryTurn, Mask
 from simulator.values import FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
+    from simulator.steering import ControlVector
     from simulator.tree import TokenTree, TreeNode
     from simulator.worker import LocalWorker
 
@@ -90,6 +91,7 @@ class SimulatorProtocol(Protocol):
         cancel: threading.Event | None = ...,
         reply_prefix: str = ...,
         cue: str = ...,
+        steering: ControlVector | None = ...,
     ) -> Iterator[Token | Finished]: ...
 
     def continue_lane(
@@ -102,8 +104,10 @@ class SimulatorProtocol(Protocol):
         alternatives: int,
         reply_prefix: str,
         cue: str,
+        steering: ControlVector | None = ...,
     ) -> Iterator[Token | Finished]:
-        """`continue_document` for a lane of a turn, run where this simulator's continuations run."""
+        """`continue_document` for a lane of a turn, run where this simulator's continuations run. Only an
+        in-process simulator can be steered (`steering`): a server takes its control vector when it starts."""
         ...
 
     def run_job(
@@ -145,6 +149,7 @@ class BatchingSimulator(SimulatorProtocol, Protocol):
         cancel: threading.Event | None = ...,
         reply_prefix: str = ...,
         cue: str = ...,
+        steering: ControlVector | None = ...,
     ) -> Iterator[tuple[int, Token | Finished]]: ...
 
 
@@ -159,6 +164,7 @@ class Continuation:
     alternatives: int
     reply_prefix: str
     cue: str
+    steering: ControlVector | None = None
 
     def alone(self, cancel: threading.Event) -> Iterator[Token | Finished]:
         return self.simulator.continue_document(
@@ -169,8 +175,11 @@ class Continuation:
             cancel=cancel,
             reply_prefix=self.reply_prefix,
             cue=self.cue,
+            steering=self.steering,
         )
 
-    def batch_key(self) -> tuple[int, str, str, str, int]:
-        """Continuations with the same key can be decoded together: only their settings differ."""
-        return id(self.simulator), self.document, self.reply_prefix, self.cue, self.alternatives
+    def batch_key(self) -> tuple[int, str, str, str, int, str]:
+        """Continuations with the same key can be decoded together: only their settings differ (a control vector
+        belongs to the whole batched context)."""
+        steering = "" if self.steering is None else self.steering.key
+        return id(self.simulator), self.document, self.reply_prefix, self.cue, self.alternatives, steering

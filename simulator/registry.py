@@ -16,8 +16,8 @@ from simulator.errors import ModelUnavailable, SimulacraError
 from simulator.identity import file_sha256
 from simulator.litellm_boot import litellm
 from simulator.protocol import SimulatorProtocol
-from simulator.remote import RemoteProbe, RemoteSimulator
-from simulator.remote_apis import RemoteApi
+from simulator.remote import RemoteSimulator
+from simulator.remote_apis import RemoteApi, RemoteProbe
 from simulator.watchdog import Timeouts
 from simulator.worker import LocalWorker, shared_worker
 

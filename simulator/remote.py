@@ -12,7 +12,6 @@ import math
 import random
 import threading
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,6 +21,7 @@ from simulator.protocol import Finished, FittedDocument, LaneSeat, Scored
 from simulator.remote_apis import (
     RemoteApi,
     RemoteChunk,
+    RemoteProbe,
     RemoteToken,
     ServerAnswer,
     llama_server_body,
@@ -35,6 +35,7 @@ from simulator.remote_apis import (
     openai_tokens,
 )
 from simulator.remote_http import RemoteFailure, RemoteHttp, describe_http_error
+from simulator.steering import STEER_A_SERVER, ControlVector, SteeringRefused
 from simulator.stops import StopWriter
 from simulator.tree import ServerTrees
 from simulator.values import FinishReason, SamplingSettings, Token
@@ -56,27 +57,6 @@ _PROBE_PROMPT = "The capital of France is"
 
 class NoPromptProbabilities(LaneError):
     """The server cannot score a given text (no `echo` with logprobs): the mask effect is not available."""
-
-
-@dataclass(frozen=True)
-class RemoteProbe:
-    """What a server said about itself on first use."""
-
-    model: str
-    served: tuple[str, ...]
-    logprobs: bool
-    top_k: int
-    prompt_logprobs: bool
-    context: int | None
-
-    def summary(self) -> str:
-        if not self.logprobs:
-            probabilities = "no token probabilities (text only)"
-        else:
-            probabilities = f"token probabilities, top-{self.top_k}"
-        prompt = "prompt probabilities" if self.prompt_logprobs else "no prompt probabilities"
-        context = f", context {self.context}" if self.context else ""
-        return f"serves {self.model}: {probabilities}, {prompt}{context}"
 
 
 class RemoteSimulator(ServerTrees):
@@ -301,19 +281,19 @@ class RemoteSimulator(ServerTrees):
         cancel: threading.Event | None = None,
         reply_prefix: str = "",
         cue: str = "",
+        steering: ControlVector | None = None,
     ) -> Iterator[Token | Finished]:
         """Stream the continuation of `document + reply_prefix` as `Simulator.continue_document` does.
 
         Raises:
-            ModelUnavailable: the first probe of the server failed.
+            SteeringRefused: asked to steer (a server takes its control vector when it starts).
+            ModelUnavailable: the first probe of the server failed. LaneError: it failed or hung up mid-reply.
             LaneTimeout: no first token, or a stall, within the lane's limits; the tokens so far were yielded.
-            LaneError: the server failed or closed the connection mid-reply.
         """
-        probe = self.probe()
-        top_k = min(alternatives, probe.top_k) if probe.logprobs else 0
+        if steering is not None:
+            raise SteeringRefused(STEER_A_SERVER.format(name=self.name))
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        request = settings.model_copy(update={"seed": seed, "stop": []})
-        path, body, parse = self._streaming(probe.model, document + reply_prefix, request, top_k)
+        path, body, parse = self._streaming(document + reply_prefix, settings, seed, alternatives)
         writer = StopWriter([s for s in settings.stop if s], reply_prefix)
         client = self.http.client()
         chunks = watched(lambda: self.http.stream(client, path, body, parse), _progress, self.timeouts, cancel=cancel)
@@ -362,6 +342,7 @@ class RemoteSimulator(ServerTrees):
         alternatives: int,
         reply_prefix: str,
         cue: str,
+        steering: ControlVector | None = None,
     ) -> Iterator[Token | Finished]:
         """In the lane's own thread, which waits on the network: the local worker is for local decodes only, and a
         server's lane is never batched with the lane's other samples. A reply without probabilities is said so."""
@@ -376,6 +357,7 @@ class RemoteSimulator(ServerTrees):
             cancel=seat.cancel,
             reply_prefix=reply_prefix,
             cue=cue,
+            steering=steering,
         )
 
     def run_job(
@@ -384,8 +366,12 @@ class RemoteSimulator(ServerTrees):
         """Here, in the caller's thread: its requests wait on the server and would only hold up the local worker."""
         return iter(()) if cancel is not None and cancel.is_set() else job()
 
-    def _streaming(self, model: str, prompt: str, settings: SamplingSettings, k: int) -> tuple[str, Any, Any]:
-        """The path, body and chunk parser of a streamed completion on this server's API."""
+    def _streaming(self, prompt: str, sampling: SamplingSettings, seed: int, alternatives: int) -> tuple[str, Any, Any]:
+        """The path, body and chunk parser of a streamed completion on this server's API (stop sequences are
+        applied here, not sent), with as many alternatives as asked and the server gives."""
+        probe = self.probe()
+        k = min(alternatives, probe.top_k) if probe.logprobs else 0
+        settings, model = sampling.model_copy(update={"seed": seed, "stop": []}), probe.model
         if self.api == "openai-completions":
             return "/completions", openai_body(model, prompt, settings, k, stream=True), partial(openai_chunk, k=k)
         if self.api == "llama-server":

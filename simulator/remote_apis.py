@@ -24,6 +24,27 @@ RemoteApi = Literal["openai-completions", "llama-server", "ollama"]
 
 
 @dataclass(frozen=True)
+class RemoteProbe:
+    """What a server said about itself on first use."""
+
+    model: str
+    served: tuple[str, ...]
+    logprobs: bool
+    top_k: int
+    prompt_logprobs: bool
+    context: int | None
+
+    def summary(self) -> str:
+        if not self.logprobs:
+            probabilities = "no token probabilities (text only)"
+        else:
+            probabilities = f"token probabilities, top-{self.top_k}"
+        prompt = "prompt probabilities" if self.prompt_logprobs else "no prompt probabilities"
+        context = f", context {self.context}" if self.context else ""
+        return f"serves {self.model}: {probabilities}, {prompt}{context}"
+
+
+@dataclass(frozen=True)
 class RemoteToken:
     text: str
     p: float | None

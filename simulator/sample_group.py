@@ -54,7 +54,7 @@ class SampleGroup:
         return len(self._settled) == len(self.members) and bool(self._joined)
 
     def _start(self) -> None:
-        batches: dict[tuple[int, str, str, str, int], list[int]] = {}
+        batches: dict[tuple[int, str, str, str, int, str], list[int]] = {}
         for index, (continuation, _) in sorted(self._joined.items()):
             batches.setdefault(continuation.batch_key(), []).append(index)
         for indices in batches.values():
@@ -75,6 +75,7 @@ class SampleGroup:
                 cancel=self._cancel,
                 reply_prefix=first.reply_prefix,
                 cue=first.cue,
+                steering=first.steering,
             )
             return ((indices[i], step) for i, step in samples)
 
