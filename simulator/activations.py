@@ -44,6 +44,8 @@ libggml.ggml_nbytes.argtypes = [ctypes.c_void_p]
 libggml.ggml_nbytes.restype = ctypes.c_size_t
 libggml.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
 libggml.ggml_backend_tensor_get.restype = None
+libggml.ggml_backend_tensor_set.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+libggml.ggml_backend_tensor_set.restype = None
 
 
 class LayerOutOfRange(LaneError):
@@ -73,27 +75,40 @@ class Recorder:
     wanted: dict[str, int] = field(default_factory=dict)  # tensor name -> layer
     positions: set[int] = field(default_factory=set)
     rows: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (layer, position) -> activation
+    replace: dict[str, np.ndarray] = field(default_factory=dict)  # tensor name -> rows written over it (`lens`)
     error: str | None = None
 
     def __post_init__(self) -> None:
         self.callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)  # kept alive with the recorder
 
-    def start(self, layers: Sequence[int], positions: set[int]) -> None:
+    def start(self, layers: Sequence[int], positions: set[int], replace: dict[str, np.ndarray] | None = None) -> None:
         self.wanted = {f"{_LAYER_OUTPUT}{layer}": layer for layer in layers}
         self.positions = positions
         self.rows = {}
+        self.replace = replace or {}
         self.error = None
 
     def _on_tensor(self, tensor: int, ask: bool, _user: int) -> bool:
         name = libggml.ggml_get_name(tensor).decode("ascii", errors="replace")
         layer = self.wanted.get(name)
-        if ask or layer is None:
-            return layer is not None
+        if ask:
+            return layer is not None or name in self.replace
         try:
-            self._record(tensor, layer)
+            if layer is not None:
+                self._record(tensor, layer)
+            if name in self.replace:
+                self._overwrite(tensor, self.replace[name])
         except Exception as e:  # noqa: BLE001 - an exception must not cross into C; capture reports it
             self.error = f"could not read {name}: {e}"
         return True  # False would stop the graph
+
+    @staticmethod
+    def _overwrite(tensor: int, rows: np.ndarray) -> None:
+        """Write `rows` over the tensor just computed: the rest of the graph then reads them instead."""
+        data = np.ascontiguousarray(rows, dtype=np.float32)
+        if libggml.ggml_nbytes(tensor) != data.nbytes:
+            raise ValueError(f"{data.nbytes} bytes for a tensor of {libggml.ggml_nbytes(tensor)}")
+        libggml.ggml_backend_tensor_set(tensor, data.ctypes.data, 0, data.nbytes)
 
     def _record(self, tensor: int, layer: int) -> None:
         assert self.context is not None

@@ -20,11 +20,12 @@ import numpy as np
 
 from personas.mask import HistoryTurn, Mask
 from simulator import spread
-from simulator.activations import CAPTURE_CONTEXTS, LocalActivations, Recorder
+from simulator.activations import CAPTURE_CONTEXTS, Recorder
 from simulator.batch import MAX_SEQUENCES, BatchPool, Describe, cells_for, decode_samples, new_samples
 from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
 from simulator.identity import file_sha256
+from simulator.lens import LocalLens
 from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
@@ -49,7 +50,7 @@ T = TypeVar("T")
 SCORING_CONTEXTS = 2  # scoring has its own contexts, so measuring a reply never overwrites a lane's cache
 
 
-class Simulator(LocalActivations, TeacherForcing, LocalTrees):
+class Simulator(LocalLens, TeacherForcing, LocalTrees):
     """One base-model GGUF file, loaded once, and pools of llama.cpp contexts over it.
 
     A continuation borrows the idle context whose cache shares the longest reusable prefix with its
