@@ -3,7 +3,12 @@
 Both run the bundled gemma-3-270m with the same context size, threads, prompt, sampling and seed (the
 reference on its own `Llama`, since the simulator's contexts are not `Llama` objects), alternating rounds
 so that machine noise hits both alike. Prints tokens/s for each (median of the rounds) and the ratio; the
-target is a ratio of at least 0.9.
+target is a ratio of at least 0.9. Lane decodes never carry activation capture (it runs on a context of its own,
+`simulator.activations`), so this ratio is decode with capture off.
+
+Then capture's own cost: the reply read again with every layer's residual recorded at every token
+(`Simulator.capture`, what the drift meter and persona directions run), in ms per token, against the same read
+with no layer recorded (the callback attached, the graph not split), and against a lane's decode per token.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import statistics
 import sys
 import time
 
-from simulator.base import Finished, Simulator, load_llama
+from simulator.base import Finished, Simulator, drain, load_llama
 from simulator.bundled import gemma_base_path
 from simulator.values import SamplingSettings
 
@@ -60,7 +65,35 @@ def main() -> int:
     print(f"plain create_completion:      {plain_rate:6.1f} tokens/s (reference)")
     print(f"simulator with top-5 probs:   {ours_rate:6.1f} tokens/s")
     print(f"ratio: {ratio:.3f}  (target >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'})")
+    capture_cost(simulator, settings, args.rounds, 1000 / ours_rate)
     return 0 if ratio >= TARGET else 1
+
+
+def capture_cost(simulator: Simulator, settings: SamplingSettings, rounds: int, decode_ms: float) -> None:
+    steps = simulator.continue_document(PROMPT, settings, lane_key="bench")
+    text = "".join(step.text for step in steps if not isinstance(step, Finished))
+    n = len(simulator.tokenize(PROMPT + text)) - len(simulator.tokenize(PROMPT))
+
+    def timed(read: object) -> float:
+        started = time.perf_counter()
+        read()  # type: ignore[operator]
+        return (time.perf_counter() - started) * 1000 / n
+
+    def captured() -> None:
+        drain(simulator.capture(PROMPT, text))
+
+    def scored() -> None:
+        drain(simulator.capture(PROMPT, text, layers=()))
+
+    captured(), scored()
+    with_capture, without = [], []
+    for _ in range(rounds):
+        with_capture.append(timed(captured))
+        without.append(timed(scored))
+    on, off = statistics.median(with_capture), statistics.median(without)
+    print(f"capture on, all {simulator.n_layer} layers:  {on:6.2f} ms/token ({n} tokens read again after the prompt)")
+    print(f"same read, no layer recorded: {off:6.2f} ms/token (reference); recording costs {on / off:.2f}x")
+    print(f"a lane's decode:              {decode_ms:6.2f} ms/token; capturing a reply costs {on / decode_ms:.2f}x it")
 
 
 if __name__ == "__main__":

@@ -177,7 +177,11 @@ class LocalActivations(_Base):
             self._capture.release(context, key)
         if recorder.error is not None:
             raise LaneError(f"activation capture failed: {recorder.error}")
-        stacked = np.stack([np.stack([recorder.rows[layer, p] for layer in chosen]) for p in range(start, len(full))])
+        positions = range(start, len(full))
+        stacked = np.zeros((len(positions), len(chosen), self.n_embd), dtype=np.float32)
+        for i, position in enumerate(positions):
+            for j, layer in enumerate(chosen):
+                stacked[i, j] = recorder.rows[layer, position]
         return Captured(chosen, [self._piece(t) for t in full[start:]], stacked)
 
 

@@ -1,6 +1,7 @@
 # A token tree in Chromium against the real `simulacra ui`: a turn answered by the bundled models, the token view
-# of the assistant lane's reply, "Expand from here" at a token (the tree drawn with graphviz), a node expanded
-# further, then a leaf continued as a branch: a second version of the reply that starts with the leaf's path.
+# of the assistant lane's reply, its logit lens at a token, "Expand from here" at that token (the tree drawn with
+# graphviz), a node expanded further, then a leaf continued as a branch: a second version of the reply that starts
+# with the leaf's path.
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def test_expand_a_tree_from_a_token_then_continue_a_leaf(browser: Browser, simul
     picker.wait_for(timeout=30_000)
     picker.fill("1")
     picker.press("Enter")
+    # The logit lens at that token: every layer's prediction, as a table under the caption that names the token.
+    page.wait_for_function(SETTLED_JS, timeout=60_000)
+    in_key(page, "lane1-turn0-tv-lens-go", "button").first.click()
+    page.get_by_text("as each layer would have predicted it").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the token's alternatives, then the lens
     depth = in_key(page, "lane1-turn0-tv-tree-depth", "input").first
     depth.wait_for(timeout=30_000)
     depth.fill("2")

@@ -8,6 +8,7 @@ from ui.cli.common import Simulacra, configure_logging, reviewer_option
 from ui.cli.conversations import ask, branch, list_conversations, serve
 from ui.cli.db import db
 from ui.cli.experiments import experiment
+from ui.cli.lens import lens
 from ui.cli.masks import masks
 from ui.cli.models import models
 from ui.cli.review import review
@@ -31,3 +32,4 @@ main.add_command(experiment)
 main.add_command(review)
 main.add_command(whois)
 main.add_command(tree)
+main.add_command(lens)

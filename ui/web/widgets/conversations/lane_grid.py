@@ -15,6 +15,7 @@ from ui.service.conversations.jobs import turn_manager
 from ui.service.conversations.replays import ReplayOutcome
 from ui.service.conversations.service import MAX_SAMPLES, Conversations, reply_choice, user_choice
 from ui.service.conversations.turns import Plan
+from ui.service.inside.lens import Lenses
 from ui.service.inside.trees import Trees
 from ui.service.read_models import Lane, SavedMessage, Turn
 from ui.service.transcripts.service import Transcripts
@@ -35,6 +36,7 @@ from ui.web.widgets.conversations.live import (
 )
 from ui.web.widgets.conversations.tokens import token_view
 from ui.web.widgets.inside.contrast import compare_control
+from ui.web.widgets.inside.lens import lens_panel
 from ui.web.widgets.inside.tree import tree_panel
 from ui.web.widgets.inside.tree_compare import compare_trees_panel
 from ui.web.widgets.inside.whois import whois_panel
@@ -156,6 +158,7 @@ def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: Sa
         request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
     if lane.kind == "simulator" and reply.id is not None:  # a token tree at the picked token (inside/tree.py)
+        lens_panel(Lenses(grid.service), reply.id, st.session_state.get(f"{key}-pick"), key=f"{key}-lens")
         leaf = tree_panel(Trees(grid.service), reply.id, st.session_state.get(f"{key}-pick"), key=f"{key}-tree")
         if leaf is not None:
             request_action(**where, kind="tree-leaf", message_id=reply.id, view=leaf.view, address=leaf.address)
