@@ -13,7 +13,7 @@ UV := .tools/uv-$(UV_VERSION)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: run test test-fast lint lock upgrade bench setup clean
+.PHONY: run test test-fast lint lock upgrade bench setup clean llama-server
 
 run: setup
 	$(BIN)/simulacra ui
@@ -63,6 +63,18 @@ bench: setup
 	$(BIN)/python bench/tokenview.py --browser
 
 setup: $(VENV)/.models-stamp
+
+# llama.cpp's own llama-server, which loads control vectors (llama-cpp-python's server cannot), built once by hand
+# from the llama.cpp the locked llama-cpp-python sdist vendors (fetched from PyPI, its sha256 checked against
+# uv.lock) with the same CMake flags. About 10 minutes on two cores, so `make test` does not build it:
+# tests/simulator/test_cvec_server.py runs where it is built (docs/vectors.md). A new lock's version builds anew.
+LLAMA_CPP_VERSION := $(shell sed -n '/^name = "llama-cpp-python"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+LLAMA_SERVER := .tools/llama-server-$(LLAMA_CPP_VERSION)/llama-server
+
+llama-server: $(LLAMA_SERVER)
+
+$(LLAMA_SERVER):
+	$(PYTHON) tests/support/llama_server.py
 
 $(UV):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Simulacra needs Python 3.11+"'
