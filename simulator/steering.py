@@ -19,7 +19,7 @@ from simulator.errors import LaneError
 
 STEER_A_SERVER = (
     "{name} runs on a server, which cannot be steered per request: start the server with the exported vector"
-    " (simulacra vectors export NAME --out FILE.gguf, then llama-server --control-vector-scaled FILE.gguf ALPHA"
+    " (simulacra vectors export NAME --out FILE.gguf, then llama-server --control-vector-scaled FILE.gguf:ALPHA"
     " --control-vector-layer-range FIRST LAST; see docs/vectors.md) and use it as a plain remote lane"
 )
 
