@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ENTROPY_BOUND",
@@ -21,6 +21,8 @@ __all__ = [
     "FinishReason",
     "SamplingSettings",
     "Status",
+    "Steering",
+    "MAX_ALPHA",
     "Token",
 ]
 
@@ -135,6 +137,41 @@ class Contrast(BaseModel):
     gamma: float = Field(default=1.0, ge=0.0, le=MAX_GAMMA, allow_inf_nan=False)
     mask_snapshot: dict[str, Any] | None = None
     document: str | None = None
+
+
+MAX_ALPHA = 100.0  # a hundred differences of means swamps the residual stream: past it nothing is left to read
+
+
+class Steering(BaseModel):
+    """A lane steered with a persona direction: `alpha` times the direction named `direction` added to the output
+    of layers `first_layer`..`last_layer` (simulator.steering). Stored on the lane and with each reply it made;
+    `vector_sha256` pins the very numbers (a newer direction of the same name does not change an old reply)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    direction: str = Field(min_length=1)
+    vector_sha256: str = Field(min_length=1)
+    alpha: float = Field(ge=-MAX_ALPHA, le=MAX_ALPHA, allow_inf_nan=False)
+    first_layer: int = Field(ge=1)
+    last_layer: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Steering:
+        if self.last_layer < self.first_layer:
+            raise ValueError(f"layers {self.first_layer}-{self.last_layer}: the last layer comes before the first")
+        return self
+
+    @property
+    def layers(self) -> str:
+        """`L6`, or `L6–8` for a range."""
+        if self.first_layer == self.last_layer:
+            return f"L{self.first_layer}"
+        return f"L{self.first_layer}–{self.last_layer}"
+
+    @property
+    def label(self) -> str:
+        """How a lane label names it: `assistant-axis α −4 (L6)`."""
+        return f"{self.direction} α {self.alpha:g} ({self.layers})".replace("α -", "α −")
 
 
 class FidelityMetrics(BaseModel):

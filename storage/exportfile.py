@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from simulator.values import ENTROPY_BOUND, Contrast, FinishReason, SamplingSettings
+from simulator.values import ENTROPY_BOUND, Contrast, FinishReason, SamplingSettings, Steering
 from storage.annotations import check_reviewer
 from storage.bulk import paused_gc
 from storage.errors import ImportError_, InvalidValue
@@ -139,6 +139,9 @@ class LaneRow(_Row):
     seed: Int64 | None = None
     stop: list[str] = Field(default_factory=list, fail_fast=True)
     contrast: Contrast | None = None
+    # A steered lane's direction (by name and vector sha256), α and layers; the direction's numbers are not in
+    # the file: a lane whose direction is not in the database it is imported into says so when it runs.
+    steering: Steering | None = None
     created_at: UtcTime | None = None
 
     @field_validator(*SAMPLING_FIELDS)
@@ -179,6 +182,7 @@ class MessageRow(_Row):
     diverged_from_id: Int64 | None = None
     diverged_at: Int64 | None = Field(default=None, ge=0)
     contrast: Contrast | None = None
+    steering: Steering | None = None
     created_at: UtcTime | None = None
 
 

@@ -181,6 +181,8 @@ def _settings(lane: LaneRow) -> str:
         parts.append("stop " + ", ".join(json.dumps(s, ensure_ascii=False) for s in lane.stop))
     if lane.contrast is not None:
         parts.append(f"contrasted with {lane.contrast.mask}, γ {lane.contrast.gamma:g}")
+    if lane.steering is not None:
+        parts.append(f"steered with {lane.steering.label}")
     return ", ".join(parts)
 
 

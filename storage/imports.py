@@ -231,6 +231,7 @@ def _message_fields(m: MessageRow) -> dict[str, Any]:
     fields = {name: getattr(m, name) for name in MessageRow.model_fields if name not in _RENUMBERED}
     fields["settings"] = None if m.settings is None else m.settings.model_dump()
     fields["contrast"] = None if m.contrast is None else m.contrast.model_dump(mode="json")
+    fields["steering"] = None if m.steering is None else m.steering.model_dump(mode="json")
     return fields
 
 

@@ -1,7 +1,8 @@
 # The database schema in one place, so the storage functions, the Alembic migrations and the tests agree on it:
 # columns.py (shared column types), conversations.py (conversations, lanes, messages, annotations),
 # experiments.py (suites, runs, cells, samples), judgements.py (blind-review votes), turn_leases.py (one turn at a
-# time per conversation). Importing this package registers every table with SQLModel's metadata.
+# time per conversation), directions.py (persona directions). Importing this package registers every table with
+# SQLModel's metadata.
 
 from storage.tables.columns import SEED as SEED
 from storage.tables.columns import UTCDateTime as UTCDateTime
@@ -18,6 +19,7 @@ from storage.tables.conversations import Message as Message
 from storage.tables.conversations import MessageStatus as MessageStatus
 from storage.tables.conversations import Role as Role
 from storage.tables.conversations import sampling_columns as sampling_columns
+from storage.tables.directions import Direction as Direction
 from storage.tables.experiments import Experiment as Experiment
 from storage.tables.experiments import Run as Run
 from storage.tables.experiments import RunCell as RunCell

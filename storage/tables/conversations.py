@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
-from simulator.values import Contrast, SamplingSettings
+from simulator.values import Contrast, SamplingSettings, Steering
 from storage.tables.columns import SEED, UTCDateTime, json_column, utcnow
 
 LaneKind = Literal["simulator", "chat"]
@@ -63,12 +63,19 @@ class Lane(SQLModel, table=True):
     stop: list[str] = Field(default_factory=list, sa_column=json_column(nullable=False))
     # A contrast lane (mask − contrast mask): simulator.values.Contrast without a document. None: a plain lane.
     contrast: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    # A steered lane: simulator.values.Steering (a direction, α and layers; migration 0010). None: not steered.
+    steering: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property
     def contrasted(self) -> Contrast | None:
         """The lane's contrast mask and γ, if it is a contrast lane."""
         return None if self.contrast is None else Contrast.model_validate(self.contrast)
+
+    @property
+    def steered(self) -> Steering | None:
+        """The direction, α and layers the lane is steered with, if it is steered."""
+        return None if self.steering is None else Steering.model_validate(self.steering)
 
     @property
     def settings(self) -> SamplingSettings:
@@ -122,6 +129,8 @@ class Message(SQLModel, table=True):
     diverged_at: int | None = None
     # A contrast lane's reply: simulator.values.Contrast with the exact document its mask B read (for replay).
     contrast: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    # A steered reply: the simulator.values.Steering it was made with, so replay and branch steer it the same.
+    steering: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -16,6 +16,7 @@ from ui.service.conversations.service import Conversations
 from ui.service.errors import ServiceError, first_line, known_database_problem
 from ui.service.settings import Settings
 from ui.service.transcripts.service import Transcripts
+from ui.service.vectors.service import Vectors
 
 
 def open_database(url: str) -> Engine:
@@ -125,6 +126,11 @@ class Workspace:
     @property
     def transcripts(self) -> Transcripts:
         return Transcripts(self.engine)
+
+    @property
+    def vectors(self) -> Vectors:
+        """The persona directions: saved, shown, exported, and resolved into a lane's steering."""
+        return Vectors(self.engine, self.registry)
 
     def masks(self) -> list[Mask]:
         """The mask library: built-in masks, then the user's."""

@@ -16,9 +16,10 @@ from simulator.contrast import ContrastConfig
 from simulator.errors import LaneSpecError
 from simulator.registry import ModelEntry
 from simulator.turn import LaneConfig
-from simulator.values import MAX_GAMMA, MAX_SEED, Contrast, SamplingSettings
+from simulator.values import MAX_GAMMA, MAX_SEED, Contrast, SamplingSettings, Steering
 from storage import repo
 from storage.tables import Lane
+from ui.service.vectors.views import SteerRequest, parse_steer
 
 MAX_SAMPLES = 8
 
@@ -34,6 +35,10 @@ class LaneSpec(BaseModel):
     settings: SamplingSettings = SamplingSettings()
     label: str = ""
     contrast: Contrast | None = None  # the mask and γ this lane's mask is contrasted with (no snapshot yet)
+    # A steered lane: the steering as typed (`^NAME:ALPHA[:FIRST-LAST]`, looked up when the lane is saved), or one
+    # already resolved (`Vectors.resolve`); `steering` wins when both are given.
+    steer: SteerRequest | None = None
+    steering: Steering | None = None
 
     @property
     def display_label(self) -> str:
@@ -41,7 +46,12 @@ class LaneSpec(BaseModel):
             return self.label
         if self.contrast is not None:
             return f"{self.model}@{self.mask} − {self.contrast.mask} (γ {self.contrast.gamma:g})"
-        return f"{self.model}@{self.mask}" if self.mask else self.model
+        plain = f"{self.model}@{self.mask}" if self.mask else self.model
+        if self.steering is not None:
+            return f"{plain} ^ {self.steering.label}"
+        if self.steer is not None:
+            return f"{plain} ^ {self.steer.text}"
+        return plain
 
     @classmethod
     def of(cls, lane: Lane) -> LaneSpec:
@@ -53,28 +63,45 @@ class LaneSpec(BaseModel):
             system_prompt=lane.system_prompt,
             settings=lane.settings,
             contrast=None if contrast is None else Contrast(mask=contrast.mask, gamma=contrast.gamma),
+            steering=lane.steered,
         )
 
 
 def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> LaneSpec:
     """Parse `MODEL[@MASK]`, e.g. `base@assistant`, `chat`, `openai/gpt-4o-mini@assistant`, or a contrast lane
-    `MODEL@MASK~OTHER[:GAMMA]`, e.g. `base@assistant~raw:1.5` (γ 1 when not given).
+    `MODEL@MASK~OTHER[:GAMMA]`, e.g. `base@assistant~raw:1.5` (γ 1 when not given), or a steered lane
+    `MODEL@MASK^DIRECTION:ALPHA[:FIRST-LAST]`, e.g. `base@assistant^assistant-axis:-4` (its direction is looked
+    up when the lane is saved).
 
     Raises:
-        LaneSpecError: the text is not of that form, or γ is not a number from 0 to MAX_GAMMA.
+        LaneSpecError: the text is not of that form, γ is not a number from 0 to MAX_GAMMA, or α not one within
+            ±MAX_ALPHA.
     """
     match = LANE_SPEC.match(spec.strip())
     if not match:
         raise LaneSpecError(
             f"cannot read lane '{spec}': write MODEL or MODEL@MASK, e.g. base@assistant, chat,"
             " or openai/gpt-4o-mini@assistant (mask names are lower-case); a contrast lane is"
-            " MODEL@MASK~OTHER[:GAMMA], e.g. base@assistant~raw:1.5"
+            " MODEL@MASK~OTHER[:GAMMA], e.g. base@assistant~raw:1.5, and a steered lane MODEL@MASK^DIRECTION:ALPHA,"
+            " e.g. base@assistant^assistant-axis:-4"
         )
     contrast = None
     if match["contrast"]:
         contrast = contrast_of(match["contrast"], match["gamma"] if match["gamma"] is not None else "1")
+    steer = None
+    if match["direction"]:
+        if match["steer"] is None:
+            raise LaneSpecError(
+                f"lane '{spec.strip()}' names a direction but no α: write MODEL@MASK^DIRECTION:ALPHA[:FIRST-LAST],"
+                " e.g. base@assistant^assistant-axis:-4"
+            )
+        steer = parse_steer(f"{match['direction']}:{match['steer']}")
     return LaneSpec(
-        model=match["model"], mask=match["mask"], settings=settings or SamplingSettings(), contrast=contrast
+        model=match["model"],
+        mask=match["mask"],
+        settings=settings or SamplingSettings(),
+        contrast=contrast,
+        steer=steer,
     )
 
 

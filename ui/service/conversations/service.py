@@ -114,6 +114,8 @@ class Conversations:
         """
         entry = self.registry.resolve(spec.model)
         self.registry.check(entry)
+        if spec.steer is not None or spec.steering is not None:
+            raise LaneSpecError(f"lane {spec.display_label!r}: steered lanes cannot run yet (issue 21, in progress)")
         return entry.kind, self.mask(spec.mask), checked_contrast(spec, entry, self.mask)
 
     def lanes(self, conversation_id: int) -> list[Lane]:
