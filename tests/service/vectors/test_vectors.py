@@ -95,9 +95,11 @@ def test_an_export_reads_back_as_the_direction(vectors: Vectors, registry: Regis
     exported = vectors.export("assistant-axis", out, scale=-4, layers=(5, 7))
     back = read_control_vector(out, n_layer=18, n_embd=640)
     expected = random_direction(0)
-    assert np.array_equal(back[5:8], expected[5:8]) and not back[:5].any() and not back[8:].any()
+    # The very numbers a lane steered here at α = -4 on layers 5-7 adds (ControlVector.buffer).
+    steered = vectors.control_vector(vectors.resolve("assistant-axis", -4, (5, 7))).buffer()
+    assert np.array_equal(back[1:], steered) and np.array_equal(back[5:8], np.float32(-4) * expected[5:8])
     assert exported.command.startswith("llama-server -m /") and exported.command.endswith(
-        f"--control-vector-scaled {out} -4 --control-vector-layer-range 5 7"
+        f"--control-vector {out} --control-vector-layer-range 5 7"
     )
     with pytest.raises(LaneSpecError, match="scale"):
         vectors.export("assistant-axis", out, scale=float("inf"))

@@ -186,10 +186,10 @@ class Vectors:
         )
 
     def export(self, name: str, out: Path, *, scale: float = 1.0, layers: tuple[int, int] | None = None) -> Exported:
-        """Write the newest direction `name` on `layers` (default: its best layer) to `out` as llama.cpp's
-        control-vector GGUF. The file holds the direction itself (α = 1); `scale` is the α the returned
-        llama-server command steers with (`--control-vector-scaled FILE S`), so a server adds exactly the numbers
-        a lane here steered at α = S adds.
+        """Write the newest direction `name` times `scale` on `layers` (default: its best layer) to `out` as
+        llama.cpp's control-vector GGUF, and the llama-server command that loads it as it is (`--control-vector
+        FILE`): such a server adds exactly the numbers a lane here steered at α = `scale` on those layers adds
+        (docs/vectors.md; `--control-vector-scaled FILE:S` would multiply them by S again).
 
         Raises:
             ServiceError: no direction has that name.
@@ -199,14 +199,15 @@ class Vectors:
         steering = self.resolve(name, _checked_scale(scale), layers)
         row = self._newest(name)
         first, last = steering.first_layer, steering.last_layer
-        write_control_vector(out, _array(row), first_layer=first, last_layer=last, scale=1.0, model_hint=row.model_name)
+        write_control_vector(
+            out, _array(row), first_layer=first, last_layer=last, scale=scale, model_hint=row.model_name
+        )
         command = [
             "llama-server",
             "-m",
             self._model_path(row.model_name),
-            "--control-vector-scaled",
+            "--control-vector",
             str(out),
-            f"{scale:g}",
             "--control-vector-layer-range",
             str(first),
             str(last),
