@@ -14,6 +14,7 @@ from ui.cli.models import models
 from ui.cli.review import review
 from ui.cli.transcripts import annotate, export, import_, search
 from ui.cli.tree import tree
+from ui.cli.vectors import vectors
 from ui.cli.whois import whois
 
 
@@ -32,4 +33,5 @@ main.add_command(experiment)
 main.add_command(review)
 main.add_command(whois)
 main.add_command(tree)
+main.add_command(vectors)
 main.add_command(lens)
