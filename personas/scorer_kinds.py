@@ -1,5 +1,6 @@
 """The one table of scorer kinds: for each, what it measures (a rate of pass/fail replies, a mean of a stored
-metric, or a likelihood of the document read without sampling), the reply metric it reads, and the statistic an
+metric, a likelihood of the document read without sampling, or a direction fitted to a run's replies as a whole),
+the reply metric it reads, and the statistic an
 expectation may test on it. Every grouping of kinds (the suite's validation, expectations, the runner, the
 report) is derived from this table, so a new kind is added in one row."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Measure = Literal["rate", "mean", "likelihood"]
+Measure = Literal["rate", "mean", "likelihood", "direction"]
 Stat = Literal["rate", "mean", "p"]
 
 
@@ -37,12 +38,15 @@ KINDS: dict[str, ScorerKind] = {
     "choice": ScorerKind("likelihood"),
     "judge": ScorerKind("rate", stat="rate"),
     "mask_posterior": ScorerKind("rate", stat="rate"),
+    "persona_direction": ScorerKind("direction"),
+    "projection": ScorerKind("mean", stat="mean"),
 }
 
 SCORER_KINDS = tuple(KINDS)
 RATE_KINDS = tuple(name for name, kind in KINDS.items() if kind.measure == "rate")
 MEAN_KINDS = tuple(name for name, kind in KINDS.items() if kind.measure == "mean")
 LIKELIHOOD_KINDS = tuple(name for name, kind in KINDS.items() if kind.measure == "likelihood")
+DIRECTION_KINDS = tuple(name for name, kind in KINDS.items() if kind.measure == "direction")
 METRIC_KINDS = tuple(name for name, kind in KINDS.items() if kind.metric is not None)
 # A mean kind's value is its stored metric, as is.
 MEAN_FIELDS = {name: kind.metric for name, kind in KINDS.items() if kind.measure == "mean" and kind.metric}

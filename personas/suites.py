@@ -16,6 +16,7 @@ from personas.errors import MaskError
 from personas.mask import HistoryTurn, Mask, describe_validation_error
 from personas.names import LANE_SPEC, NAME, NAME_PATTERN
 from personas.scorer_kinds import SCORER_KINDS
+from personas.suite_directions import PersonaDirectionScorer, ProjectionScorer, check_directions
 from personas.suite_expectations import Expectation, parse_expectation
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "Expectation",
     "JudgeScorer",
     "MaskPosteriorScorer",
+    "PersonaDirectionScorer",
+    "ProjectionScorer",
     "Prompt",
     "Scorer",
     "Suite",
@@ -169,9 +172,25 @@ class MaskPosteriorScorer(_ScorerBase):
         return value
 
 
-_SCORER_CLASSES = (TextScorer, EndedByScorer, MetricScorer, LikelihoodScorer, JudgeScorer, MaskPosteriorScorer)
+_SCORER_CLASSES = (
+    TextScorer,
+    EndedByScorer,
+    MetricScorer,
+    LikelihoodScorer,
+    JudgeScorer,
+    MaskPosteriorScorer,
+    PersonaDirectionScorer,
+    ProjectionScorer,
+)
 Scorer = Annotated[
-    TextScorer | EndedByScorer | MetricScorer | LikelihoodScorer | JudgeScorer | MaskPosteriorScorer,
+    TextScorer
+    | EndedByScorer
+    | MetricScorer
+    | LikelihoodScorer
+    | JudgeScorer
+    | MaskPosteriorScorer
+    | PersonaDirectionScorer
+    | ProjectionScorer,
     Field(discriminator="kind"),
 ]
 # The classes' `kind` literals are what pydantic reads; the table in personas.scorer_kinds is what everything else
@@ -229,6 +248,7 @@ class Suite(_Strict):
         kinds = {s.name: s.kind for s in self.scorers}
         for e in self.expectations:
             e.check(kinds, self.lanes, len(self.prompts))
+        check_directions(self.name, self.lanes, len(self.prompts), self.scorers)
         return self
 
     def scorer(self, name: str) -> Any:

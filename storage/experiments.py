@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from storage.errors import InvalidValue
 from storage.rows import commit, get_row
-from storage.tables import Message, utcnow
+from storage.tables import Lane, Message, utcnow
 from storage.tables.experiments import RUN_STATUSES, Experiment, Run, RunCell, RunSample
 
 __all__ = [
@@ -29,7 +29,10 @@ __all__ = [
     "list_runs",
     "list_samples",
     "set_cell_likelihoods",
+    "set_run_result",
     "set_run_status",
+    "set_sample_scores",
+    "steer_lane",
 ]
 
 
@@ -100,6 +103,18 @@ def set_run_status(*, session: Session, run_id: int, status: str, error: str | N
     return run
 
 
+def set_run_result(*, session: Session, run_id: int, key: str, value: Any) -> Run:
+    """Keep what a run computed from its samples as a whole (a fitted direction's figures) under
+    `settings["results"][key]`, so its report reads it whatever is stored elsewhere later."""
+    run = get_row(session, Run, run_id)
+    results = {**run.settings.get("results", {}), key: value}
+    run.settings = {**run.settings, "results": results}  # a new dict, so the JSON column is seen to change
+    run.updated_at = utcnow()
+    session.add(run)
+    commit(session, run)
+    return run
+
+
 def add_cell(
     *, session: Session, run_id: int, position: int, lane: str, prompt_index: int, conversation_id: int | None
 ) -> RunCell:
@@ -155,6 +170,25 @@ def add_sample(
     )
     commit(session, sample)
     return sample
+
+
+def set_sample_scores(*, session: Session, sample_id: int, scores: Mapping[str, Any]) -> RunSample:
+    """Add scores computed after the run's replies were drawn (a projection) to a linked sample's."""
+    sample = get_row(session, RunSample, sample_id)
+    sample.scores = {**sample.scores, **scores}
+    session.add(sample)
+    commit(session, sample)
+    return sample
+
+
+def steer_lane(*, session: Session, lane_id: int, steering: Mapping[str, Any]) -> Lane:
+    """Point a cell's steered lane at the vector it steers with (simulator.values.Steering as JSON), once: a suite
+    steering with the direction it fits learns the vector only after its other lanes are drawn."""
+    lane = get_row(session, Lane, lane_id)
+    lane.steering = dict(steering)
+    session.add(lane)
+    commit(session, lane)
+    return lane
 
 
 def list_samples(*, session: Session, run_id: int) -> list[RunSample]:

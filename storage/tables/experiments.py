@@ -34,7 +34,8 @@ class Run(SQLModel, table=True):
     experiment_id: int = Field(foreign_key="experiment.id", index=True, ondelete="CASCADE")
     status: str = "running"  # one of RUN_STATUSES
     error: str | None = Field(default=None, sa_type=Text)
-    # The run's own choices on top of the suite: samples per cell, lanes, base seed, sampling settings.
+    # The run's own choices on top of the suite: samples per cell, lanes, base seed, sampling settings; and under
+    # "results", what it computed from its samples as a whole (a persona direction's figures).
     settings: dict[str, Any] = Field(sa_column=json_column(nullable=False))
     # Lane model name -> sha256 of its file (None for chat models without one).
     model_sha256: dict[str, Any] = Field(sa_column=json_column(nullable=False))

@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 from personas.scorer_kinds import RATE_KINDS
 from personas.suites import Expectation, Suite
+from simulator.values import Steering
 from storage.tables.experiments import Run, RunCell, RunSample
 from ui.service.experiments.posteriors import confusions
 from ui.service.experiments.report import RunReport
 from ui.service.experiments.report_models import (
     CellReport,
+    DirectionReport,
     ExactVerdict,
     ExpectationVerdict,
     Figure,
@@ -25,7 +27,7 @@ from ui.service.experiments.report_models import (
     SampleLink,
     SampleProgress,
 )
-from ui.service.experiments.scorers import sampled_scorers
+from ui.service.experiments.scorers import figure_scorers
 from ui.service.statistics.rates import Interval, bootstrap_mean, exact_verdict, rate_decision, verdict, wilson
 
 
@@ -38,7 +40,7 @@ def _rounded(i: Interval | None) -> tuple[float | None, float | None, float | No
 def aggregate(suite: Suite, samples: Sequence[RunSample]) -> dict[str, Figure]:
     """Each sampled scorer over `samples`: a rate (Wilson) or a mean (bootstrap, seeded with the suite's seed)."""
     out: dict[str, Figure] = {}
-    for scorer in sampled_scorers(suite):
+    for scorer in figure_scorers(suite):
         values = [s.scores.get(scorer.name) for s in samples]
         if scorer.kind in RATE_KINDS:
             counted = [v for v in values if isinstance(v, bool)]
@@ -109,8 +111,15 @@ def _measured(e: Expectation, figure: Figure | None, description: str) -> Measur
 
 
 def build_report(
-    suite: Suite, run: Run, cells: Sequence[RunCell], samples: Sequence[RunSample], texts: dict[int, str]
+    suite: Suite,
+    run: Run,
+    cells: Sequence[RunCell],
+    samples: Sequence[RunSample],
+    texts: dict[int, str],
+    steerings: dict[str, Steering] | None = None,
 ) -> RunReport:
+    """`steerings`: each steered lane's steering, by lane spec, once its vector is known."""
+    steerings = steerings or {}
     by_cell: dict[int, list[RunSample]] = {}
     for sample in samples:
         by_cell.setdefault(sample.cell_id, []).append(sample)
@@ -121,6 +130,8 @@ def build_report(
         lanes.append(
             LaneReport(
                 lane=spec,
+                steering=steerings[spec].label if spec in steerings else None,
+                alpha=steerings[spec].alpha if spec in steerings else None,
                 samples=len(pooled),
                 scorers=aggregate(suite, pooled),
                 cells=[_cell(suite, c, by_cell.get(c.id or 0, []), texts) for c in lane_cells],
@@ -149,6 +160,9 @@ def build_report(
             verdict_of(e, by_lane[e.lane], _described(suite, e)) for e in suite.expectations if e.lane in by_lane
         ],
         confusions=confusions(suite, samples),
+        directions=[
+            DirectionReport.model_validate({"scorer": k, **v}) for k, v in run.settings.get("results", {}).items()
+        ],
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 from personas.suites import Prompt, Sampling
 from ui.service.experiments.report_models import (
     Confusion,
+    DirectionReport,
     ExpectationVerdict,
     Figure,
     JudgesUsed,
@@ -47,6 +48,7 @@ class RunReport(BaseModel):
     lanes: list[LaneReport]
     verdicts: list[ExpectationVerdict]
     confusions: list[Confusion] = []  # one per mask_posterior scorer: who is speaking?, worn against guessed
+    directions: list[DirectionReport] = []  # the persona_direction scorer's fit, once the run has made it
 
     @field_serializer("prompts")
     def _prompts(self, prompts: list[Prompt]) -> list[dict[str, Any]]:
@@ -93,8 +95,10 @@ def render_markdown(report: RunReport) -> str:
         lines += ["| lane | samples | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for lane in report.lanes:
             cells = [_figure(lane.scorers[n]) if n in lane.scorers else "" for n in names]
-            lines.append(f"| {_escape(lane.lane)} | {lane.samples} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_escape(lane.label)} | {lane.samples} | " + " | ".join(cells) + " |")
         lines += ["", "Rates: Wilson 95% interval; means: bootstrap 95% interval.", ""]
+    for direction in report.directions:
+        lines += _markdown_direction(direction)
     lines += _markdown_likelihoods(report)
     for confusion in report.confusions:
         lines += _markdown_confusion(confusion)
@@ -123,6 +127,25 @@ def _markdown_verdicts(verdicts: list[ExpectationVerdict]) -> list[str]:
         note = f" ({decision_note(v)})" if decision_note(v) else ""
         lines.append(f"| `{_escape(v.expectation)}` | {_escape(scorer)} | {measured} | **{v.verdict}**{note} |")
     return [*lines, ""]
+
+
+def _markdown_direction(d: DirectionReport) -> list[str]:
+    """The fit in a sentence, then each layer's held-out AUC in a compact table (layers across)."""
+    lines = [f"## Direction {_escape(d.direction)} ({_escape(d.scorer)})", "", d.summary, ""]
+    lines += [
+        f"Toward {_escape(d.toward)} minus {_escape(d.away)}, per layer, over each reply's own tokens; fitted on"
+        f" {len(d.prompts)} prompt(s) ({', '.join(f'{c} {m}' for m, c in d.fit_n.items())} replies), measured on"
+        f" {len(d.held_out)} held out; ROC AUC with {_escape(d.toward)} positive, bootstrap 95% interval; stored as"
+        f" {_escape(d.direction)} (vector {d.vector_sha256[:12]}).",
+        "",
+        "| layer | " + " | ".join(str(x.layer) for x in d.layers) + " |",
+        "|---|" + "---|" * len(d.layers),
+        "| AUC | " + " | ".join(f"{x.auc:.2f}" for x in d.layers) + " |",
+        "| low | " + " | ".join(f"{x.low:.2f}" for x in d.layers) + " |",
+        "| high | " + " | ".join(f"{x.high:.2f}" for x in d.layers) + " |",
+        "",
+    ]
+    return lines
 
 
 def _markdown_confusion(confusion: Confusion) -> list[str]:
@@ -174,6 +197,12 @@ def render_csv(report: RunReport) -> str:
                     row = [report.run_id, lane.lane, prompt, name, result.kind, f"p({c.continuation})"]
                     writer.writerow([*row, c.p, "", "", 1])
     _csv_confusions(writer, report)
+    for d in report.directions:
+        for x in d.layers:
+            writer.writerow(
+                [report.run_id, "all", "held out", d.scorer, "persona_direction", f"auc layer {x.layer}"]
+                + [x.auc, x.low, x.high, sum(d.n.values())]
+            )
     return out.getvalue()
 
 

@@ -98,6 +98,51 @@ class Confusion(_Part):
     accuracy: RateFigure
 
 
+class DirectionLayer(_Part):
+    """How well one layer's projection separates the held-out replies: ROC AUC (toward positive), bootstrap 95%."""
+
+    layer: int
+    auc: float
+    low: float
+    high: float
+
+
+class DirectionReport(_Part):
+    """A persona_direction scorer's result: the direction stored under `direction` (by `vector_sha256`), fitted on
+    the replies to `prompts` (`fit_n` of each mask) and measured on those to `held_out` (`n` of each mask)."""
+
+    scorer: str
+    direction: str
+    model: str
+    vector_sha256: str
+    toward: str
+    away: str
+    positive: str
+    prompts: list[str]
+    held_out: list[str]
+    fit_n: dict[str, int]
+    n: dict[str, int]
+    best_layer: int
+    auc: float
+    low: float
+    high: float
+    layers: list[DirectionLayer]
+
+    @property
+    def separated(self) -> bool:
+        """The held-out replies are told apart better than chance: the AUC and its whole interval above 0.5."""
+        return self.auc > 0.5 and self.low > 0.5
+
+    @property
+    def summary(self) -> str:
+        """One sentence of our own words and numbers (safe as Markdown), saying plainly when it failed."""
+        n = " + ".join(f"{count} {mask}" for mask, count in self.n.items())
+        figure = f"held-out AUC {self.auc:.3f} [{self.low:.3f}, {self.high:.3f}] (n = {n}) at layer {self.best_layer}"
+        if self.separated:
+            return f"{self.direction}: {figure}: the masks are separated."
+        return f"{self.direction}: {figure}: the masks are NOT separated (the interval reaches 0.5 or below)."
+
+
 class CellReport(_Part):
     prompt_index: int  # from 0
     conversation_id: int | None
@@ -107,12 +152,20 @@ class CellReport(_Part):
 
 
 class LaneReport(_Part):
-    """One lane, its prompts' samples pooled in `scorers`, and each prompt's cell."""
+    """One lane, its prompts' samples pooled in `scorers`, and each prompt's cell; a steered lane's steering (as
+    `Steering.label` words it) and α, once its vector is known."""
 
     lane: str
+    steering: str | None = None
+    alpha: float | None = None
     samples: int
     scorers: dict[str, Figure]
     cells: list[CellReport]
+
+    @property
+    def label(self) -> str:
+        """The lane as figures name it: a steered one with its α and layers (`... · assistant-axis α −1 (L6)`)."""
+        return self.lane if self.steering is None else f"{self.lane} · {self.steering}"
 
 
 class JudgesUsed(_Part):

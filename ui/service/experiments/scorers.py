@@ -1,7 +1,8 @@
 """Each sampled scorer of a suite as a small typed function of one saved reply (its text and stored metrics):
 pass/fail scorers give a bool (counted as a rate), metric scorers a float (averaged), and None when the
 reply has nothing to score (a chat reply has no fidelity metrics). `next_token`/`choice` score the document,
-not a reply: see ui.service.experiments.cells."""
+not a reply: see ui.service.experiments.cells; `persona_direction` and `projection` read activations once a run's
+replies are drawn: see ui.service.experiments.directions."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from personas.scorer_kinds import LIKELIHOOD_KINDS, MEAN_FIELDS
+from personas.scorer_kinds import DIRECTION_KINDS, LIKELIHOOD_KINDS, MEAN_FIELDS
 from personas.suites import EndedByScorer, MetricScorer, Suite, TextScorer
 
 Score = bool | float | None
+# Scored once the run's replies are drawn (a projection may need the direction this very run fits).
+AFTER_DRAWING = (*DIRECTION_KINDS, "projection")
 
 
 def text_score(scorer: TextScorer, text: str) -> bool:
@@ -49,9 +52,11 @@ def score_reply(
     suite: Suite, text: str, metrics: Mapping[str, Any] | None, finish_reason: str | None
 ) -> dict[str, Score]:
     """Every sampled scorer of `suite` on one reply, by scorer name; a judge scorer is None here (it needs a
-    model call: see ui.service.experiments.judges)."""
+    model call: see ui.service.experiments.judges), and the activation scorers are left out until computed."""
     scores: dict[str, Score] = {}
     for scorer in sampled_scorers(suite):
+        if scorer.kind in AFTER_DRAWING:
+            continue
         if isinstance(scorer, TextScorer):
             scores[scorer.name] = text_score(scorer, text)
         elif isinstance(scorer, EndedByScorer):
@@ -66,6 +71,11 @@ def score_reply(
 def sampled_scorers(suite: Suite) -> list[Any]:
     """The scorers that need sampled replies; a suite with none draws no samples."""
     return [s for s in suite.scorers if s.kind not in LIKELIHOOD_KINDS]
+
+
+def figure_scorers(suite: Suite) -> list[Any]:
+    """The sampled scorers a report gives a rate or a mean for, per lane and cell (a direction is the run's)."""
+    return [s for s in sampled_scorers(suite) if s.kind not in DIRECTION_KINDS]
 
 
 def likelihood_scorers(suite: Suite) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,17 +15,25 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from personas.suites import Suite, SuiteError, list_suites, load_suite
+from simulator.errors import LaneSpecError
 from simulator.registry import Registry
+from simulator.steering import SteeringRefused
+from simulator.values import Steering
 from storage import experiments as store
 from storage import repo
 from ui.service.errors import ServiceError
+from ui.service.experiments.activation_checks import check_activations
 from ui.service.experiments.aggregate import build_report
 from ui.service.experiments.cells import CellRunner
+from ui.service.experiments.direction_fit import FitError
+from ui.service.experiments.directions import Cancelled
 from ui.service.experiments.judges import check_judges
 from ui.service.experiments.plan import check_lanes, create_cells, samples_per_cell
 from ui.service.experiments.replay import ReplayReport, compare_runs
 from ui.service.experiments.report import RunReport
 from ui.service.experiments.report_models import RunRow
+from ui.service.experiments.stages import RunStages
+from ui.service.vectors.service import Vectors
 
 __all__ = ["Experiments", "Progress", "ReplayReport", "RunReport", "RunRow"]
 
@@ -89,6 +97,7 @@ class Experiments:
         """
         suite = suite.with_run_options(samples=samples, lanes=list(lanes) if lanes else None)
         checked = check_lanes(suite, self.registry, self.masks_dir)
+        check_activations(suite, self.registry, Vectors(self.engine, self.registry), checked)
         if judges:
             check_judges(suite, self.registry)
         return self._save_run(suite, {c.lane.model: c.sha256 for c in checked}, checked, judges=judges)
@@ -123,35 +132,77 @@ class Experiments:
 
     def execute(self, run_id: int, cancel: threading.Event | None = None) -> Iterator[Progress]:
         """Draw every sample of the run it does not have yet, cell by cell, yielding progress after each; then
-        store the run as complete, stopped (`cancel` was set) or failed (a reply failed: resume retries it).
+        store the run as complete, stopped (`cancel` was set) or failed (a reply failed: resume retries it). A
+        suite that fits a direction fits it once the lanes it reads are drawn, before the lanes steered with it;
+        projections are scored last (ui.service.experiments.stages).
 
         Raises:
             NotFound: there is no such run.
         """
         suite, run, cells = self._load(run_id)
+        cancel = cancel or threading.Event()
         started = time.monotonic()
-        judges = bool(run.settings.get("judges"))
-        runner = CellRunner(self.engine, self.registry, suite, cancel, judges=judges, masks_dir=self.masks_dir)
-        done, errors = run.samples_done, []
+        runner = CellRunner(
+            self.engine, self.registry, suite, cancel, judges=bool(run.settings.get("judges")), masks_dir=self.masks_dir
+        )
+        counts = {"done": run.samples_done, "cells": 0}
+        errors: list[str] = []
         with Session(self.engine) as session:
             store.set_run_status(session=session, run_id=run_id, status="running")
             have = {(s.cell_id, s.sample_index) for s in store.list_samples(session=session, run_id=run_id)}
-        try:
-            for number, cell in enumerate(cells):
+
+        def progress(status: str = "running") -> Progress:
+            cells_done = counts["cells"] if status == "running" else len(cells)
+            elapsed = time.monotonic() - started
+            return Progress(run_id, counts["done"], run.samples_total, cells_done, len(cells), elapsed, status)
+
+        def draw(part: list[store.RunCell]) -> Iterator[Progress]:
+            for cell in part:
                 if runner.cancelled:
-                    break
+                    return
                 for outcome in runner.run_cell(cell, have):
                     if outcome.error is not None:
                         errors.append(outcome.error)
                         continue
-                    done += 1
-                    yield Progress(run_id, done, run.samples_total, number, len(cells), time.monotonic() - started)
+                    counts["done"] += 1
+                    yield progress()
+                counts["cells"] += 1
+
+        try:
+            yield from self._in_order(RunStages(self.engine, self.registry, suite, run_id, cancel), cells, draw, errors)
+        except Cancelled:
+            pass
+        except (
+            FitError,
+            ServiceError,
+            LaneSpecError,
+            SteeringRefused,
+        ) as e:  # the run's replies are kept: it fails with the reason, in one line
+            errors.append(str(e))
         except Exception as e:
             self._finish(run_id, "failed", f"{type(e).__name__}: {e}")
             raise
         status = "stopped" if runner.cancelled else "failed" if errors else "complete"
         self._finish(run_id, status, errors[0] if errors else None)
-        yield Progress(run_id, done, run.samples_total, len(cells), len(cells), time.monotonic() - started, status)
+        yield progress(status)
+
+    @staticmethod
+    def _in_order(
+        stages: RunStages,
+        cells: list[store.RunCell],
+        draw: Callable[[list[store.RunCell]], Iterator[Progress]],
+        errors: list[str],
+    ) -> Iterator[Progress]:
+        """The cells that do not wait for the suite's own direction, its fit, the cells that do, the projections;
+        a stage starts only when the one before it ended with nothing stopped or failed."""
+        first, later = stages.split(cells)
+        stages.steer(first)
+        yield from draw(first)
+        if not stages.cancel.is_set() and not errors:
+            stages.fit(later)
+            yield from draw(later)
+        if not stages.cancel.is_set() and not errors:
+            stages.project()
 
     def _finish(self, run_id: int, status: str, error: str | None) -> None:
         with Session(self.engine) as session:
@@ -195,6 +246,7 @@ class Experiments:
         """
         suite, original, _ = self._load(run_id)
         checked = check_lanes(suite, self.registry, self.masks_dir)
+        check_activations(suite, self.registry, Vectors(self.engine, self.registry), checked)
         judges = bool(original.settings.get("judges"))
         if judges:
             check_judges(suite, self.registry)
@@ -258,7 +310,8 @@ class Experiments:
             cells = store.list_cells(session=session, run_id=run_id)
             samples = store.list_samples(session=session, run_id=run_id)
             texts = _texts(session, cells)
-        return build_report(Suite.model_validate(experiment.suite), run, cells, samples, texts)
+            steerings = _steerings(session, cells)
+        return build_report(Suite.model_validate(experiment.suite), run, cells, samples, texts, steerings)
 
 
 def describe_difference(difference: dict[str, Any], cell: store.RunCell | None) -> str:
@@ -273,6 +326,17 @@ def describe_difference(difference: dict[str, Any], cell: store.RunCell | None) 
         where += f", scorer {difference.get('scorer')}"
     what = difference["what"]
     return f"{where}: {what if isinstance(what, str) else ', '.join(what)}"
+
+
+def _steerings(session: Session, cells: list[store.RunCell]) -> dict[str, Steering]:
+    """Each steered lane's steering (its direction, α and layers), by lane spec, once pointed at its vector."""
+    out: dict[str, Steering] = {}
+    for cell in cells:
+        if cell.conversation_id is not None and cell.lane not in out:
+            lanes = repo.list_lanes(session=session, conversation_id=cell.conversation_id)
+            if lanes and lanes[0].steered is not None:
+                out[cell.lane] = lanes[0].steered
+    return out
 
 
 def _texts(session: Session, cells: list[store.RunCell]) -> dict[int, str]:

@@ -21,7 +21,7 @@ def figure_rows(report: RunReport) -> list[dict[str, Any]]:
         for name, stats in lane.scorers.items():
             rows.append(
                 {
-                    "lane": lane.lane,
+                    "lane": lane.label,
                     "scorer": name,
                     "kind": stats.kind,
                     "statistic": RATE if isinstance(stats, RateFigure) else MEAN,

@@ -9,7 +9,14 @@ from typing import Any
 import streamlit as st
 
 from ui.service.experiments.report import RunReport
-from ui.service.experiments.report_models import Confusion, ExpectationVerdict, MeasuredVerdict, RunRow, decision_note
+from ui.service.experiments.report_models import (
+    Confusion,
+    DirectionReport,
+    ExpectationVerdict,
+    MeasuredVerdict,
+    RunRow,
+    decision_note,
+)
 from ui.web.widgets.experiments.chart import MEAN, RATE, figure_rows, interval_chart, likelihood_chart, likelihood_rows
 from ui.web.widgets.view import escape_markdown
 
@@ -51,7 +58,30 @@ def show_results(report: RunReport, key: str) -> None:
     _charts(report, rows, key)
     for confusion in report.confusions:
         _confusion(confusion)
+    for direction in report.directions:
+        _direction(direction, key)
     show_verdicts(report.verdicts, key)
+
+
+def _direction(d: DirectionReport, key: str) -> None:
+    """The fitted direction: its best layer and held-out AUC in a sentence (a warning when the masks are not
+    separated), and each layer's AUC with its interval."""
+    with st.container(key=f"{key}direction-{d.scorer}"):
+        st.markdown(f"**Direction** {escape_markdown(d.direction)} ({escape_markdown(d.scorer)})")
+        (st.success if d.separated else st.warning)(escape_markdown(d.summary))
+        st.caption(
+            escape_markdown(
+                f"{d.toward} minus {d.away}, per layer, over each reply's own tokens; fitted on {len(d.prompts)}"
+                f" prompt(s), measured on {len(d.held_out)} held out. ROC AUC ({d.toward} positive), bootstrap 95%"
+                " interval. Layer 0 cannot be steered."
+            )
+        )
+        st.dataframe(
+            [{"layer": x.layer, "AUC": x.auc, "95% low": x.low, "95% high": x.high} for x in d.layers],
+            hide_index=True,
+            key=f"{key}direction-table-{d.scorer}",
+            height=180,
+        )
 
 
 def _confusion(confusion: Confusion) -> None:
