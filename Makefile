@@ -66,7 +66,7 @@ setup: $(VENV)/.models-stamp
 
 # llama.cpp's own llama-server, which loads control vectors (llama-cpp-python's server cannot), built once by hand
 # from the llama.cpp the locked llama-cpp-python sdist vendors (fetched from PyPI, its sha256 checked against
-# uv.lock) with the same CMake flags. About 10 minutes on two cores, so `make test` does not build it:
+# uv.lock) with the same CMake flags. 14 CPU-minutes (7-10 min on two cores), so `make test` does not build it:
 # tests/simulator/test_cvec_server.py runs where it is built (docs/vectors.md). A new lock's version builds anew.
 LLAMA_CPP_VERSION := $(shell sed -n '/^name = "llama-cpp-python"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
 LLAMA_SERVER := .tools/llama-server-$(LLAMA_CPP_VERSION)/llama-server
