@@ -19,6 +19,7 @@ from simulator.metrics import RAW, Measured, cue, measure
 from simulator.protocol import Continuation, Finished, SimulatorProtocol
 from simulator.registry import ModelEntry, Registry
 from simulator.sample_group import SampleGroup
+from simulator.steering import ControlVector
 from simulator.values import FidelityMetrics, SamplingSettings, Token
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
@@ -31,7 +32,8 @@ class LaneConfig:
     For base lanes only: `document` continues exactly that text instead of rendering `mask` with the
     history (replay, branch); `prefix` is a branch's start, the reply's first tokens plus the chosen one,
     shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event;
-    `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`).
+    `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`); `steering` adds a
+    control vector to every decode of the lane's reply (`simulator.steering`; in-process base models only).
     """
 
     label: str
@@ -45,6 +47,7 @@ class LaneConfig:
     prefix: tuple[Token, ...] = ()
     metrics: bool = True
     contrast: ContrastConfig | None = None
+    steering: ControlVector | None = None
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -189,6 +192,7 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
             alternatives=config.alternatives,
             reply_prefix=reply_prefix,
             cue=wanted_cue,
+            steering=config.steering,
         )
     tokens, finished = _stream(lane, steps)
     timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
@@ -291,6 +295,7 @@ def _likeness(lane: LaneConfig, history: list[HistoryTurn]) -> str:
             [t.compact() for t in lane.prefix],
             lane.metrics,
             None if lane.contrast is None else [lane.contrast.mask.model_dump(mode="json"), lane.contrast.gamma],
+            None if lane.steering is None else lane.steering.key,
             [t.model_dump(mode="json") for t in history],
         ],
         sort_keys=True,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from simulator.values import Contrast, FinishReason, SamplingSettings
+from simulator.values import Contrast, FinishReason, SamplingSettings, Steering
 
 # Re-exported (the `name as name` imports): the conversation and transcript services call annotations, search,
 # imports and the storage errors as repo.*.
@@ -94,9 +94,10 @@ def add_lane(
     system_prompt: str | None,
     settings: SamplingSettings,
     contrast: Contrast | None = None,
+    steering: Steering | None = None,
 ) -> Lane:
     """Record a lane with everything needed to reproduce it; mask_snapshot must be JSON-ready; `contrast`
-    makes it a contrast lane.
+    makes it a contrast lane, `steering` a steered one.
 
     Raises NotFound for an unknown conversation, InvalidValue for an unknown kind.
     """
@@ -113,6 +114,7 @@ def add_lane(
         mask_snapshot=None if mask_snapshot is None else dict(mask_snapshot),
         system_prompt=system_prompt,
         contrast=None if contrast is None else contrast.model_dump(mode="json"),
+        steering=None if steering is None else steering.model_dump(mode="json"),
         **sampling_columns(settings),
     )
     session.add(lane)
@@ -154,6 +156,7 @@ def start_reply(
     diverged_at: int | None = None,
     settings: SamplingSettings | None = None,
     contrast: Contrast | None = None,
+    steering: Steering | None = None,
 ) -> Message:
     """Save an empty, incomplete reply before the first token, so it survives a crash mid-stream.
 
@@ -186,6 +189,7 @@ def start_reply(
         prompt=prompt if isinstance(prompt, str) else [dict(m) for m in prompt],
         settings=None if settings is None else settings.model_dump(mode="json"),
         contrast=None if contrast is None else contrast.model_dump(mode="json"),
+        steering=None if steering is None else steering.model_dump(mode="json"),
         created_at=now,
     )
     conversation.updated_at = now

@@ -13,27 +13,15 @@ import numpy as np
 
 from simulator.cvec_file import read_control_vector
 from simulator.registry import Registry
-from storage.db import make_engine
-from tests.support.directions import random_direction, save_direction
-from ui.service.vectors.service import Vectors
+from tests.support.directions import random_direction, seed_directions
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def seeded(home: Path, registry: Registry) -> None:
-    """The home's database with a direction `assistant-axis` (best layer 6) and `other`, as a suite run saves them."""
-    engine = make_engine(f"sqlite:///{home / 'data' / 'simulacra.db'}")
-    try:
-        save_direction(Vectors(engine, registry), registry)
-        save_direction(Vectors(engine, registry), registry, "other", seed=1, best_layer=3)
-    finally:
-        engine.dispose()
 
 
 def test_list_and_show(cli: Run, tmp_path: Path, registry: Registry) -> None:
     empty = cli(tmp_path, "vectors", "list")
     assert empty.returncode == 0 and empty.stdout.startswith("no directions yet")
-    seeded(tmp_path, registry)
+    seed_directions(tmp_path, registry)
 
     listed = cli(tmp_path, "vectors", "list")
     assert listed.returncode == 0, listed.stderr
@@ -56,7 +44,7 @@ def test_list_and_show(cli: Run, tmp_path: Path, registry: Registry) -> None:
 
 
 def test_export_writes_the_direction_times_the_scale(cli: Run, tmp_path: Path, registry: Registry) -> None:
-    seeded(tmp_path, registry)
+    seed_directions(tmp_path, registry)
     out = tmp_path / "axis.gguf"
 
     done = cli(tmp_path, "vectors", "export", "assistant-axis", "--out", str(out), "--scale", "-4", "--layers", "5-7")
@@ -74,7 +62,7 @@ def test_export_writes_the_direction_times_the_scale(cli: Run, tmp_path: Path, r
 
 
 def test_bad_input_is_one_line_and_writes_nothing(cli: Run, tmp_path: Path, registry: Registry) -> None:
-    seeded(tmp_path, registry)
+    seed_directions(tmp_path, registry)
     out = tmp_path / "axis.gguf"
     cases = [
         (["show", "nope"], "error: there is no direction named 'nope': the directions are assistant-axis, other"),

@@ -4,11 +4,13 @@ accepts it. Small (a norm of `norm` per layer), so a steered reply still reads a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.registry import Registry
+from storage.db import make_engine
 from ui.service.vectors.service import Vectors
 from ui.service.vectors.views import DirectionView
 
@@ -46,3 +48,13 @@ def save_direction(
     given.update(provenance)
     sha = model_sha256 or registry.model_sha256("base")
     return vectors.save(name, "base", sha, random_direction(seed, norm), best_layer, given)
+
+
+def seed_directions(home: Path, registry: Registry) -> None:
+    """A command's home database (`home/data`) with `assistant-axis` (best layer 6) and `other` (best layer 3)."""
+    engine = make_engine(f"sqlite:///{home / 'data' / 'simulacra.db'}")
+    try:
+        save_direction(Vectors(engine, registry), registry)
+        save_direction(Vectors(engine, registry), registry, "other", seed=1, best_layer=3)
+    finally:
+        engine.dispose()

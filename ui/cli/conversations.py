@@ -17,10 +17,11 @@ import click
 from simulator.values import MAX_SEED, SamplingSettings
 from ui.cli.common import USER_ERRORS, fail, reviewer, reviewer_option, settings, workspace
 from ui.service.access import PASSWORD_VARIABLE, check_exposure
-from ui.service.conversations.service import MAX_SAMPLES, Conversations, TurnUpdate, parse_lane_spec
+from ui.service.conversations.service import MAX_SAMPLES, Conversations, LaneSpec, TurnUpdate, parse_lane_spec
 from ui.service.read_models import Lane
 from ui.service.settings import Settings
 from ui.service.transcripts.service import Transcripts
+from ui.service.vectors.views import parse_steer
 
 # app.py wrapped as an ASGI app, which hides Streamlit's routes that would answer before the password.
 APP = Path(__file__).resolve().parents[1] / "web" / "server.py"
@@ -92,7 +93,15 @@ def _app_environment(current: Settings) -> dict[str, str]:
     multiple=True,
     metavar="SPEC",
     help="MODEL[@MASK]: base, chat, a registered GGUF name, or a litellm model string; MODEL@MASK~OTHER[:GAMMA] is"
-    " a contrast lane, sampling from p_MASK^(1+GAMMA) / p_OTHER^GAMMA (GAMMA 0..10, default 1).",
+    " a contrast lane, sampling from p_MASK^(1+GAMMA) / p_OTHER^GAMMA (GAMMA 0..10, default 1);"
+    " MODEL@MASK^DIRECTION:ALPHA[:FIRST-LAST] a steered lane (see --steer).",
+)
+@click.option(
+    "--steer",
+    default=None,
+    metavar="NAME:ALPHA[:FIRST-LAST]",
+    help="Steer every --lane with the direction NAME (simulacra vectors list) at strength ALPHA on layers"
+    " FIRST-LAST (default: the direction's best layer); in-process base lanes only.",
 )
 @click.option("--conversation", "conversation_id", type=int, help="Continue this conversation with its lanes.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=128, show_default=True)
@@ -125,6 +134,7 @@ def ask(
     samples: int,
     as_json: bool,
     wait: bool,
+    steer: str | None,
 ) -> None:
     """Send PROMPT to every lane at once and print the replies side by side.
 
@@ -134,14 +144,16 @@ def ask(
     sampling = SamplingSettings(temperature=temperature, max_tokens=max_tokens, seed=seed)
     overrides: dict[str, Any] = {}
     if conversation_id is not None:
-        if lanes:
-            fail("--conversation continues with the conversation's own lanes; leave out --lane")
+        if lanes or steer:
+            fail("--conversation continues with the conversation's own lanes; leave out --lane and --steer")
         # Only what was typed: the lanes' own settings stand for the rest.
         context = click.get_current_context()
         given = ("max_tokens", "temperature", "seed")
         overrides = {name: getattr(sampling, name) for name in given if _typed(context, name)}
     try:
         specs = [parse_lane_spec(spec, sampling) for spec in (lanes or current.default_lanes)]
+        if steer is not None:
+            specs = _steered(specs, steer, given=bool(lanes))
         service = workspace(current).conversations
         if conversation_id is None:
             conversation_id = service.create(specs)
@@ -165,6 +177,18 @@ def ask(
         click.echo(f"\nconversation {conversation_id}")
     if any(r["status"] != "complete" for r in results):
         sys.exit(1)
+
+
+def _steered(specs: list[LaneSpec], steer: str, *, given: bool) -> list[LaneSpec]:
+    """The lanes with --steer's steering; each is checked (an in-process base model, the direction's model and
+    layers) when the conversation is created, before anything is saved."""
+    if not given:
+        fail("--steer steers the lanes given with --lane: name them, e.g. --lane base@assistant")
+    request = parse_steer(steer)
+    for spec in specs:
+        if spec.steer is not None or spec.contrast is not None:
+            fail(f"lane {spec.display_label!r} is already {'steered' if spec.steer else 'contrasted'}: drop --steer")
+    return [spec.model_copy(update={"steer": request}) for spec in specs]
 
 
 def _send(
@@ -214,7 +238,14 @@ def _typed(context: click.Context, name: str) -> bool:
 def _lane_result(lane: Lane, update: TurnUpdate) -> dict[str, Any]:
     contrast = lane.contrasted
     against = None if contrast is None else {"mask": contrast.mask, "gamma": contrast.gamma}
-    described = {"label": lane.label, "model": lane.model, "mask": lane.mask_name, "contrast": against}
+    steering = lane.steered
+    described = {
+        "label": lane.label,
+        "model": lane.model,
+        "mask": lane.mask_name,
+        "contrast": against,
+        "steering": None if steering is None else steering.model_dump(mode="json"),
+    }
     return {**described, **_reply_result(update)}
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.events import Reply, Timings
 from simulator.registry import ModelStatus
-from simulator.values import Contrast, FidelityMetrics, SamplingSettings, Status, Token
+from simulator.values import Contrast, FidelityMetrics, SamplingSettings, Status, Steering, Token
 from storage.repo import ConversationSummary, SearchFilters, SearchHit
 from storage.tables import Annotation, Conversation, Lane, Message
 from storage.tree import Selection, Turn
@@ -61,6 +61,7 @@ class SavedMessage:
     created_at: datetime
     annotations: list[Annotation] = field(default_factory=list)
     contrast: Contrast | None = None  # a contrast lane's reply: its mask B, γ and the document B read
+    steering: Steering | None = None  # a steered reply: the direction, α and layers it was made with
     stored_tokens: list[Any] | None = field(default=None, repr=False)
 
     @classmethod
@@ -88,6 +89,7 @@ class SavedMessage:
             annotations=list(annotations or []),
             stored_tokens=row.tokens,
             contrast=_decoded(Contrast, row.contrast),
+            steering=_decoded(Steering, row.steering),
         )
 
     @cached_property

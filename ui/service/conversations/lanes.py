@@ -10,15 +10,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlmodel import Session
 
-from personas.mask import Mask
+from personas.mask import HistoryTurn, Mask
 from personas.names import LANE_SPEC
 from simulator.contrast import ContrastConfig
 from simulator.errors import LaneSpecError
 from simulator.registry import ModelEntry
+from simulator.steering import ControlVector
 from simulator.turn import LaneConfig
-from simulator.values import MAX_GAMMA, MAX_SEED, Contrast, SamplingSettings, Steering
+from simulator.values import MAX_GAMMA, MAX_SEED, Contrast, SamplingSettings, Steering, Token
 from storage import repo
 from storage.tables import Lane
+from ui.service.read_models import SavedMessage, Turn
+from ui.service.vectors.service import Vectors
 from ui.service.vectors.views import SteerRequest, parse_steer
 
 MAX_SAMPLES = 8
@@ -65,6 +68,17 @@ class LaneSpec(BaseModel):
             contrast=None if contrast is None else Contrast(mask=contrast.mask, gamma=contrast.gamma),
             steering=lane.steered,
         )
+
+
+def history_for_lane(turns: list[Turn[SavedMessage]], lane_id: int | None) -> list[HistoryTurn]:
+    """What a lane has seen on this path: every user message and that lane's non-empty replies."""
+    history: list[HistoryTurn] = []
+    for turn in turns:
+        history.append(HistoryTurn(role="user", text=turn.user.content))
+        reply = turn.replies.get(lane_id) if lane_id is not None else None
+        if reply is not None and reply.content.strip():
+            history.append(HistoryTurn(role="character", text=reply.content.strip()))
+    return history
 
 
 def parse_lane_spec(spec: str, settings: SamplingSettings | None = None) -> LaneSpec:
@@ -119,11 +133,14 @@ def contrast_of(mask: str, gamma: str | float) -> Contrast:
         ) from None
 
 
-def lane_config(lane: Lane) -> LaneConfig:
-    """How a saved lane runs: its own mask snapshot and settings, and a llama.cpp context of its own.
+def lane_config(lane: Lane, vectors: Vectors | None = None, *, steered: bool = True) -> LaneConfig:
+    """How a saved lane runs: its own mask snapshot and settings, and a llama.cpp context of its own; a steered
+    lane's control vector comes from `vectors` (the directions in the lane's database), unless `steered` is off.
 
     Raises:
-        LaneSpecError: a contrast lane's second mask was saved without its text (an imported file).
+        LaneSpecError: a contrast lane's second mask was saved without its text (an imported file), or a steered
+            lane is run without `vectors`.
+        ServiceError: a steered lane's direction is not in this database (an imported conversation).
     """
     mask = Mask.model_validate(lane.mask_snapshot) if lane.mask_snapshot else None
     return LaneConfig(
@@ -134,7 +151,16 @@ def lane_config(lane: Lane) -> LaneConfig:
         settings=lane.settings,
         key=f"lane-{lane.id}",
         contrast=_contrast_config(lane),
+        steering=_control_vector(lane.steered, vectors) if steered else None,
     )
+
+
+def _control_vector(steering: Steering | None, vectors: Vectors | None) -> ControlVector | None:
+    if steering is None:
+        return None
+    if vectors is None:  # a caller's mistake, not the user's: said plainly all the same
+        raise LaneSpecError(f"a lane steered with {steering.label} runs only where its directions are read")
+    return vectors.control_vector(steering)
 
 
 def _contrast_config(lane: Lane) -> ContrastConfig | None:
@@ -164,16 +190,19 @@ def with_overrides(settings: SamplingSettings, overrides: Mapping[str, Any] | No
         raise LaneSpecError(f"invalid settings for this turn: {problems}") from e
 
 
-def sample_configs(lane: Lane, samples: int, overrides: Mapping[str, Any] | None = None) -> list[LaneConfig]:
-    """`samples` copies of the lane's config (with this turn's `overrides`); each copy has its own llama.cpp
-    context key, so they run side by side, and its own seed: random, or the fixed seed plus the sample's number.
+def sample_configs(
+    lane: Lane, samples: int, overrides: Mapping[str, Any] | None = None, vectors: Vectors | None = None
+) -> list[LaneConfig]:
+    """`samples` copies of the lane's config (with this turn's `overrides`, and its steering from `vectors`); each
+    copy has its own llama.cpp context key, so they run side by side, and its own seed: random, or the fixed seed
+    plus the sample's number.
 
     Raises:
         LaneSpecError: samples is outside 1..MAX_SAMPLES, or an override is invalid.
     """
     if not 1 <= samples <= MAX_SAMPLES:
         raise LaneSpecError(f"draw between 1 and {MAX_SAMPLES} samples, not {samples}")
-    config = lane_config(lane)
+    config = lane_config(lane, vectors)
     config = replace(config, settings=with_overrides(config.settings, overrides))
     if samples == 1:
         return [config]
@@ -208,6 +237,25 @@ def checked_contrast(spec: LaneSpec, entry: ModelEntry, load: Callable[[str], Ma
     return spec.contrast.model_copy(update={"mask_snapshot": _snapshot(mask)})
 
 
+def checked_steering(spec: LaneSpec, entry: ModelEntry, vectors: Vectors) -> Steering | None:
+    """A steered lane's steering, looked up and checked against the lane's model; None for a plain lane.
+
+    Raises:
+        ServiceError: no direction has the name given.
+        LaneSpecError, SteeringRefused: the layers are out of range, the lane is a chat or server lane or a
+            contrast lane, or the direction was computed on another model.
+    """
+    if spec.steering is None and spec.steer is None:
+        return None
+    if spec.contrast is not None:
+        raise LaneSpecError(f"lane {spec.display_label!r}: a lane is either contrasted (~) or steered (^), not both")
+    if spec.steering is not None:
+        vectors.check(spec.steering, entry)
+        return spec.steering
+    assert spec.steer is not None
+    return vectors.resolve_request(spec.steer, model=entry)
+
+
 def _snapshot(mask: Mask | None) -> dict[str, Any] | None:
     # The card image can be megabytes and plays no part in what the model reads.
     return mask.model_dump(mode="json", exclude={"card_image"}) if mask else None
@@ -221,12 +269,13 @@ def save_lane(
     kind: str,
     mask: Mask | None,
     contrast: Contrast | None = None,
+    steering: Steering | None = None,
 ) -> Lane:
     return repo.add_lane(
         session=session,
         conversation_id=conversation_id,
         position=position,
-        label=spec.display_label,
+        label=spec.model_copy(update={"steering": steering}).display_label,
         kind=kind,  # type: ignore[arg-type]
         model=spec.model,
         mask_name=spec.mask,
@@ -234,11 +283,30 @@ def save_lane(
         system_prompt=spec.system_prompt,
         settings=spec.settings,
         contrast=contrast,
+        steering=steering,
     )
 
 
-def replayed(config: LaneConfig, recorded: Contrast | None) -> LaneConfig:
-    """A lane's config to run a saved reply again (replay, branch): a contrast reply's own γ and B's document."""
+def replay_config(
+    lane: Lane, source: SavedMessage, vectors: Vectors, *, prefix: tuple[Token, ...], settings: SamplingSettings
+) -> LaneConfig:
+    """A lane's config to run a saved base reply again (replay, branch) from its exact document, with `prefix` and
+    `settings`: a contrast reply's own γ and B's document, and the steering the reply recorded (the very vector,
+    by its sha256, at its α and layers; none for a reply made unsteered).
+
+    Raises:
+        LaneSpecError: a contrast lane's second mask was saved without its text (an imported file).
+        ServiceError: the reply's direction is not in this database (an imported conversation).
+    """
+    assert isinstance(source.prompt, str)
+    config = replace(
+        lane_config(lane, steered=False),
+        document=source.prompt,
+        prefix=prefix,
+        settings=settings,
+        steering=None if source.steering is None else vectors.control_vector(source.steering),
+    )
+    recorded = source.contrast
     if config.contrast is None or recorded is None:
         return config
     return replace(config, contrast=replace(config.contrast, gamma=recorded.gamma, document=recorded.document))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from simulator.errors import LaneSpecError
 from simulator.events import Reply
 from simulator.registry import Registry
 from simulator.turn import LaneConfig, run_turn
-from simulator.values import Contrast, SamplingSettings, Token
+from simulator.values import Contrast, SamplingSettings, Steering, Token
 from storage import repo
 from storage.tables import Lane, Message
 from storage.tree import Selection, picking, reply_choice, user_choice, walk
@@ -27,15 +26,17 @@ from ui.service.conversations.lanes import (
     MAX_SAMPLES,
     LaneSpec,
     checked_contrast,
-    lane_config,
+    checked_steering,
+    history_for_lane,
     parse_lane_spec,
-    replayed,
+    replay_config,
     sample_configs,
     save_lane,
 )
 from ui.service.conversations.turn_lease import LEASE_S, turn_leases
 from ui.service.conversations.turns import FLUSH_EVERY_S, Job, Plan, TurnUpdate, run_jobs
 from ui.service.read_models import ConversationView, SavedMessage, Turn
+from ui.service.vectors.service import Vectors
 
 __all__ = [
     "FLUSH_EVERY_S",
@@ -52,17 +53,6 @@ __all__ = [
 ]
 
 
-def history_for_lane(turns: list[Turn[SavedMessage]], lane_id: int | None) -> list[HistoryTurn]:
-    """What a lane has seen on this path: every user message and that lane's non-empty replies."""
-    history: list[HistoryTurn] = []
-    for turn in turns:
-        history.append(HistoryTurn(role="user", text=turn.user.content))
-        reply = turn.replies.get(lane_id) if lane_id is not None else None
-        if reply is not None and reply.content.strip():
-            history.append(HistoryTurn(role="character", text=reply.content.strip()))
-    return history
-
-
 class Conversations:
     """Create conversations, read their selected path, and run turns that save as they stream."""
 
@@ -77,6 +67,11 @@ class Conversations:
     def mask(self, name: str | None) -> Mask | None:
         return None if name is None else load_mask(name, self.masks_dir)
 
+    @property
+    def vectors(self) -> Vectors:
+        """The persona directions steered lanes read (ui.service.vectors)."""
+        return Vectors(self.engine, self.registry)
+
     def model_names(self) -> list[str]:
         """The registered models, bundled first: what a lane's model picker offers."""
         return list(self.registry.entries)
@@ -89,34 +84,34 @@ class Conversations:
         Raises:
             MaskError, ModelUnavailable: a lane names an unknown mask or model, or a server that cannot serve it.
         """
-        resolved = [(spec, *self._checked(spec)) for spec in specs]
+        resolved = [(spec, self._checked(spec)) for spec in specs]
         with Session(self.engine) as session:
             conversation = repo.create_conversation(session=session, title=title)
             assert conversation.id is not None
-            for position, (spec, kind, mask, contrast) in enumerate(resolved):
-                save_lane(session, conversation.id, position, spec, kind, mask, contrast)
+            for position, (spec, checked) in enumerate(resolved):
+                save_lane(session, conversation.id, position, spec, *checked)
             return conversation.id
 
     def add_lane(self, conversation_id: int, spec: LaneSpec) -> Lane:
         """A new lane in a saved conversation: it answers from the next message on."""
-        kind, mask, contrast = self._checked(spec)
+        checked = self._checked(spec)
         with Session(self.engine) as session:
             position = len(repo.list_lanes(session=session, conversation_id=conversation_id))
-            return save_lane(session, conversation_id, position, spec, kind, mask, contrast)
+            return save_lane(session, conversation_id, position, spec, *checked)
 
-    def _checked(self, spec: LaneSpec) -> tuple[str, Mask | None, Contrast | None]:
+    def _checked(self, spec: LaneSpec) -> tuple[str, Mask | None, Contrast | None, Steering | None]:
         """The lane's model kind, once its model is known to answer (a remote server is asked on first use), its
-        mask, and its contrast with the contrast mask's snapshot.
+        mask, its contrast with the contrast mask's snapshot, and its steering looked up and checked.
 
         Raises:
             MaskError, ModelUnavailable, LaneSpecError: an unknown mask or model, or a contrast lane on a model
                 that gives no logits to mix.
+            ServiceError, SteeringRefused: a steered lane's direction is unknown, or cannot steer this model.
         """
         entry = self.registry.resolve(spec.model)
         self.registry.check(entry)
-        if spec.steer is not None or spec.steering is not None:
-            raise LaneSpecError(f"lane {spec.display_label!r}: steered lanes cannot run yet (issue 21, in progress)")
-        return entry.kind, self.mask(spec.mask), checked_contrast(spec, entry, self.mask)
+        steering = checked_steering(spec, entry, self.vectors)
+        return entry.kind, self.mask(spec.mask), checked_contrast(spec, entry, self.mask), steering
 
     def lanes(self, conversation_id: int) -> list[Lane]:
         with Session(self.engine) as session:
@@ -225,7 +220,8 @@ class Conversations:
         """
         lanes = self.lanes(conversation_id)
         configs = {
-            lane.id: sample_configs(lane, samples if lane.kind == "simulator" else 1, overrides) for lane in lanes
+            lane.id: sample_configs(lane, samples if lane.kind == "simulator" else 1, overrides, self.vectors)
+            for lane in lanes
         }
         turns = self.path(conversation_id, selection)
         if replacing is not None:
@@ -282,7 +278,10 @@ class Conversations:
         """
         lane, turns, index = self._locate(conversation_id, user_message_id, lane_id, selection)
         history = [*history_for_lane(turns[:index], lane_id), HistoryTurn(role="user", text=turns[index].user.content)]
-        jobs = [Job(lane, config, history, user_message_id) for config in sample_configs(lane, samples)]
+        jobs = [
+            Job(lane, config, history, user_message_id)
+            for config in sample_configs(lane, samples, vectors=self.vectors)
+        ]
         return Plan(conversation_id, jobs, user_id=user_message_id)
 
     def branch(
@@ -316,8 +315,7 @@ class Conversations:
             # Same document, same first tokens: the model weighed the same alternatives at this position.
             token = token.model_copy(update={"top": weighed})
         settings = source.settings or lane.settings
-        config = replace(lane_config(lane), document=source.prompt, prefix=(*tokens[:at], token), settings=settings)
-        config = replayed(config, source.contrast)
+        config = replay_config(lane, source, self.vectors, prefix=(*tokens[:at], token), settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, diverged_from_id=message_id, diverged_at=at)
         return Plan(source.conversation_id, [job], user_id=source.parent_id)
@@ -340,8 +338,7 @@ class Conversations:
             raise LaneSpecError(f"message {message_id} has no recorded document and seed to replay")
         prefix = tuple(source.tokens[: source.diverged_at + 1]) if source.diverged_at is not None else ()
         settings = (source.settings or lane.settings).model_copy(update={"seed": source.seed})
-        config = replace(lane_config(lane), document=source.prompt, prefix=prefix, settings=settings)
-        config = replayed(config, source.contrast)
+        config = replay_config(lane, source, self.vectors, prefix=prefix, settings=settings)
         assert source.parent_id is not None
         job = Job(lane, config, history, source.parent_id, source.diverged_from_id, source.diverged_at)
         return Plan(source.conversation_id, [job], user_id=source.parent_id)

@@ -17,8 +17,9 @@ from sqlmodel import Session
 from personas.mask import HistoryTurn
 from simulator.events import LaneEvent, Reply
 from simulator.registry import Registry
+from simulator.steering import vector_sha256
 from simulator.turn import LaneConfig, run_turn
-from simulator.values import Contrast
+from simulator.values import Contrast, Steering
 from storage import repo
 from storage.tables import Lane
 from ui.service.errors import DATABASE_ERRORS, ServiceError, database_problem
@@ -84,6 +85,7 @@ class _Saver:
             diverged_at=self.job.diverged_at,
             settings=self.job.config.settings,
             contrast=self._contrast(contrast_prompt),
+            steering=self._steering(),
         )
         self.message_id = message.id
         self.last_flush = time.monotonic()
@@ -94,6 +96,19 @@ class _Saver:
         if lane is None or running is None:
             return None
         return Contrast(mask=lane.mask, gamma=running.gamma, document=document)
+
+    def _steering(self) -> Steering | None:
+        """A steered reply's record: the direction's name and the sha256, α and layers of the vector it ran with."""
+        running, lane = self.job.config.steering, self.job.lane.steered
+        if running is None:
+            return None
+        return Steering(
+            direction=lane.direction if lane is not None else "unnamed",
+            vector_sha256=vector_sha256(running.vectors),
+            alpha=running.alpha,
+            first_layer=running.first_layer,
+            last_layer=running.last_layer,
+        )
 
     def progress(self, reply: Reply) -> None:
         if self.message_id is None or time.monotonic() - self.last_flush < FLUSH_EVERY_S:

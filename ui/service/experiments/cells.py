@@ -27,6 +27,7 @@ from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
 from ui.service.experiments.posteriors import score_posteriors
 from ui.service.experiments.report_models import Continuation, Likelihood
 from ui.service.experiments.scorers import likelihood_scorers, score_reply
+from ui.service.vectors.service import Vectors
 
 CHUNK = 4  # samples of one cell drawn at once (interleaved on the local worker, each in its own context)
 
@@ -87,7 +88,7 @@ class CellRunner:
     def _draw(
         self, cell: store.RunCell, lane: Lane, user_id: int, prompt: Prompt, indices: list[int]
     ) -> Iterator[Outcome]:
-        base = lane_config(lane)
+        base = lane_config(lane, Vectors(self.engine, self.registry))  # a steered lane's control vector
         document = prompt.document if lane.kind == "simulator" else None
         jobs = [
             Job(

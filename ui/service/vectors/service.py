@@ -105,7 +105,7 @@ class Vectors:
         return _array(self._newest(name))
 
     def resolve(
-        self, name: str, alpha: float, layers: tuple[int, int] | None = None, *, model: str | None = None
+        self, name: str, alpha: float, layers: tuple[int, int] | None = None, *, model: str | ModelEntry | None = None
     ) -> Steering:
         """The steering a lane stores: the newest direction `name` at `alpha` on `layers` (default: its best
         layer). With `model`, also checks that a lane on that model can be steered with it (`check`).
@@ -132,7 +132,7 @@ class Vectors:
             self.check(steering, model)
         return steering
 
-    def resolve_request(self, request: SteerRequest, *, model: str | None = None) -> Steering:
+    def resolve_request(self, request: SteerRequest, *, model: str | ModelEntry | None = None) -> Steering:
         """`resolve` for a steering as typed (`views.parse_steer`)."""
         return self.resolve(request.direction, request.alpha, request.layers, model=model)
 

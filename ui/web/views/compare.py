@@ -183,8 +183,8 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
 def _start(service: Conversations, prompt: str) -> int | None:
     """Save the draft lanes as a new conversation when its first message is sent."""
     # Widget values are read from session state: they may have changed in the same rerun as the message.
-    specs = [spec_from_state(f"draft-{uid}") or spec for uid, spec in _drafts().items()]
     try:
+        specs = [spec_from_state(f"draft-{uid}") or spec for uid, spec in _drafts().items()]
         conversation_id = service.create(specs)
     except USER_ERRORS as e:
         st.error(escape_markdown(str(e)))

@@ -11,7 +11,9 @@ import streamlit as st
 from simulator.events import Reply, Timings
 from simulator.values import MAX_GAMMA, SamplingSettings
 from ui.service.conversations.lanes import LaneSpec, contrast_of
+from ui.service.errors import LaneSpecError
 from ui.service.read_models import Lane, SavedMessage
+from ui.service.vectors.views import parse_steer
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; escaping all of it also defuses Streamlit's
 # own syntax (`:red[...]`, `:material/...:`, `$...$`) and raw HTML, whatever the parser adds next.
@@ -80,7 +82,11 @@ MAX_SEED = 2**31 - 1
 
 
 def spec_from_state(prefix: str) -> LaneSpec | None:
-    """The lane that the `prefix` widgets describe, from session state; None if they were not drawn."""
+    """The lane that the `prefix` widgets describe, from session state; None if they were not drawn.
+
+    Raises:
+        LaneSpecError: the steering typed cannot be read (`DIRECTION:ALPHA[:FIRST-LAST]`).
+    """
     state = st.session_state
     if f"{prefix}-model" not in state:
         return None
@@ -98,7 +104,11 @@ def spec_from_state(prefix: str) -> LaneSpec | None:
     contrast = None
     if against != NO_MASK and mask != NO_MASK:
         contrast = contrast_of(against, float(state.get(f"{prefix}-gamma", 1.0)))
-    return LaneSpec(model=model, mask=None if mask == NO_MASK else mask, settings=settings, contrast=contrast)
+    typed = str(state.get(f"{prefix}-steer") or "").strip()
+    steer = parse_steer(typed) if typed else None
+    return LaneSpec(
+        model=model, mask=None if mask == NO_MASK else mask, settings=settings, contrast=contrast, steer=steer
+    )
 
 
 def lane_editor(prefix: str, setup: LaneSpec, model_names: list[str], mask_names: list[str]) -> LaneSpec:
@@ -132,11 +142,33 @@ def lane_editor(prefix: str, setup: LaneSpec, model_names: list[str], mask_names
         help="The persona frame; a chat model gets it as a system prompt.",
     )
     _contrast_editor(prefix, setup, masks, mask_names)
+    st.text_input(
+        "Steer with",
+        value=_steer_text(setup),
+        key=f"{prefix}-steer",
+        placeholder="assistant-axis:-4:6-8",
+        help="DIRECTION:ALPHA[:FIRST-LAST]: add a persona direction (simulacra vectors list) α times to the output of"
+        " layers FIRST-LAST (default: its best layer). In-process base models only; put the plain mask beside it.",
+    )
     s = setup.settings
     st.slider("Temperature", 0.0, 2.0, value=s.temperature, step=0.05, key=f"{prefix}-temperature")
     st.number_input("Max tokens", 1, 4096, value=s.max_tokens, step=1, key=f"{prefix}-max_tokens")
     st.number_input("Seed", 0, MAX_SEED, value=s.seed, step=1, key=f"{prefix}-seed", placeholder="random (recorded)")
-    return spec_from_state(prefix) or setup
+    try:
+        return spec_from_state(prefix) or setup
+    except LaneSpecError as e:  # said here, and again (nothing saved) if the message is sent as it is
+        st.error(escape_markdown(str(e)))
+        return setup
+
+
+def _steer_text(setup: LaneSpec) -> str:
+    """A lane's steering as the editor shows it: as typed, or a saved lane's (to start a copy of it)."""
+    if setup.steer is not None:
+        return setup.steer.text
+    steering = setup.steering
+    if steering is None:
+        return ""
+    return f"{steering.direction}:{steering.alpha:g}:{steering.first_layer}-{steering.last_layer}"
 
 
 def _contrast_editor(prefix: str, setup: LaneSpec, masks: list[str], mask_names: list[str]) -> None:
