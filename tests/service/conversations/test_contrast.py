@@ -4,41 +4,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from sqlmodel import Session
 
-from simulator.registry import Registry
 from simulator.values import SamplingSettings
-from storage.db import make_engine
-from storage.tables import Message
-from ui.service.conversations.service import Conversations, TurnUpdate, parse_lane_spec
-from ui.service.read_models import SavedMessage
+from tests.support.turns import finals, saved
+from ui.service.conversations.service import Conversations, parse_lane_spec
 from ui.service.transcripts.service import Transcripts
 
 pytestmark = pytest.mark.model
 
 WARM = SamplingSettings(temperature=1.0, max_tokens=16)
-
-
-@pytest.fixture
-def service(tmp_path: Path, registry: Registry) -> Iterator[Conversations]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'simulacra.db'}")
-    yield Conversations(engine, registry)
-    engine.dispose()
-
-
-def finals(updates: Iterator[TurnUpdate]) -> list[TurnUpdate]:
-    return [u for u in updates if u.event.kind in ("done", "error")]
-
-
-def saved(service: Conversations, message_id: int | None) -> SavedMessage:
-    with Session(service.engine) as session:
-        row = session.get(Message, message_id)
-    assert row is not None
-    return SavedMessage.from_row(row)
 
 
 def test_a_contrast_reply_records_gamma_and_replays_exactly(service: Conversations) -> None:
