@@ -25,6 +25,7 @@ from llama_cpp._ggml import libggml
 
 from simulator.contexts import Context, ContextPool, read_prompt
 from simulator.errors import LaneError
+from simulator.steering import ControlVector
 
 if TYPE_CHECKING:
     from llama_cpp import _internals as internals
@@ -137,6 +138,9 @@ class LocalActivations(_Base):
     def _loaded(self) -> internals.LlamaModel:
         raise NotImplementedError
 
+    def check_steering(self, steering: ControlVector | None) -> None:
+        raise NotImplementedError
+
     @property
     def n_layer(self) -> int:
         return int(llama_cpp.llama_model_n_layer(self._loaded().model))
@@ -153,21 +157,30 @@ class LocalActivations(_Base):
                 raise LayerOutOfRange(f"layer {layer} is out of range: {self.name} has layers {lowest} to {top}")
 
     def capture(
-        self, document: str, text: str, layers: Sequence[int] | None = None, *, key: str = "capture"
+        self,
+        document: str,
+        text: str,
+        layers: Sequence[int] | None = None,
+        *,
+        key: str = "capture",
+        steering: ControlVector | None = None,
     ) -> Generator[None, None, Captured]:
         """The residual stream after each of `layers` (default: all) at each token of `text` read after
-        `document`, as a step-wise job on a capture context.
+        `document`, as a step-wise job on a capture context; under `steering` when given, as a steered lane
+        computed it (its layers' outputs then include the vector's addition).
 
         Raises:
             LayerOutOfRange: a layer the model does not have.
             PromptTooLong: the two together do not fit in the context.
+            SteeringRefused: `steering` does not fit this model.
         """
         chosen = tuple(range(self.n_layer)) if layers is None else tuple(layers)
         self.check_layers(chosen)
+        self.check_steering(steering)
         full, start = self._split(document, text)
         if start >= len(full):
             return Captured(chosen, [], np.zeros((0, len(chosen), self.n_embd), dtype=np.float32))
-        context = self._capture.acquire([], key)
+        context = self._capture.acquire([], key, steering)
         recorder: Recorder = context.recorder
         recorder.start(chosen, set(range(start, len(full))))
         try:

@@ -74,3 +74,17 @@ def test_steering_refuses_another_models_direction_the_wrong_width_and_layer_zer
         _reply(base, ControlVector(direction[:, :512], 1.0, 6, 6, base.sha256))
     with pytest.raises(SteeringRefused, match="can be steered on layers 1 to 17"):
         _reply(base, ControlVector(direction, 1.0, 0, 6, base.sha256))
+
+
+def test_capture_under_steering_adds_the_vector_at_the_steered_layer_and_nothing_below(base: Simulator) -> None:
+    direction = _direction(base)
+    text = " I am Ada, and I like to help."
+    plain = drain(base.capture(DOCUMENT, text, [5, 6, 7]))
+    steered = drain(base.capture(DOCUMENT, text, [5, 6, 7], steering=ControlVector(direction, -2.0, 6, 6, base.sha256)))
+
+    assert np.array_equal(steered.layer(5), plain.layer(5))  # below the steered layer: untouched
+    # l_out-6 is layer 6's output with the vector added: the same block output plus −2 times row 6, at every token.
+    assert np.allclose(steered.layer(6) - plain.layer(6), -2.0 * direction[6], rtol=1e-4, atol=1e-2)
+    assert not np.allclose(steered.layer(7), plain.layer(7), atol=1.0)  # and it carries on above
+    with pytest.raises(SteeringRefused, match="computed on another model"):
+        drain(base.capture(DOCUMENT, text, [6], steering=ControlVector(direction, 1.0, 6, 6, "0" * 64)))

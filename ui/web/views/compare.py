@@ -12,6 +12,7 @@ from ui.service.settings import Settings
 from ui.service.transcripts.service import Transcripts
 from ui.web import resources
 from ui.web.widgets.conversations.lane_grid import lane_headers, open_grid, send_turn, show_turns
+from ui.web.widgets.inside.steering import directions_popover
 from ui.web.widgets.view import escape_markdown, lane_editor, sampling_summary, spec_from_state
 
 MAX_LANES = 6
@@ -65,6 +66,10 @@ def _add_draft_lane() -> None:
     drafts.update(_new_draft([template.model_copy(deep=True)]))
 
 
+def _add_drafts(specs: list[LaneSpec]) -> None:
+    _drafts().update(_new_draft(specs))
+
+
 def _remove_draft_lane(uid: int) -> None:
     _drafts().pop(uid, None)
 
@@ -100,11 +105,14 @@ def _sidebar(transcripts: Transcripts) -> None:
 
 def _draft_view(service: Conversations, current: Settings) -> None:
     drafts = _drafts()
-    top = st.columns([4, 1])
+    top = st.columns([3, 1, 1])
     top[0].caption("New conversation: set up the lanes, then send a message. Lanes are saved with the first message.")
     top[1].button(
         "Add lane", icon=":material/add:", on_click=_add_draft_lane, disabled=len(drafts) >= MAX_LANES, width="stretch"
     )
+    with top[2]:
+        template = list(drafts.values())[-1].settings if drafts else DEFAULT_SAMPLING
+        directions_popover(_add_drafts, MAX_LANES - len(drafts), template, per_turn=False)
     model_names = service.model_names()
     mask_names = [mask.name for mask in resources.masks(current)]
     for uid, column in zip(list(drafts), st.columns(len(drafts)), strict=True):
@@ -164,7 +172,7 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
         # Starts the turn and redraws: its replies then stream in their cells, and the sidebar has the title.
         send_turn(grid, prompt)
     title = grid.view.conversation.title
-    top = st.columns([3, 1, 1])
+    top = st.columns([3, 1, 1, 1])
     top[0].markdown(f"#### {escape_markdown(title or '(untitled)')}")
     top[1].button(
         "New conversation with these lanes",
@@ -176,6 +184,13 @@ def _conversation_view(service: Conversations, current: Settings, conversation_i
     )
     with top[2]:
         _add_lane_popover(service, current, conversation_id, len(grid.lanes))
+    with top[3]:
+
+        def add(specs: list[LaneSpec]) -> None:
+            for spec in specs:
+                service.add_lane(conversation_id, spec)
+
+        directions_popover(add, MAX_LANES - len(grid.lanes), DEFAULT_SAMPLING, per_turn=True)
     lane_headers(grid)
     show_turns(grid)
 

@@ -36,6 +36,7 @@ from ui.web.widgets.conversations.live import (
 )
 from ui.web.widgets.conversations.tokens import token_view
 from ui.web.widgets.inside.contrast import compare_control
+from ui.web.widgets.inside.drift import drift_line, drift_panel
 from ui.web.widgets.inside.lens import lens_panel
 from ui.web.widgets.inside.tree import tree_panel
 from ui.web.widgets.inside.tree_compare import compare_trees_panel
@@ -143,6 +144,7 @@ def _reply_cell(grid: LaneGrid, position: int, lane: Lane, turn: Turn[SavedMessa
         show_saved_reply(reply)
         if badges := metric_badges(reply.metrics):
             st.markdown(badges)
+        drift_line(reply, lane)
         show_annotations(reply.annotations)
         _actions(grid, lane, turn.user, reply, key)
 
@@ -157,6 +159,7 @@ def _token_panel(grid: LaneGrid, lane: Lane, turn: Turn[SavedMessage], reply: Sa
     if request is not None:
         request_action(**where, kind="branch", message_id=reply.id, at=request.at, token=request.token, p=request.p)
         st.rerun()
+    drift_panel(reply, lane, key=f"{key}-drift")
     if lane.kind == "simulator" and reply.id is not None:  # a token tree at the picked token (inside/tree.py)
         lens_panel(Lenses(grid.service), reply.id, st.session_state.get(f"{key}-pick"), key=f"{key}-lens")
         leaf = tree_panel(Trees(grid.service), reply.id, st.session_state.get(f"{key}-pick"), key=f"{key}-tree")
