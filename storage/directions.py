@@ -56,15 +56,12 @@ def newest_direction(*, session: Session, name: str) -> Direction | None:
     return session.exec(query).first()
 
 
-def direction_by_vector(*, session: Session, vector_sha256: str) -> Direction | None:
-    """A direction whose vectors have this sha256 (the newest, should two names hold the same numbers), or None."""
-    query = (
-        select(Direction)
-        .where(col(Direction.vector_sha256) == vector_sha256)
-        .order_by(col(Direction.id).desc())
-        .limit(1)
-    )
-    return session.exec(query).first()
+def direction_by_vector(*, session: Session, vector_sha256: str, name: str | None = None) -> Direction | None:
+    """A direction whose vectors have this sha256, or None: the newest saved under `name` if one is, else the
+    newest of any name (the same numbers saved twice, say once per model, keep each their own row)."""
+    query = select(Direction).where(col(Direction.vector_sha256) == vector_sha256).order_by(col(Direction.id).desc())
+    rows = list(session.exec(query))
+    return next((row for row in rows if row.name == name), rows[0] if rows else None)
 
 
 def list_directions(*, session: Session) -> list[Direction]:

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from simulator.registry import Registry
+from storage.db import make_engine
 from tests.support.cli_runs import counts, refused
-from tests.support.directions import seed_directions
+from tests.support.directions import save_direction, seed_directions
+from ui.service.vectors.service import Vectors
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -53,6 +55,20 @@ def test_steer_applies_to_every_lane_given(cli: Run, tmp_path: Path, registry: R
     assert labels == ["base@assistant ^ other α 2 (L4–5)", "base@raw ^ other α 2 (L4–5)"]
 
 
+def test_a_server_lane_is_told_the_server_route(cli: Run, tmp_path: Path, registry: Registry, closed_port: int) -> None:
+    seed_directions(tmp_path, registry)
+    (tmp_path / "simulacra.toml").write_text(
+        '[[models]]\nname = "remote-gemma"\nkind = "simulator"\napi = "llama-server"\n'
+        f'api_base = "http://127.0.0.1:{closed_port}"\n'
+    )
+
+    result = cli(tmp_path, "ask", "Hello?", "--lane", "remote-gemma@assistant^assistant-axis:-4:6-8")
+
+    line = refused(result)
+    assert line.startswith("error: remote-gemma runs on a server, which cannot be steered per request")
+    assert "simulacra vectors export NAME --out FILE.gguf" in line and counts(tmp_path) == (0, 0, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("lanes", "words"),
     [
@@ -62,7 +78,8 @@ def test_steer_applies_to_every_lane_given(cli: Run, tmp_path: Path, registry: R
         (["--lane", "base@assistant", "--lane", "chat", "--steer", "assistant-axis:1"],
          "chat is a chat model: steering adds a direction to an in-process base model's activations"),
         (["--lane", "base@assistant", "--steer", "nope:1"],
-         "there is no direction named 'nope': the directions are assistant-axis, other"),
+         "there is no direction named 'nope': the directions are assistant-axis, elsewhere, other"),
+        (["--lane", "base@assistant^elsewhere:1"], "elsewhere: this direction was computed on another model"),
         (["--lane", "base@assistant", "--steer", "assistant-axis"], "cannot read the steering 'assistant-axis'"),
         (["--lane", "base@assistant^assistant-axis"], "names a direction but no α"),
         (["--lane", "base@assistant", "--steer", "assistant-axis:strong"], "α (the steering's strength"),
@@ -74,6 +91,9 @@ def test_a_bad_steering_is_one_error_line_and_saves_nothing(
     cli: Run, tmp_path: Path, registry: Registry, lanes: list[str], words: str
 ) -> None:
     seed_directions(tmp_path, registry)
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'simulacra.db'}")
+    save_direction(Vectors(engine, registry), registry, "elsewhere", model_sha256="f" * 64)
+    engine.dispose()
     before = counts(tmp_path)
 
     result = cli(tmp_path, "ask", "Hello?", *lanes)

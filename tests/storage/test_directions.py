@@ -42,6 +42,10 @@ def test_the_newest_of_a_name_wins_and_old_ones_stay(session: Session) -> None:
     assert store.direction_names(session=session) == ["assistant-axis", "other"]
     assert store.newest_direction(session=session, name="nothing") is None
     assert store.direction_by_vector(session=session, vector_sha256="d" * 64) is None
+    same = _add(session, "same-numbers", "a" * 64)
+    assert store.direction_by_vector(session=session, vector_sha256="a" * 64).id == same.id  # type: ignore[union-attr]
+    named = store.direction_by_vector(session=session, vector_sha256="a" * 64, name="assistant-axis")
+    assert named is not None and named.id == first.id
 
 
 def test_0010_upgrades_a_database_with_conversations(db_url: str) -> None:

@@ -109,8 +109,8 @@ class Conversations:
             ServiceError, SteeringRefused: a steered lane's direction is unknown, or cannot steer this model.
         """
         entry = self.registry.resolve(spec.model)
+        steering = checked_steering(spec, entry, self.vectors)  # before a server is asked: steering needs none
         self.registry.check(entry)
-        steering = checked_steering(spec, entry, self.vectors)
         return entry.kind, self.mask(spec.mask), checked_contrast(spec, entry, self.mask), steering
 
     def lanes(self, conversation_id: int) -> list[Lane]:

@@ -169,7 +169,9 @@ class Vectors:
             ServiceError: no direction with those numbers is in this database (an imported conversation).
         """
         with Session(self.engine) as session:
-            row = store.direction_by_vector(session=session, vector_sha256=steering.vector_sha256)
+            row = store.direction_by_vector(
+                session=session, vector_sha256=steering.vector_sha256, name=steering.direction
+            )
             names = store.direction_names(session=session)
         if row is None:
             raise ServiceError(
