@@ -26,10 +26,14 @@ class Reading:
 
 @dataclass(frozen=True)
 class LayerAuc:
+    """One layer's held-out AUC and interval, and each side's mean projection there (the drift meter's scale)."""
+
     layer: int
     auc: float
     low: float
     high: float
+    toward_mean: float
+    away_mean: float
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,11 @@ def fit_direction(
         raise FitError("a mask has no reply on the held-out prompts (empty replies are left out): draw more samples")
     layers = []
     for layer in range(vectors.shape[0]):
-        interval = bootstrap_auc([p[layer] for p in positives], [n[layer] for n in negatives], seed=seed)
+        ups, downs = [p[layer] for p in positives], [n[layer] for n in negatives]
+        interval = bootstrap_auc(ups, downs, seed=seed)
         assert interval is not None
-        layers.append(LayerAuc(layer, round(interval.value, 6), round(interval.low, 6), round(interval.high, 6)))
+        rounded = (round(interval.value, 6), round(interval.low, 6), round(interval.high, 6))
+        layers.append(LayerAuc(layer, *rounded, round(float(np.mean(ups)), 6), round(float(np.mean(downs)), 6)))
     steerable = [layer for layer in layers if layer.layer >= FIRST_STEERABLE] or layers
     best = max(steerable, key=lambda layer: (layer.auc, layer.low, -layer.layer))
     return Fit(

@@ -186,7 +186,16 @@ def result_record(suite: Suite, scorer: PersonaDirectionScorer, fit: Fit, model:
         "auc": best.auc,
         "low": best.low,
         "high": best.high,
-        "layers": [{"layer": x.layer, "auc": x.auc, "low": x.low, "high": x.high} for x in fit.layers],
+        "layers": [
+            {
+                "layer": x.layer,
+                "auc": x.auc,
+                "low": x.low,
+                "high": x.high,
+                "means": {scorer.toward: x.toward_mean, scorer.away: x.away_mean},
+            }
+            for x in fit.layers
+        ],
     }
 
 

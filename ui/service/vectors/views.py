@@ -21,7 +21,8 @@ STEER_FORM = "NAME:ALPHA[:FIRST-LAST], e.g. assistant-axis:-4 or assistant-axis:
 
 class LayerAUC(BaseModel):
     """How well one layer's projection on the direction separates the two masks' held-out replies: ROC AUC and
-    its bootstrap interval (None where it was not measured)."""
+    its bootstrap interval (None where it was not measured), and each mask's mean projection there (by mask; the
+    drift meter draws them for scale)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -29,6 +30,7 @@ class LayerAUC(BaseModel):
     auc: float | None = None
     low: float | None = None
     high: float | None = None
+    means: dict[str, float] = {}
 
 
 class DirectionView(BaseModel):
