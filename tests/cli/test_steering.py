@@ -42,6 +42,11 @@ def test_alpha_zero_beside_the_plain_mask_writes_the_same_reply(cli: Run, tmp_pa
     }  # fmt: skip
     assert zero["tokens"] == plain["tokens"] and zero["text"] == plain["text"] and plain["text"].strip()
     assert steered["label"] == "base@assistant ^ assistant-axis α −40 (L3–9)" and steered["text"] != plain["text"]
+    # A token tree is grown unsteered: on a steered reply or lane it is refused rather than drawn wrong.
+    tree = cli(tmp_path, "tree", str(steered["message_id"]), "--at", "1")
+    assert "was steered (assistant-axis α −40 (L3–9)): token trees are grown unsteered" in refused(tree)
+    lane_tree = cli(tmp_path, "tree", "--lane", "base@assistant^assistant-axis:2", "Hi")
+    assert "token trees are grown unsteered" in refused(lane_tree)
 
 
 @pytest.mark.model

@@ -26,6 +26,10 @@ from ui.service.read_models import SavedMessage
 
 __all__ = ["MAX_DEPTH", "MAX_K", "TreeComparison", "TreeNode", "TreeView", "Trees"]
 
+# A tree is grown on contexts without a control vector, so a steered lane's tree would show the unsteered
+# model's choices as the lane's: refused in one line rather than drawn wrong.
+UNSTEERED = "token trees are grown unsteered, so this tree would not show what the steered lane weighed"
+
 Address = Sequence[int]  # a node's place: the index of each child on the way down from the tree's root
 
 
@@ -112,6 +116,8 @@ class Trees:
         """
         check_shape(k, depth, min_path_p)
         spec = parse_lane_spec(lane)
+        if spec.steer is not None:
+            raise LaneSpecError(f"lane {lane.strip()!r}: {UNSTEERED}; grow it on {spec.model}@{spec.mask}")
         mask = self.conversations.mask(spec.mask)
         if not prompt.strip():
             raise LaneSpecError("the message is empty: a tree starts after a user message")
@@ -173,6 +179,8 @@ class Trees:
                 f"message {message_id} is a chat-model reply: only a base-lane reply has a document and token"
                 " probabilities to grow a tree from"
             )
+        if source.steering is not None:
+            raise LaneSpecError(f"message {message_id} was steered ({source.steering.label}): {UNSTEERED}")
         return source, lane
 
     def _grow(
