@@ -81,3 +81,27 @@ def test_bad_input_is_one_line_and_writes_nothing(cli: Run, tmp_path: Path, regi
     again = cli(tmp_path, "vectors", "export", "assistant-axis", "--out", str(out))
     assert again.returncode == 2 and again.stderr == f"error: {out} already exists; pass --force to replace it\n"
     assert out.read_bytes() == b"kept"
+
+
+def test_import_a_vector_file_and_refuse_one_of_the_wrong_size(cli: Run, tmp_path: Path, registry: Registry) -> None:
+    from simulator.cvec_file import write_control_vector
+
+    made = tmp_path / "made-elsewhere.gguf"
+    vectors = random_direction(3)
+    write_control_vector(made, vectors, first_layer=4, last_layer=5, scale=2.0, model_hint="gemma3")
+
+    done = cli(tmp_path, "vectors", "import", str(made), "--name", "elsewhere")
+
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(cli(tmp_path, "vectors", "show", "elsewhere", "--json").stdout)
+    assert shown["model_sha256"] == registry.model_sha256("base") and shown["best_layer"] in (4, 5)
+    narrow = tmp_path / "narrow.gguf"
+    write_control_vector(narrow, vectors[:, :512], first_layer=4, last_layer=4, scale=1.0, model_hint="other")
+    refused = cli(tmp_path, "vectors", "import", str(narrow), "--name", "narrow")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the vector file {narrow} has 512 values per layer; this model's layers have 640"
+    ]
+    assert [d["name"] for d in json.loads(cli(tmp_path, "vectors", "list", "--json").stdout)] == ["elsewhere"]
+    not_gguf = cli(tmp_path, "vectors", "import", str(tmp_path / "nothing.gguf"), "--name", "x")
+    assert not_gguf.returncode != 0 and len(not_gguf.stderr.strip().splitlines()) == 1

@@ -1,5 +1,6 @@
 """`simulacra vectors ...`: the persona directions in the database: list them, show one with its per-layer AUC table
-and provenance, and export one as the control-vector GGUF llama-server loads (printing the command that does)."""
+and provenance, export one as the control-vector GGUF llama-server loads (printing the command that does), and
+import such a file made elsewhere."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _LAYERS = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 @click.group()
 def vectors() -> None:
-    """Persona directions: list, show and export them (a suite run computes them)."""
+    """Persona directions: list, show, export and import them (a suite run computes them)."""
 
 
 @vectors.command(name="list")
@@ -80,6 +81,25 @@ def vectors_export(name: str, out: Path, scale: float, layers: str | None, force
     )
     click.echo(f"wrote {exported.path}: {name} × {exported.scale:g} on {where}. A llama-server steered with it:")
     click.echo(f"  {exported.command}")
+
+
+@vectors.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="The name to save it under (the newest of a name wins).")
+@click.option("--model", default="base", show_default=True, help="The in-process base model the file was made for.")
+def vectors_import(file: Path, name: str, model: str) -> None:
+    """Save a control-vector GGUF made elsewhere (llama.cpp's cvector-generator, an export) as a direction.
+
+    simulacra vectors import happy.gguf --name happy
+    """
+    try:
+        direction = workspace().vectors.import_file(file, name, model)
+    except USER_ERRORS as e:
+        fail(str(e))
+    click.echo(
+        f"saved {direction.name} for {direction.model_name}; it adds the most to layer {direction.best_layer}."
+        f" Steer with --steer {direction.name}:1 (α = 1 adds it as the file holds it)"
+    )
 
 
 def _layers(text: str | None) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from personas.names import is_name
-from simulator.cvec_file import write_control_vector
+from simulator.cvec_file import read_control_vector, write_control_vector
 from simulator.errors import LaneSpecError
 from simulator.registry import ModelEntry, Registry
 from simulator.steering import STEER_A_SERVER, ControlVector, SteeringRefused, vector_sha256
@@ -215,6 +215,25 @@ class Vectors:
             str(last),
         ]
         return Exported(path=out, first_layer=first, last_layer=last, scale=scale, command=shlex.join(command))
+
+    def import_file(self, path: Path, name: str, model: str = "base") -> DirectionView:
+        """Save a control-vector GGUF made elsewhere (llama.cpp's cvector-generator, another Simulacra) as the
+        newest direction `name` for `model`, an in-process base model: its rows are what it adds at α = 1, its
+        best layer the one it adds the most to. The file only hints at its model, so the user names it; a file
+        whose width or layers do not fit that model is refused before anything is saved.
+
+        Raises:
+            VectorFileError: not a control-vector GGUF, or of another size than the model's layers.
+            LaneSpecError: `model` is not an in-process base model. ServiceError: `name` cannot name a direction.
+        """
+        entry = self.registry.resolve(model)
+        if entry.kind != "simulator" or entry.path is None:
+            raise LaneSpecError(f"{entry.name} is not an in-process base model: a direction is read into one")
+        simulator = self.registry.local_simulator(entry)
+        vectors = read_control_vector(path, n_layer=simulator.n_layer, n_embd=simulator.n_embd)
+        best = int(np.argmax(np.linalg.norm(vectors, axis=1)))
+        provenance = {"imported_from": path.name}
+        return self.save(name, entry.name, self.registry.model_sha256(entry), vectors, best, provenance)
 
     def _model_path(self, model_name: str) -> str:
         entry = self.registry.entries.get(model_name)
