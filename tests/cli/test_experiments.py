@@ -69,7 +69,7 @@ def test_bad_input_is_one_line_and_starts_nothing(cli, tmp_path, change, args, w
 
 def test_unknown_suite_lists_the_builtins(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     result = cli(tmp_path, "experiment", "show", "nope")
-    assert "unknown suite 'nope'; available: capital-quiz" in one_error_line(result)
+    assert "unknown suite 'nope'; available: assistant-axis, capital-quiz" in one_error_line(result)
 
 
 def _aggregates(report: dict) -> list:  # type: ignore[type-arg]

@@ -1,7 +1,8 @@
 """The persona_direction and projection scorers on real samples of the bundled base model: a tiny suite fits its
 direction between two masks from its own replies (two prompts fit, one held out), stores it with its provenance,
-reports the best layer and the held-out AUC with its interval, scores each reply's projection on it, and a resumed
-run redraws nothing. Bad suites are refused with one line before anything runs."""
+reports the best layer and the held-out AUC with its interval, scores each reply's projection on it, draws the lane
+steered with it only once it is stored, and a resumed run redraws nothing. Bad suites are refused with one line
+before anything runs."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ui.service.vectors.service import Vectors
 
 SUITE = """
 name = "tiny-axis"
-lanes = ["base@assistant", "base@rogue-ai"]
+lanes = ["base@assistant^tiny-axis:-1", "base@assistant", "base@rogue-ai"]
 samples = 2
 seed = 11
 [settings]
@@ -76,8 +77,15 @@ def test_a_run_fits_stores_and_reports_its_direction(engine: Engine, registry: R
     assert vectors.shape == (18, 640) and np.all(np.isfinite(vectors))
 
     drifts = [s.scores["drift"] for lane in report.lanes for cell in lane.cells for s in cell.samples]
-    assert len(drifts) == 12 and all(isinstance(d, float) for d in drifts)
-    assert report.lanes[0].scorers["drift"].n == 6
+    assert len(drifts) == 18 and all(isinstance(d, float) for d in drifts)
+    assert report.lanes[1].scorers["drift"].n == 6
+
+    steered = report.lanes[0]
+    assert steered.alpha == -1 and steered.steering == f"tiny-axis α −1 (L{direction.best_layer})"
+    assert f"| base@assistant^tiny-axis:-1 · tiny-axis α −1 (L{direction.best_layer}) | 6 |" in markdown
+    # Listed first, drawn last: after the lanes the direction is fitted on.
+    fitted_at = max(s.message_id or 0 for lane in report.lanes[1:] for c in lane.cells for s in c.samples)
+    assert min(s.message_id or 0 for c in steered.cells for s in c.samples) > fitted_at
 
 
 @pytest.mark.model
@@ -94,7 +102,7 @@ def test_a_stopped_run_resumes_without_redrawing(engine: Engine, registry: Regis
     list(service.resume(run))
     report = service.report(run)
     after = {s.message_id for lane in report.lanes for c in lane.cells for s in c.samples}
-    assert report.status == "complete" and before < after and len(after) == 12
+    assert report.status == "complete" and before < after and len(after) == 18
     assert [d.direction for d in report.directions] == ["tiny-axis"]
     assert Vectors(engine, registry).show("tiny-axis").run_id == run
 
@@ -107,5 +115,8 @@ def test_bad_direction_suites_are_refused_in_one_line() -> None:
     no_fit = SUITE.replace(
         'kind = "persona_direction"\ntoward = "assistant"\naway = "rogue-ai"', 'kind = "in_character"'
     )
-    with pytest.raises(SuiteError, match="projects on 'tiny-axis', this suite's own name, but no scorer fits it"):
+    with pytest.raises(SuiteError, match="lane 'base@assistant.tiny-axis:-1' steers with 'tiny-axis', this suite's"):
         parse_suite_toml(no_fit, "tiny.toml")
+    unsteered = no_fit.replace('"base@assistant^tiny-axis:-1", ', "")
+    with pytest.raises(SuiteError, match="projects on 'tiny-axis', this suite's own name, but no scorer fits it"):
+        parse_suite_toml(unsteered, "tiny.toml")

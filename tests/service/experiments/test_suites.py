@@ -96,5 +96,5 @@ def test_user_suites_load_by_name_and_broken_ones_are_reported(tmp_path: Path) -
     assert "mine" in {s.name for s in suites}
     assert len(problems) == 2
     assert load_suite("mine", tmp_path).name == "mine"
-    with pytest.raises(SuiteError, match="unknown suite 'nope'; available: capital-quiz"):
+    with pytest.raises(SuiteError, match="unknown suite 'nope'; available: assistant-axis, capital-quiz"):
         load_suite("nope", tmp_path)

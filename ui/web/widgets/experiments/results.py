@@ -81,6 +81,7 @@ def _direction(d: DirectionReport, key: str) -> None:
             hide_index=True,
             key=f"{key}direction-table-{d.scorer}",
             height=180,
+            column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("AUC", "95% low", "95% high")},
         )
 
 
