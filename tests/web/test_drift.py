@@ -1,11 +1,13 @@
 # The drift meter on the Compare page (AppTest, the whole app on a fresh SQLite file): with no direction stored, the
-# meter says how to make one and offers to compute the assistant axis; with one, the chart under a base reply's token
-# view has one point per token, the reply's mean is drawn and said, and "Drift per turn" puts each base reply's
-# mean under it; and the Directions popover adds the −x / 0 / +x steered lanes with one seed.
+# meter says how to make one and offers to compute the assistant axis (which starts that suite and opens its run on
+# the Experiments page); with one, the chart under a base reply's token view has one point per token, the reply's
+# mean is drawn and said, and "Drift per turn" puts each base reply's mean under it; and the Directions popover adds
+# the −x / 0 / +x steered lanes with one seed.
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from tests.support.directions import save_direction, save_fitted_direction
 from tests.support.screen import plain
 from tests.support.transcripts import Seed
 from ui.service.conversations.service import parse_lane_spec
+from ui.service.experiments.jobs import experiment_jobs
 from ui.service.inside import drift
 from ui.service.settings import Settings
 from ui.service.vectors.service import Vectors
@@ -112,3 +115,23 @@ def test_the_directions_popover_adds_three_steered_lanes_sharing_one_seed(app: A
     assert headers == ["**base@raw**", "**base@assistant**", "**chat**", *steered]
     assert [at.number_input(key=f"draft-{uid}-seed").value for uid in (3, 4, 5)] == [7, 7, 7]
     assert at.button(key="steer-add").disabled  # six lanes: no room for three more
+
+
+def test_compute_the_assistant_axis_starts_its_suite_and_opens_the_run(app: AppTest, seed: Seed) -> None:
+    cid, _ = seed.conversation("Drift", "Hi", ["Hello there."], models=("base",))
+    at = opened(app, cid)
+    at.toggle(key="lane0-turn0-tokens").set_value(True).run()
+    at.toggle(key="lane0-turn0-tv-drift-on").set_value(True).run()
+    at.button(key="lane0-turn0-tv-drift-axis").click().run()
+
+    try:
+        assert not at.exception and not at.error
+        [job] = experiment_jobs().running()
+        assert at.session_state["ex-run"] == job.run_id  # the Experiments page, showing the run just started
+        assert any("assistant-axis" in plain(m.value) for m in at.markdown)
+    finally:
+        for job in experiment_jobs().running():
+            experiment_jobs().stop(job.run_id)
+        deadline = time.monotonic() + 60
+        while experiment_jobs().running() and time.monotonic() < deadline:
+            time.sleep(0.2)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ui.service.workspace import Workspace
 
 HOW_TO_MAKE_ONE = (
-    "run the assistant-axis suite (the Experiments page, or `simulacra experiment run assistant-axis`): it computes"
+    "run the assistant-axis suite (on the Experiments page, or: simulacra experiment run assistant-axis); it computes"
     " and stores the direction between the assistant and rogue-ai masks"
 )
 
