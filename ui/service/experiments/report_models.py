@@ -167,6 +167,14 @@ class LaneReport(_Part):
         """The lane as figures name it: a steered one with its α and layers (`... · assistant-axis α −1 (L6)`)."""
         return self.lane if self.steering is None else f"{self.lane} · {self.steering}"
 
+    @property
+    def short_label(self) -> str:
+        """As a chart's axis names it, short enough to be read whole: `base@assistant α −1 (L6)`."""
+        if self.steering is None:
+            return self.lane
+        strength = self.steering.split(" α ", 1)[-1]  # `−1 (L6)`: Steering.label's α and layers
+        return f"{self.lane.split('^')[0]} α {strength}"
+
 
 class JudgesUsed(_Part):
     on: bool

@@ -21,7 +21,7 @@ def figure_rows(report: RunReport) -> list[dict[str, Any]]:
         for name, stats in lane.scorers.items():
             rows.append(
                 {
-                    "lane": lane.label,
+                    "lane": lane.short_label,
                     "scorer": name,
                     "kind": stats.kind,
                     "statistic": RATE if isinstance(stats, RateFigure) else MEAN,
@@ -85,7 +85,7 @@ def _metric_scale(data: list[dict[str, Any]]) -> alt.Scale:
 
 def _panel(data: list[dict[str, Any]], title: str, scale: alt.Scale) -> alt.LayerChart:
     base = alt.Chart().encode(
-        x=alt.X("lane:N", title="lane", sort=None),
+        x=alt.X("lane:N", title="lane", sort=None, axis=alt.Axis(labelLimit=220)),
         xOffset=alt.XOffset("scorer:N"),
         color=alt.Color("scorer:N", title="scorer"),
         tooltip=[
