@@ -1,10 +1,10 @@
 """A base model that continues documents, token by token, with each token's probability and alternatives.
 
 Probabilities come from the raw logits llama.cpp leaves after each step, read in place (zero copy) and
-reduced with a log-sum-exp and `argpartition`: llama-cpp-python's `logprobs=` sorts Gemma's 262k-token
-vocabulary in Python on every token and makes generation ten times slower. All contexts share one loaded
-model (the weights, and llama.cpp's repacked copy of them, exist once), and prompts are read the way
-`simulator.contexts` explains, so a seed reproduces a reply whatever the KV cache held before.
+reduced with a log-sum-exp and a few passes of argmax (`simulator.spread`): llama-cpp-python's `logprobs=`
+sorts Gemma's 262k-token vocabulary in Python on every token and makes generation ten times slower. All
+contexts share one loaded model (the weights, and llama.cpp's repacked copy of them, exist once), and prompts are
+read the way `simulator.contexts` explains, so a seed reproduces a reply whatever the KV cache held before.
 """
 
 from __future__ import annotations
@@ -366,8 +366,7 @@ class Simulator(LocalLens, TeacherForcing, LocalTrees):
         p = float(np.exp(logits[token_id] - log_total))
         if k <= 0:
             return p, [], entropy
-        candidates = np.argpartition(logits, -k)[-k:]
-        candidates = candidates[np.argsort(logits[candidates])[::-1]]
+        candidates = spread.top_indices(logits, k, scratch)
         piece = self._piece
         top = [
             Alternative(text=piece(int(i)).decode("utf-8", errors="replace"), p=float(np.exp(logits[i] - log_total)))

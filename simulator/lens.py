@@ -111,9 +111,9 @@ class LocalLens(LocalActivations):
         return context.logits(-1).copy()
 
     def _prediction(self, layer: int, logits: np.ndarray, actual: int, k: int) -> LensLayer:
-        log_total, _ = spread.log_total_and_entropy(logits, spread.scratch(logits.size))
-        candidates = np.argpartition(logits, -k)[-k:]
-        candidates = candidates[np.argsort(logits[candidates])[::-1]]
+        space = spread.scratch(logits.size)
+        log_total, _ = spread.log_total_and_entropy(logits, space)
+        candidates = spread.top_indices(logits, k, space)
         top = [
             Alternative(text=self._piece(int(i)).decode("utf-8", "replace"), p=float(np.exp(logits[i] - log_total)))
             for i in candidates

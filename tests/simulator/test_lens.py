@@ -38,3 +38,15 @@ def test_a_token_outside_the_text_is_refused(registry: Registry) -> None:
     base: Simulator = registry.local_simulator(registry.resolve("base"))
     with pytest.raises(LaneError, match=r"token 3 is out of range: the text has 2 tokens \(0 to 1\)"):
         drain(base.logit_lens(DOCUMENT, " Paris.", 3))
+
+
+def test_top_indices_are_the_largest_logits_in_order_and_leave_the_logits_alone() -> None:
+    import numpy as np
+
+    from simulator import spread
+
+    logits = np.random.default_rng(0).normal(size=262_144).astype(np.float32)
+    before = logits.copy()
+    found = spread.top_indices(logits, 5, spread.scratch(logits.size))
+    assert found == np.argsort(logits)[::-1][:5].tolist()
+    assert np.array_equal(logits, before)  # llama.cpp's buffer is read, never written
