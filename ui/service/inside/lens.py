@@ -8,13 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from simulator.errors import LaneSpecError
 from simulator.lens import Lens
-from storage.tables import Lane, Message
 from ui.service.conversations.service import Conversations
-from ui.service.read_models import SavedMessage
 
 MAX_TOP = 10
 
@@ -54,7 +51,9 @@ class Lenses:
         """
         if not 1 <= k <= MAX_TOP:
             raise LaneSpecError(f"k must be between 1 and {MAX_TOP} (got {k})")
-        reply, lane = self._reply(message_id)
+        reply, lane, _ = self.conversations.reply_source(message_id)
+        if lane.kind != "simulator" or not isinstance(reply.prompt, str):
+            raise LaneSpecError(f"message {message_id} is a chat-model reply: it has no document to read the layers of")
         n = len(reply.tokens)
         if not 0 <= index < n:
             raise LaneSpecError(f"token {index} is out of range: reply {message_id} has {n} tokens (0 to {n - 1})")
@@ -85,14 +84,3 @@ class Lenses:
             for layer in lens.layers
         ]
         return LensView(message_id=message_id, lane=lane.label, index=index, actual=lens.actual, layers=layers)
-
-    def _reply(self, message_id: int) -> tuple[SavedMessage, Lane]:
-        with Session(self.conversations.engine) as session:
-            row = session.get(Message, message_id)
-            lane = session.get(Lane, row.lane_id) if row is not None and row.lane_id is not None else None
-        if row is None or row.role != "model" or lane is None:
-            raise LaneSpecError(f"message {message_id} is not a saved reply")
-        reply = SavedMessage.from_row(row)
-        if lane.kind != "simulator" or not isinstance(reply.prompt, str):
-            raise LaneSpecError(f"message {message_id} is a chat-model reply: it has no document to read the layers of")
-        return reply, lane
