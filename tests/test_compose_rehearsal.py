@@ -126,12 +126,12 @@ def one_llama_lane(page: Page) -> None:
     page.keyboard.press("Escape")
     page.get_by_text(f"{MAX_TOKENS} tokens").first.wait_for(timeout=30_000)
     while page.get_by_role("button", name="Settings").count() > 1:
-        lanes = page.get_by_role("button", name="Settings").count()
+        popovers = page.locator('[data-testid="stPopover"]').count()  # each lane's, and Compare's own (Directions)
         page.get_by_role("button", name="Settings").nth(1).click()
         page.get_by_role("button", name="Remove lane").locator("visible=true").click()
         page.keyboard.press("Escape")
         page.wait_for_function(
-            f"() => document.querySelectorAll('[data-testid=\"stPopover\"]').length < {lanes}", timeout=30_000
+            f"() => document.querySelectorAll('[data-testid=\"stPopover\"]').length < {popovers}", timeout=30_000
         )
     page.get_by_text("llama@assistant").first.wait_for(timeout=30_000)
 

@@ -42,7 +42,7 @@ def test_continuing_a_conversation_with_new_lanes_is_an_error(cli: Run, tmp_path
 
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: --conversation continues with the conversation's own lanes; leave out --lane"
+        "error: --conversation continues with the conversation's own lanes; leave out --lane and --steer"
     ]
 
 
