@@ -143,6 +143,13 @@ def _tensors(source: Path) -> list[tuple[str, str, np.ndarray]]:
     import gguf
 
     try:
+        with source.open("rb") as file:
+            magic = file.read(4)
+    except OSError as error:
+        raise VectorFileError(f"cannot read the vector file {source}: {_reason(error)}") from error
+    if magic != b"GGUF":  # checked first: gguf's own error on another file's bytes names numpy's dtypes, not the file
+        raise VectorFileError(f"{source} is not a GGUF file (a control vector is a .gguf file)")
+    try:
         reader = gguf.GGUFReader(source)
         found = [(str(t.name), t.tensor_type.name, np.array(t.data).reshape(_shape(t))) for t in reader.tensors]
     except ValueError as error:
