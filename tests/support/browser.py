@@ -58,24 +58,29 @@ def wait_for_replies(page: Any, timeout: float) -> list[dict[str, Any]]:
     return lanes
 
 
-def set_max_tokens(page: Any, lanes: int, value: int) -> None:
-    """Through the lane popovers, as a person would: short replies keep the test quick."""
+def set_max_tokens(page: Any, lanes: int, value: int, seed: int | None = None) -> None:
+    """Through the lane popovers, as a person would: short replies keep the test quick. With `seed`, every lane
+    draws with that seed, so a test that reads what the replies say reads the same replies every run."""
     for i in range(lanes):
         page.get_by_role("button", name="Settings").nth(i).click()
         field = page.get_by_label("Max tokens").locator("visible=true")
         field.fill(str(value))
         field.press("Enter")
+        if seed is not None:
+            seeded = page.get_by_label("Seed", exact=True).locator("visible=true")
+            seeded.fill(str(seed))
+            seeded.press("Enter")
         page.keyboard.press("Escape")
         page.wait_for_function(
             f"() => document.body.innerText.split('· {value} tokens').length > {i + 1}", timeout=30_000
         )
 
 
-def ask_every_lane(page: Any, question: str, lanes: int, max_tokens: int) -> None:
-    """On the Compare page: short replies in every lane, then one message to all of them."""
+def ask_every_lane(page: Any, question: str, lanes: int, max_tokens: int, seed: int | None = None) -> None:
+    """On the Compare page: short replies in every lane (seeded with `seed`), then one message to all of them."""
     chat = page.get_by_placeholder("Message every lane")
     chat.wait_for(timeout=60_000)
-    set_max_tokens(page, lanes, max_tokens)
+    set_max_tokens(page, lanes, max_tokens, seed)
     chat.fill(question)
     chat.press("Enter")
 

@@ -64,7 +64,8 @@ def test_regenerated_replies_are_siblings_and_the_selection_picks_one(service: C
     document = message(service, reply.message_id).prompt
     assert isinstance(document, str)
     assert first.reply.text.strip() in document
-    assert second.reply.text.strip() not in document or second.reply.text == first.reply.text
+    if second.reply.text.strip() not in first.reply.text:  # " Red" after " Red." cannot tell them apart
+        assert second.reply.text.strip() not in document
 
 
 def test_an_edited_message_starts_a_branch_and_the_old_one_can_be_continued(service: Conversations) -> None:

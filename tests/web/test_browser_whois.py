@@ -22,7 +22,8 @@ def test_who_is_speaking_ranks_the_masks_and_draws_the_heat_map(
 ) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 1200})
     page.goto(f"{simulacra_url}/")
-    ask_every_lane(page, "What is the capital of France?", 3, 12)
+    # Seeded: one sampled reply is named right about 19 times in 20 (docs/whois.md), not always.
+    ask_every_lane(page, "What is the capital of France?", 3, 12, seed=2)
     lanes = wait_for_replies(page, 240)
     assert len(lanes) == 3 and all(lane["done"] for lane in lanes), lanes
 
