@@ -45,6 +45,19 @@ def directions() -> list[DirectionView] | str:
         return str(e)
 
 
+def directions_or_how_to_make_one(*, key: str) -> list[DirectionView]:
+    """The stored directions; when they cannot be read, the line saying why, and when there are none, how to make
+    one and the button that does (an empty list then)."""
+    found = directions()
+    if isinstance(found, str):
+        st.error(escape_markdown(found))
+        return []
+    if not found:
+        st.caption(escape_markdown(NO_DIRECTIONS))
+        compute_axis_button(key=f"{key}-axis")
+    return found
+
+
 def measured(message_id: int, view: DirectionView, layer: int) -> drift.Drift | str:
     """The reply along `view` at `layer`, computed once per session (an error line is kept too: asking again
     would only say it again)."""
@@ -113,13 +126,8 @@ def drift_panel(reply: SavedMessage, lane: Lane, *, key: str) -> None:
 
 
 def _drift_body(message_id: int, key: str) -> None:
-    found = directions()
-    if isinstance(found, str):
-        st.error(escape_markdown(found))
-        return
+    found = directions_or_how_to_make_one(key=key)
     if not found:
-        st.caption(escape_markdown(NO_DIRECTIONS))
-        compute_axis_button(key=f"{key}-axis")
         return
     by_name = {view.name: view for view in found}
     name = st.selectbox("Direction", list(by_name), key=f"{key}-direction")

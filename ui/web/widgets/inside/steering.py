@@ -12,7 +12,7 @@ from simulator.values import SamplingSettings
 from ui.service.conversations.service import LaneSpec, parse_lane_spec
 from ui.service.errors import USER_ERRORS
 from ui.web import resources
-from ui.web.widgets.inside.drift import NO_DIRECTIONS, compute_axis_button, directions, turn_direction_picker
+from ui.web.widgets.inside.drift import directions_or_how_to_make_one, turn_direction_picker
 from ui.web.widgets.view import MAX_SEED, escape_markdown
 
 MAX_STRENGTH, STEP = 16.0, 0.5
@@ -32,13 +32,8 @@ def steering_controls(
     add: Callable[[list[LaneSpec]], None], free: int, settings: SamplingSettings, *, key: str = "steer"
 ) -> None:
     """The pickers and the button that calls `add` with the three lanes; `free` is how many more lanes fit."""
-    found = directions()
-    if isinstance(found, str):
-        st.error(escape_markdown(found))
-        return
+    found = directions_or_how_to_make_one(key=key)
     if not found:
-        st.caption(escape_markdown(NO_DIRECTIONS))
-        compute_axis_button(key=f"{key}-axis")
         return
     workspace = resources.workspace()
     models = [status.name for status in workspace.model_statuses() if status.kind == "simulator"]
