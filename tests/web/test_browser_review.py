@@ -82,7 +82,9 @@ def test_review_a_conversation_in_chromium(browser: Browser, simulacra_url: str,
     count = page.locator('[data-testid="stPopoverBody"]').last.get_by_label("Samples")
     count.fill("4")
     count.press("Enter")
-    page.locator('[data-testid="stPopoverBody"]').last.get_by_role("button", name="Draw").click()
+    # Pressed, not clicked: on a long page the popover can open past the window's bottom edge, where Playwright's
+    # click waits for it to come into view and times out.
+    page.locator('[data-testid="stPopoverBody"]').last.get_by_role("button", name="Draw").press("Enter")
     page.wait_for_function(
         "() => document.querySelectorAll('[class*=\"st-key-sample-\"]').length >= 5", timeout=180_000
     )
