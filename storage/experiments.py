@@ -147,6 +147,8 @@ def add_sample(
     seed: int,
     message_id: int | None,
     scores: Mapping[str, Any],
+    retries: int = 0,
+    batch: Mapping[str, Any] | None = None,
 ) -> RunSample:
     """Link one finished reply to its cell and count it in the run's progress, in one transaction.
 
@@ -161,6 +163,8 @@ def add_sample(
         seed=seed,
         message_id=message_id,
         scores=dict(scores),
+        retries=retries,
+        batch=None if batch is None else dict(batch),
     )
     session.add(sample)
     session.exec(  # type: ignore[call-overload]

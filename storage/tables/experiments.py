@@ -78,4 +78,8 @@ class RunSample(SQLModel, table=True):
     message_id: int | None = Field(default=None, foreign_key="message.id", ondelete="SET NULL")
     # Scorer name -> value (bool for rates, float for metrics, None when the scorer could not score it).
     scores: dict[str, Any] = Field(sa_column=json_column(nullable=False))
+    # How many times the request was sent again after a 429 or 5xx (a chat lane's, in a run).
+    retries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The batched group it was drawn in (who shared its decodes, in order), so replay and resume draw it again.
+    batch: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
