@@ -22,6 +22,9 @@ from simulator.watchdog import Timeouts
 from simulator.worker import LocalWorker, shared_worker
 
 BUNDLED_CHAT = f"{LOCAL_PROVIDER}/smollm2-135m-instruct"
+# Requests a run keeps in flight on a server that neither says how many it serves at once nor is configured to.
+DEFAULT_CONCURRENCY = 4
+IN_PROCESS = "in-process"  # the queue every in-process model shares: the local worker
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ModelEntry:
     api_key_env: str | None = None
     api: RemoteApi | None = None
     model: str | None = None
+    max_concurrency: int | None = None  # requests a run keeps in flight on the server; None: ask it, or a default
 
     @property
     def is_remote_simulator(self) -> bool:
@@ -184,6 +188,24 @@ class Registry:
             ModelUnavailable: as `check`, or `entry` is not a remote simulator.
         """
         return self.remote(entry).probe(again=True)
+
+    def concurrency(self, entry: ModelEntry) -> tuple[str, int]:
+        """Where a model's requests queue, and how many of them a run keeps in flight there. In-process models
+        share the local worker, one batched group at a time. A server takes its configured `max_concurrency`, else
+        the slots it reports when probed (llama-server), else DEFAULT_CONCURRENCY. Models on one server share
+        its slots.
+
+        Raises:
+            ModelUnavailable: a remote simulator's server cannot be probed.
+        """
+        if entry.is_local:
+            return IN_PROCESS, 1
+        queue = entry.api_base or entry.litellm or entry.name
+        if entry.max_concurrency is not None:
+            return queue, entry.max_concurrency
+        if entry.is_remote_simulator:
+            return queue, self.remote(entry).probe().slots or DEFAULT_CONCURRENCY
+        return queue, DEFAULT_CONCURRENCY
 
     def chat(self, entry: ModelEntry) -> ChatModel:
         if entry.litellm is None:

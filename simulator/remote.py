@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +52,7 @@ NO_TOKEN_PROBABILITIES = (
     "this server returns no token probabilities, so the reply streams as text only: no token view, branches"
     " from a token or fidelity figures for it"
 )
+CUES_KEPT = 256  # documents whose cue probability is kept (a run's cells)
 _PROBE_TOP_K = 20  # vLLM's and Ollama's default ceiling
 _PROBE_PROMPT = "The capital of France is"
 
@@ -79,6 +81,8 @@ class RemoteSimulator(ServerTrees):
         self.http = RemoteHttp(name, api_base, api_key_env=api_key_env, timeouts=self.timeouts)
         self._probe: RemoteProbe | None = None
         self._lock = threading.Lock()
+        # A cue's probability depends on the document alone, the same for every seed of a run's cell: asked once.
+        self._cues: OrderedDict[tuple[str, str], float | None] = OrderedDict()
 
     @property
     def n_ctx(self) -> int | None:
@@ -99,6 +103,7 @@ class RemoteSimulator(ServerTrees):
         """
         with self._lock:
             if self._probe is None or again:
+                self._cues.clear()  # the server may serve another model now
                 try:
                     self._probe = self._ask_server()
                 except LaneError as e:
@@ -131,7 +136,8 @@ class RemoteSimulator(ServerTrees):
         else:
             tokens = self._one_token(model, _PROBE_PROMPT, 0)  # no logprobs at all: text still streams
         logprobs = bool(tokens) and tokens[0].p is not None
-        return RemoteProbe(model, tuple(served), logprobs, top_k, self._has_prompt_logprobs(model), self._context())
+        context, slots = self._context_and_slots()
+        return RemoteProbe(model, tuple(served), logprobs, top_k, self._has_prompt_logprobs(model), context, slots)
 
     def _served(self) -> list[str]:
         try:
@@ -173,18 +179,21 @@ class RemoteSimulator(ServerTrees):
             return False  # a shape that cannot carry them: the one-token request names it
         return any(value is not None for value in (logprobs.get("token_logprobs") or [])[1:])
 
-    def _context(self) -> int | None:
+    def _context_and_slots(self) -> tuple[int | None, int | None]:
+        """The server's context size and how many requests it serves at once, where it says."""
         try:
             if self.api == "llama-server":
                 props = self.http.get_json("/props")
-                return int(props["default_generation_settings"]["n_ctx"])
+                slots = props.get("total_slots")
+                context = int(props["default_generation_settings"]["n_ctx"])
+                return context, int(slots) if isinstance(slots, int) and slots > 0 else None
             if self.api == "openai-completions":  # vLLM lists max_model_len with each model
                 models = self.http.get_json("/models").get("data") or []
                 lengths = [int(m["max_model_len"]) for m in models if m.get("max_model_len")]
-                return lengths[0] if lengths else None
+                return (lengths[0] if lengths else None), None
         except (RemoteFailure, KeyError, TypeError, ValueError, AttributeError):
-            return None
-        return None
+            return None, None
+        return None, None
 
     # -- one-token requests --------------------------------------------------------------------------------
 
@@ -218,13 +227,19 @@ class RemoteSimulator(ServerTrees):
         if not probe.logprobs:
             return None
         yield from ()  # a step-wise job like the local scoring: this one has no steps to yield between
+        with self._lock:
+            if (context, cue) in self._cues:
+                return self._cues[(context, cue)]
         # Up to the lane's whole-reply limit, as the mask effect's request: on a busy server it waits behind
         # other lanes' replies, and the reply it measures is already saved.
         tokens = self._one_token(probe.model, context, probe.top_k, read=self.timeouts.total)
-        if not tokens:
-            return None
-        candidates = [alt for alt in tokens[0].top if alt.text and cue.startswith(alt.text)]
-        return max(candidates, key=lambda alt: len(alt.text)).p if candidates else None
+        candidates = [alt for alt in tokens[0].top if alt.text and cue.startswith(alt.text)] if tokens else []
+        p = max(candidates, key=lambda alt: len(alt.text)).p if candidates else None
+        with self._lock:
+            self._cues[(context, cue)] = p
+            while len(self._cues) > CUES_KEPT:
+                self._cues.popitem(last=False)
+        return p
 
     def scoring(self, context: str, continuation: str, *, key: str = "") -> Generator[None, None, list[float]]:
         """P(each token of `continuation` | `context`), from the prompt's own logprobs (`echo`).

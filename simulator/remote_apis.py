@@ -33,6 +33,7 @@ class RemoteProbe:
     top_k: int
     prompt_logprobs: bool
     context: int | None
+    slots: int | None = None  # requests it serves at once, when it says (llama-server's /props total_slots)
 
     def summary(self) -> str:
         if not self.logprobs:
@@ -41,7 +42,8 @@ class RemoteProbe:
             probabilities = f"token probabilities, top-{self.top_k}"
         prompt = "prompt probabilities" if self.prompt_logprobs else "no prompt probabilities"
         context = f", context {self.context}" if self.context else ""
-        return f"serves {self.model}: {probabilities}, {prompt}{context}"
+        slots = f", {self.slots} slots" if self.slots else ""
+        return f"serves {self.model}: {probabilities}, {prompt}{context}{slots}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from simulator.credentials import NO_KEY, guarded_client, server_key, strip_credentials
+from simulator.credentials import NO_KEY, guarded_client, server_key, shared_ssl_context, strip_credentials
 from simulator.errors import LaneError
 from simulator.litellm_boot import litellm
 from simulator.remote_apis import RemoteChunk, ServerAnswer, decode, sse_payload
@@ -41,7 +41,11 @@ class RemoteHttp:
         timeout = self.timeouts.http() if read is None else httpx.Timeout(read, connect=self.timeouts.connect)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(
-            timeout=timeout, headers=headers, event_hooks={"request": [strip_credentials(key)]}, follow_redirects=True
+            timeout=timeout,
+            headers=headers,
+            event_hooks={"request": [strip_credentials(key)]},
+            follow_redirects=True,
+            verify=shared_ssl_context(),
         )
 
     def url(self, path: str) -> str:

@@ -41,6 +41,9 @@ class ModelConfig(BaseModel):
     api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
     model: str | None = Field(default=None, min_length=1)
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # How many requests a run keeps in flight on this model's server (vLLM: its --max-num-seqs). Unset: what the
+    # server reports (llama-server's slots), else simulator.registry.DEFAULT_CONCURRENCY.
+    max_concurrency: int | None = Field(default=None, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
@@ -56,6 +59,10 @@ class ModelConfig(BaseModel):
             raise ValueError(f"model '{self.name}': `api` is for a simulator on a server: set kind and `api_base`")
         if self.model is not None and self.api is None:
             raise ValueError(f"model '{self.name}': `model` names the model on an `api` server")
+        if self.max_concurrency is not None and not (self.api_base or self.litellm):
+            raise ValueError(
+                f"model '{self.name}': `max_concurrency` is for a model on a server (in-process runs one at a time)"
+            )
         if self.api_key_env and not self.api_base:
             # Without a server of the user's own, litellm reads the provider's variable (ANTHROPIC_API_KEY, ...).
             raise ValueError(f"model '{self.name}': `api_key_env` names the key for the server at `api_base`; set both")
@@ -74,6 +81,7 @@ class ModelConfig(BaseModel):
             api_key_env=self.api_key_env,
             api=self.api,
             model=self.model,
+            max_concurrency=self.max_concurrency,
         )
 
 

@@ -1,6 +1,8 @@
-"""One cell of a run: its likelihoods (next_token/choice, one forward pass per continuation) and the samples it
-still lacks, drawn a few at a time through the same turn runner as Compare, so each is saved as it streams and
-linked to the run only once it is finished and scored."""
+"""A run's cells: each cell's likelihoods (next_token/choice, one forward pass per continuation, once per cell)
+and the samples it still lacks, drawn through the same turn runner as Compare, so each is saved as it streams and
+linked to the run only once it is finished and scored. The samples of all the cells given are cut into units and
+drawn at once (ui.service.experiments.scheduler): one at a time per slot of a server, in batched groups on the
+local worker."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlmodel import Session
 
 from personas.mask import Mask
 from personas.suites import Prompt, Suite
-from simulator.registry import Registry
+from simulator.registry import IN_PROCESS, Registry
 from simulator.scoring import Likelihoods, likelihoods
 from storage import experiments as store
 from storage import repo
@@ -26,18 +28,21 @@ from ui.service.experiments.judges import JUDGES_KEY, judge_reply, judge_scorers
 from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
 from ui.service.experiments.posteriors import score_posteriors
 from ui.service.experiments.report_models import Continuation, Likelihood
+from ui.service.experiments.scheduler import CellFinished, Outcome, Unit, draw_units
 from ui.service.experiments.scorers import likelihood_scorers, score_reply
 from ui.service.vectors.service import Vectors
 
-CHUNK = 4  # samples of one cell drawn at once (interleaved on the local worker, each in its own context)
+LOCAL_GROUP = 4  # samples of one cell decoded together on the local worker (a batched group)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One sample finished: linked (error None), or failed with the reply's error (not linked: resume retries)."""
+class CellWork:
+    """What a cell needs to draw its missing samples."""
 
-    sample_index: int
-    error: str | None = None
+    cell: store.RunCell
+    lane: Lane
+    user_id: int
+    prompt: Prompt
 
 
 class CellRunner:
@@ -62,9 +67,32 @@ class CellRunner:
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
-    def run_cell(self, cell: store.RunCell, have: set[tuple[int, int]]) -> Iterator[Outcome]:
-        """Fill in what the cell lacks: its likelihoods, then its missing samples (replies a killed run left
-        unlinked are deleted first, so no sample is ever there twice)."""
+    def run_cells(self, cells: list[store.RunCell], have: set[tuple[int, int]]) -> Iterator[Outcome | CellFinished]:
+        """Fill in what the cells lack: each one's likelihoods, then their missing samples, all cells at once
+        (replies a killed run left unlinked are deleted first, so no sample is ever there twice). Yields each
+        sample's outcome as it ends, and each cell once it has ended.
+
+        Raises:
+            ModelUnavailable: a lane's server cannot be probed for its concurrency.
+        """
+        works: dict[int, CellWork] = {}
+        units: list[Unit] = []
+        slots: dict[str, int] = {}
+        for cell in cells:
+            assert cell.id is not None
+            work, missing = self._prepare(cell, have)
+            if not missing:
+                yield CellFinished(cell.id)
+                continue
+            works[cell.id] = work
+            queue, slots[queue] = self.registry.concurrency(self.registry.resolve(work.lane.model))
+            size = LOCAL_GROUP if queue == IN_PROCESS else 1  # a server's slot takes one sample at a time
+            units += [Unit(cell.id, queue, tuple(missing[i : i + size])) for i in range(0, len(missing), size)]
+        yield from draw_units(units, slots, lambda unit, halt: self._draw(works[unit.cell_id], unit, halt), self.cancel)
+
+    def _prepare(self, cell: store.RunCell, have: set[tuple[int, int]]) -> tuple[CellWork, list[int]]:
+        """The cell's lane, user message and prompt, with its likelihoods computed if it lacks them; and the
+        sample indices it lacks (its unlinked replies deleted)."""
         assert cell.id is not None and cell.conversation_id is not None
         prompt = self.suite.prompts[cell.prompt_index]
         with Session(self.engine) as session:
@@ -72,22 +100,17 @@ class CellRunner:
             user = next(
                 m for m in repo.list_messages(session=session, conversation_id=cell.conversation_id) if m.role == "user"
             )
-        if likelihood_scorers(self.suite) and cell.likelihoods is None:
+        assert user.id is not None
+        if likelihood_scorers(self.suite) and cell.likelihoods is None and not self.cancelled:
             self._likelihoods(cell, lane, prompt)
         missing = [i for i in range(samples_per_cell(self.suite)) if (cell.id, i) not in have]
-        if not missing:
-            return
-        with Session(self.engine) as session:
-            store.delete_unlinked_replies(session=session, cell=cell)
-        assert user.id is not None
-        for start in range(0, len(missing), CHUNK):
-            if self.cancelled:
-                return
-            yield from self._draw(cell, lane, user.id, prompt, missing[start : start + CHUNK])
+        if missing:
+            with Session(self.engine) as session:
+                store.delete_unlinked_replies(session=session, cell=cell)
+        return CellWork(cell, lane, user.id, prompt), missing
 
-    def _draw(
-        self, cell: store.RunCell, lane: Lane, user_id: int, prompt: Prompt, indices: list[int]
-    ) -> Iterator[Outcome]:
+    def _draw(self, work: CellWork, unit: Unit, halt: threading.Event) -> Iterator[Outcome]:
+        cell, lane, user_id, prompt, indices = work.cell, work.lane, work.user_id, work.prompt, unit.indices
         base = lane_config(lane, Vectors(self.engine, self.registry))  # a steered lane's control vector
         document = prompt.document if lane.kind == "simulator" else None
         jobs = [
@@ -106,18 +129,18 @@ class CellRunner:
             for slot, index in enumerate(indices)
         ]
         assert cell.conversation_id is not None and cell.id is not None
-        # A turn sets its own switch when it ends (to stop what is left), so each chunk gets a switch of its
-        # own, thrown when the run's is.
-        chunk_cancel = threading.Event()
-        for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, chunk_cancel):
-            if self.cancel.is_set():
-                chunk_cancel.set()
+        # A turn sets its own switch when it ends (to stop what is left), so each unit gets a switch of its
+        # own, thrown when the run's is or the unit is halted.
+        unit_cancel = threading.Event()
+        for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, unit_cancel):
+            if self.cancel.is_set() or halt.is_set():
+                unit_cancel.set()
             if update.event.kind not in ("done", "error"):
                 continue
             index, reply = indices[update.position], update.reply
             if reply.status != "complete":
                 if reply.finish_reason != "cancelled":
-                    yield Outcome(index, reply.error or f"reply {update.message_id} ended {reply.status}")
+                    yield Outcome(cell.id, index, reply.error or f"reply {update.message_id} ended {reply.status}")
                 continue
             metrics = None if reply.metrics is None else reply.metrics.model_dump(mode="json")
             scores = score_reply(self.suite, reply.text, metrics, reply.finish_reason)
@@ -132,7 +155,7 @@ class CellRunner:
                     message_id=update.message_id,
                     scores=scores,
                 )
-            yield Outcome(index)
+            yield Outcome(cell.id, index)
 
     def _judged(self, prompt: str, reply: str, seed: int) -> dict[str, Any]:
         """The judge scorers' answers, and under JUDGES_KEY what each judge said (nothing when judges are off)."""

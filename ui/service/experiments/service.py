@@ -32,6 +32,7 @@ from ui.service.experiments.plan import check_lanes, create_cells, samples_per_c
 from ui.service.experiments.replay import ReplayReport, compare_runs
 from ui.service.experiments.report import RunReport
 from ui.service.experiments.report_models import RunRow
+from ui.service.experiments.scheduler import CellFinished
 from ui.service.experiments.stages import RunStages
 from ui.service.vectors.service import Vectors
 
@@ -157,16 +158,14 @@ class Experiments:
             return Progress(run_id, counts["done"], run.samples_total, cells_done, len(cells), elapsed, status)
 
         def draw(part: list[store.RunCell]) -> Iterator[Progress]:
-            for cell in part:
-                if runner.cancelled:
-                    return
-                for outcome in runner.run_cell(cell, have):
-                    if outcome.error is not None:
-                        errors.append(outcome.error)
-                        continue
+            for outcome in runner.run_cells(part, have):
+                if isinstance(outcome, CellFinished):
+                    counts["cells"] += 1
+                elif outcome.error is not None:
+                    errors.append(outcome.error)
+                else:
                     counts["done"] += 1
                     yield progress()
-                counts["cells"] += 1
 
         try:
             yield from self._in_order(RunStages(self.engine, self.registry, suite, run_id, cancel), cells, draw, errors)
