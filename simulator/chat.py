@@ -14,6 +14,7 @@ from simulator.chat_pool import ChatPool
 from simulator.credentials import NO_KEY, env_secrets, guarded_client, server_key
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable, PromptTooLong, SimulacraError
 from simulator.litellm_boot import litellm, register_provider
+from simulator.retries import RATE_LIMITED, Retries, RetryPolicy, refusal_of
 from simulator.values import FinishReason, SamplingSettings, Token
 from simulator.watchdog import Timeouts, watched
 from simulator.worker import LocalWorker
@@ -184,39 +185,48 @@ class ChatModel:
         settings: SamplingSettings,
         *,
         cancel: threading.Event | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Iterator[Token | Finished]:
-        """Stream the reply as `Token`s (no probabilities: chat APIs do not share them), then `Finished`.
+        """Stream the reply as `Token`s (no probabilities: chat APIs do not share them), then `Finished`, which
+        counts the retries made. With `retry` (experiment samples only), a server's 429 or 5xx before anything of
+        the reply has streamed is retried as the policy allows; without, the first refusal is the lane's error.
 
         Raises:
-            LaneError: the key is missing, the server cannot be reached, answers with an error or closes the
-                connection mid-reply.
+            LaneError: the key is missing, the server cannot be reached, answers with an error (after the
+                retries `retry` allows) or closes the connection mid-reply.
             LaneTimeout: the server gave no first token, or stopped giving tokens, within `timeouts`.
         """
         self.check()
+        retries = Retries(None if self.is_local else retry)
         reason: FinishReason | None = None
-        replied = False
-        try:
-            for chunk in self._chunks(self._request(messages, settings), cancel):
-                choice = chunk.choices[0]
-                piece = getattr(choice.delta, "content", None) or ""
-                if piece:
-                    replied = True
-                    yield Token(text=piece)
-                if choice.finish_reason:
-                    reason = "length" if choice.finish_reason == "length" else "stop"
-        except LaneTimeout as e:
-            raise LaneTimeout(f"{self.model}: {e}") from None
-        except LaneError:
-            raise
-        except Exception as e:  # litellm maps every provider's failures onto its own exception types
-            # litellm wraps what our own `local/` provider raises (e.g. PromptTooLong); its message is ours.
-            ours = next((c for c in _causes(e) if isinstance(c, SimulacraError)), None)
-            if ours is not None:
-                raise ours from None
-            raise LaneError(describe_litellm_error(self.model, self.api_base, e, mid_reply=replied)) from e
+        while cancel is None or not cancel.is_set():
+            replied = False
+            try:
+                for chunk in self._chunks(self._request(messages, settings), cancel):
+                    choice = chunk.choices[0]
+                    piece = getattr(choice.delta, "content", None) or ""
+                    if piece:
+                        replied = True
+                        yield Token(text=piece)
+                    if choice.finish_reason:
+                        reason = "length" if choice.finish_reason == "length" else "stop"
+                break
+            except LaneTimeout as e:
+                raise LaneTimeout(f"{self.model}: {e}") from None
+            except LaneError:
+                raise
+            except Exception as e:  # litellm maps every provider's failures onto its own exception types
+                # litellm wraps what our own `local/` provider raises (e.g. PromptTooLong); its message is ours.
+                ours = next((c for c in _causes(e) if isinstance(c, SimulacraError)), None)
+                if ours is not None:
+                    raise ours from None
+                if not replied and retries.wait(refusal_of(e, _causes(e)), cancel):
+                    continue  # nothing of the reply was shown: ask again, as the server said or later
+                said = describe_litellm_error(self.model, self.api_base, e, mid_reply=replied)
+                raise LaneError(f"{said} ({retries.gave_up})" if retries.gave_up else said) from e
         if reason is None:  # the stream ended without saying why: stopped by the user, or the server just ended
             reason = "cancelled" if cancel is not None and cancel.is_set() else "stop"
-        yield Finished(reason=reason, seed=settings.seed if settings.seed is not None else -1)
+        yield Finished(reason=reason, seed=settings.seed if settings.seed is not None else -1, retries=retries.count)
 
     def _request(self, messages: list[dict[str, str]], settings: SamplingSettings) -> dict[str, Any]:
         """litellm's arguments. Retries are off (litellm's and the OpenAI client's, which retries twice by
@@ -287,9 +297,19 @@ def describe_litellm_error(model: str, api_base: str | None, error: Exception, *
         return f"{model}: the API key was refused ({detail})"
     if kind == "NotFoundError":
         return f"{model}: the provider does not know this model ({detail})"
-    if kind == "RateLimitError":
-        return f"{model}: rate limited by the provider ({detail})"
+    refused = refusal_of(error, causes)
+    if refused is not None:  # a 429 or 5xx: "not now", in the server's own words
+        who = f"the server{where}" if api_base else "the provider"
+        asked = "" if refused.retry_after_s is None else f"; it asks to wait {refused.retry_after_s:.0f} s"
+        said = _LITELLM_PREFIX.sub("", detail)
+        if refused.status == RATE_LIMITED:
+            return f"{model}: rate limited by {who} ({said}){asked}"
+        return f"{model}: {who} failed with HTTP {refused.status} ({said}){asked}"
     return f"{model}: {kind}: {detail}"
+
+
+# How litellm opens a server's error message: "litellm.RateLimitError: RateLimitError: OpenAIException - ".
+_LITELLM_PREFIX = re.compile(r"^litellm\.\w+:\s*(\w+:\s*)?(\w+Exception\s*-\s*)?")
 
 
 # httpx's and requests' names for "could not connect" (neither subclasses the built-in ConnectionError).

@@ -42,6 +42,7 @@ class LaneEvent:
     seed: int | None = None
     metrics: FidelityMetrics | None = None
     model_sha256: str | None = None
+    retries: int = 0  # on a chat lane's `done`: the refusals (429, 5xx) retried before the server answered
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Reply:
     metrics: FidelityMetrics | None = None
     model_sha256: str | None = None
     diverged_at: int | None = None  # a branch: the token index where it left the reply it branched from
+    retries: int = 0  # requests a server refused (429, 5xx) and the lane asked again (experiment samples only)
 
     def apply(self, event: LaneEvent) -> None:
         """Fold one of the lane's events into the reply: the one place a stream becomes a reply."""
@@ -89,3 +91,4 @@ class Reply:
         self.seed = event.seed
         self.model_sha256 = event.model_sha256
         self.metrics = event.metrics
+        self.retries = event.retries

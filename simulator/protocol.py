@@ -29,13 +29,15 @@ class Finished:
     """The last item a continuation yields: why it ended, and the seed it actually used.
 
     `stop` is the stop sequence that ended it (None for the model's own end of text, the length limit or a
-    cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was.
+    cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was;
+    `retries` counts the requests a server refused before it answered (a chat lane under a retry policy).
     """
 
     reason: FinishReason
     seed: int
     stop: str | None = None
     cue_p: float | None = None
+    retries: int = 0
 
 
 @dataclass(frozen=True)

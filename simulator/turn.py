@@ -18,6 +18,7 @@ from simulator.events import EventKind, LaneEvent, Timings
 from simulator.metrics import RAW, Measured, cue, measure
 from simulator.protocol import Continuation, Finished, SimulatorProtocol
 from simulator.registry import ModelEntry, Registry
+from simulator.retries import RetryPolicy
 from simulator.sample_group import SampleGroup
 from simulator.steering import ControlVector
 from simulator.values import FidelityMetrics, SamplingSettings, Token
@@ -34,6 +35,8 @@ class LaneConfig:
     shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event;
     `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`); `steering` adds a
     control vector to every decode of the lane's reply (`simulator.steering`; in-process base models only).
+    For chat lanes only: `retry` retries a server's refusal (429, 5xx) before the reply streams; experiment
+    samples set it, interactive turns never do (`simulator.retries`).
     """
 
     label: str
@@ -48,6 +51,7 @@ class LaneConfig:
     metrics: bool = True
     contrast: ContrastConfig | None = None
     steering: ControlVector | None = None
+    retry: RetryPolicy | None = None
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -129,9 +133,11 @@ def _run_chat(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> Non
     config = lane.config
     messages = lane_messages(config, history)
     lane.put("start", prompt=messages)
-    for step in lane.registry.chat(entry).stream(messages, config.settings, cancel=lane.cancel):
+    chat = lane.registry.chat(entry)
+    for step in chat.stream(messages, config.settings, cancel=lane.cancel, retry=config.retry):
         if isinstance(step, Finished):
-            lane.put("done", finish_reason=step.reason, timings=lane.clock.timings(), seed=config.settings.seed)
+            timings, seed = lane.clock.timings(), config.settings.seed
+            lane.put("done", finish_reason=step.reason, timings=timings, seed=seed, retries=step.retries)
             return
         lane.clock.tick()
         lane.put("token", token=step, timings=lane.clock.timings())

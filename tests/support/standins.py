@@ -5,6 +5,9 @@ the wire format the path asks for: OpenAI-style SSE (`.../chat/completions`), Ol
 `/api/chat`) or Anthropic SSE (`.../messages`). Paths under a prefix inject a fault:
 
 - `/fail/...` answers 503, to count retries;
+- `/busy/...` answers its first REFUSALS requests 429 with `Retry-After: 1` and "slow down" in OpenAI's error
+  shape, then serves, as a cloud API over its rate limit does; `/restarting/...` answers them 503 with no
+  `Retry-After`, as a proxy whose upstream restarts does (no real server refuses on demand, then recovers);
 - `/echo/...` answers 401 with the Authorization header it was sent in the error message, as a careless proxy does;
 - `/ping/...` sends one token, then SSE keep-alive comments and never another token;
 - `/no-echo/...` is a base model's OpenAI text-completion server (`.../models`, `.../completions`) that gives the
@@ -23,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PIECES = ["Hel", "lo", " there"]
+REFUSALS = 2  # how many requests `/busy/` and `/restarting/` refuse before serving
+SLOW_DOWN = "slow down: 3 requests per minute on this key"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class HeaderRecordingServer:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.closing = threading.Event()
+        self.refused: dict[str, int] = {}  # by path prefix: how many requests `/busy/` and `/restarting/` refused
+        self.lock = threading.Lock()
         self._http = _QuietServer(("127.0.0.1", 0), _Handler)
         self._http.recorder = self  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
@@ -52,6 +59,13 @@ class HeaderRecordingServer:
         self.closing.set()
         self._http.shutdown()
         self._http.server_close()
+
+    def refuse(self, prefix: str) -> bool:
+        """Whether this request under `prefix` is one of the first REFUSALS (and counts it)."""
+        with self.lock:
+            refused = self.refused.get(prefix, 0)
+            self.refused[prefix] = min(REFUSALS, refused + 1)
+            return refused < REFUSALS
 
     def requests_to(self, suffix: str) -> list[Seen]:
         """The recorded requests whose path ends with `suffix` (litellm also asks Ollama for /api/show)."""
@@ -81,6 +95,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.recorder.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
         if self.path.startswith("/fail/"):
             self._send(503, "application/json", [json.dumps({"error": {"message": "overloaded"}})])
+        elif self.path.startswith("/busy/") and self.recorder.refuse("/busy/"):
+            error = {"error": {"message": SLOW_DOWN, "type": "requests", "code": "rate_limit_exceeded"}}
+            self._send(429, "application/json", [json.dumps(error)], {"retry-after": "1"})
+        elif self.path.startswith("/restarting/") and self.recorder.refuse("/restarting/"):
+            self._send(503, "application/json", [json.dumps({"error": {"message": "upstream restarting"}})])
         elif self.path.startswith("/echo/"):
             message = f"bad credentials: {self.headers.get('authorization')}"
             self._send(401, "application/json", [json.dumps({"error": {"message": message}})])
@@ -88,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "text/event-stream", self._pings())
         elif self.path.startswith("/no-echo/") and self.path.endswith("/completions"):
             self._send(200, "application/json", [json.dumps(_text_completion())])
-        elif self.path.endswith("/chat/completions"):
+        elif self.path.endswith("/chat/completions"):  # `/busy/` and `/restarting/` too, once they have refused
             self._send(200, "text/event-stream", _openai_sse())
         elif self.path.endswith("/messages"):
             self._send(200, "text/event-stream", _anthropic_sse())
@@ -109,9 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
         while not self.recorder.closing.wait(0.3):
             yield ": ping\n\n"
 
-    def _send(self, status: int, content_type: str, parts: Any) -> None:
+    def _send(self, status: int, content_type: str, parts: Any, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("content-type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         try:

@@ -192,6 +192,7 @@ def _cell(suite: Suite, cell: RunCell, samples: list[RunSample], texts: dict[int
                 conversation_id=cell.conversation_id,
                 scores=s.scores,
                 text=texts.get(s.message_id or 0),
+                retries=s.retries,
             )
             for s in sorted(samples, key=lambda s: s.sample_index)
         ],

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from personas.mask import Mask
 from personas.suites import Prompt, Suite
 from simulator.registry import IN_PROCESS, Registry
+from simulator.retries import RetryPolicy
 from simulator.scoring import Likelihoods, likelihoods
 from storage import experiments as store
 from storage import repo
@@ -33,6 +34,9 @@ from ui.service.experiments.scorers import likelihood_scorers, score_reply
 from ui.service.vectors.service import Vectors
 
 LOCAL_GROUP = 4  # samples of one cell decoded together on the local worker (a batched group)
+# A sample's chat lane retries a server's 429 or 5xx (a run of a thousand samples should not lose one to a rate
+# limit); a turn in Compare or `simulacra ask` never does, it shows the refusal at once.
+SAMPLE_RETRIES = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class CellRunner:
                     settings=base.settings.model_copy(update={"seed": seed_of(self.suite, index)}),
                     document=document,
                     metrics=wants_metrics(self.suite),
+                    retry=replace(SAMPLE_RETRIES, also_stop=(self.cancel, halt)),
                 ),
                 prompt.history,
                 user_id,
@@ -154,6 +159,7 @@ class CellRunner:
                     seed=seed_of(self.suite, index),
                     message_id=update.message_id,
                     scores=scores,
+                    retries=reply.retries,
                 )
             yield Outcome(cell.id, index)
 

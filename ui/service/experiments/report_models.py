@@ -77,7 +77,8 @@ class Likelihood(_Part):
 
 
 class SampleLink(_Part):
-    """One saved sample: where it is (conversation and message), its seed, scores and text."""
+    """One saved sample: where it is (conversation and message), its seed, scores and text, and how many times a
+    server refused it (429, 5xx) before answering."""
 
     index: int
     seed: int
@@ -85,6 +86,7 @@ class SampleLink(_Part):
     conversation_id: int | None
     scores: dict[str, Any]  # a scorer's bool/float/None, and under JUDGES_KEY what each judge said
     text: str | None
+    retries: int = 0
 
 
 class Confusion(_Part):

@@ -59,8 +59,11 @@ def _sample(conversations: Conversations, sample: SampleLink, key: str) -> None:
     message_id = sample.message_id
     with st.container(border=True, key=f"{key}sample-{message_id}"):
         text_column, action = st.columns([5, 1], vertical_alignment="center")
+        retried = ""
+        if sample.retries:  # a chat server refused it (429, 5xx) that many times before it answered
+            retried = f" · {sample.retries} {'retry' if sample.retries == 1 else 'retries'}"
         text_column.caption(
-            escape_markdown(f"sample {sample.index} · seed {sample.seed} · {score_text(sample.scores)}")
+            escape_markdown(f"sample {sample.index} · seed {sample.seed}{retried} · {score_text(sample.scores)}")
         )
         if sample.text:
             text_column.text(sample.text)
