@@ -50,6 +50,7 @@ upgrade: $(UV)
 
 bench: setup
 	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/samples.py
 	$(BIN)/python bench/tree.py
 	$(BIN)/python bench/turn.py

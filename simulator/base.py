@@ -26,7 +26,6 @@ from simulator.contexts import Context, ContextPool, read_prompt, shared_prefix
 from simulator.errors import PromptTooLong
 from simulator.identity import file_sha256
 from simulator.lens import LocalLens
-from simulator.loading import default_threads as default_threads
 from simulator.loading import load_llama as load_llama
 from simulator.loading import load_model, load_vocabulary, new_context, new_sampler
 from simulator.protocol import Continuation, LaneSeat
@@ -72,7 +71,7 @@ class Simulator(LocalLens, TeacherForcing, LocalTrees):
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads  # None: every decode runs with the cores free at the time (`simulator.threads`)
         self._lock = threading.Lock()
         self._model: internals.LlamaModel | None = None
         self._vocab: Llama | None = None

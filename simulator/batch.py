@@ -157,7 +157,7 @@ def _decode(context: Context, group: list[Sample]) -> None:
         batch.n_seq_id[j] = 1
         batch.seq_id[j][0] = sample.seq
         batch.logits[j] = True
-    code = llama_cpp.llama_decode(context.handle, batch)
+    code = context.run(batch)
     if code != 0:
         raise LaneError(f"llama.cpp could not decode a batch of {len(group)} samples (code {code})")
     for sample in group:

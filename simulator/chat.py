@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simulator.base import Finished, default_threads, load_llama
+from simulator.base import Finished, load_llama
 from simulator.chat_pool import ChatPool
 from simulator.credentials import NO_KEY, env_secrets, guarded_client, server_key
 from simulator.errors import LaneError, LaneTimeout, ModelUnavailable, PromptTooLong, SimulacraError
@@ -33,7 +33,7 @@ class LocalChatModels:
     def __init__(self, worker: LocalWorker, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
         self.worker = worker
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads  # None: fitted to the free cores (`simulator.threads`)
         self._paths: dict[str, Path] = {}
         self.copies: ChatPool[Any] = ChatPool(self._load, lambda llama: llama.close())
 

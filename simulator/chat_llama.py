@@ -18,12 +18,21 @@ from typing import Any
 
 from llama_cpp import Llama
 
+from simulator.threads import fit
+
 
 class RepeatableLlama(Llama):  # type: ignore[misc]
     """A `Llama` whose prompt reads do not depend on what its KV cache held before."""
 
     # Positions [0, canonical) of the cache were read as whole `n_batch` batches from position 0.
     canonical = 0
+    fixed_threads: int | None = None  # the user's thread count; None: fitted to the free cores every decode
+    applied_threads = 0
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        """Every decode of a `Llama` goes through here: set its threads to what fits the machine now first."""
+        self.applied_threads = fit(self._ctx.ctx, self.fixed_threads, self.applied_threads)
+        super().eval(tokens)
 
     def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Generator[int, Any, None]:
         tokens = list(tokens)

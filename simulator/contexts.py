@@ -29,6 +29,7 @@ from llama_cpp import _internals as internals
 
 from simulator.errors import LaneError
 from simulator.steering import ControlVector, SteeringRefused
+from simulator.threads import fit
 
 GRAIN = 8  # batch sizes and reuse points are multiples of this (see above)
 BATCH = 512  # the largest decode, as llama-cpp-python's default
@@ -55,6 +56,8 @@ class Context:
     cells: int = 0  # the KV cells of each stream
     steering: str = ""  # the control vector (`simulator.steering`) its cache was computed under; "" for none
     recorder: Any = None  # a capture context's eval callback (`simulator.activations.Recorder`)
+    threads: int | None = None  # the user's fixed thread count; None: fitted to the free cores every decode
+    applied: int = 0  # the thread count llama.cpp runs it with now
 
     @property
     def handle(self) -> llama_cpp.llama_context_p:
@@ -84,10 +87,16 @@ class Context:
             batch.n_seq_id[j] = 1
             batch.seq_id[j][0] = 0
             batch.logits[j] = outputs(start + j)
-        code = llama_cpp.llama_decode(self.handle, batch)
+        code = self.run(batch)
         if code != 0:
             raise LaneError(f"llama.cpp could not decode {len(tokens)} tokens at position {start} (code {code})")
         self.tokens.extend(tokens)
+
+    def run(self, batch: llama_cpp.llama_batch) -> int:
+        """llama.cpp's decode of `batch`, with the threads that fit the machine now (`simulator.threads`); every
+        decode of every context goes through here. Returns llama.cpp's code (0: decoded)."""
+        self.applied = fit(self.handle, self.threads, self.applied)
+        return int(llama_cpp.llama_decode(self.handle, batch))
 
     def logits(self, index: int) -> np.ndarray:
         """The logits of row `index` of the last decode (-1: its last row), read in place."""

@@ -5,7 +5,6 @@ Kept apart from `simulator.base` so the generation code reads without llama.cpp'
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 from simulator.contexts import BATCH, Context
 from simulator.errors import ModelUnavailable
 from simulator.logs import route_llama_logs
+from simulator.threads import FREE
 from simulator.values import SamplingSettings
 
 if TYPE_CHECKING:
@@ -30,13 +30,10 @@ route_llama_logs()
 _REDIRECTING_LOAD = threading.Lock()
 
 
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
+def load_llama(path: Path, *, n_ctx: int, n_threads: int | None) -> Llama:
     """Open a GGUF file with llama-cpp-python's high-level `Llama` (the local chat models use it), one that reads
-    every prompt the same way so that seeds repeat (see simulator.chat_llama).
+    every prompt the same way so that seeds repeat (see simulator.chat_llama). With `n_threads` None, each decode
+    runs with the cores free at the time (`simulator.threads`).
 
     Raises:
         ModelUnavailable: the file is missing or llama.cpp cannot load it.
@@ -45,18 +42,21 @@ def load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Llama:
         raise ModelUnavailable(f"model file not found: {path}")
     from simulator.chat_llama import RepeatableLlama
 
+    threads = n_threads or FREE.count()
     try:
         with _REDIRECTING_LOAD:
-            return RepeatableLlama(
+            llama = RepeatableLlama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
+                n_threads=threads,
+                n_threads_batch=threads,
                 n_batch=512,
                 verbose=False,
             )
     except (ValueError, RuntimeError) as e:
         raise ModelUnavailable(f"llama.cpp could not load {path.name}: {e}") from e
+    llama.fixed_threads, llama.applied_threads = n_threads, threads
+    return llama
 
 
 def load_vocabulary(path: Path) -> Llama:
@@ -96,7 +96,7 @@ def new_context(
     path: Path,
     *,
     n_ctx: int,
-    n_threads: int,
+    n_threads: int | None,
     key: str,
     sequences: int = 1,
     eval_callback: object = None,
@@ -104,7 +104,8 @@ def new_context(
     """A fresh context over the shared `model` (loaded from `path`, named in errors). With `sequences` > 1,
     each sequence gets a KV stream of its own of `n_ctx` cells (see `simulator.batch` for why not a shared one).
     `eval_callback` (a `ggml_backend_sched_eval_callback`) sees every tensor the context computes
-    (`simulator.activations`); lanes never have one.
+    (`simulator.activations`); lanes never have one. With `n_threads` None, each decode runs with the cores free
+    at the time (`simulator.threads`).
 
     Raises:
         ModelUnavailable: llama.cpp cannot create the context.
@@ -117,7 +118,8 @@ def new_context(
     params.n_seq_max = sequences
     params.kv_unified = False  # llama.cpp's default: one KV stream per sequence
     params.n_batch = params.n_ubatch = BATCH
-    params.n_threads = params.n_threads_batch = n_threads
+    threads = n_threads or FREE.count()
+    params.n_threads = params.n_threads_batch = threads
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
     if eval_callback is not None:
         params.cb_eval = eval_callback
@@ -128,7 +130,16 @@ def new_context(
     except ValueError as e:
         raise ModelUnavailable(f"llama.cpp could not create a context for {path.name}: {e}") from e
     batch = internals.LlamaBatch(n_tokens=BATCH, embd=0, n_seq_max=1, verbose=False)
-    return Context(native=native, batch=batch, n_vocab=model.n_vocab(), key=key, sequences=sequences, cells=n_ctx)
+    return Context(
+        native=native,
+        batch=batch,
+        n_vocab=model.n_vocab(),
+        key=key,
+        sequences=sequences,
+        cells=n_ctx,
+        threads=n_threads,
+        applied=threads,
+    )
 
 
 def new_sampler(settings: SamplingSettings, seed: int) -> internals.LlamaSampler:

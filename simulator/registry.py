@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from simulator.base import Simulator, default_threads
+from simulator.base import Simulator
 from simulator.bundled import gemma_base_path, smollm2_chat_path
 from simulator.chat import LOCAL_PROVIDER, ChatModel, LocalChatModels, install_local_provider
 from simulator.errors import ModelUnavailable, SimulacraError
@@ -18,6 +18,7 @@ from simulator.litellm_boot import litellm
 from simulator.protocol import SimulatorProtocol
 from simulator.remote import RemoteSimulator
 from simulator.remote_apis import RemoteApi, RemoteProbe
+from simulator.threads import FREE
 from simulator.watchdog import Timeouts
 from simulator.worker import LocalWorker, shared_worker
 
@@ -56,14 +57,15 @@ class ModelEntry:
 @dataclass(frozen=True)
 class ModelStatus:
     """What the Models page shows of one model. `key` is "not needed", "present", or the names of the missing
-    environment variables (never a key's value); `context` is None when unknown, `threads` None for remote."""
+    environment variables (never a key's value); `context` is None when unknown, `threads` None for remote: the
+    user's count, or how many cores it is fitted to now."""
 
     name: str
     kind: Literal["simulator", "chat"]
     source: str  # the model file, or the litellm string
     api_base: str | None
     context: int | None
-    threads: int | None
+    threads: str | None
     key: str
     description: str
     probe: str | None = None  # a remote simulator's probe: what the server said, or why it could not be asked
@@ -237,11 +239,16 @@ class Registry:
             source=_source(entry),
             api_base=entry.api_base,
             context=self._context(entry),
-            threads=(self.n_threads or default_threads()) if entry.is_local else None,
+            threads=self._threads() if entry.is_local else None,
             key=_key_status(entry),
             description=entry.description,
             probe=self._probe_status(entry),
         )
+
+    def _threads(self) -> str:
+        if self.n_threads:
+            return str(self.n_threads)
+        return f"fitted: {FREE.count()} of {FREE.usable} cores free now"
 
     def _context(self, entry: ModelEntry) -> int | None:
         if entry.is_remote_simulator:

@@ -252,7 +252,7 @@ def _decode(context: Context, items: list[_Open], position: int) -> None:
         batch.n_seq_id[j] = 1
         batch.seq_id[j][0] = item.seq
         batch.logits[j] = True
-    code = llama_cpp.llama_decode(context.handle, batch)
+    code = context.run(batch)
     if code != 0:
         raise LaneError(f"llama.cpp could not decode {len(items)} tree nodes at position {position} (code {code})")
 

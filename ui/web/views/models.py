@@ -21,7 +21,7 @@ def row(status: ModelStatus) -> dict[str, Any]:
         "file or litellm string": status.source,
         "api base": status.api_base or "",
         "context (tokens)": str(status.context) if status.context else "unknown",
-        "threads": str(status.threads) if status.threads else "remote",
+        "threads": status.threads or "remote",
         "API key": status.key,
         "server says": status.probe or "",
         "about": status.description,
