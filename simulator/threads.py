@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INTERVAL = 0.5  # seconds between readings: a decode asks every token, the answer moves at this pace
-STALE = 3.0  # a window longer than this says little about now: take a short probe instead
-PROBE = 0.1  # seconds, at the first ask and after an idle spell: ten scheduler ticks on each core
+# The first ask in a process has no earlier reading: it waits this long for one (ten scheduler ticks a core). After
+# an idle spell the window is simply longer: an average of what others did meanwhile, with no wait before a turn's
+# first token, and read again half a second later.
+PROBE = 0.1
 # Another process counts as holding a core once it keeps it busy this much: a 2-thread decode beside a process at
 # 40% of a core already waits on its stolen thread.
 BUSY = 0.4
@@ -93,7 +95,7 @@ class FreeCores:
             now = time.monotonic()
             if last is not None and now - last.at < INTERVAL:
                 return self._free
-            if last is None or now - last.at > STALE:
+            if last is None:
                 last = self.read()
                 time.sleep(PROBE)
             self._last = reading = self.read()
