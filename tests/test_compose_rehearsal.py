@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 from sqlmodel import Session
 
 from storage import repo
 from storage.db import make_engine
 from tests.support.browser import CHROMIUM_ARGS, chromium_path, wait_for_replies
+from tests.support.compose import SERVICES, interpolate
 from tests.support.postgres import postgres_database
 from tests.support.processes import free_port, streamlit_server
 from tests.support.servers import base_server
@@ -31,21 +31,18 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
-SERVICES: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
 PASSWORD = "rehearsal-walrus-7"  # stands in for .env's SIMULACRA_PASSWORD
 QUESTION = "What is the capital of France?"
 MAX_TOKENS = 16
 
 
 def compose_environment(database_url: str, llama_api_base: str, data_dir: Path) -> dict[str, str]:
-    """The `app` service's environment from docker-compose.yml, with what only a real deployment has replaced:
-    .env's database URL and password, the `llama` service's address, and the image's data folder (the
-    Dockerfile's SIMULACRA_DATA_DIR=/data, a volume there)."""
-    environment = {name: str(value) for name, value in SERVICES["app"]["environment"].items()}
+    """The `app` service's environment from docker-compose.yml as compose hands it over with .env's database URL
+    and password, with what only a real deployment has replaced: the `llama` service's address, and the image's
+    data folder (the Dockerfile's SIMULACRA_DATA_DIR=/data, a volume there)."""
+    dotenv = {"SIMULACRA_DATABASE_URL": database_url, "SIMULACRA_PASSWORD": PASSWORD}
+    environment = {name: interpolate(str(value), dotenv) for name, value in SERVICES["app"]["environment"].items()}
     assert {"SIMULACRA_DATABASE_URL", "SIMULACRA_PASSWORD", "SIMULACRA_MODELS"} <= set(environment)
-    environment["SIMULACRA_DATABASE_URL"] = database_url
-    environment["SIMULACRA_PASSWORD"] = PASSWORD
     models = json.loads(environment["SIMULACRA_MODELS"])
     [llama] = [model for model in models if model["name"] == "llama"]
     assert (llama["api"], llama["api_base"]) == ("llama-server", "http://llama:8080")
