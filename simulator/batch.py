@@ -1,16 +1,25 @@
 """Samples of one document decoded together: the prompt read once, its KV cache copied to every sample's sequence,
 and the samples' next tokens decoded in shared llama.cpp batches, each sample with its own seed, sampler and stops.
 
-A batched sample must be the very reply its seed gives alone (`Simulator.continue_document`), bit for bit, or a
-replay would differ. Two things decide that, measured on gemma-3-270m (CPU backend, AVX2, repacked Q4_K weights):
+A replay must give the same reply, so a batched sample's layout is part of its identity. Two things decide
+whether it equals the reply its seed gives alone (`Simulator.continue_document`), measured on gemma-3-270m (CPU
+backend, AVX2, repacked Q4_K weights):
 - One KV buffer shared by the sequences (`kv_unified`) changed every logit from the first batched step: a
   sequence's cells sit among the others' and attention adds them up in another order. One KV stream per
   sequence lays each out as a context of its own does, so contexts here have a stream per sequence.
 - A matrix product over 4 or more rows goes through the repacked weights' gemm kernel, which rounds differently
   from the one-row gemv a lone decode uses (logits moved by up to 1.2 once a rounding flipped, a few steps in);
   with at most 3 rows every row takes the gemv path and the logits are bit-identical to a lone decode.
-So each step decodes the samples in groups of at most GROUP rows. Every row still shares a group's pass over the
-un-repacked weights (the 262k-token output matrix is most of the model), which is where the speed comes from.
+But 3 rows per decode gain nothing over one after another (llama-batched-bench: 74.8 tokens/s for 1 sequence,
+68.9 for 3, 145 for 8), so there are two layouts, chosen by `rows`, the most rows one decode takes:
+- exact (EXACT_ROWS, 3): each sample is its seed's lone reply, bit for bit. The Samples popover and the replay of
+  a single message rely on that.
+- fast (FAST_ROWS, 8): every live sample of a group in one decode, the gemm path, about twice the tokens/s. A
+  sample is then the reply of its seed *in its group*: the same members (settings and seeds, in order), the same
+  document and the same `rows` give the same replies bit for bit, run after run, on 1 or 2 threads (measured),
+  whatever context or cache they land on. Drawn alone, the same seed may differ in the last bits of its
+  probabilities and, once a rounding flips a sampled token, in its text. `values.GroupLayout` records a
+  sample's group so that a replay draws the same group again.
 """
 
 from __future__ import annotations
@@ -29,13 +38,13 @@ from simulator.errors import LaneError
 from simulator.loading import new_sampler
 from simulator.steering import ControlVector
 from simulator.stops import StopWriter
-from simulator.values import Alternative, FinishReason, SamplingSettings, Token
+from simulator.values import EXACT_ROWS, Alternative, FinishReason, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from llama_cpp import _internals as internals
 
-GROUP = 3  # rows per decode: 4 or more take another kernel (see above)
-MAX_SEQUENCES = 8  # samples decoded at once; more are drawn in waves
+FAST_ROWS = 8  # rows per decode of the fast layout: every live row of a group at once (the gemm path)
+MAX_SEQUENCES = 8  # samples decoded at once (a group); more are drawn in consecutive groups
 CELL_GRAIN = 256  # a stream's KV cells, rounded up to this (llama.cpp pads the attention span to it)
 
 Describe = Callable[[int, np.ndarray], tuple[bytes, float, list[Alternative], float]]
@@ -84,6 +93,7 @@ def decode_samples(
     vocab: llama_cpp.llama_vocab_p,
     describe: Describe,
     cancel: threading.Event | None,
+    rows: int = EXACT_ROWS,
 ) -> Generator[tuple[int, Token | FinishReason]]:
     """Continue every sample from the prompt `context` has just read on sequence 0 (its last logits still there):
     yields (sample index, Token) as tokens become safe to show, and (sample index, reason) once for each sample.
@@ -105,7 +115,7 @@ def decode_samples(
     for sample in samples:  # every first token comes from the prompt's last logits
         yield from _take(context, sample, -1, vocab, describe)
     while active := [s for s in samples if s.reason is None]:
-        for group in _groups(active):
+        for group in _groups(active, rows):
             if cancel is not None and cancel.is_set():
                 yield from _cancel(samples)
                 return
@@ -121,8 +131,8 @@ def _cancel(samples: Sequence[Sample]) -> Generator[tuple[int, Token | FinishRea
         yield sample.index, sample.reason
 
 
-def _groups(active: list[Sample]) -> list[list[Sample]]:
-    return [active[i : i + GROUP] for i in range(0, len(active), GROUP)]
+def _groups(active: list[Sample], rows: int) -> list[list[Sample]]:
+    return [active[i : i + rows] for i in range(0, len(active), rows)]
 
 
 def _take(

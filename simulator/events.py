@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from simulator.values import FidelityMetrics, FinishReason, Status, Token
+from simulator.values import FidelityMetrics, FinishReason, GroupLayout, Status, Token
 
 STOPPED = "stopped"  # a cancelled reply's error: the user stopped the turn
 EventKind = Literal["start", "notice", "token", "done", "error"]
@@ -38,11 +38,13 @@ class LaneEvent:
     error: str | None = None
     timings: Timings = field(default_factory=Timings)
     # Set on a `done` event: the seed actually used (base lanes) or the lane's fixed one (chat lanes), and
-    # for base lanes the mask-fidelity metrics and the sha256 of the model file, for replay.
+    # for base lanes the mask-fidelity metrics, the sha256 of the model file and the sample's group layout (None:
+    # drawn alone), for replay.
     seed: int | None = None
     metrics: FidelityMetrics | None = None
     model_sha256: str | None = None
     retries: int = 0  # on a chat lane's `done`: the refusals (429, 5xx) retried before the server answered
+    group: GroupLayout | None = None
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Reply:
     seed: int | None = None
     metrics: FidelityMetrics | None = None
     model_sha256: str | None = None
+    group: GroupLayout | None = None  # how it was batched with other samples (None: drawn alone)
     diverged_at: int | None = None  # a branch: the token index where it left the reply it branched from
     retries: int = 0  # requests a server refused (429, 5xx) and the lane asked again (experiment samples only)
 
@@ -92,3 +95,4 @@ class Reply:
         self.model_sha256 = event.model_sha256
         self.metrics = event.metrics
         self.retries = event.retries
+        self.group = event.group

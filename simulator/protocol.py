@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from personas.mask import HistoryTurn, Mask
-from simulator.values import FinishReason, SamplingSettings, Token
+from simulator.values import FinishReason, GroupLayout, SamplingSettings, Token
 
 if TYPE_CHECKING:
     from simulator.steering import ControlVector
@@ -30,7 +30,8 @@ class Finished:
 
     `stop` is the stop sequence that ended it (None for the model's own end of text, the length limit or a
     cancel); `cue_p` is the probability of the `cue` the continuation was asked to measure, if it was;
-    `retries` counts the requests a server refused before it answered (a chat lane under a retry policy).
+    `retries` counts the requests a server refused before it answered (a chat lane under a retry policy); `group`
+    is how it was batched with other samples (None: drawn alone).
     """
 
     reason: FinishReason
@@ -38,6 +39,7 @@ class Finished:
     stop: str | None = None
     cue_p: float | None = None
     retries: int = 0
+    group: GroupLayout | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class BatchingSimulator(SimulatorProtocol, Protocol):
         reply_prefix: str = ...,
         cue: str = ...,
         steering: ControlVector | None = ...,
+        rows: int = ...,
     ) -> Iterator[tuple[int, Token | Finished]]: ...
 
 

@@ -3,7 +3,8 @@
 Each lane still runs in its own thread, with its own events and metrics; what the samples share is the
 continuation. Every member renders its document and draws its seed as before, then joins its group; once every
 member has joined (or left: a remote or chat lane, or one that failed first), one `Simulator.continue_samples` job
-runs for them all, and each lane reads its own share of its items as if it ran alone.
+runs for them all, and each lane reads its own share of its items as if it ran alone. The members that joined,
+in turn order, are the batch's group (`values.GroupLayout`): the same lanes with the same rows draw the same replies.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from simulator.protocol import Continuation, Finished
-from simulator.values import Token
+from simulator.values import EXACT_ROWS, Token
 from simulator.worker import LocalWorker
 
 _END = object()
@@ -24,8 +25,11 @@ Item = tuple[int, Token | Finished]  # (lane index, step)
 class SampleGroup:
     """The lanes (by turn index) whose continuations are expected to run as one batched job."""
 
-    def __init__(self, members: list[int], worker: LocalWorker, cancel: threading.Event) -> None:
+    def __init__(
+        self, members: list[int], worker: LocalWorker, cancel: threading.Event, rows: int = EXACT_ROWS
+    ) -> None:
         self.members = members
+        self.rows = rows  # at most this many samples per decode (`simulator.batch`'s layouts)
         self._worker = worker
         self._cancel = cancel
         self._settled: set[int] = set()
@@ -76,6 +80,7 @@ class SampleGroup:
                 reply_prefix=first.reply_prefix,
                 cue=first.cue,
                 steering=first.steering,
+                rows=self.rows,
             )
             return ((indices[i], step) for i, step in samples)
 

@@ -5,7 +5,7 @@ In-process, a tree forks the KV cache instead of re-reading prefixes: the docume
 of a batch context (`simulator.batch`: one KV stream per sequence), and each node to expand gets a sequence
 holding its parent's path, copied with `llama_memory_seq_cp` (the first child takes its parent's own), so a node
 costs one decoded token. The nodes of a depth are decoded together, one sequence per node, in shared batches of
-at most `simulator.batch.GROUP` rows: as for batched samples, that keeps every logit bit-identical to the lane's
+at most `simulator.batch.EXACT_ROWS` rows: as for batched samples, that keeps every logit bit-identical to the lane's
 own decode, so a node's p is the probability the lane gives that token after that prefix (a unified KV buffer,
 which would share the parent's cells instead of copying them, moved p by up to 0.05 on gemma-3-270m).
 
@@ -25,7 +25,7 @@ import llama_cpp
 import numpy as np
 from pydantic import BaseModel, Field
 
-from simulator.batch import GROUP, cells_for
+from simulator.batch import EXACT_ROWS, cells_for
 from simulator.contexts import Context, read_prompt
 from simulator.errors import LaneError, PromptTooLong
 
@@ -300,7 +300,7 @@ def tree_job(
     if len(prompt) + depth > simulator.n_ctx:
         raise PromptTooLong(f"the document has {len(prompt)} tokens; {simulator.name} holds {simulator.n_ctx}")
     cells = cells_for(len(prompt) + depth, simulator.n_ctx)
-    streams = 1 + min(MAX_STREAMS, max(GROUP, STREAM_CELLS // cells))
+    streams = 1 + min(MAX_STREAMS, max(EXACT_ROWS, STREAM_CELLS // cells))
     context = simulator._batches.acquire(prompt, streams, cells)
     try:
         vocabulary = Vocabulary(simulator._piece, partial(llama_cpp.llama_vocab_is_eog, simulator._loaded().vocab))

@@ -21,7 +21,7 @@ from simulator.registry import ModelEntry, Registry
 from simulator.retries import RetryPolicy
 from simulator.sample_group import SampleGroup
 from simulator.steering import ControlVector
-from simulator.values import FidelityMetrics, SamplingSettings, Token
+from simulator.values import EXACT_ROWS, FidelityMetrics, SamplingSettings, Token
 
 __all__ = ["RAW", "LaneConfig", "lane_messages", "run_turn"]
 
@@ -34,7 +34,10 @@ class LaneConfig:
     history (replay, branch); `prefix` is a branch's start, the reply's first tokens plus the chosen one,
     shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event;
     `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`); `steering` adds a
-    control vector to every decode of the lane's reply (`simulator.steering`; in-process base models only).
+    control vector to every decode of the lane's reply (`simulator.steering`; in-process base models only);
+    `batch_rows` is how many of the turn's samples of one base lane one decode takes (`simulator.batch`):
+    EXACT_ROWS keeps each its seed's lone reply, FAST_ROWS is about twice as fast and each reply is then its
+    seed's in that group (the `done` event's `group`).
     For chat lanes only: `retry` retries a server's refusal (429, 5xx) before the reply streams; experiment
     samples set it, interactive turns never do (`simulator.retries`).
     """
@@ -52,6 +55,7 @@ class LaneConfig:
     contrast: ContrastConfig | None = None
     steering: ControlVector | None = None
     retry: RetryPolicy | None = None
+    batch_rows: int = EXACT_ROWS
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -214,6 +218,7 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
         seed=settings.seed,
         metrics=metrics,
         model_sha256=simulator.sha256,
+        group=finished.group if finished is not None else None,
     )
 
 
@@ -277,14 +282,14 @@ def _sample_groups(
     lanes: list[LaneConfig], histories: list[list[HistoryTurn]], registry: Registry, cancel: threading.Event
 ) -> dict[int, SampleGroup]:
     """Lanes alike in everything but their seed and context key (as `sample_configs` makes them) are samples of one
-    base lane: a local simulator decodes them together (`Simulator.continue_samples`), each exactly as alone."""
+    base lane: a local simulator decodes them together (`Simulator.continue_samples`), at most `batch_rows` a decode."""
     alike: dict[str, list[int]] = {}
     for index, (lane, history) in enumerate(zip(lanes, histories, strict=True)):
         alike.setdefault(_likeness(lane, history), []).append(index)
     groups: dict[int, SampleGroup] = {}
     for members in alike.values():
         if len(members) > 1:
-            group = SampleGroup(members, registry.worker, cancel)
+            group = SampleGroup(members, registry.worker, cancel, lanes[members[0]].batch_rows)
             groups.update(dict.fromkeys(members, group))
     return groups
 
@@ -302,6 +307,7 @@ def _likeness(lane: LaneConfig, history: list[HistoryTurn]) -> str:
             lane.metrics,
             None if lane.contrast is None else [lane.contrast.mask.model_dump(mode="json"), lane.contrast.gamma],
             None if lane.steering is None else lane.steering.key,
+            lane.batch_rows,
             [t.model_dump(mode="json") for t in history],
         ],
         sort_keys=True,

@@ -19,6 +19,8 @@ __all__ = [
     "EndedBy",
     "FidelityMetrics",
     "FinishReason",
+    "EXACT_ROWS",
+    "GroupLayout",
     "SamplingSettings",
     "Status",
     "Steering",
@@ -119,6 +121,35 @@ class SamplingSettings(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     # fail_fast: an imported file's list of a million wrong items is one problem, not a million held in memory.
     stop: list[str] = Field(default_factory=list, fail_fast=True)
+
+
+EXACT_ROWS = 3  # rows per batched decode that keep every sample its seed's lone reply (simulator.batch)
+
+
+class GroupLayout(BaseModel):
+    """How a sample was decoded together with other samples of its document (`simulator.batch`), recorded so that a
+    replay draws it again bit for bit: it was sample `position` of a group of `members` samples (consecutive in
+    the call that drew them, each with its own settings and seed), whose live samples were decoded at most `rows`
+    at a time. The same group (members in the same order, the same document) and the same `rows` give the same
+    replies. With `rows` at most EXACT_ROWS every member is also the reply its seed gives alone (`exact`); with
+    more, a member drawn alone may differ from its batched twin in the last bits, and so, in time, in its text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows: int = Field(ge=1)
+    members: int = Field(ge=1)
+    position: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _inside(self) -> GroupLayout:
+        if self.position >= self.members:
+            raise ValueError(f"position {self.position} is outside a group of {self.members}")
+        return self
+
+    @property
+    def exact(self) -> bool:
+        """Whether the sample is its seed's lone reply (no decode of 4 or more rows ever touched it)."""
+        return self.rows <= EXACT_ROWS or self.members <= EXACT_ROWS
 
 
 MAX_GAMMA = 10.0  # past this a contrast is mostly B's negation, and float32 logits lose A's digits
