@@ -20,7 +20,7 @@ from pathlib import Path
 BUDGET_MB = 1536.0
 ROOT = Path(__file__).resolve().parents[1]
 
-SAMPLES = 4  # per cell: one chunk of samples drawn at once (ui/service/experiments/cells.py LOCAL_GROUP)
+SAMPLES = 4  # per cell: one chunk of samples drawn at once (ui/service/experiments/cells.py CHAT_GROUP)
 
 CHILD = r"""
 import json, resource, sys, time

@@ -61,10 +61,12 @@ def perplexity(probabilities: Sequence[float]) -> float | None:
 
 
 def measure(
-    simulator: SimulatorProtocol, reply: Measured, *, score: bool = True
+    simulator: SimulatorProtocol, reply: Measured, *, score: bool = True, mask_effect: bool = True
 ) -> Generator[FidelityMetrics | None, None, None]:
-    """Yields None while it scores, then the metrics. Without `score`, only what needs no decode (or request).
-    A server that cannot score a given text leaves the mask effect out, with the reason."""
+    """Yields None while it scores, then the metrics. Without `score`, only what needs no decode (or request);
+    without `mask_effect`, everything but the reply's second reading after the raw document (a run whose scorers
+    do not read the mask effect skips that decode per sample). A server that cannot score a given text leaves the
+    mask effect out, with the reason."""
     own = perplexity([t.p for t in reply.tokens if t.p is not None]) if not reply.contrasted else None
     if score and reply.contrasted and reply.tokens:
         text_read = "".join(t.text for t in reply.tokens)
@@ -76,7 +78,7 @@ def measure(
     raw = own if own is not None and _is_raw(reply) else None
     text = "".join(t.text for t in reply.tokens).lstrip()
     unavailable = None
-    if score and raw is None and own is not None and text:
+    if score and mask_effect and raw is None and own is not None and text:
         # Scored as the raw mask would hold the reply: as a line of its own, so without the space after `Ada:`.
         try:
             raw = perplexity((yield from simulator.scoring(RAW.render(reply.history), text, key=f"{reply.key}:raw")))

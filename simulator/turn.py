@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from personas.mask import HistoryTurn, Mask
@@ -56,6 +57,7 @@ class LaneConfig:
     steering: ControlVector | None = None
     retry: RetryPolicy | None = None
     batch_rows: int = EXACT_ROWS
+    mask_effect: bool = True  # with `metrics`: the raw-mask reading of the reply too (a decode, or a request)
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -264,7 +266,8 @@ def _metrics(lane: _Lane, simulator: SimulatorProtocol, reply: Measured) -> Fide
     """The reply's metrics, measured where the simulator runs its jobs (local decodes on the local worker)."""
     try:
         # A cancelled turn ends the job at once (no item), and then only what needs no decode is reported.
-        scored = _last(simulator.run_job(lambda: measure(simulator, reply), lane.registry.worker, lane.cancel))
+        measuring = partial(measure, simulator, reply, mask_effect=lane.config.mask_effect)
+        scored = _last(simulator.run_job(measuring, lane.registry.worker, lane.cancel))
     except SimulacraError as e:  # the reply itself is fine: say why its metrics are partial
         lane.put("notice", notice=f"Some mask-fidelity metrics could not be computed: {e}")
         scored = None

@@ -227,5 +227,12 @@ def delete_unlinked_replies(*, session: Session, cell: RunCell) -> int:
     return len(unlinked)
 
 
+def delete_replies(*, session: Session, message_ids: Sequence[int]) -> None:
+    """Delete replies by id: a resumed group's samples that were drawn again only to keep the group whole."""
+    if message_ids:
+        session.exec(delete(Message).where(col(Message.id).in_(list(message_ids))))  # type: ignore[call-overload]
+        commit(session)
+
+
 def message_ids(samples: Sequence[RunSample]) -> list[int]:
     return [s.message_id for s in samples if s.message_id is not None]

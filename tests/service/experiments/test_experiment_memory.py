@@ -11,7 +11,7 @@ from personas.suites import parse_suite_toml
 from simulator.chat_pool import KEEP_IDLE
 from simulator.registry import Registry
 from tests.support.memory import loaded_chat_copies
-from ui.service.experiments.cells import LOCAL_GROUP
+from ui.service.experiments.cells import CHAT_GROUP
 from ui.service.experiments.service import Experiments
 
 pytestmark = pytest.mark.model
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.model
 SUITE = f"""
 name = "chat-chunk"
 lanes = ["chat"]
-samples = {LOCAL_GROUP}
+samples = {CHAT_GROUP}
 seed = 7
 [settings]
 temperature = 1.0
@@ -39,5 +39,5 @@ def test_a_run_of_chat_samples_leaves_no_extra_model_copies_loaded(engine: Engin
     run = service.start(parse_suite_toml(SUITE, "chat-chunk.toml"))
     progress = list(service.execute(run))
 
-    assert (progress[-1].status, progress[-1].samples_done) == ("complete", LOCAL_GROUP)
+    assert (progress[-1].status, progress[-1].samples_done) == ("complete", CHAT_GROUP)
     assert loaded_chat_copies() <= max(before, KEEP_IDLE)

@@ -7,7 +7,7 @@ local worker."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,26 +17,57 @@ from sqlmodel import Session
 
 from personas.mask import Mask
 from personas.suites import Prompt, Suite
+from simulator.batch import FAST_ROWS
 from simulator.registry import IN_PROCESS, Registry
 from simulator.retries import RetryPolicy
 from simulator.scoring import Likelihoods, likelihoods
+from simulator.values import EXACT_ROWS
 from storage import experiments as store
 from storage import repo
 from storage.tables import Lane
 from ui.service.conversations.lanes import lane_config
 from ui.service.conversations.turns import Job, run_jobs
 from ui.service.experiments.judges import JUDGES_KEY, judge_reply, judge_scorers
-from ui.service.experiments.plan import samples_per_cell, seed_of, wants_metrics
+from ui.service.experiments.plan import samples_per_cell, seed_of, wants_mask_effect, wants_metrics
 from ui.service.experiments.posteriors import score_posteriors
 from ui.service.experiments.report_models import Continuation, Likelihood
 from ui.service.experiments.scheduler import CellFinished, Outcome, Unit, draw_units
 from ui.service.experiments.scorers import likelihood_scorers, score_reply
 from ui.service.vectors.service import Vectors
 
-LOCAL_GROUP = 4  # samples of one cell decoded together on the local worker (a batched group)
+CHAT_GROUP = 4  # a local chat lane's samples drawn at once (each streams on a model copy of its own)
 # A sample's chat lane retries a server's 429 or 5xx (a run of a thousand samples should not lose one to a rate
 # limit); a turn in Compare or `simulacra ask` never does, it shows the refusal at once.
 SAMPLE_RETRIES = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Groups:
+    """How a run decodes an in-process base lane's samples of one cell together: in fixed groups of `size`
+    (samples 0-7, 8-15, ...), at most `rows` of them in one decode (simulator.batch). Stored with the run, so that
+    resume and replay draw the very same groups: a group with any sample missing is drawn whole again, and only
+    its missing samples are kept. Runs from before groups were stored drew 4 at a time, each its seed's lone
+    reply (BEFORE_GROUPS)."""
+
+    size: int = FAST_ROWS
+    rows: int = FAST_ROWS
+
+    def record(self) -> dict[str, int]:
+        return {"size": self.size, "rows": self.rows}
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Groups:
+        stored = settings.get("groups")
+        return cls(**stored) if isinstance(stored, dict) else BEFORE_GROUPS
+
+    def units(self, cell_id: int, queue: str, total: int, missing: list[int]) -> list[Unit]:
+        lacking = set(missing)
+        starts = range(0, total, self.size)
+        groups = [tuple(range(start, min(start + self.size, total))) for start in starts]
+        return [Unit(cell_id, queue, group) for group in groups if lacking.intersection(group)]
+
+
+BEFORE_GROUPS = Groups(size=4, rows=EXACT_ROWS)
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,7 @@ class CellWork:
     lane: Lane
     user_id: int
     prompt: Prompt
+    missing: frozenset[int]  # the samples it lacks; a unit's others are drawn only to keep their group whole
 
 
 class CellRunner:
@@ -59,6 +91,7 @@ class CellRunner:
         *,
         judges: bool = False,
         masks_dir: Path | None = None,
+        groups: Groups = BEFORE_GROUPS,
     ) -> None:
         self.engine = engine
         self.registry = registry
@@ -66,6 +99,7 @@ class CellRunner:
         self.cancel = cancel or threading.Event()
         self.judges = judge_scorers(suite) if judges else []
         self.masks_dir = masks_dir
+        self.groups = groups
 
     @property
     def cancelled(self) -> bool:
@@ -90,9 +124,16 @@ class CellRunner:
                 continue
             works[cell.id] = work
             queue, slots[queue] = self.registry.concurrency(self.registry.resolve(work.lane.model))
-            size = LOCAL_GROUP if queue == IN_PROCESS else 1  # a server's slot takes one sample at a time
-            units += [Unit(cell.id, queue, tuple(missing[i : i + size])) for i in range(0, len(missing), size)]
+            units += self._units(work, queue, missing)
         yield from draw_units(units, slots, lambda unit, halt: self._draw(works[unit.cell_id], unit, halt), self.cancel)
+
+    def _units(self, work: CellWork, queue: str, missing: list[int]) -> list[Unit]:
+        """In-process base lanes in the run's groups; a server's slot takes one sample at a time."""
+        assert work.cell.id is not None
+        if queue == IN_PROCESS and work.lane.kind == "simulator":
+            return self.groups.units(work.cell.id, queue, samples_per_cell(self.suite), missing)
+        size = CHAT_GROUP if queue == IN_PROCESS else 1
+        return [Unit(work.cell.id, queue, tuple(missing[i : i + size])) for i in range(0, len(missing), size)]
 
     def _prepare(self, cell: store.RunCell, have: set[tuple[int, int]]) -> tuple[CellWork, list[int]]:
         """The cell's lane, user message and prompt, with its likelihoods computed if it lacks them; and the
@@ -111,7 +152,7 @@ class CellRunner:
         if missing:
             with Session(self.engine) as session:
                 store.delete_unlinked_replies(session=session, cell=cell)
-        return CellWork(cell, lane, user.id, prompt), missing
+        return CellWork(cell, lane, user.id, prompt, frozenset(missing)), missing
 
     def _draw(self, work: CellWork, unit: Unit, halt: threading.Event) -> Iterator[Outcome]:
         cell, lane, user_id, prompt, indices = work.cell, work.lane, work.user_id, work.prompt, unit.indices
@@ -126,6 +167,8 @@ class CellRunner:
                     settings=base.settings.model_copy(update={"seed": seed_of(self.suite, index)}),
                     document=document,
                     metrics=wants_metrics(self.suite),
+                    mask_effect=wants_mask_effect(self.suite),
+                    batch_rows=self.groups.rows,
                     retry=replace(SAMPLE_RETRIES, also_stop=(self.cancel, halt)),
                 ),
                 prompt.history,
@@ -136,13 +179,17 @@ class CellRunner:
         assert cell.conversation_id is not None and cell.id is not None
         # A turn sets its own switch when it ends (to stop what is left), so each unit gets a switch of its
         # own, thrown when the run's is or the unit is halted.
-        unit_cancel = threading.Event()
+        unit_cancel, duplicates = threading.Event(), []
         for update in run_jobs(self.engine, self.registry, cell.conversation_id, jobs, unit_cancel):
             if self.cancel.is_set() or halt.is_set():
                 unit_cancel.set()
             if update.event.kind not in ("done", "error"):
                 continue
             index, reply = indices[update.position], update.reply
+            if index not in work.missing:
+                if update.message_id is not None:  # drawn again only so that its group is the same: it goes
+                    duplicates.append(update.message_id)
+                continue
             if reply.status != "complete":
                 if reply.finish_reason != "cancelled":
                     yield Outcome(cell.id, index, reply.error or f"reply {update.message_id} ended {reply.status}")
@@ -160,8 +207,12 @@ class CellRunner:
                     message_id=update.message_id,
                     scores=scores,
                     retries=reply.retries,
+                    batch=None if reply.group is None else {"samples": list(indices), **reply.group.model_dump()},
                 )
             yield Outcome(cell.id, index)
+        if duplicates:
+            with Session(self.engine) as session:
+                store.delete_replies(session=session, message_ids=duplicates)
 
     def _judged(self, prompt: str, reply: str, seed: int) -> dict[str, Any]:
         """The judge scorers' answers, and under JUDGES_KEY what each judge said (nothing when judges are off)."""

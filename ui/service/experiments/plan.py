@@ -125,6 +125,11 @@ def create_cells(engine: Engine, run_id: int, suite: Suite, lanes: list[CheckedL
                 position += 1
 
 
+def wants_mask_effect(suite: Suite) -> bool:
+    """Whether replies need their second reading after the raw document (a decode or a request per sample)."""
+    return any(s.kind == "mask_effect" for s in suite.scorers)
+
+
 def wants_metrics(suite: Suite) -> bool:
     """Whether replies need the fidelity metrics (extra scoring passes): only for the scorers that read them."""
     return any(s.kind in METRIC_KINDS for s in suite.scorers)

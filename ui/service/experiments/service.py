@@ -24,7 +24,7 @@ from storage import repo
 from ui.service.errors import ServiceError
 from ui.service.experiments.activation_checks import check_activations
 from ui.service.experiments.aggregate import build_report
-from ui.service.experiments.cells import CellRunner
+from ui.service.experiments.cells import CellRunner, Groups
 from ui.service.experiments.direction_fit import FitError
 from ui.service.experiments.directions import Cancelled
 from ui.service.experiments.judges import check_judges
@@ -111,6 +111,7 @@ class Experiments:
         replay_of: int | None = None,
         *,
         judges: bool = False,
+        groups: Groups | None = None,
     ) -> int:
         snapshot = suite.model_dump(mode="json", exclude_none=True)
         per_cell = samples_per_cell(suite)
@@ -121,7 +122,13 @@ class Experiments:
             run = store.create_run(
                 session=session,
                 experiment_id=experiment.id,
-                settings={"samples": suite.samples, "lanes": suite.lanes, "seed": suite.seed, "judges": judges},
+                settings={
+                    "samples": suite.samples,
+                    "lanes": suite.lanes,
+                    "seed": suite.seed,
+                    "judges": judges,
+                    "groups": (groups or Groups()).record(),  # a replay draws its run's groups again
+                },
                 model_sha256=shas,
                 cells_total=cells,
                 samples_total=cells * per_cell,
@@ -144,7 +151,13 @@ class Experiments:
         cancel = cancel or threading.Event()
         started = time.monotonic()
         runner = CellRunner(
-            self.engine, self.registry, suite, cancel, judges=bool(run.settings.get("judges")), masks_dir=self.masks_dir
+            self.engine,
+            self.registry,
+            suite,
+            cancel,
+            judges=bool(run.settings.get("judges")),
+            masks_dir=self.masks_dir,
+            groups=Groups.of(run.settings),
         )
         counts = {"done": run.samples_done, "cells": 0}
         errors: list[str] = []
@@ -250,7 +263,9 @@ class Experiments:
         if judges:
             check_judges(suite, self.registry)
         shas = {c.lane.model: c.sha256 for c in checked}
-        return self._save_run(suite, shas, checked, replay_of=run_id, judges=judges)
+        return self._save_run(
+            suite, shas, checked, replay_of=run_id, judges=judges, groups=Groups.of(original.settings)
+        )
 
     def compare_replay(self, replay_id: int) -> ReplayReport:
         """A replay run against the run it replays, sample by sample.
