@@ -52,6 +52,8 @@ bench: setup
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/samples.py
+	$(BIN)/python bench/experiment_local.py
+	$(BIN)/python bench/experiment_remote.py
 	$(BIN)/python bench/tree.py
 	$(BIN)/python bench/turn.py
 	$(BIN)/python bench/turns.py
