@@ -83,7 +83,7 @@ def main() -> int:
     tree_time, reread_time = statistics.median(tree_times), statistics.median(reread_times)
     ratio = reread_time / tree_time
     print(
-        f"threads: {simulator.n_threads}, document: {len(prompt)} tokens,"
+        f"threads: {simulator.n_threads or 'fitted to the free cores'}, document: {len(prompt)} tokens,"
         f" tree: k={K} depth={DEPTH}, {tree.count()} nodes"
     )
     print(f"re-reading each prefix: {reread_time * 1000:7.0f} ms (reference)")

@@ -25,8 +25,9 @@ INTERVAL = 0.5  # seconds between readings: a decode asks every token, the answe
 # an idle spell the window is simply longer: an average of what others did meanwhile, with no wait before a turn's
 # first token, and read again half a second later.
 PROBE = 0.1
-# Another process counts as holding a core once it keeps it busy this much: a 2-thread decode beside a process at
-# 40% of a core already waits on its stolen thread.
+# Another process counts as holding a core once it keeps it busy this much, rather than half: the two mistakes cost
+# unequally. A thread too many beside a busy process made decode 4x slower (15 against 57-66 tokens/s, issue 22);
+# a thread too few on a free core costs about 1.5x (1 thread kept 40-42 tokens/s even beside a busy process).
 BUSY = 0.4
 
 
