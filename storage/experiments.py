@@ -11,9 +11,10 @@ from sqlmodel import Session, col, select
 from storage.errors import InvalidValue
 from storage.rows import commit, get_row
 from storage.tables import Lane, Message, utcnow
-from storage.tables.experiments import RUN_STATUSES, Experiment, Run, RunCell, RunSample
+from storage.tables.experiments import RUN_STATUSES, UNFINISHED, Experiment, Run, RunCell, RunSample
 
 __all__ = [
+    "UNFINISHED",
     "Experiment",
     "Run",
     "RunCell",
@@ -63,9 +64,12 @@ def create_run(
     cells_total: int,
     samples_total: int,
     replay_of: int | None = None,
+    whole: bool = False,
 ) -> Run:
+    """A queued run: workers draw it (storage.run_leases); `whole`, by one worker, in its stages' order."""
     get_row(session, Experiment, experiment_id)
     run = Run(
+        whole=whole,
         experiment_id=experiment_id,
         settings=dict(settings),
         model_sha256=dict(model_sha256),
@@ -97,7 +101,7 @@ def set_run_status(*, session: Session, run_id: int, status: str, error: str | N
         raise InvalidValue(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
     run = get_row(session, Run, run_id)
     run.status, run.error, run.updated_at = status, error, utcnow()
-    run.finished_at = None if status == "running" else utcnow()
+    run.finished_at = None if status in UNFINISHED else utcnow()
     session.add(run)
     commit(session, run)
     return run
@@ -149,8 +153,10 @@ def add_sample(
     scores: Mapping[str, Any],
     retries: int = 0,
     batch: Mapping[str, Any] | None = None,
+    worker: str | None = None,
 ) -> RunSample:
-    """Link one finished reply to its cell and count it in the run's progress, in one transaction.
+    """Link one finished reply to its cell and count it in the run's progress, in one transaction; `worker` is
+    who drew it (storage.run_leases).
 
     Raises:
         IntegrityError (from the database): the cell already has this sample (a duplicate is never stored).
@@ -165,6 +171,7 @@ def add_sample(
         scores=dict(scores),
         retries=retries,
         batch=None if batch is None else dict(batch),
+        worker=worker,
     )
     session.add(sample)
     session.exec(  # type: ignore[call-overload]

@@ -1,6 +1,8 @@
 # The tables of experiments (issue 12): a suite snapshot, its runs, each run's cells (lane x prompt) and samples.
 # A sample is an ordinary Message (so Transcripts, the token view and annotations work on it); run_sample only
-# links it to its run, cell, index, seed and scores. Migration 0006 creates these tables.
+# links it to its run, cell, index, seed and scores. Migration 0006 creates these tables; 0012 adds what workers
+# share a run by (issue 22): a cell's lease (who draws it, until when), the run's Stop flag and whole-run lease,
+# and which worker drew each sample.
 
 from datetime import datetime
 from typing import Any
@@ -10,7 +12,9 @@ from sqlmodel import Field, SQLModel
 
 from storage.tables.columns import SEED, UTCDateTime, json_column, utcnow
 
-RUN_STATUSES = ("running", "complete", "stopped", "failed")
+# queued: started, waiting for a worker; running: a worker has drawn from it (or holds it); then one of the rest.
+RUN_STATUSES = ("queued", "running", "complete", "stopped", "failed")
+UNFINISHED = ("queued", "running")
 
 
 class Experiment(SQLModel, table=True):
@@ -32,7 +36,7 @@ class Run(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int = Field(foreign_key="experiment.id", index=True, ondelete="CASCADE")
-    status: str = "running"  # one of RUN_STATUSES
+    status: str = "queued"  # one of RUN_STATUSES
     error: str | None = Field(default=None, sa_type=Text)
     # The run's own choices on top of the suite: samples per cell, lanes, base seed, sampling settings; and under
     # "results", what it computed from its samples as a whole (a persona direction's figures).
@@ -44,6 +48,13 @@ class Run(SQLModel, table=True):
     samples_done: int = 0
     # The run this one replays, if any.
     replay_of: int | None = None
+    # Stop pressed: workers drawing the run see it within a second, release its cells, and it ends `stopped`.
+    stop_requested: bool = False
+    # A run that fits a direction before drawing lanes steered with it goes to one worker whole (its stages
+    # follow one another); that worker holds the run's own lease instead of its cells'.
+    whole: bool = False
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -63,6 +74,12 @@ class RunCell(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
     # next_token / choice results: scorer name -> {document, continuations: [{continuation, p, logprob}], ...}.
     likelihoods: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    # The worker drawing the cell and until when; an expired lease (its worker died) is anyone's again.
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when a worker has drawn all it could: with `error`, a sample failed (Resume clears both and retries).
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -82,4 +99,6 @@ class RunSample(SQLModel, table=True):
     retries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # The batched group it was drawn in (who shared its decodes, in order), so replay and resume draw it again.
     batch: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    # The worker that drew it (host:pid), for each worker's share of a run; None before migration 0012.
+    worker: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

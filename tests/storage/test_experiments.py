@@ -24,7 +24,7 @@ def test_run_cells_and_samples(session: Session, make_lane) -> None:  # type: ig
         cells_total=1,
         samples_total=2,
     )
-    assert run.id is not None and run.status == "running"
+    assert run.id is not None and run.status == "queued"  # for workers to draw
     conversation = repo.create_conversation(session=session)
     assert conversation.id is not None
     lane = make_lane(conversation.id, 0)

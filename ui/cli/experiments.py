@@ -1,15 +1,20 @@
-"""`simulacra experiment ...`: list and show suites, run, resume and replay them, and report a run."""
+"""`simulacra experiment ...`: list and show suites, run, stop, resume and replay them, report a run, and draw
+queued runs as a worker."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from ui.cli.common import USER_ERRORS, fail, workspace
 from ui.service.experiments.service import Experiments, Progress, ReplayReport
+from ui.service.experiments.worker import CLAIM, Worker
 
 
 def _service() -> Experiments:
@@ -108,7 +113,69 @@ def runs(suite: str | None, as_json: bool) -> None:
         click.echo(json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2))
         return
     for r in rows:
-        click.echo(f"{r.id:>5}  {r.suite:<14} {r.status:<9} {r.samples_done}/{r.samples_total}")
+        shares = ", ".join(f"{name or 'unrecorded'} {n}" for name, n in r.workers.items())
+        workers = f"  ({shares})" if len(r.workers) > 1 else ""
+        click.echo(f"{r.id:>5}  {r.suite:<14} {r.status:<9} {r.samples_done}/{r.samples_total}{workers}")
+
+
+@experiment.command()
+@click.argument("run_id", type=int)
+def stop(run_id: int) -> None:
+    """Stop a queued or running run, whoever draws it: it keeps what it has and can be resumed."""
+    try:
+        _service().stop(run_id)
+    except USER_ERRORS as e:
+        fail(str(e))
+    click.echo(f"run {run_id}: stop requested", err=True)
+
+
+@experiment.command()
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Exit once no run has been queued or running for SECONDS (default: wait for runs until stopped).",
+)
+@click.option("--cells", type=click.IntRange(1, 64), default=CLAIM, show_default=True, help="Cells claimed at once.")
+def worker(idle_exit: float | None, cells: int) -> None:
+    """Draw queued runs with other workers and the app until Ctrl-C, which gives back what it holds
+    (PostgreSQL)."""
+    service = _service()
+    if not service.shares_runs():
+        fail(
+            "experiment worker needs PostgreSQL (database_url): SQLite has one writer, and the app or"
+            " `simulacra experiment run` draws each run itself"
+        )
+    drawer = service.worker(claim=cells)
+    click.echo(f"worker {drawer.name}: drawing queued runs; Ctrl-C stops", err=True)
+    try:
+        with _stopped_by_signals(drawer):
+            for _ in drawer.work(idle_exit=idle_exit):
+                pass
+    except USER_ERRORS as e:
+        fail(str(e))
+    click.echo(f"worker {drawer.name}: {drawer.drawn} samples drawn", err=True)
+
+
+@contextmanager
+def _stopped_by_signals(drawer: Worker) -> Iterator[None]:
+    """Ctrl-C or SIGTERM (docker stop) ends the worker cleanly: what it holds is given back for others. A
+    second Ctrl-C ends it at once."""
+
+    def shut(signum: int, frame: Any) -> None:
+        drawer.shutdown.set()
+        drawer.wake.set()
+        signal.signal(signum, saved[signal.Signals(signum)])
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in saved:
+        signal.signal(s, shut)
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 @experiment.command()

@@ -92,8 +92,10 @@ class CellRunner:
         judges: bool = False,
         masks_dir: Path | None = None,
         groups: Groups = BEFORE_GROUPS,
+        worker: str | None = None,
     ) -> None:
         self.engine = engine
+        self.worker = worker  # recorded with each sample it links (ui.service.experiments.worker)
         self.registry = registry
         self.suite = suite
         self.cancel = cancel or threading.Event()
@@ -208,6 +210,7 @@ class CellRunner:
                     scores=scores,
                     retries=reply.retries,
                     batch=None if reply.group is None else {"samples": list(indices), **reply.group.model_dump()},
+                    worker=self.worker,
                 )
             yield Outcome(cell.id, index)
         if duplicates:

@@ -1,21 +1,26 @@
-"""Experiment runs as server-side jobs, like turns (ui/service/conversations/jobs.py): a run or a resume draws its
-samples on a thread of the server process, owned by one process-wide manager, so the Experiments page stays
-responsive, a rerun, a reload or a second tab finds it again, and only Stop ends it early (the run is then stored as
-`stopped`, and resumes where it stopped)."""
+"""Experiment runs as the Experiments page follows them. A run started, resumed or replayed here is queued in the
+database (issue 22), and the process's own worker (ui/service/experiments/worker.py, on a thread while there are
+runs to draw) draws it, beside any `simulacra experiment worker`s on PostgreSQL. A job is this process's view of
+one run: its progress read from the database, so a rerun, a reload or a second tab finds it again whoever draws
+it, and Stop works on it from here (the run is then stored as `stopped`, and resumes where it stopped)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from personas.suites import Suite
-from ui.service.background import BackgroundJobs
-from ui.service.errors import NotFound, ServiceError
-from ui.service.experiments.service import Experiments, Progress, RunRow
+from storage.experiments import UNFINISHED
+from ui.service.errors import DATABASE_ERRORS, USER_ERRORS, ServiceError
+from ui.service.experiments.service import Experiments, RunRow
+from ui.service.experiments.worker import ALONE, CLAIM, Worker, worker_name
+
+log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 32  # finished jobs kept, so a page that comes back still sees how its run ended
+IDLE_EXIT_S = 10.0  # the process's worker ends once no run was unfinished this long (the next run starts it again)
 
 
 @dataclass(frozen=True)
@@ -66,79 +71,134 @@ def _duration(seconds: float) -> str:
 
 
 class ExperimentJob:
-    """One run drawing its samples; the worker writes it under its lock, pages read `snapshot`s."""
+    """One run as this process follows it: `snapshot`s read it from the database."""
 
-    def __init__(self, run_id: int, kind: str, row: RunRow) -> None:
+    def __init__(self, service: Experiments, run_id: int, kind: str, row: RunRow) -> None:
+        self.service = service
         self.run_id = run_id
         self.kind = kind
-        self.cancel = threading.Event()
-        self._lock = threading.Lock()
         self._suite = row.suite
         self._done_at_start = row.samples_done
-        self._samples_done = self._done_at_start
-        self._samples_total = row.samples_total
-        self._cells_total = row.cells
-        self._cells_done = 0
         self._started = time.monotonic()
-        self._status = "running"
-        self._error: str | None = None
-        self._done = False
+        self._last = row
 
     def stop(self) -> None:
-        self.cancel.set()
+        try:
+            self.service.stop(self.run_id)
+        except USER_ERRORS:  # it ended (or was deleted) meanwhile: nothing left to stop
+            return
+        _workers.stop_run(self.service, self.run_id)
+
+    def _row(self) -> RunRow:
+        if self._last.status in UNFINISHED:  # an ended run no longer changes: no need to read it again
+            try:
+                self._last = self.service.run(self.run_id)
+            except (*USER_ERRORS, *DATABASE_ERRORS) as e:  # deleted, or its database gone: failed, with why
+                self._last = self._last.model_copy(update={"status": "failed", "error": str(e)})
+        return self._last
 
     @property
     def done(self) -> bool:
-        with self._lock:
-            return self._done
+        return self._row().status not in UNFINISHED
 
     def snapshot(self) -> RunProgress:
-        with self._lock:
-            drawn = self._samples_done - self._done_at_start
-            elapsed = time.monotonic() - self._started
-            rate = drawn / elapsed if drawn > 0 and elapsed > 0 else None
-            left = (self._samples_total - self._samples_done) / rate if rate else None
-            return RunProgress(
-                self.run_id,
-                self.kind,
-                self._suite,
-                self._samples_done,
-                self._samples_total,
-                self._cells_done,
-                self._cells_total,
-                rate,
-                left,
-                self._done,
-                self._status,
-                self._error,
-                self.cancel.is_set(),
-            )
+        row = self._row()
+        drawn = row.samples_done - self._done_at_start
+        elapsed = time.monotonic() - self._started
+        rate = drawn / elapsed if drawn > 0 and elapsed > 0 else None
+        left = (row.samples_total - row.samples_done) / rate if rate else None
+        done = row.status not in UNFINISHED
+        return RunProgress(
+            self.run_id,
+            self.kind,
+            self._suite,
+            row.samples_done,
+            row.samples_total,
+            row.cells if done else row.cells_done,
+            row.cells,
+            rate,
+            left,
+            done,
+            row.status,
+            row.error if row.status == "failed" else None,
+            row.stopping,
+        )
 
-    def _advance(self, progress: Progress) -> None:
-        with self._lock:
-            self._samples_done = progress.samples_done
-            self._cells_done = progress.cells_done
-            if progress.status != "running":
-                self._status = progress.status
 
-    def _finish(self, error: str | None = None) -> None:
-        """`_advance` has already kept the last status the run reported (complete, stopped, failed)."""
+class _ProcessWorkers:
+    """This process's worker for each database it serves, on a thread while it has work: it ends IDLE_EXIT_S
+    after its last, and the next run started, resumed or seen unfinished here starts it again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: dict[int, Worker] = {}  # by id(engine)
+        self._alive: set[int] = set()
+
+    def ensure(self, service: Experiments) -> None:
+        key = id(service.engine)
         with self._lock:
-            if error is not None:
-                self._status = "failed"
-            elif self._status == "running":  # ended without saying how: the run's own row has the truth
-                self._status = "complete"
-            self._error = error
-            self._done = True
+            worker = self._workers.get(key)
+            if worker is None:
+                claim = CLAIM if service.shares_runs() else ALONE  # on SQLite it is the one worker
+                worker = Worker(
+                    service.engine, service.registry, service.masks_dir, name=worker_name("app"), claim=claim
+                )
+                self._workers[key] = worker
+            if key in self._alive:
+                worker.wake.set()
+                return
+            self._alive.add(key)
+        threading.Thread(target=self._work, args=(key, worker), name="simulacra-experiment-worker", daemon=True).start()
+
+    def retire(self, service: Experiments, timeout: float) -> None:
+        """End this process's worker for the service's database, giving back what it holds; wait for it."""
+        with self._lock:
+            worker = self._workers.pop(id(service.engine), None)
+        if worker is None:
+            return
+        worker.shutdown.set()
+        worker.wake.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if id(service.engine) not in self._alive:
+                    return
+            time.sleep(0.05)
+
+    def stop_run(self, service: Experiments, run_id: int) -> None:
+        with self._lock:
+            worker = self._workers.get(id(service.engine))
+        if worker is not None:
+            worker.stop_run(run_id)
+
+    def _work(self, key: int, worker: Worker) -> None:
+        def may_exit() -> bool:
+            with self._lock:
+                if worker.wake.is_set():
+                    return False
+                self._alive.discard(key)
+                return True
+
+        try:
+            for _ in worker.work(idle_exit=IDLE_EXIT_S, may_exit=may_exit):
+                pass
+        except DATABASE_ERRORS as e:  # the database refused or went away: the next run started here tries again
+            log.warning("the experiment worker %s stopped: %s", worker.name, e)
+        except Exception:  # noqa: BLE001 - a bug must not kill the server thread silently
+            log.exception("the experiment worker %s failed", worker.name)
+        with self._lock:
+            self._alive.discard(key)
+
+
+_workers = _ProcessWorkers()
 
 
 class ExperimentJobs:
-    """Every experiment job of this process, by run id."""
+    """Every run this process follows, by run id."""
 
     def __init__(self) -> None:
-        self._jobs = BackgroundJobs[ExperimentJob](
-            keep_finished=KEEP_FINISHED, thread_name="simulacra-experiment", noun="experiment run"
-        )
+        self._jobs: dict[int, ExperimentJob] = {}
+        self._lock = threading.Lock()
 
     def start(
         self,
@@ -149,74 +209,77 @@ class ExperimentJobs:
         lanes: list[str] | None = None,
         judges: bool = False,
     ) -> ExperimentJob:
-        """Check and save a new run of `suite` (nothing is saved when a check fails), then draw it in the
-        background.
+        """Check and queue a new run of `suite` (nothing is saved when a check fails), for this process's worker
+        (and any other) to draw.
 
         Raises:
             SuiteError, ModelUnavailable, MaskError, ServiceError: see `Experiments.start`.
         """
         run_id = service.start(suite, samples=samples, lanes=lanes, judges=judges)
-        return self._launch(service, run_id, "run", lambda cancel: service.execute(run_id, cancel))
+        return self._follow(service, run_id, "run")
 
     def resume(self, service: Experiments, run_id: int) -> ExperimentJob:
-        """Draw in the background what a stopped, failed or interrupted run lacks.
+        """Queue again what a stopped, failed or interrupted run lacks.
 
         Raises:
-            NotFound: no such run. ServiceError: it is complete, or already running here.
+            NotFound: no such run. ServiceError: it is complete, or already running.
         """
         if self.running(run_id):
             raise ServiceError(f"run {run_id} is already running")
-        row = _row(service, run_id)
-        if row.status == "complete":
-            raise ServiceError(f"run {run_id} is complete: nothing to resume")
-        return self._launch(service, run_id, "resume", lambda cancel: service.resume(run_id, cancel), row)
+        service.requeue(run_id)
+        return self._follow(service, run_id, "resume")
 
     def replay(self, service: Experiments, run_id: int) -> ExperimentJob:
-        """Check and save a replay of a run (the same seeds again, as a new run), then draw it in the background;
-        the replay's own run id is the job's.
+        """Check and queue a replay of a run (the same seeds again, as a new run); the replay's own run id is
+        the job's.
 
         Raises:
             NotFound: no such run. ModelUnavailable, MaskError, ServiceError: see `Experiments.start_replay`.
         """
-        replay_id = service.start_replay(run_id)
-        return self._launch(service, replay_id, "replay", lambda cancel: service.execute(replay_id, cancel))
+        return self._follow(service, service.start_replay(run_id), "replay")
 
-    def _launch(
-        self,
-        service: Experiments,
-        run_id: int,
-        kind: str,
-        updates: Callable[[threading.Event], Iterator[Progress]],
-        row: RunRow | None = None,
-    ) -> ExperimentJob:
-        job = ExperimentJob(run_id, kind, row or _row(service, run_id))
+    def watch(self, service: Experiments) -> None:
+        """Follow every queued or running run of the database too (started elsewhere, or left by a process that
+        was killed), and let this process's worker draw them."""
+        unfinished = [row for row in service.runs() if row.status in UNFINISHED]
+        for row in unfinished:
+            if self.get(row.id) is None:
+                self._follow(service, row.id, "run", row)
+        if unfinished:
+            _workers.ensure(service)
 
-        def work() -> None:
-            for progress in updates(job.cancel):
-                job._advance(progress)
+    def retire(self, service: Experiments, timeout: float = 30.0) -> None:
+        """This process stops drawing runs of the service's database (what it holds is given back for other
+        workers); a run started here later starts its worker again."""
+        _workers.retire(service, timeout)
 
-        return self._jobs.start(run_id, job, work, job._finish)
+    def _follow(self, service: Experiments, run_id: int, kind: str, row: RunRow | None = None) -> ExperimentJob:
+        job = ExperimentJob(service, run_id, kind, row or service.run(run_id))
+        with self._lock:
+            self._jobs.pop(run_id, None)
+            self._jobs[run_id] = job
+            finished = [key for key, kept in self._jobs.items() if kept._last.status not in UNFINISHED]
+            for key in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+                del self._jobs[key]
+        _workers.ensure(service)
+        return job
 
     def get(self, run_id: int) -> ExperimentJob | None:
-        return self._jobs.get(run_id)
+        with self._lock:
+            return self._jobs.get(run_id)
 
     def running(self, run_id: int | None = None) -> list[ExperimentJob]:
-        """The jobs still drawing samples (of one run, when given), oldest first."""
-        return [j for j in self._jobs.jobs() if not j.done and (run_id is None or j.run_id == run_id)]
+        """The runs followed here that are still queued or drawing (of one run, when given), oldest first."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j for j in jobs if (run_id is None or j.run_id == run_id) and not j.done]
 
     def stop(self, run_id: int) -> bool:
-        """Ask a run's job to stop; its run is stored as `stopped` once the samples being drawn end."""
+        """Press Stop on a run followed here; it is stored as `stopped` once the samples being drawn end."""
         jobs = self.running(run_id)
         for job in jobs:
             job.stop()
         return bool(jobs)
-
-
-def _row(service: Experiments, run_id: int) -> RunRow:
-    for row in service.runs():
-        if row.id == run_id:
-            return row
-    raise NotFound(f"there is no run {run_id}")
 
 
 _manager = ExperimentJobs()

@@ -253,3 +253,6 @@ class RunRow(_Part):
     started_at: str  # ISO 8601
     finished_at: str | None
     error: str | None
+    cells_done: int = 0  # cells drawn (of a run whose cells workers lease; a run drawn whole counts its own)
+    stopping: bool = False  # Stop was pressed and the workers drawing it have not all let go yet
+    workers: dict[str, int] = {}  # samples each worker drew (host:pid), "" for samples older than workers

@@ -1,12 +1,13 @@
 """Experiments (issue 12): run a suite's cells (lane x prompt), each drawing seeded samples that are saved as
 ordinary conversation messages and linked to the run, so a run killed at any point resumes where it stopped
-and a finished one replays on the same seeds. Plain Python for the CLI and the Experiments page."""
+and a finished one replays on the same seeds. A started run is queued in the database for workers to draw
+(issue 22: ui/service/experiments/worker.py). Plain Python for the CLI and the Experiments page."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,25 +16,22 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from personas.suites import Suite, SuiteError, list_suites, load_suite
-from simulator.errors import LaneSpecError
 from simulator.registry import Registry
-from simulator.steering import SteeringRefused
 from simulator.values import Steering
 from storage import experiments as store
 from storage import repo
+from storage import run_leases as leases
 from ui.service.errors import ServiceError
 from ui.service.experiments.activation_checks import check_activations
 from ui.service.experiments.aggregate import build_report
-from ui.service.experiments.cells import CellRunner, Groups
-from ui.service.experiments.direction_fit import FitError
-from ui.service.experiments.directions import Cancelled
+from ui.service.experiments.cells import Groups
+from ui.service.experiments.directions import fitting_scorer, projection_scorers
 from ui.service.experiments.judges import check_judges
 from ui.service.experiments.plan import check_lanes, create_cells, samples_per_cell
 from ui.service.experiments.replay import ReplayReport, compare_runs
 from ui.service.experiments.report import RunReport
 from ui.service.experiments.report_models import RunRow
-from ui.service.experiments.scheduler import CellFinished
-from ui.service.experiments.stages import RunStages
+from ui.service.experiments.worker import CLAIM, Worker, worker_name
 from ui.service.vectors.service import Vectors
 
 __all__ = ["Experiments", "Progress", "ReplayReport", "RunReport", "RunRow"]
@@ -50,10 +48,12 @@ class Progress:
     cells_total: int
     elapsed_s: float
     status: str = "running"
+    samples_before: int = 0  # drawn before this process started following it (a resumed run's)
 
     @property
     def samples_per_s(self) -> float | None:
-        return self.samples_done / self.elapsed_s if self.elapsed_s > 0 else None
+        drawn = self.samples_done - self.samples_before
+        return drawn / self.elapsed_s if self.elapsed_s > 0 and drawn > 0 else None
 
 
 class Experiments:
@@ -89,7 +89,8 @@ class Experiments:
         self, suite: Suite, *, samples: int | None = None, lanes: list[str] | None = None, judges: bool = False
     ) -> int:
         """Check the suite (with this run's samples and lanes) against the models and masks, then save the run
-        and its cells; nothing is saved when a check fails. Returns the run id; `execute` draws the samples.
+        and its cells, queued for workers; nothing is saved when a check fails. Returns the run id; `execute`
+        draws it here (and the app's worker, or `simulacra experiment worker`s, draw queued runs).
         With `judges`, the suite's judge scorers grade every sample (a model call each); without, they stay n/a.
 
         Raises:
@@ -133,92 +134,81 @@ class Experiments:
                 cells_total=cells,
                 samples_total=cells * per_cell,
                 replay_of=replay_of,
+                whole=draws_whole(suite),
             )
         assert run.id is not None
         create_cells(self.engine, run.id, suite, checked)
         return run.id
 
     def execute(self, run_id: int, cancel: threading.Event | None = None) -> Iterator[Progress]:
-        """Draw every sample of the run it does not have yet, cell by cell, yielding progress after each; then
-        store the run as complete, stopped (`cancel` was set) or failed (a reply failed: resume retries it). A
-        suite that fits a direction fits it once the lanes it reads are drawn, before the lanes steered with it;
-        projections are scored last (ui.service.experiments.stages).
+        """Draw the run in this thread, as a worker that takes only its work (on PostgreSQL other workers may
+        share it), yielding progress after each sample; return once it has ended: complete, stopped (`cancel` was
+        set: Stop) or failed (a reply failed: resume retries it). A suite that fits a direction is drawn whole,
+        in its stages' order (ui.service.experiments.stages).
 
         Raises:
             NotFound: there is no such run.
         """
-        suite, run, cells = self._load(run_id)
-        cancel = cancel or threading.Event()
-        started = time.monotonic()
-        runner = CellRunner(
-            self.engine,
-            self.registry,
-            suite,
-            cancel,
-            judges=bool(run.settings.get("judges")),
-            masks_dir=self.masks_dir,
-            groups=Groups.of(run.settings),
+        with Session(self.engine) as session:
+            run = store.get_run(session=session, run_id=run_id)
+        claim = CLAIM if self.shares_runs() else max(1, run.cells_total)  # alone, it draws every cell at once
+        worker = Worker(self.engine, self.registry, self.masks_dir, name=worker_name(f"run-{run_id}"), claim=claim)
+        started, before, stopping = time.monotonic(), run.samples_done, False
+        for _ in worker.work(run_id=run_id):
+            if cancel is not None and cancel.is_set() and not stopping:
+                stopping = True
+                self.stop(run_id)
+                worker.stop_run(run_id)
+            yield self._progress(run_id, started, before)
+        yield self._progress(run_id, started, before)
+
+    def _progress(self, run_id: int, started: float, before: int) -> Progress:
+        row = self.run(run_id)
+        elapsed = time.monotonic() - started
+        return Progress(
+            run_id, row.samples_done, row.samples_total, row.cells_done, row.cells, elapsed, row.status, before
         )
-        counts = {"done": run.samples_done, "cells": 0}
-        errors: list[str] = []
+
+    def shares_runs(self) -> bool:
+        """Whether workers can share this database's runs: PostgreSQL's row locks let them; SQLite has one
+        writer, so there the app (or `simulacra experiment run`) is the one worker."""
+        return self.engine.dialect.name == "postgresql"
+
+    def worker(self, *, claim: int = CLAIM) -> Worker:
+        """A worker drawing any queued run of this database (`Worker.work`)."""
+        return Worker(self.engine, self.registry, self.masks_dir, claim=claim)
+
+    def stop(self, run_id: int) -> None:
+        """Press Stop: the workers drawing the run let go of it within a second, and it ends `stopped`.
+
+        Raises:
+            NotFound: no such run. ServiceError: it has already ended.
+        """
         with Session(self.engine) as session:
-            store.set_run_status(session=session, run_id=run_id, status="running")
-            have = {(s.cell_id, s.sample_index) for s in store.list_samples(session=session, run_id=run_id)}
+            status = store.get_run(session=session, run_id=run_id).status
+            if status not in store.UNFINISHED:
+                raise ServiceError(f"run {run_id} is {status}: nothing to stop")
+            leases.request_stop(session=session, run_id=run_id)
 
-        def progress(status: str = "running") -> Progress:
-            cells_done = counts["cells"] if status == "running" else len(cells)
-            elapsed = time.monotonic() - started
-            return Progress(run_id, counts["done"], run.samples_total, cells_done, len(cells), elapsed, status)
+    def requeue(self, run_id: int) -> None:
+        """Queue a stopped, failed or killed run again, for whatever worker comes first to draw what it lacks.
 
-        def draw(part: list[store.RunCell]) -> Iterator[Progress]:
-            for outcome in runner.run_cells(part, have):
-                if isinstance(outcome, CellFinished):
-                    counts["cells"] += 1
-                elif outcome.error is not None:
-                    errors.append(outcome.error)
-                else:
-                    counts["done"] += 1
-                    yield progress()
-
-        try:
-            yield from self._in_order(RunStages(self.engine, self.registry, suite, run_id, cancel), cells, draw, errors)
-        except Cancelled:
-            pass
-        except (
-            FitError,
-            ServiceError,
-            LaneSpecError,
-            SteeringRefused,
-        ) as e:  # the run's replies are kept: it fails with the reason, in one line
-            errors.append(str(e))
-        except Exception as e:
-            self._finish(run_id, "failed", f"{type(e).__name__}: {e}")
-            raise
-        status = "stopped" if runner.cancelled else "failed" if errors else "complete"
-        self._finish(run_id, status, errors[0] if errors else None)
-        yield progress(status)
-
-    @staticmethod
-    def _in_order(
-        stages: RunStages,
-        cells: list[store.RunCell],
-        draw: Callable[[list[store.RunCell]], Iterator[Progress]],
-        errors: list[str],
-    ) -> Iterator[Progress]:
-        """The cells that do not wait for the suite's own direction, its fit, the cells that do, the projections;
-        a stage starts only when the one before it ended with nothing stopped or failed."""
-        first, later = stages.split(cells)
-        stages.steer(first)
-        yield from draw(first)
-        if not stages.cancel.is_set() and not errors:
-            stages.fit(later)
-            yield from draw(later)
-        if not stages.cancel.is_set() and not errors:
-            stages.project()
-
-    def _finish(self, run_id: int, status: str, error: str | None) -> None:
+        Raises:
+            NotFound: no such run. ServiceError: the run is complete.
+        """
+        suite, run, _ = self._load(run_id)
+        if run.status == "complete":
+            raise ServiceError(f"run {run_id} is complete: nothing to resume (replay it to draw its seeds again)")
+        # SQLite has one worker: the one resuming takes over what a killed process held.
+        take_over = self.engine.dialect.name == "sqlite"
         with Session(self.engine) as session:
-            store.set_run_status(session=session, run_id=run_id, status=status, error=error)
+            leases.requeue(
+                session=session,
+                run_id=run_id,
+                per_cell=samples_per_cell(suite),
+                whole=draws_whole(suite),
+                take_over=take_over,
+            )
 
     def _load(self, run_id: int) -> tuple[Suite, store.Run, list[store.RunCell]]:
         with Session(self.engine) as session:
@@ -233,10 +223,7 @@ class Experiments:
         Raises:
             NotFound: no such run. ServiceError: the run is already complete.
         """
-        with Session(self.engine) as session:
-            run = store.get_run(session=session, run_id=run_id)
-        if run.status == "complete":
-            raise ServiceError(f"run {run_id} is complete: nothing to resume (replay it to draw its seeds again)")
+        self.requeue(run_id)
         yield from self.execute(run_id, cancel)
 
     def replay(self, run_id: int, cancel: threading.Event | None = None) -> Iterator[Progress | ReplayReport]:
@@ -293,24 +280,26 @@ class Experiments:
     # -- reading -------------------------------------------------------------------------------------
 
     def runs(self, suite: str | None = None) -> list[RunRow]:
-        """The stored runs, newest first: id, suite, status, progress and times."""
+        """The stored runs, newest first: id, suite, status, progress, times and each worker's share."""
         with Session(self.engine) as session:
             rows = store.list_runs(session=session, suite=suite)
-        return [
-            RunRow(
-                id=run.id,
-                suite=experiment.name,
-                status=run.status,
-                samples_done=run.samples_done,
-                samples_total=run.samples_total,
-                cells=run.cells_total,
-                replay_of=run.replay_of,
-                started_at=run.started_at.isoformat(),
-                finished_at=run.finished_at.isoformat() if run.finished_at else None,
-                error=run.error,
-            )
-            for run, experiment in rows
-        ]
+            ids = [run.id for run, _ in rows if run.id is not None]
+            done = leases.cells_done(session=session, run_ids=ids)
+            shares = leases.worker_shares(session=session, run_ids=ids)
+        return [_run_row(run, experiment, done, shares) for run, experiment in rows]
+
+    def run(self, run_id: int) -> RunRow:
+        """One stored run as `runs` lists it.
+
+        Raises:
+            NotFound: no such run.
+        """
+        with Session(self.engine) as session:
+            run = store.get_run(session=session, run_id=run_id)
+            experiment = store.get_experiment(session=session, experiment_id=run.experiment_id)
+            done = leases.cells_done(session=session, run_ids=[run_id])
+            shares = leases.worker_shares(session=session, run_ids=[run_id])
+        return _run_row(run, experiment, done, shares)
 
     def report(self, run_id: int) -> RunReport:
         """The run's aggregates, verdicts and links to every sample.
@@ -326,6 +315,33 @@ class Experiments:
             texts = _texts(session, cells)
             steerings = _steerings(session, cells)
         return build_report(Suite.model_validate(experiment.suite), run, cells, samples, texts, steerings)
+
+
+def draws_whole(suite: Suite) -> bool:
+    """Whether a run goes whole to one worker: it fits a direction before drawing the lanes steered with it, or
+    projects every reply once all are drawn (its stages follow one another)."""
+    return fitting_scorer(suite) is not None or bool(projection_scorers(suite))
+
+
+def _run_row(
+    run: store.Run, experiment: store.Experiment, done: dict[int, int], shares: dict[int, dict[str, int]]
+) -> RunRow:
+    assert run.id is not None
+    return RunRow(
+        id=run.id,
+        suite=experiment.name,
+        status=run.status,
+        samples_done=run.samples_done,
+        samples_total=run.samples_total,
+        cells=run.cells_total,
+        replay_of=run.replay_of,
+        started_at=run.started_at.isoformat(),
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+        error=run.error,
+        cells_done=done.get(run.id, 0),
+        stopping=run.stop_requested and run.status in store.UNFINISHED,
+        workers=shares.get(run.id, {}),
+    )
 
 
 def describe_difference(difference: dict[str, Any], cell: store.RunCell | None) -> str:

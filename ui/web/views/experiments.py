@@ -76,7 +76,7 @@ def render() -> None:
         " leave the page; Stop keeps what was drawn, and Resume draws only what is missing."
     )
     suite_setup(service)
-    running_section()
+    running_section(service)
     results_section(service)
 
 

@@ -1,7 +1,8 @@
 """Experiment runs in progress on the Experiments page: a progress bar per running job (cells, samples, samples/s,
 time left) redrawn by a fragment every half second, Stop for each, Resume for a run that did not finish, and
 Replay for one that did (its seeds again as a new run, and what differs).
-The jobs belong to the server (ui/service/experiments/jobs.py): leaving the page never stops one."""
+The runs are queued in the database and drawn by workers, this server's among them (ui/service/experiments/jobs.py):
+leaving the page never stops one, and runs drawn by other workers show here too."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ REQUESTED = "ex-run-requested"
 state = st.session_state
 
 
-def running_section() -> None:
-    """Every running experiment of this server, with its progress bar and Stop."""
+def running_section(service: Experiments) -> None:
+    """Every queued or running experiment of the database, with its progress bar and Stop."""
+    try:
+        experiment_jobs().watch(service)
+    except USER_ERRORS as e:
+        st.error(escape_markdown(str(e)))
     jobs = experiment_jobs().running()
     if not jobs:
         return
@@ -55,6 +60,8 @@ def _progress_bars(run_ids: list[int]) -> None:
 
 def show_progress(progress: RunProgress) -> None:
     label = {"resume": "resuming", "replay": "replaying"}.get(progress.kind, "running")
+    if progress.status == "queued":
+        label = "queued, waiting for a worker"
     text = f"Run #{progress.run_id} ({escape_markdown(progress.suite)}, {label}): {progress.summary()}"
     st.progress(progress.fraction, text=text)
 

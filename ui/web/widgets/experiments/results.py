@@ -24,7 +24,7 @@ from ui.web.widgets.view import escape_markdown
 # table draws an empty cell with this, not the word "None".
 MISSING = "—"
 BADGES = {"holds": "green", "fails": "red", "undecided": "orange"}
-STATUS_BADGES = {"complete": "green", "running": "blue", "stopped": "orange", "failed": "red"}
+STATUS_BADGES = {"queued": "gray", "complete": "green", "running": "blue", "stopped": "orange", "failed": "red"}
 
 
 def run_label(run: RunRow) -> str:
