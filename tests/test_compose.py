@@ -161,7 +161,12 @@ def test_the_vllm_profile_serves_a_base_model_on_a_gpu() -> None:
 def test_workers_draw_from_the_apps_database_with_the_apps_models() -> None:
     app, worker = SERVICES["app"], SERVICES["worker"]
     assert "vllm" in worker["profiles"] and worker["image"] == app["image"] and worker["build"] == app["build"]
-    assert worker["command"] == ["simulacra", "experiment", "worker"]
+    program, group, name, *args = worker["command"]
+    assert (program, group, name) == ("simulacra", "experiment", "worker")
+    command = main.commands[group].commands[name]  # type: ignore[attr-defined]
+    with click.Context(main, info_name=program) as parent:
+        params = command.make_context(name, list(args), parent=parent).params
+    assert params["idle_exit"] is None  # it waits for runs until it is stopped
     assert worker["environment"]["SIMULACRA_DATABASE_URL"] == app["environment"]["SIMULACRA_DATABASE_URL"]
     assert worker["environment"]["SIMULACRA_MODELS"] == app["environment"]["SIMULACRA_MODELS"]
     assert worker["depends_on"] == {"db": {"condition": "service_healthy"}}
