@@ -289,17 +289,18 @@ class Simulator(LocalLens, TeacherForcing, LocalTrees):
         """Samples of one document decoded together (`simulator.batch`): for each `settings[i]`, a reply as
         `(i, Token)` items and one `(i, Finished)` whose `group` is the sample's layout.
 
-        The samples are drawn in consecutive groups of MAX_SEQUENCES; a group's prompt is read once and copied to
-        every member's sequence, and its live members are decoded at most `rows` at a time: EXACT_ROWS, each the
-        very reply `continue_document` gives with its settings; FAST_ROWS, about twice as fast, each the reply of
-        its seed in its group, the same again whenever the same group is drawn with the same `rows`.
+        The samples are drawn in consecutive groups (of MAX_SEQUENCES, or of `rows` in the fast layout); a group's
+        prompt is read once and copied to every member's sequence. `rows` is the layout: EXACT_ROWS (the default),
+        at most 3 samples per decode, each the very reply `continue_document` gives; FAST_ROWS, every decode
+        exactly that many rows (padded), about twice as fast, each the reply its seed gives in that layout
+        whatever the other members (a lone draw the exact way may differ in the last bits).
 
         Raises:
             PromptTooLong: the document leaves no room in the context.
-            ValueError: `rows` is less than 1.
+            ValueError: `rows` is not between 1 and MAX_SEQUENCES.
         """
-        if rows < 1:
-            raise ValueError(f"a decode takes at least one row, not {rows}")
+        if not 1 <= rows <= MAX_SEQUENCES:
+            raise ValueError(f"a decode takes 1 to {MAX_SEQUENCES} rows, not {rows}")
         self.check_steering(steering)
         prompt = self.tokenize(document + reply_prefix)
         if len(prompt) >= self.n_ctx:
@@ -309,9 +310,11 @@ class Simulator(LocalLens, TeacherForcing, LocalTrees):
         seeds = [s.seed if s.seed is not None else random.randrange(2**31) for s in settings]
         limits = [min(s.max_tokens, self.n_ctx - len(prompt)) for s in settings]
         cue_targets = self._cue_targets(document, cue, prompt)
-        wave = min(len(settings), MAX_SEQUENCES)
+        fast = rows > EXACT_ROWS
+        wave = min(len(settings), rows if fast else MAX_SEQUENCES)
         cells = cells_for(len(prompt) + max(limits), self.n_ctx)
-        context = self._batches.acquire(prompt, wave, cells, steering)
+        streams = rows if fast else wave  # padding rows need streams of their own
+        context = self._batches.acquire(prompt, streams, cells, steering)
         describe = self._describer(context.n_vocab, alternatives)
         try:
             for start in range(0, len(settings), wave):

@@ -1,8 +1,7 @@
 """Samples of one document decoded together: the prompt read once, its KV cache copied to every sample's sequence,
 and the samples' next tokens decoded in shared llama.cpp batches, each sample with its own seed, sampler and stops.
 
-A replay must give the same reply, so a batched sample's layout is part of its identity. Two things decide
-whether it equals the reply its seed gives alone (`Simulator.continue_document`), measured on gemma-3-270m (CPU
+A replay must give the same reply. What a batched sample's logits depend on, measured on gemma-3-270m (CPU
 backend, AVX2, repacked Q4_K weights):
 - One KV buffer shared by the sequences (`kv_unified`) changed every logit from the first batched step: a
   sequence's cells sit among the others' and attention adds them up in another order. One KV stream per
@@ -10,16 +9,20 @@ backend, AVX2, repacked Q4_K weights):
 - A matrix product over 4 or more rows goes through the repacked weights' gemm kernel, which rounds differently
   from the one-row gemv a lone decode uses (logits moved by up to 1.2 once a rounding flipped, a few steps in);
   with at most 3 rows every row takes the gemv path and the logits are bit-identical to a lone decode.
+- How many rows a decode has and keeps logits for, and that they come in stream order; not what the other rows
+  hold nor which stream a sample has (other seeds beside it, its own seed on another stream: the same logits).
 But 3 rows per decode gain nothing over one after another (llama-batched-bench: 74.8 tokens/s for 1 sequence,
-68.9 for 3, 145 for 8), so there are two layouts, chosen by `rows`, the most rows one decode takes:
-- exact (EXACT_ROWS, 3): each sample is its seed's lone reply, bit for bit. The Samples popover and the replay of
-  a single message rely on that.
-- fast (FAST_ROWS, 8): every live sample of a group in one decode, the gemm path, about twice the tokens/s. A
-  sample is then the reply of its seed *in its group*: the same members (settings and seeds, in order), the same
-  document and the same `rows` give the same replies bit for bit, run after run, on 1 or 2 threads (measured),
-  whatever context or cache they land on. Drawn alone, the same seed may differ in the last bits of its
-  probabilities and, once a rounding flips a sampled token, in its text. `values.GroupLayout` records a
-  sample's group so that a replay draws the same group again.
+68.9 for 3, 145 for 8), so there are two layouts, chosen by `rows`:
+- exact (EXACT_ROWS, 3): decodes of at most 3 samples; each sample is its seed's lone reply, bit for bit. The
+  Samples popover and the replay of a single message rely on that.
+- fast (FAST_ROWS, 8): every decode takes exactly `rows` rows, in stream order: the group's live samples, and a
+  padding row on each stream no live sample holds (every stream steps at the same position, so each grows
+  alike). A sample's reply then depends on its document, settings, seed and `rows` only: the same again in any
+  group, alone (padded) included, on 1 or 2 threads, whatever context or cache it lands on (measured), and about
+  twice the tokens/s of one after another for 8 samples. Drawn the exact way, the same seed may differ in the
+  last bits of its probabilities and, once a rounding flips a sampled token, in its text. Padding rows cost a
+  full decode: a group of fewer samples, or one whose samples end early, pays for rows nobody reads.
+`values.GroupLayout` records a sample's `rows` (and its group), so that a replay draws it in the same layout.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 FAST_ROWS = 8  # rows per decode of the fast layout: every live row of a group at once (the gemm path)
 MAX_SEQUENCES = 8  # samples decoded at once (a group); more are drawn in consecutive groups
+PAD_TOKEN = 0  # what a padding row decodes: any token will do (a row's logits do not depend on the others')
 CELL_GRAIN = 256  # a stream's KV cells, rounded up to this (llama.cpp pads the attention span to it)
 
 Describe = Callable[[int, np.ndarray], tuple[bytes, float, list[Alternative], float]]
@@ -99,16 +103,17 @@ def decode_samples(
     yields (sample index, Token) as tokens become safe to show, and (sample index, reason) once for each sample.
 
     Each sample goes through the same steps as a lone continuation: sample, end of text, probabilities, stop
-    sequences, length limit, decode. A sample that ends drops out of the next batches.
+    sequences, length limit, decode. A sample that ends drops out of the next batches: in the exact layout
+    (`rows` at most EXACT_ROWS, decodes of at most `rows` samples) its row goes; in the fast layout (more, and
+    at most `rows` samples on streams 0..rows-1) a padding row takes its place.
 
     Raises:
         LaneError: llama.cpp refused a batch.
     """
     for seq in range(1, context.sequences):
         context.native.kv_cache_seq_rm(seq, -1, -1)
-    for sample in samples:
-        if sample.seq != 0:
-            context.native.kv_cache_seq_cp(0, sample.seq, -1, -1)
+    for seq in range(1, len(samples) if rows <= EXACT_ROWS else rows):  # padding rows grow streams of their own
+        context.native.kv_cache_seq_cp(0, seq, -1, -1)
     if cancel is not None and cancel.is_set():
         yield from _cancel(samples)
         return
@@ -119,9 +124,9 @@ def decode_samples(
             if cancel is not None and cancel.is_set():
                 yield from _cancel(samples)
                 return
-            _decode(context, group)
-            for row, sample in enumerate(group):
-                yield from _take(context, sample, row, vocab, describe)
+            placed = _decode(context, group, _ghosts(active, rows) if rows > EXACT_ROWS else [])
+            for sample in group:
+                yield from _take(context, sample, placed[sample.seq], vocab, describe)
 
 
 def _cancel(samples: Sequence[Sample]) -> Generator[tuple[int, Token | FinishReason]]:
@@ -158,22 +163,35 @@ def _take(
         yield sample.index, sample.reason
 
 
-def _decode(context: Context, group: list[Sample]) -> None:
+def _ghosts(active: list[Sample], rows: int) -> list[tuple[int, int]]:
+    """(stream, position) of the rows that fill a decode up to `rows`: every stream a live sample does not hold,
+    at the live samples' position (they step together), so every stream grows alike."""
+    live = {s.seq for s in active}
+    position = active[0].position
+    return [(seq, position) for seq in range(rows) if seq not in live]
+
+
+def _decode(context: Context, group: list[Sample], ghosts: list[tuple[int, int]]) -> dict[int, int]:
+    """Decode `group`'s pending tokens and a padding token on each of `ghosts` (stream, position), rows in stream
+    order and every row's logits kept (another order, or fewer logit rows, changed the live rows' logits: the
+    output matrix takes another kernel for fewer rows); returns each stream's row."""
+    rows = sorted([(s.seq, s.position, s.pending, True) for s in group] + [(*g, PAD_TOKEN, True) for g in ghosts])
     batch = context.batch.batch
-    batch.n_tokens = len(group)
-    for j, sample in enumerate(group):
-        batch.token[j] = sample.pending
-        batch.pos[j] = sample.position
+    batch.n_tokens = len(rows)
+    for j, (seq, position, token, wanted) in enumerate(rows):
+        batch.token[j] = token
+        batch.pos[j] = position
         batch.n_seq_id[j] = 1
-        batch.seq_id[j][0] = sample.seq
-        batch.logits[j] = True
+        batch.seq_id[j][0] = seq
+        batch.logits[j] = wanted
     code = context.run(batch)
     if code != 0:
         raise LaneError(f"llama.cpp could not decode a batch of {len(group)} samples (code {code})")
     for sample in group:
         sample.position += 1
-        if sample.seq == 0:  # sequence 0's cache is what `context.tokens` describes
-            context.tokens.append(sample.pending)
+    if rows[0][0] == 0:  # sequence 0's cache is what `context.tokens` describes
+        context.tokens.append(rows[0][2])
+    return {seq: j for j, (seq, *_) in enumerate(rows)}
 
 
 def cells_for(n_tokens: int, n_ctx: int) -> int:

@@ -3,8 +3,9 @@
 Each lane still runs in its own thread, with its own events and metrics; what the samples share is the
 continuation. Every member renders its document and draws its seed as before, then joins its group; once every
 member has joined (or left: a remote or chat lane, or one that failed first), one `Simulator.continue_samples` job
-runs for them all, and each lane reads its own share of its items as if it ran alone. The members that joined,
-in turn order, are the batch's group (`values.GroupLayout`): the same lanes with the same rows draw the same replies.
+runs for them all, and each lane reads its own share of its items as if it ran alone. In the fast layout (`rows`
+above EXACT_ROWS, `simulator.batch`) a lone lane runs as a group of one, padded, so that it gives its seed's reply
+in that layout.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class SampleGroup:
         self, members: list[int], worker: LocalWorker, cancel: threading.Event, rows: int = EXACT_ROWS
     ) -> None:
         self.members = members
-        self.rows = rows  # at most this many samples per decode (`simulator.batch`'s layouts)
+        self.rows = rows  # the layout: samples per decode (`simulator.batch`)
         self._worker = worker
         self._cancel = cancel
         self._settled: set[int] = set()
@@ -84,7 +85,7 @@ class SampleGroup:
             )
             return ((indices[i], step) for i, step in samples)
 
-        return alone if len(continuations) == 1 else together
+        return alone if len(continuations) == 1 and self.rows <= EXACT_ROWS else together
 
 
 def _dispatch(steps: Iterator[Item], queues: dict[int, queue.Queue[object]]) -> None:

@@ -36,9 +36,9 @@ class LaneConfig:
     shown first and continued from; `metrics` computes the mask-fidelity metrics for the `done` event;
     `contrast` makes it a contrast lane, `mask` − `contrast.mask` (`simulator.contrast`); `steering` adds a
     control vector to every decode of the lane's reply (`simulator.steering`; in-process base models only);
-    `batch_rows` is how many of the turn's samples of one base lane one decode takes (`simulator.batch`):
-    EXACT_ROWS keeps each its seed's lone reply, FAST_ROWS is about twice as fast and each reply is then its
-    seed's in that group (the `done` event's `group`).
+    `batch_rows` is the layout the turn's samples of one base lane are decoded in (`simulator.batch`):
+    EXACT_ROWS, each its seed's lone reply; FAST_ROWS, about twice as fast, each its seed's reply in that layout
+    (the `done` event's `group`; a replay passes it again, alone or with any other samples).
     For chat lanes only: `retry` retries a server's refusal (429, 5xx) before the reply streams; experiment
     samples set it, interactive turns never do (`simulator.retries`).
     """
@@ -285,13 +285,13 @@ def _sample_groups(
     lanes: list[LaneConfig], histories: list[list[HistoryTurn]], registry: Registry, cancel: threading.Event
 ) -> dict[int, SampleGroup]:
     """Lanes alike in everything but their seed and context key (as `sample_configs` makes them) are samples of one
-    base lane: a local simulator decodes them together (`Simulator.continue_samples`), at most `batch_rows` a decode."""
+    base lane: a local simulator decodes them together (`Simulator.continue_samples`) in their `batch_rows` layout."""
     alike: dict[str, list[int]] = {}
     for index, (lane, history) in enumerate(zip(lanes, histories, strict=True)):
         alike.setdefault(_likeness(lane, history), []).append(index)
     groups: dict[int, SampleGroup] = {}
     for members in alike.values():
-        if len(members) > 1:
+        if len(members) > 1 or lanes[members[0]].batch_rows > EXACT_ROWS:  # a lone fast sample too: see SampleGroup
             group = SampleGroup(members, registry.worker, cancel, lanes[members[0]].batch_rows)
             groups.update(dict.fromkeys(members, group))
     return groups

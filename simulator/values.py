@@ -127,12 +127,13 @@ EXACT_ROWS = 3  # rows per batched decode that keep every sample its seed's lone
 
 
 class GroupLayout(BaseModel):
-    """How a sample was decoded together with other samples of its document (`simulator.batch`), recorded so that a
-    replay draws it again bit for bit: it was sample `position` of a group of `members` samples (consecutive in
-    the call that drew them, each with its own settings and seed), whose live samples were decoded at most `rows`
-    at a time. The same group (members in the same order, the same document) and the same `rows` give the same
-    replies. With `rows` at most EXACT_ROWS every member is also the reply its seed gives alone (`exact`); with
-    more, a member drawn alone may differ from its batched twin in the last bits, and so, in time, in its text."""
+    """How a sample was decoded beside other samples of its document (`simulator.batch`), recorded so that a replay
+    draws it again bit for bit: it was sample `position` of a group of `members` (consecutive in the call that drew
+    them), and its decodes took `rows` rows. With `rows` at most EXACT_ROWS (`exact`) it is the reply its seed gives
+    alone. With more (the fast layout) every decode of its group took exactly `rows` rows, padded, so its reply
+    depends on its document, settings, seed and `rows`, not on which other samples were drawn with it (measured):
+    drawn in any group with the same `rows`, alone included, it is the same; drawn the exact way it may differ in
+    the last bits, and in time in its text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -149,7 +150,7 @@ class GroupLayout(BaseModel):
     @property
     def exact(self) -> bool:
         """Whether the sample is its seed's lone reply (no decode of 4 or more rows ever touched it)."""
-        return self.rows <= EXACT_ROWS or self.members <= EXACT_ROWS
+        return self.rows <= EXACT_ROWS
 
 
 MAX_GAMMA = 10.0  # past this a contrast is mostly B's negation, and float32 logits lose A's digits
