@@ -310,10 +310,9 @@ class Simulator(LocalLens, TeacherForcing, LocalTrees):
         seeds = [s.seed if s.seed is not None else random.randrange(2**31) for s in settings]
         limits = [min(s.max_tokens, self.n_ctx - len(prompt)) for s in settings]
         cue_targets = self._cue_targets(document, cue, prompt)
-        fast = rows > EXACT_ROWS
-        wave = min(len(settings), rows if fast else MAX_SEQUENCES)
+        wave = min(len(settings), rows if rows > EXACT_ROWS else MAX_SEQUENCES)
         cells = cells_for(len(prompt) + max(limits), self.n_ctx)
-        streams = rows if fast else wave  # padding rows need streams of their own
+        streams = rows if rows > EXACT_ROWS else wave  # padding rows need streams of their own
         context = self._batches.acquire(prompt, streams, cells, steering)
         describe = self._describer(context.n_vocab, alternatives)
         try:
