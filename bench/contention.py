@@ -38,9 +38,13 @@ def rate(simulator: Simulator, settings: SamplingSettings) -> float:
 def rounds(fitted: Callable[[], float], fixed: Callable[[], float], n: int) -> tuple[float, float, list[int]]:
     """Median tokens/s of each over `n` alternating rounds, and the thread counts the fit chose."""
     fitted_rates, fixed_rates, chosen = [], [], []
-    for _ in range(n):
-        fixed_rates.append(fixed())
-        fitted_rates.append(fitted())
+    for i in range(n):
+        if i % 2:  # each goes first in every other round, so that neither always follows the other
+            fitted_rates.append(fitted())
+            fixed_rates.append(fixed())
+        else:
+            fixed_rates.append(fixed())
+            fitted_rates.append(fitted())
         chosen.append(FREE.count())
     return statistics.median(fitted_rates), statistics.median(fixed_rates), chosen
 
