@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -63,9 +63,7 @@ def draw_units(
     pending: dict[str, deque[Unit]] = {}
     for unit in units:
         pending.setdefault(unit.queue, deque()).append(unit)
-    left = dict.fromkeys(dict.fromkeys(u.cell_id for u in units), 0)
-    for unit in units:
-        left[unit.cell_id] += 1
+    left = Counter(unit.cell_id for unit in units)  # each cell's units not ended yet
     out: queue.Queue[Outcome | _UnitEnded | _Raised | None] = queue.Queue()
     taking = threading.Lock()
 
