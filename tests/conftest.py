@@ -20,6 +20,21 @@ from tests.support.servers import chat_server
 if os.environ.get("CI") == "true" and not llama_server_binary().exists():
     collect_ignore = ["simulator/test_cvec_server.py"]
 
+# Longest first: `make test` hands whole modules to two workers in collection order, and alphabetically the Chromium
+# tests (the longest modules, a minute or more each) came last, so one worker often ran the last of them while the
+# other sat idle. Modules keep their own order within each rank.
+_RANKS = ("browser", "slow", "model")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank: dict[object, int] = {}
+    for item in items:
+        mine = min((i for i, mark in enumerate(_RANKS) if item.get_closest_marker(mark)), default=len(_RANKS))
+        rank[item.path] = min(rank.get(item.path, mine), mine)
+    items.sort(key=lambda item: rank[item.path])
+
+
 # One llama.cpp thread: other test runs share the two cores, and a decode split over two threads waits
 # for whichever core is busy (measured: twice as slow as one thread under load).
 TEST_THREADS = 1
