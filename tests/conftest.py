@@ -20,9 +20,9 @@ from tests.support.servers import chat_server
 if os.environ.get("CI") == "true" and not llama_server_binary().exists():
     collect_ignore = ["simulator/test_cvec_server.py"]
 
-# Longest first: `make test` hands whole modules to two workers in collection order, and alphabetically the Chromium
-# tests (the longest modules, a minute or more each) came last, so one worker often ran the last of them while the
-# other sat idle. Modules keep their own order within each rank.
+# Longest first: `make test` hands whole modules to two workers in this order (--no-loadscope-reorder). Ordered by
+# their number of tests, as xdist does by default, the one-test Chromium modules (a minute or more each) came last,
+# and one worker ran the last of them while the other sat idle. Modules keep their own order within each rank.
 _RANKS = ("browser", "slow", "model")
 
 
