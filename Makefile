@@ -20,10 +20,10 @@ run: setup
 
 # Two workers (pytest-xdist), a module to a worker so a module's server or model is started once: every model
 # test decodes on one thread, and much of a browser or server test is waiting, so two cores are both kept busy.
-# Modules go out in tests/conftest.py's order, longest first (xdist's own order, most tests first, left the
-# one-test Chromium modules for last, where one worker ran them while the other sat idle).
+# xdist hands out modules with the most tests first; among modules with as many, tests/conftest.py puts the longest
+# first, so the one-test Chromium modules do not come last.
 test: setup lint
-	$(BIN)/pytest -q -n 2 --dist loadscope --no-loadscope-reorder --durations=10
+	$(BIN)/pytest -q -n 2 --dist loadscope --durations=10
 
 # The quick loop while working, under a minute on two cores: no model, no browser, nothing slow, no CLI
 # subprocess (each costs ~2 s of imports), a tenth of the property tests' examples, two workers.

@@ -20,9 +20,11 @@ from tests.support.servers import chat_server
 if os.environ.get("CI") == "true" and not llama_server_binary().exists():
     collect_ignore = ["simulator/test_cvec_server.py"]
 
-# Longest first: `make test` hands whole modules to two workers in this order (--no-loadscope-reorder). Ordered by
-# their number of tests, as xdist does by default, the one-test Chromium modules (a minute or more each) came last,
-# and one worker ran the last of them while the other sat idle. Modules keep their own order within each rank.
+# Longest first among equals: `make test`'s xdist hands out whole modules, those with the most tests first and the
+# others in this order. The one-test modules come last, and alphabetically their Chromium ones (a minute or more
+# each) were the very last, where one worker ran them while the other sat idle. (Handing out every module in this
+# order instead, --no-loadscope-reorder, ran the Chromium modules two at a time from the start, and two tests
+# failed in the one full run that tried it, stopped at 24%.)
 _RANKS = ("browser", "slow", "model")
 
 
