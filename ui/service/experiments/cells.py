@@ -60,11 +60,10 @@ class Groups:
         stored = settings.get("groups")
         return cls(**stored) if isinstance(stored, dict) else BEFORE_GROUPS
 
-    def units(self, cell_id: int, queue: str, total: int, missing: list[int]) -> list[Unit]:
-        lacking = set(missing)
+    def units(self, cell_id: int, queue: str, total: int, missing: frozenset[int]) -> list[Unit]:
         starts = range(0, total, self.size)
         groups = [tuple(range(start, min(start + self.size, total))) for start in starts]
-        return [Unit(cell_id, queue, group) for group in groups if lacking.intersection(group)]
+        return [Unit(cell_id, queue, group) for group in groups if missing.intersection(group)]
 
 
 BEFORE_GROUPS = Groups(size=4, rows=EXACT_ROWS)
@@ -120,24 +119,25 @@ class CellRunner:
         slots: dict[str, int] = {}
         for cell in cells:
             assert cell.id is not None
-            work, missing = self._prepare(cell, have)
-            if not missing:
+            work = self._prepare(cell, have)
+            if not work.missing:
                 yield CellFinished(cell.id)
                 continue
             works[cell.id] = work
             queue, slots[queue] = self.registry.concurrency(self.registry.resolve(work.lane.model))
-            units += self._units(work, queue, missing)
+            units += self._units(work, queue)
         yield from draw_units(units, slots, lambda unit, halt: self._draw(works[unit.cell_id], unit, halt), self.cancel)
 
-    def _units(self, work: CellWork, queue: str, missing: list[int]) -> list[Unit]:
+    def _units(self, work: CellWork, queue: str) -> list[Unit]:
         """In-process base lanes in the run's groups; a server's slot takes one sample at a time."""
         assert work.cell.id is not None
         if queue == IN_PROCESS and work.lane.kind == "simulator":
-            return self.groups.units(work.cell.id, queue, samples_per_cell(self.suite), missing)
+            return self.groups.units(work.cell.id, queue, samples_per_cell(self.suite), work.missing)
+        missing = sorted(work.missing)
         size = CHAT_GROUP if queue == IN_PROCESS else 1
         return [Unit(work.cell.id, queue, tuple(missing[i : i + size])) for i in range(0, len(missing), size)]
 
-    def _prepare(self, cell: store.RunCell, have: set[tuple[int, int]]) -> tuple[CellWork, list[int]]:
+    def _prepare(self, cell: store.RunCell, have: set[tuple[int, int]]) -> CellWork:
         """The cell's lane, user message and prompt, with its likelihoods computed if it lacks them; and the
         sample indices it lacks (its unlinked replies deleted)."""
         assert cell.id is not None and cell.conversation_id is not None
@@ -154,7 +154,7 @@ class CellRunner:
         if missing:
             with Session(self.engine) as session:
                 store.delete_unlinked_replies(session=session, cell=cell)
-        return CellWork(cell, lane, user.id, prompt, frozenset(missing)), missing
+        return CellWork(cell, lane, user.id, prompt, frozenset(missing))
 
     def _draw(self, work: CellWork, unit: Unit, halt: threading.Event) -> Iterator[Outcome]:
         cell, lane, user_id, prompt, indices = work.cell, work.lane, work.user_id, work.prompt, unit.indices
