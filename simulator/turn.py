@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,6 +22,7 @@ from simulator.protocol import Continuation, Finished, SimulatorProtocol
 from simulator.registry import ModelEntry, Registry
 from simulator.retries import RetryPolicy
 from simulator.sample_group import SampleGroup
+from simulator.slots import ServerSlots
 from simulator.steering import ControlVector
 from simulator.values import EXACT_ROWS, FidelityMetrics, SamplingSettings, Token
 
@@ -41,6 +43,8 @@ class LaneConfig:
     (the `done` event's `group`; a replay passes it again, alone or with any other samples).
     For chat lanes only: `retry` retries a server's refusal (429, 5xx) before the reply streams; experiment
     samples set it, interactive turns never do (`simulator.retries`).
+    `slots`: a run's share of the lane's server; the reply waits for one of them before its request goes out
+    and gives it back once it has streamed and been measured (`simulator.slots`); its times start once it has one.
     """
 
     label: str
@@ -58,6 +62,7 @@ class LaneConfig:
     retry: RetryPolicy | None = None
     batch_rows: int = EXACT_ROWS
     mask_effect: bool = True  # with `metrics`: the raw-mask reading of the reply too (a decode, or a request)
+    slots: ServerSlots | None = None
 
 
 def lane_messages(lane: LaneConfig, history: list[HistoryTurn]) -> list[dict[str, str]]:
@@ -140,13 +145,15 @@ def _run_chat(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -> Non
     messages = lane_messages(config, history)
     lane.put("start", prompt=messages)
     chat = lane.registry.chat(entry)
-    for step in chat.stream(messages, config.settings, cancel=lane.cancel, retry=config.retry):
-        if isinstance(step, Finished):
-            timings, seed = lane.clock.timings(), config.settings.seed
-            lane.put("done", finish_reason=step.reason, timings=timings, seed=seed, retries=step.retries)
-            return
-        lane.clock.tick()
-        lane.put("token", token=step, timings=lane.clock.timings())
+    with _server_slot(lane) as held:
+        steps = chat.stream(messages, config.settings, cancel=lane.cancel, retry=config.retry) if held else ()
+        for step in steps:
+            if isinstance(step, Finished):
+                timings, seed = lane.clock.timings(), config.settings.seed
+                lane.put("done", finish_reason=step.reason, timings=timings, seed=seed, retries=step.retries)
+                return
+            lane.clock.tick()
+            lane.put("token", token=step, timings=lane.clock.timings())
     # No `Finished`: the local worker saw the cancel switch first and closed the generator.
     reason = "cancelled" if lane.cancel.is_set() else "stop"
     lane.put("done", finish_reason=reason, timings=lane.clock.timings(), seed=config.settings.seed)
@@ -206,12 +213,14 @@ def _run_simulator(lane: _Lane, entry: ModelEntry, history: list[HistoryTurn]) -
             cue=wanted_cue,
             steering=config.steering,
         )
-    tokens, finished = _stream(lane, steps)
-    timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
-    reply = Measured(
-        mask, history, document, [*config.prefix, *tokens], finished, config.key, contrasted=contrasted is not None
-    )
-    metrics = _metrics(lane, simulator, reply) if config.metrics else None
+    with _server_slot(lane) as held:
+        tokens, finished = _stream(lane, steps) if held else ([], None)
+        timings = lane.clock.timings()  # the reply's own timings: measuring it comes after
+        reply = Measured(
+            mask, history, document, [*config.prefix, *tokens], finished, config.key, contrasted=contrasted is not None
+        )
+        # A remote lane's metrics are requests to the same server (the cue, the mask effect): in the slot too.
+        metrics = _metrics(lane, simulator, reply) if config.metrics and held else None
     reason = finished.reason if finished is not None else ("cancelled" if lane.cancel.is_set() else "stop")
     lane.put(
         "done",
@@ -248,6 +257,19 @@ def _sampling(config: LaneConfig, mask: Mask) -> SamplingSettings:
             "max_tokens": max(1, config.settings.max_tokens - len(config.prefix)),
         }
     )
+
+
+@contextmanager
+def _server_slot(lane: _Lane) -> Iterator[bool]:
+    """Holds one of the lane's server slots, if it has any, while the body streams; False if the lane or its
+    run was stopped before a slot was free."""
+    slots, retry = lane.config.slots, lane.config.retry
+    if slots is None:
+        yield True
+        return
+    with slots.held((lane.cancel, *(retry.also_stop if retry else ()))) as held:
+        lane.clock.started = time.perf_counter()  # the reply's times are the server's, not the run's queue
+        yield held
 
 
 def _stream(lane: _Lane, steps: Iterator[Token | Finished]) -> tuple[list[Token], Finished | None]:
@@ -287,8 +309,11 @@ def _sample_groups(
     """Lanes alike in everything but their seed and context key (as `sample_configs` makes them) are samples of one
     base lane: a local simulator decodes them together (`Simulator.continue_samples`) in their `batch_rows` layout."""
     alike: dict[str, list[int]] = {}
-    for index, (lane, history) in enumerate(zip(lanes, histories, strict=True)):
-        alike.setdefault(_likeness(lane, history), []).append(index)
+    if len(lanes) == 1:  # alike only with itself (a run's server sample): no dump to compare
+        alike[""] = [0]
+    else:
+        for index, (lane, history) in enumerate(zip(lanes, histories, strict=True)):
+            alike.setdefault(_likeness(lane, history), []).append(index)
     groups: dict[int, SampleGroup] = {}
     for members in alike.values():
         if len(members) > 1 or lanes[members[0]].batch_rows > EXACT_ROWS:  # a lone fast sample too: see SampleGroup

@@ -3,12 +3,14 @@
 # at any moment has exactly the samples it counts.
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from storage.errors import InvalidValue
+from storage.errors import InvalidValue, NotFound
 from storage.rows import commit, get_row
 from storage.tables import Lane, Message, utcnow
 from storage.tables.experiments import RUN_STATUSES, UNFINISHED, Experiment, Run, RunCell, RunSample
@@ -18,6 +20,7 @@ __all__ = [
     "Experiment",
     "Run",
     "RunCell",
+    "RunCounts",
     "RunSample",
     "add_cell",
     "add_sample",
@@ -29,6 +32,7 @@ __all__ = [
     "list_cells",
     "list_runs",
     "list_samples",
+    "run_counts",
     "set_cell_likelihoods",
     "set_run_result",
     "set_run_status",
@@ -85,6 +89,38 @@ def create_run(
 def get_run(*, session: Session, run_id: int) -> Run:
     """Raises: NotFound: there is no such run."""
     return get_row(session, Run, run_id)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """Where a run stands: what its progress bar shows."""
+
+    samples_done: int
+    samples_total: int
+    cells_done: int
+    cells_total: int
+    status: str
+
+
+# Built once: a run asks for its counts after each of its samples.
+_CELLS_DONE = (
+    select(func.count())
+    .where(col(RunCell.run_id) == bindparam("run_id"), col(RunCell.finished_at).is_not(None))
+    .scalar_subquery()
+)
+_RUN_COUNTS = rows_of(  # SQLAlchemy's own select: SQLModel's takes at most four columns
+    col(Run.samples_done), col(Run.samples_total), _CELLS_DONE, col(Run.cells_total), col(Run.status)
+).where(col(Run.id) == bindparam("run_id"))
+
+
+def run_counts(*, session: Session, run_id: int) -> RunCounts:
+    """The run's counts in one query, no rows loaded.
+
+    Raises: NotFound: there is no such run."""
+    row = session.exec(_RUN_COUNTS, params={"run_id": run_id}).first()  # type: ignore[call-overload]
+    if row is None:
+        raise NotFound(f"run {run_id} does not exist")
+    return RunCounts(*row)
 
 
 def list_runs(*, session: Session, suite: str | None = None) -> list[tuple[Run, Experiment]]:
@@ -154,16 +190,19 @@ def add_sample(
     retries: int = 0,
     batch: Mapping[str, Any] | None = None,
     worker: str | None = None,
-) -> RunSample:
+) -> None:
     """Link one finished reply to its cell and count it in the run's progress, in one transaction; `worker` is
     who drew it (storage.run_leases).
 
     Raises:
+        NotFound: there is no such cell.
         IntegrityError (from the database): the cell already has this sample (a duplicate is never stored).
     """
-    cell = get_row(session, RunCell, cell_id)
+    run_id = session.exec(select(RunCell.run_id).where(col(RunCell.id) == cell_id)).first()
+    if run_id is None:
+        raise NotFound(f"runcell {cell_id} does not exist")
     sample = RunSample(
-        run_id=cell.run_id,
+        run_id=run_id,
         cell_id=cell_id,
         sample_index=sample_index,
         seed=seed,
@@ -175,12 +214,9 @@ def add_sample(
     )
     session.add(sample)
     session.exec(  # type: ignore[call-overload]
-        update(Run)
-        .where(col(Run.id) == cell.run_id)
-        .values(samples_done=col(Run.samples_done) + 1, updated_at=utcnow())
+        update(Run).where(col(Run.id) == run_id).values(samples_done=col(Run.samples_done) + 1, updated_at=utcnow())
     )
-    commit(session, sample)
-    return sample
+    commit(session)  # not read back: a run links thousands of samples, and none is used after
 
 
 def set_sample_scores(*, session: Session, sample_id: int, scores: Mapping[str, Any]) -> RunSample:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, SQLModel, col, select
 
 from simulator.values import Contrast, FinishReason, SamplingSettings, Steering
@@ -29,7 +29,7 @@ from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
 from storage.imports import load_export_bytes as load_export_bytes
 from storage.imports import load_export_file as load_export_file
-from storage.rows import commit, elsewhere, get_row
+from storage.rows import commit, commit_new, elsewhere, get_columns, get_row
 from storage.search.query import SearchFilters as SearchFilters
 from storage.search.query import SearchHit as SearchHit
 from storage.search.query import count_conversations as count_conversations
@@ -66,11 +66,11 @@ class ConversationSummary(BaseModel):
 def _check_user_parent(session: Session, conversation_id: int, parent_id: int | None) -> None:
     if parent_id is None:
         return
-    parent = get_row(session, Message, parent_id)
-    if parent.conversation_id != conversation_id:
-        raise elsewhere("message", parent_id, parent.conversation_id, conversation_id)
-    if parent.role != "user":
-        raise InvalidValue(f"message {parent_id} is a {parent.role} message; parents are user messages")
+    parent_conversation, role = get_columns(session, Message, parent_id, Message.conversation_id, Message.role)
+    if parent_conversation != conversation_id:
+        raise elsewhere("message", parent_id, parent_conversation, conversation_id)
+    if role != "user":
+        raise InvalidValue(f"message {parent_id} is a {role} message; parents are user messages")
 
 
 def create_conversation(*, session: Session, title: str = "") -> Conversation:
@@ -165,15 +165,15 @@ def start_reply(
     unknown conversation, lane or parent, InvalidValue when the lane or parent belongs elsewhere or the parent
     is not a user message.
     """
-    conversation = get_row(session, Conversation, conversation_id)
-    lane = get_row(session, Lane, lane_id)
-    if lane.conversation_id != conversation_id:
-        raise elsewhere("lane", lane_id, lane.conversation_id, conversation_id)
+    get_columns(session, Conversation, conversation_id, Conversation.id)
+    (lane_conversation,) = get_columns(session, Lane, lane_id, Lane.conversation_id)
+    if lane_conversation != conversation_id:
+        raise elsewhere("lane", lane_id, lane_conversation, conversation_id)
     _check_user_parent(session, conversation_id, parent_id)
     if diverged_from_id is not None:
-        source = get_row(session, Message, diverged_from_id)
-        if source.conversation_id != conversation_id:
-            raise elsewhere("message", diverged_from_id, source.conversation_id, conversation_id)
+        (source_conversation,) = get_columns(session, Message, diverged_from_id, Message.conversation_id)
+        if source_conversation != conversation_id:
+            raise elsewhere("message", diverged_from_id, source_conversation, conversation_id)
     if diverged_at is not None and diverged_at < 0:
         raise InvalidValue(f"diverged_at {diverged_at} is negative")
     now = utcnow()
@@ -192,9 +192,11 @@ def start_reply(
         steering=None if steering is None else steering.model_dump(mode="json"),
         created_at=now,
     )
-    conversation.updated_at = now
     session.add(message)
-    commit(session, message)
+    session.exec(  # type: ignore[call-overload]
+        update(Conversation).where(col(Conversation.id) == conversation_id).values(updated_at=now)
+    )
+    commit_new(session, message)
     return message
 
 
@@ -208,6 +210,29 @@ def update_reply(*, session: Session, message_id: int, content: str, tokens: Seq
     changed = update_incomplete(session, col(Message.id) == message_id, values)
     if changed == 0:
         get_row(session, Message, message_id)
+
+
+# A reply's last write, built once with bound parameters: a run finishes thousands of replies from many threads,
+# and building the UPDATE, then loading the message and its conversation to check them, cost more Python time than
+# anything else a remote sample does (bench/experiment_remote.py). Not synchronized with the session's rows: none
+# is read after it.
+_FINISHED = "content tokens status finish_reason error ttft_ms total_ms tokens_per_s seed model_sha256 metrics".split()
+_MESSAGE = SQLModel.metadata.tables["message"]
+_FINISH_REPLY = (
+    update(Message)
+    .where(col(Message.id) == bindparam("reply_id"), col(Message.role) == "model")
+    .values({name: bindparam(f"new_{name}", type_=_MESSAGE.c[name].type) for name in _FINISHED})
+    .execution_options(synchronize_session=False)
+)
+_TOUCH_CONVERSATION = (
+    update(Conversation)
+    .where(
+        col(Conversation.id)
+        == select(Message.conversation_id).where(col(Message.id) == bindparam("reply_id")).scalar_subquery()
+    )
+    .values(updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def finish_reply(
@@ -225,31 +250,38 @@ def finish_reply(
     seed: int | None = None,
     model_sha256: str | None = None,
     metrics: Mapping[str, Any] | None = None,
-) -> Message:
+) -> None:
     """Write a reply's final content, tokens, outcome, timings, and what it takes to replay it.
 
     Raises NotFound for an unknown message, InvalidValue for an unknown status or a user message.
     """
     if status not in MESSAGE_STATUSES:
         raise InvalidValue(f"status {status!r} is not one of {', '.join(MESSAGE_STATUSES)}")
-    message = get_row(session, Message, message_id)
-    if message.role != "model":
+    finished = {
+        "content": content,
+        "tokens": None if tokens is None else list(tokens),
+        "status": status,
+        "finish_reason": finish_reason,
+        "error": error,
+        "ttft_ms": ttft_ms,
+        "total_ms": total_ms,
+        "tokens_per_s": tokens_per_s,
+        "seed": seed,
+        "model_sha256": model_sha256,
+        "metrics": None if metrics is None else dict(metrics),
+    }
+    params = {"reply_id": message_id, **{f"new_{name}": value for name, value in finished.items()}}
+    try:
+        changed = session.exec(_FINISH_REPLY, params=params).rowcount  # type: ignore[call-overload]
+        if changed:
+            session.exec(_TOUCH_CONVERSATION, params={"reply_id": message_id, "now": utcnow()})  # type: ignore[call-overload]
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    if not changed:
+        message = get_row(session, Message, message_id)
         raise InvalidValue(f"message {message_id} is a {message.role} message, not a reply")
-    conversation = get_row(session, Conversation, message.conversation_id)
-    message.content = content
-    message.tokens = None if tokens is None else list(tokens)
-    message.status = status
-    message.finish_reason = finish_reason
-    message.error = error
-    message.ttft_ms = ttft_ms
-    message.total_ms = total_ms
-    message.tokens_per_s = tokens_per_s
-    message.seed = seed
-    message.model_sha256 = model_sha256
-    message.metrics = None if metrics is None else dict(metrics)
-    conversation.updated_at = utcnow()
-    commit(session, message)
-    return message
 
 
 def get_conversation(*, session: Session, conversation_id: int) -> Conversation:

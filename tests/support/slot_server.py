@@ -5,7 +5,7 @@ decode becoming the bottleneck, so a client's overhead would hide behind it. It 
 native API as far as Simulacra's remote base lane uses it: `/v1/models`, `/props` (with `total_slots`, which
 the lane's concurrency is read from), and `/completion`, streamed (SSE) or not, with `n_probs` alternatives.
 A request waits for a free slot, then takes `token_s` per token it sends. `peak` is the most requests it has
-served at once.
+had at once, served or waiting for a slot: what a client sent beyond the slots shows there.
 """
 
 from __future__ import annotations
@@ -85,12 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
         owner: SlotServer = self.server.owner  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         n, k = max(1, int(body.get("n_predict") or 16)), int(body.get("n_probs") or 0)
-        with owner.gate:
-            owner.serve(1)
-            try:
+        owner.serve(1)
+        try:
+            with owner.gate:
                 self._complete(owner, body, n, k)
-            finally:
-                owner.serve(-1)
+        finally:
+            owner.serve(-1)
         self.close_connection = True
 
     def _complete(self, owner: SlotServer, body: dict[str, Any], n: int, k: int) -> None:

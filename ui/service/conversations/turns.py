@@ -72,7 +72,7 @@ class _Saver:
         self.job = job
         self.message_id: int | None = None
         self.finished = False
-        self.last_flush = 0.0
+        self.last_flush: float | None = None  # from the first token: a run's reply may wait for a server slot first
 
     def start(self, prompt: Any, contrast_prompt: str | None = None) -> None:
         message = repo.start_reply(
@@ -88,7 +88,6 @@ class _Saver:
             steering=self._steering(),
         )
         self.message_id = message.id
-        self.last_flush = time.monotonic()
 
     def _contrast(self, document: str | None) -> Contrast | None:
         """A contrast reply's record: its mask B, γ and B's exact document, so that a replay reads them again."""
@@ -111,6 +110,8 @@ class _Saver:
         )
 
     def progress(self, reply: Reply) -> None:
+        if self.last_flush is None:
+            self.last_flush = time.monotonic()
         if self.message_id is None or time.monotonic() - self.last_flush < FLUSH_EVERY_S:
             return
         tokens = [t.compact() for t in reply.tokens]

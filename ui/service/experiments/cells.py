@@ -21,6 +21,7 @@ from simulator.batch import FAST_ROWS
 from simulator.registry import IN_PROCESS, Registry
 from simulator.retries import RetryPolicy
 from simulator.scoring import Likelihoods, likelihoods
+from simulator.slots import ServerSlots
 from simulator.values import EXACT_ROWS
 from storage import experiments as store
 from storage import repo
@@ -39,6 +40,13 @@ CHAT_GROUP = 4  # a local chat lane's samples drawn at once (each streams on a m
 # A sample's chat lane retries a server's 429 or 5xx (a run of a thousand samples should not lose one to a rate
 # limit); a turn in Compare or `simulacra ask` never does, it shows the refusal at once.
 SAMPLE_RETRIES = RetryPolicy()
+
+
+def server_threads(slots: int) -> int:
+    """Threads drawing a run's samples from a server with `slots`: more than its slots, so that while the slots
+    stream, other samples are saved, scored and linked, and the next requests are ready to go out (each sample
+    holds a slot only while it streams and is measured: simulator.slots)."""
+    return slots + max(2, slots // 2)
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,8 @@ class CellRunner:
         """
         works: dict[int, CellWork] = {}
         units: list[Unit] = []
-        slots: dict[str, int] = {}
+        threads: dict[str, int] = {}
+        servers: dict[str, ServerSlots] = {}
         for cell in cells:
             assert cell.id is not None
             work = self._prepare(cell, have)
@@ -124,9 +133,18 @@ class CellRunner:
                 yield CellFinished(cell.id)
                 continue
             works[cell.id] = work
-            queue, slots[queue] = self.registry.concurrency(self.registry.resolve(work.lane.model))
+            queue, slots = self.registry.concurrency(self.registry.resolve(work.lane.model))
+            if queue == IN_PROCESS:
+                threads[queue] = slots
+            elif queue not in servers:
+                servers[queue] = ServerSlots(slots)
+                threads[queue] = server_threads(slots)
             units += self._units(work, queue)
-        yield from draw_units(units, slots, lambda unit, halt: self._draw(works[unit.cell_id], unit, halt), self.cancel)
+
+        def draw(unit: Unit, halt: threading.Event) -> Iterator[Outcome]:
+            return self._draw(works[unit.cell_id], unit, halt, servers.get(unit.queue))
+
+        yield from draw_units(units, threads, draw, self.cancel)
 
     def _units(self, work: CellWork, queue: str) -> list[Unit]:
         """In-process base lanes in the run's groups; a server's slot takes one sample at a time."""
@@ -156,7 +174,7 @@ class CellRunner:
                 store.delete_unlinked_replies(session=session, cell=cell)
         return CellWork(cell, lane, user.id, prompt, frozenset(missing))
 
-    def _draw(self, work: CellWork, unit: Unit, halt: threading.Event) -> Iterator[Outcome]:
+    def _draw(self, work: CellWork, unit: Unit, halt: threading.Event, slots: ServerSlots | None) -> Iterator[Outcome]:
         cell, lane, user_id, prompt, indices = work.cell, work.lane, work.user_id, work.prompt, unit.indices
         base = lane_config(lane, Vectors(self.engine, self.registry))  # a steered lane's control vector
         document = prompt.document if lane.kind == "simulator" else None
@@ -172,6 +190,7 @@ class CellRunner:
                     mask_effect=wants_mask_effect(self.suite),
                     batch_rows=self.groups.rows,
                     retry=replace(SAMPLE_RETRIES, also_stop=(self.cancel, halt)),
+                    slots=slots,
                 ),
                 prompt.history,
                 user_id,

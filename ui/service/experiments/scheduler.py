@@ -2,8 +2,9 @@
 `max_concurrency`) and the local worker, which decodes one batched group of a lane's samples at a time.
 
 The work is cut into units, a few samples of one cell each. A queue's units are taken by as many threads as the
-queue has slots, whatever cell or lane they come from, and each sample's outcome streams back (saved and scored
-by the unit as it finishes) in whatever order the units end. A cell is finished when its last unit ends."""
+caller gives it (the local worker: one; a server: more than its slots, each sample holding a slot only while it
+streams: simulator.slots), whatever cell or lane they come from, and each sample's outcome streams back (saved
+and scored by the unit as it finishes) in whatever order the units end. A cell is finished when its last unit ends."""
 
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ Draw = Callable[[Unit, threading.Event], Iterator[Outcome]]
 
 
 def draw_units(
-    units: list[Unit], slots: dict[str, int], draw: Draw, cancel: threading.Event
+    units: list[Unit], threads: dict[str, int], draw: Draw, cancel: threading.Event
 ) -> Iterator[Outcome | CellFinished]:
-    """Run `draw` on every unit, at most `slots[queue]` units of a queue at a time, yielding each outcome as it
+    """Run `draw` on every unit, at most `threads[queue]` units of a queue at a time, yielding each outcome as it
     comes and each cell once its units have all ended. Once `cancel` is set no unit starts; the units running
     end as their samples are stopped. An error in one unit stops the others, then is raised here; so does
     leaving the iteration early (the threads are joined before this returns)."""
@@ -84,14 +85,14 @@ def draw_units(
         finally:
             out.put(None)
 
-    threads = [
+    drawing = [
         threading.Thread(target=work, args=(name,), name=f"simulacra-draw-{name}", daemon=True)
         for name, waiting in pending.items()
-        for _ in range(max(1, min(slots.get(name, 1), len(waiting))))
+        for _ in range(max(1, min(threads.get(name, 1), len(waiting))))
     ]
-    for thread in threads:
+    for thread in drawing:
         thread.start()
-    running, raised = len(threads), None
+    running, raised = len(drawing), None
     try:
         while running:
             item = out.get()
@@ -107,7 +108,7 @@ def draw_units(
                 yield item
     finally:
         halt.set()
-        for thread in threads:
+        for thread in drawing:
             thread.join()
     if raised is not None:
         raise raised

@@ -163,10 +163,18 @@ class Experiments:
         yield self._progress(run_id, started, before)
 
     def _progress(self, run_id: int, started: float, before: int) -> Progress:
-        row = self.run(run_id)
+        with Session(self.engine) as session:
+            counts = store.run_counts(session=session, run_id=run_id)
         elapsed = time.monotonic() - started
         return Progress(
-            run_id, row.samples_done, row.samples_total, row.cells_done, row.cells, elapsed, row.status, before
+            run_id,
+            counts.samples_done,
+            counts.samples_total,
+            counts.cells_done,
+            counts.cells_total,
+            elapsed,
+            counts.status,
+            before,
         )
 
     def shares_runs(self) -> bool:
