@@ -1,12 +1,13 @@
 """An experiment on a remote base lane, against a plain asyncio/httpx client sending the same requests to the same
 server with the same concurrency.
 
-The server has 8 slots. By default it is the stand-in in tests/support/slot_server.py (8 slots, a fixed time per token):
-it measures our client, not a model, because no CPU llama.cpp server here serves 8 requests at once without its
-own decode being the bottleneck. `--llama-server PATH` runs llama.cpp's own `llama-server -np 8` on the bundled
-gemma instead (`make llama-server` builds one). Each round draws 64 samples of 32 tokens (8 prompts x 8 seeds):
-the experiment (saved, scored and linked to its run, as any run's samples are), then the plain client, in
-alternating rounds; the experiment is also drawn at concurrency 1, so the speed-up is visible.
+The server has 8 slots. By default it is the stand-in in tests/support/slot_server.py (8 slots, a fixed time per
+token), in a process of its own as any server is: it measures our client, not a model, because no CPU llama.cpp
+server here serves 8 requests at once without its own decode being the bottleneck. `--llama-server PATH` runs
+llama.cpp's own `llama-server -np 8` on the bundled gemma instead (`make llama-server` builds one). Each round draws
+64 samples of 32 tokens (8 prompts x 8 seeds): the experiment (saved, scored and linked to its run, as any run's
+samples are), then the plain client, in alternating rounds; the experiment is also drawn at concurrency 1, so the
+speed-up is visible.
 Target: the experiment's samples/s is at least 0.85 of the plain client's at concurrency 8.
 """
 
@@ -36,7 +37,6 @@ from simulator.registry import ModelEntry, Registry  # noqa: E402
 from simulator.remote_apis import llama_server_body  # noqa: E402
 from simulator.values import SamplingSettings  # noqa: E402
 from storage.db import make_engine  # noqa: E402
-from tests.support.slot_server import SlotServer  # noqa: E402
 from ui.service.experiments.service import Experiments  # noqa: E402
 
 SLOTS, PROMPTS, SEEDS, TOKENS = 8, 8, 8, 32
@@ -80,7 +80,9 @@ def experiment(url: str, concurrency: int, database: Path) -> float:
 
 async def _plain(url: str, documents: list[str], concurrency: int) -> float:
     gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    # A connection per request, as a lane opens: llama-server hangs up kept-alive connections between requests.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
 
         async def one(document: str, seed: int) -> None:
             settings = SamplingSettings(temperature=0.8, max_tokens=TOKENS, seed=seed)
@@ -99,6 +101,18 @@ def plain_client(url: str, concurrency: int) -> float:
     mask = load_mask("assistant")
     documents = [mask.render([HistoryTurn(role="user", text=q)]) for q in QUESTIONS]
     return asyncio.run(_plain(url, documents, concurrency))
+
+
+@contextmanager
+def stand_in(token_ms: float) -> Iterator[str]:
+    command = [sys.executable, "-m", "tests.support.slot_server", str(SLOTS), str(token_ms)]
+    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        process.wait()
 
 
 @contextmanager
@@ -134,16 +148,15 @@ def main() -> int:
     parser.add_argument("--token-ms", type=float, default=10.0, help="the stand-in's time per token")
     parser.add_argument("--llama-server", type=Path, help="run llama.cpp's llama-server -np 8 instead of the stand-in")
     args = parser.parse_args()
-    server: AbstractContextManager[object]
+    server: AbstractContextManager[str]
     if args.llama_server:
         server = llama_server(args.llama_server)
         label = f"llama-server -np {SLOTS} (bundled gemma)"
     else:
-        server = SlotServer(slots=SLOTS, token_s=args.token_ms / 1000)
+        server = stand_in(args.token_ms)
         label = f"stand-in server, {SLOTS} slots, {args.token_ms:g} ms a token"
     ours, plain = [], []
-    with server as running, tempfile.TemporaryDirectory() as folder:
-        url = running if isinstance(running, str) else running.url  # type: ignore[attr-defined]
+    with server as url, tempfile.TemporaryDirectory() as folder:
         one_at_a_time = experiment(url, 1, Path(folder) / "one.db")
         for i in range(args.rounds):
             ours.append(experiment(url, SLOTS, Path(folder) / f"run{i}.db"))

@@ -112,3 +112,19 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk.update(stop=True, stop_type="limit")
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
+
+
+def main() -> None:
+    """`python -m tests.support.slot_server SLOTS TOKEN_MS`: serve in a process of its own, as a real server does
+    (bench/experiment_remote.py: in the client's process it would take turns with the client for Python's GIL).
+    Prints its URL, then serves until its standard input closes."""
+    import sys
+
+    slots, token_ms = int(sys.argv[1]), float(sys.argv[2])
+    with SlotServer(slots=slots, token_s=token_ms / 1000) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
