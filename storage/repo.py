@@ -2,20 +2,19 @@
 # and exported. The UI and the turn runner never write SQL, and each write is one committed transaction: a crash
 # loses nothing already shown. The other storage modules the service calls are listed in storage/__init__.py.
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from simulator.values import Contrast, FinishReason, SamplingSettings, Steering
 
-# Re-exported (the `name as name` imports): the conversation and transcript services call annotations, search,
-# imports and the storage errors as repo.*.
+# Re-exported (the `name as name` imports): the conversation and transcript services call a reply's writes,
+# annotations, search, imports and the storage errors as repo.*.
 from storage.abandon import abandon_replies as abandon_replies
-from storage.abandon import update_incomplete
 from storage.annotations import add_annotation as add_annotation
 from storage.annotations import delete_annotation as delete_annotation
 from storage.annotations import list_annotations as list_annotations
@@ -29,7 +28,11 @@ from storage.imports import EXPORT_FORMAT, EXPORT_VERSION
 from storage.imports import import_conversation as import_conversation
 from storage.imports import load_export_bytes as load_export_bytes
 from storage.imports import load_export_file as load_export_file
-from storage.rows import commit, commit_new, elsewhere, get_columns, get_row
+from storage.replies import check_user_parent
+from storage.replies import finish_reply as finish_reply
+from storage.replies import start_reply as start_reply
+from storage.replies import update_reply as update_reply
+from storage.rows import commit, get_row
 from storage.search.query import SearchFilters as SearchFilters
 from storage.search.query import SearchHit as SearchHit
 from storage.search.query import count_conversations as count_conversations
@@ -37,12 +40,10 @@ from storage.search.query import search as search
 from storage.search.query import search_filters as search_filters
 from storage.tables import (
     LANE_KINDS,
-    MESSAGE_STATUSES,
     Conversation,
     Lane,
     LaneKind,
     Message,
-    MessageStatus,
     sampling_columns,
     utcnow,
 )
@@ -61,16 +62,6 @@ class ConversationSummary(BaseModel):
     message_count: int
     lane_labels: list[str]
     first_user_message: str | None
-
-
-def _check_user_parent(session: Session, conversation_id: int, parent_id: int | None) -> None:
-    if parent_id is None:
-        return
-    parent_conversation, role = get_columns(session, Message, parent_id, Message.conversation_id, Message.role)
-    if parent_conversation != conversation_id:
-        raise elsewhere("message", parent_id, parent_conversation, conversation_id)
-    if role != "user":
-        raise InvalidValue(f"message {parent_id} is a {role} message; parents are user messages")
 
 
 def create_conversation(*, session: Session, title: str = "") -> Conversation:
@@ -129,7 +120,7 @@ def add_user_message(*, session: Session, conversation_id: int, parent_id: int |
     user message of this conversation.
     """
     conversation = get_row(session, Conversation, conversation_id)
-    _check_user_parent(session, conversation_id, parent_id)
+    check_user_parent(session, conversation_id, parent_id)
     now = utcnow()
     message = Message(
         conversation_id=conversation_id,
@@ -143,145 +134,6 @@ def add_user_message(*, session: Session, conversation_id: int, parent_id: int |
     session.add(message)
     commit(session, message)
     return message
-
-
-def start_reply(
-    *,
-    session: Session,
-    conversation_id: int,
-    lane_id: int,
-    parent_id: int | None,
-    prompt: str | Sequence[Mapping[str, Any]],
-    diverged_from_id: int | None = None,
-    diverged_at: int | None = None,
-    settings: SamplingSettings | None = None,
-    contrast: Contrast | None = None,
-    steering: Steering | None = None,
-) -> Message:
-    """Save an empty, incomplete reply before the first token, so it survives a crash mid-stream.
-
-    parent_id is the user message it answers. A branch from a token names the reply it copies its first
-    `diverged_at` tokens from; `settings` are the sampling settings it runs with. Raises NotFound for an
-    unknown conversation, lane or parent, InvalidValue when the lane or parent belongs elsewhere or the parent
-    is not a user message.
-    """
-    get_columns(session, Conversation, conversation_id, Conversation.id)
-    (lane_conversation,) = get_columns(session, Lane, lane_id, Lane.conversation_id)
-    if lane_conversation != conversation_id:
-        raise elsewhere("lane", lane_id, lane_conversation, conversation_id)
-    _check_user_parent(session, conversation_id, parent_id)
-    if diverged_from_id is not None:
-        (source_conversation,) = get_columns(session, Message, diverged_from_id, Message.conversation_id)
-        if source_conversation != conversation_id:
-            raise elsewhere("message", diverged_from_id, source_conversation, conversation_id)
-    if diverged_at is not None and diverged_at < 0:
-        raise InvalidValue(f"diverged_at {diverged_at} is negative")
-    now = utcnow()
-    message = Message(
-        diverged_from_id=diverged_from_id,
-        diverged_at=diverged_at,
-        conversation_id=conversation_id,
-        lane_id=lane_id,
-        parent_id=parent_id,
-        role="model",
-        content="",
-        status="incomplete",
-        prompt=prompt if isinstance(prompt, str) else [dict(m) for m in prompt],
-        settings=None if settings is None else settings.model_dump(mode="json"),
-        contrast=None if contrast is None else contrast.model_dump(mode="json"),
-        steering=None if steering is None else steering.model_dump(mode="json"),
-        created_at=now,
-    )
-    session.add(message)
-    session.exec(  # type: ignore[call-overload]
-        update(Conversation).where(col(Conversation.id) == conversation_id).values(updated_at=now)
-    )
-    commit_new(session, message)
-    return message
-
-
-def update_reply(*, session: Session, message_id: int, content: str, tokens: Sequence[Any] | None) -> None:
-    """Save a streaming reply's progress with one UPDATE; call it every so often, not per token.
-
-    A reply already finished is left alone, so a late progress write cannot undo finish_reply.
-    Raises NotFound for an unknown message.
-    """
-    values = {"content": content, "tokens": None if tokens is None else list(tokens)}
-    changed = update_incomplete(session, col(Message.id) == message_id, values)
-    if changed == 0:
-        get_row(session, Message, message_id)
-
-
-# A reply's last write, built once with bound parameters: a run finishes thousands of replies from many threads,
-# and building the UPDATE, then loading the message and its conversation to check them, cost more Python time than
-# anything else a remote sample does (bench/experiment_remote.py). Not synchronized with the session's rows: none
-# is read after it.
-_FINISHED = "content tokens status finish_reason error ttft_ms total_ms tokens_per_s seed model_sha256 metrics".split()
-_MESSAGE = SQLModel.metadata.tables["message"]
-_FINISH_REPLY = (
-    update(Message)
-    .where(col(Message.id) == bindparam("reply_id"), col(Message.role) == "model")
-    .values({name: bindparam(f"new_{name}", type_=_MESSAGE.c[name].type) for name in _FINISHED})
-    .execution_options(synchronize_session=False)
-)
-_TOUCH_CONVERSATION = (
-    update(Conversation)
-    .where(
-        col(Conversation.id)
-        == select(Message.conversation_id).where(col(Message.id) == bindparam("reply_id")).scalar_subquery()
-    )
-    .values(updated_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
-)
-
-
-def finish_reply(
-    *,
-    session: Session,
-    message_id: int,
-    content: str,
-    tokens: Sequence[Any] | None,
-    status: MessageStatus,
-    finish_reason: str | None,
-    error: str | None,
-    ttft_ms: float | None,
-    total_ms: float | None,
-    tokens_per_s: float | None,
-    seed: int | None = None,
-    model_sha256: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> None:
-    """Write a reply's final content, tokens, outcome, timings, and what it takes to replay it.
-
-    Raises NotFound for an unknown message, InvalidValue for an unknown status or a user message.
-    """
-    if status not in MESSAGE_STATUSES:
-        raise InvalidValue(f"status {status!r} is not one of {', '.join(MESSAGE_STATUSES)}")
-    finished = {
-        "content": content,
-        "tokens": None if tokens is None else list(tokens),
-        "status": status,
-        "finish_reason": finish_reason,
-        "error": error,
-        "ttft_ms": ttft_ms,
-        "total_ms": total_ms,
-        "tokens_per_s": tokens_per_s,
-        "seed": seed,
-        "model_sha256": model_sha256,
-        "metrics": None if metrics is None else dict(metrics),
-    }
-    params = {"reply_id": message_id, **{f"new_{name}": value for name, value in finished.items()}}
-    try:
-        changed = session.exec(_FINISH_REPLY, params=params).rowcount  # type: ignore[call-overload]
-        if changed:
-            session.exec(_TOUCH_CONVERSATION, params={"reply_id": message_id, "now": utcnow()})  # type: ignore[call-overload]
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    if not changed:
-        message = get_row(session, Message, message_id)
-        raise InvalidValue(f"message {message_id} is a {message.role} message, not a reply")
 
 
 def get_conversation(*, session: Session, conversation_id: int) -> Conversation:

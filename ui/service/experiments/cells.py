@@ -174,11 +174,12 @@ class CellRunner:
                 store.delete_unlinked_replies(session=session, cell=cell)
         return CellWork(cell, lane, user.id, prompt, frozenset(missing))
 
-    def _draw(self, work: CellWork, unit: Unit, halt: threading.Event, slots: ServerSlots | None) -> Iterator[Outcome]:
-        cell, lane, user_id, prompt, indices = work.cell, work.lane, work.user_id, work.prompt, unit.indices
+    def _jobs(self, work: CellWork, unit: Unit, halt: threading.Event, slots: ServerSlots | None) -> list[Job]:
+        """The unit's samples as turn jobs: each its seed's, with the run's layout, retries and server slots."""
+        lane, prompt = work.lane, work.prompt
         base = lane_config(lane, Vectors(self.engine, self.registry))  # a steered lane's control vector
         document = prompt.document if lane.kind == "simulator" else None
-        jobs = [
+        return [
             Job(
                 lane,
                 replace(
@@ -193,10 +194,14 @@ class CellRunner:
                     slots=slots,
                 ),
                 prompt.history,
-                user_id,
+                work.user_id,
             )
-            for slot, index in enumerate(indices)
+            for slot, index in enumerate(unit.indices)
         ]
+
+    def _draw(self, work: CellWork, unit: Unit, halt: threading.Event, slots: ServerSlots | None) -> Iterator[Outcome]:
+        cell, lane, prompt, indices = work.cell, work.lane, work.prompt, unit.indices
+        jobs = self._jobs(work, unit, halt, slots)
         assert cell.conversation_id is not None and cell.id is not None
         # A turn sets its own switch when it ends (to stop what is left), so each unit gets a switch of its
         # own, thrown when the run's is or the unit is halted.
