@@ -1,4 +1,4 @@
-# Fetching and committing rows the way every storage write does, shared by repo.py, annotations.py,
+# Fetching and committing rows the way every storage write does, shared by repo.py, replies.py, annotations.py,
 # experiments.py, judgements.py and turn_leases.py, so a missing id, a failed commit and a row from another
 # conversation are reported the same everywhere.
 
