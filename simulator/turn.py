@@ -268,7 +268,10 @@ def _server_slot(lane: _Lane) -> Iterator[bool]:
         yield True
         return
     with slots.held((lane.cancel, *(retry.also_stop if retry else ()))) as held:
-        lane.clock.started = time.perf_counter()  # the reply's times are the server's, not the run's queue
+        if held:
+            lane.clock.started = time.perf_counter()  # the reply's times are the server's, not the run's queue
+        else:  # its run was stopped first: the turn ends cancelled, as after Stop (an empty "stop" would count)
+            lane.cancel.set()
         yield held
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine
 
 from personas.suites import parse_suite_toml
@@ -54,3 +56,20 @@ def test_a_configured_concurrency_wins_over_the_servers_slots(engine: Engine) ->
     with SlotServer(slots=4, token_s=0.01) as server:
         assert run_on(server, engine, max_concurrency=2) == ("complete", 12)
     assert server.peak == 2
+
+
+def test_a_run_stopped_while_samples_wait_for_a_slot_links_only_finished_replies(engine: Engine) -> None:
+    # One slot and a dozen samples: when Stop comes, some samples are waiting for the slot. They end without a
+    # request and are not counted; only replies that streamed to their end are linked.
+    with SlotServer(slots=1, token_s=0.02) as server:
+        entry = ModelEntry(name="server", kind="simulator", api="llama-server", api_base=server.url)
+        service = Experiments(engine, Registry(extra=[entry]))
+        run_id = service.start(parse_suite_toml(SUITE.replace("samples = 3", "samples = 12"), "slots.toml"))
+        cancel = threading.Event()
+        for progress in service.execute(run_id, cancel):
+            if progress.samples_done >= 1:
+                cancel.set()
+    report = service.report(run_id)
+    linked = [s for lane in report.lanes for cell in lane.cells for s in cell.samples]
+    assert report.status == "stopped" and 1 <= len(linked) < 48
+    assert all(s.text and s.text.count(" w") == 6 for s in linked), [s.text for s in linked]
