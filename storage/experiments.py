@@ -32,6 +32,7 @@ __all__ = [
     "list_cells",
     "list_runs",
     "list_samples",
+    "sample_keys",
     "run_counts",
     "set_cell_likelihoods",
     "set_run_result",
@@ -245,6 +246,13 @@ def list_samples(*, session: Session, run_id: int) -> list[RunSample]:
         .order_by(col(RunSample.cell_id), col(RunSample.sample_index))
     )
     return list(session.exec(statement))
+
+
+def sample_keys(*, session: Session, cell_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(cell id, sample index) of the cells' linked samples: what a worker's claimed cells already have, read
+    without loading the run's every sample and its scores at each claim."""
+    statement = select(RunSample.cell_id, RunSample.sample_index).where(col(RunSample.cell_id).in_(cell_ids))
+    return {(cell_id, index) for cell_id, index in session.exec(statement)}
 
 
 def delete_unlinked_replies(*, session: Session, cell: RunCell) -> int:

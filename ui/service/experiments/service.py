@@ -207,8 +207,9 @@ class Experiments:
         suite, run, _ = self._load(run_id)
         if run.status == "complete":
             raise ServiceError(f"run {run_id} is complete: nothing to resume (replay it to draw its seeds again)")
-        # SQLite has one worker: the one resuming takes over what a killed process held.
-        take_over = self.engine.dialect.name == "sqlite"
+        # Where runs are not shared (SQLite) the one resuming is the one worker: it takes over what a killed
+        # process held.
+        take_over = not self.shares_runs()
         with Session(self.engine) as session:
             leases.requeue(
                 session=session,

@@ -159,7 +159,7 @@ class Worker:
             if owner is not None:  # a run drawn whole steers its lanes stage by stage (ui.service.experiments.stages)
                 steer_cells(self.engine, Vectors(self.engine, self.registry), cells)
             with Session(self.engine) as session:
-                have = {(s.cell_id, s.sample_index) for s in store.list_samples(session=session, run_id=run_id)}
+                have = store.sample_keys(session=session, cell_ids=list(by_id))
             for outcome in runner.run_cells(cells, have):
                 if isinstance(outcome, CellFinished):
                     self._close(suite, by_id.pop(outcome.cell_id), errors, cancel, owner)
