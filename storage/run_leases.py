@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.rows import get_row
 from storage.tables import utcnow
@@ -60,14 +61,7 @@ def claim_cells(
     )
     if run_id is not None:
         free = free.where(col(RunCell.run_id) == run_id)
-    if session.get_bind().dialect.name == "postgresql":
-        ids = list(session.exec(free.with_for_update(skip_locked=True, of=RunCell)))
-        chosen = col(RunCell.id).in_(ids)
-    else:  # one UPDATE: SQLite's write lock is taken at once, and no other claim runs meanwhile
-        chosen = col(RunCell.id).in_(free.scalar_subquery())
-    session.exec(  # type: ignore[call-overload]
-        update(RunCell).where(chosen, _free(RunCell, now)).values(lease_owner=owner, lease_expires_at=until)
-    )
+    _lease(session, RunCell, free, owner, now, until)
     cells = list(
         session.exec(
             select(RunCell)
@@ -97,19 +91,31 @@ def claim_run(*, session: Session, owner: str, seconds: float, run_id: int | Non
     )
     if run_id is not None:
         free = free.where(col(Run.id) == run_id)
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = col(Run.id).in_(list(session.exec(free.with_for_update(skip_locked=True))))
-    else:
-        chosen = col(Run.id).in_(free.scalar_subquery())
-    session.exec(  # type: ignore[call-overload]
-        update(Run).where(chosen, _free(Run, now)).values(lease_owner=owner, lease_expires_at=until)
-    )
+    _lease(session, Run, free, owner, now, until)
     run = session.exec(select(Run).where(col(Run.lease_owner) == owner, col(Run.lease_expires_at) == until)).first()
     if run is not None:
         _running(session, {run.id} if run.id is not None else set())
     session.expunge_all()
     session.commit()
     return run
+
+
+def _lease(
+    session: Session,
+    model: type[Run] | type[RunCell],
+    free: SelectOfScalar[int] | SelectOfScalar[None],
+    owner: str,
+    now: datetime,
+    until: datetime,
+) -> None:
+    """Lease the rows whose ids `free` selects to `owner` until `until`, unless another claim got them first."""
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = col(model.id).in_(list(session.exec(free.with_for_update(skip_locked=True, of=model))))
+    else:  # one UPDATE: SQLite's write lock is taken at once, and no other claim runs meanwhile
+        chosen = col(model.id).in_(free.scalar_subquery())
+    session.exec(  # type: ignore[call-overload]
+        update(model).where(chosen, _free(model, now)).values(lease_owner=owner, lease_expires_at=until)
+    )
 
 
 def _running(session: Session, run_ids: Collection[int]) -> None:
